@@ -1,0 +1,109 @@
+"""Validated router configuration (SPEC §1.8 defaults)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+from .errors import ConfigError
+
+
+def _check_number(name: str, value, *, low=None, high=None, low_open=False, high_open=False,
+                  integer=False) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is a finite real number within the bounds."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be finite, got {value!r}")
+    if integer and int(value) != value:
+        raise ConfigError(f"{name} must be a whole number, got {value!r}")
+    if low is not None and (value <= low if low_open else value < low):
+        raise ConfigError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
+    if high is not None and (value >= high if high_open else value > high):
+        raise ConfigError(f"{name} must be {'<' if high_open else '<='} {high}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class RouterConfig:
+    """Every tunable constant of the router, validated on construction.
+
+    Parameters
+    ----------
+    alpha : float
+        LinUCB exploration weight α (0 = greedy).
+    forgetting_factor : float
+        Geometric forgetting γ in (0, 1]; 1 disables forgetting and staleness inflation.
+    cost_penalty : float
+        Static operator cost weight λ_c (library default 0.3; the paper's experiments use 0).
+    ridge : float
+        Ridge λ₀ of a cold arm (``A = λ₀I``) and of the ridge floor.
+    prior_n_effective : float
+        Effective sample size of loaded warm-up priors.
+    v_max : float
+        Cap of the staleness variance inflation (``1/max(γ^dt, 1/V_max)``).
+    staleness_cap : int
+        Cap on ``dt`` in ``γ^min(dt, cap)`` for both decay and inflation.
+    ridge_floor : float
+        Fraction of λ₀ below which the decayed ridge is restored.
+    stability_interval, stability_trace : int, float
+        Every ``stability_interval`` updates of an arm, re-regularise if ``trace(A⁻¹)`` exceeds this.
+    cost_floor, cost_ceil : float
+        $ per 1k tokens mapped to normalised cost 0 and 1.
+    output_tokens : int
+        Assumed output length for the per-request $ estimate.
+    context_ttl : float or None
+        Seconds a routed context waits for feedback before it expires (None = forever).
+    """
+
+    alpha: float = 0.01
+    forgetting_factor: float = 0.997
+    cost_penalty: float = 0.3
+    ridge: float = 1.0
+    prior_n_effective: float = 1163.9
+    v_max: float = 200.0
+    staleness_cap: int = 1000
+    ridge_floor: float = 0.1
+    stability_interval: int = 1000
+    stability_trace: float = 1e6
+    cost_floor: float = 1e-4
+    cost_ceil: float = 0.10
+    output_tokens: int = 600
+    context_ttl: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_number("alpha", self.alpha, low=0.0)
+        _check_number("forgetting_factor", self.forgetting_factor, low=0.0, high=1.0, low_open=True)
+        _check_number("cost_penalty", self.cost_penalty, low=0.0)
+        _check_number("ridge", self.ridge, low=0.0, low_open=True)
+        _check_number("prior_n_effective", self.prior_n_effective, low=0.0, low_open=True)
+        _check_number("v_max", self.v_max, low=1.0)
+        _check_number("staleness_cap", self.staleness_cap, low=1, integer=True)
+        _check_number("ridge_floor", self.ridge_floor, low=0.0, high=1.0, low_open=True)
+        _check_number("stability_interval", self.stability_interval, low=1, integer=True)
+        _check_number("stability_trace", self.stability_trace, low=0.0, low_open=True)
+        _check_number("cost_floor", self.cost_floor, low=0.0, low_open=True)
+        _check_number("cost_ceil", self.cost_ceil, low=0.0, low_open=True)
+        if self.cost_ceil <= self.cost_floor:
+            raise ConfigError(f"cost_ceil must exceed cost_floor, got {self.cost_ceil!r} <= {self.cost_floor!r}")
+        _check_number("output_tokens", self.output_tokens, low=0, integer=True)
+        if self.context_ttl is not None:
+            _check_number("context_ttl", self.context_ttl, low=0.0, low_open=True)
+
+    def to_dict(self) -> dict:
+        """Plain-dict form (JSON-able) for persistence and introspection."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RouterConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"config must be a mapping, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown RouterConfig field(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    def replace(self, **changes) -> RouterConfig:
+        """A copy with some fields changed (validated)."""
+        return RouterConfig.from_dict({**self.to_dict(), **changes})

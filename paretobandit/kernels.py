@@ -1,0 +1,202 @@
+"""The router's mathematics as pure NumPy functions — the single home of every equation.
+
+Each function works on one run (no leading dimensions) or on a batch of runs (any leading
+dimensions ``...``), so the online :class:`~paretobandit.router.BanditRouter` and the batched
+simulator call the *same* code. Shapes use ``K`` for arms and ``d`` for the context dimension.
+
+The functions implement SPEC §1.2–1.5 (ParetoBandit, Taberner-Miller 2026):
+
+* arm score  ``s_a = θ_aᵀx + α·sqrt(v_a) − w·c̃_a``  with the staleness-inflated variance
+  ``v_a = xᵀA_a⁻¹x / max(γ^min(dt_a, cap), 1/V_max)``;
+* geometric forgetting ``A ← gA, b ← gb, A⁻¹ ← A⁻¹/g`` with ``g = γ^min(dt, cap)``;
+* the Sherman–Morrison rank-one update of ``A⁻¹``;
+* the primal–dual budget pacer step.
+
+Nothing here validates its inputs: the public boundary does that once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Scores closer than this to the best score are ties (broken uniformly at random).
+TIE_TOLERANCE = 1e-12
+
+
+# --------------------------------------------------------------------------- costs
+def blended_price(input_cost_per_m, output_cost_per_m):
+    """Blended price in $ per 1k tokens: mean of input and output $/M, divided by 1000."""
+    return (np.asarray(input_cost_per_m, dtype=float) + np.asarray(output_cost_per_m, dtype=float)) / 2.0 / 1000.0
+
+
+def normalised_cost(price_per_1k, floor=1e-4, ceil=0.10):
+    """Log-normalised unit cost ``c̃ = clip((ln max(p, floor) − ln floor)/(ln ceil − ln floor), 0, 1)``."""
+    p = np.maximum(np.asarray(price_per_1k, dtype=float), floor)
+    c = (np.log(p) - np.log(floor)) / (np.log(ceil) - np.log(floor))
+    return np.clip(c, 0.0, 1.0)
+
+
+def request_cost_estimate(input_cost_per_m, output_cost_per_m, n_input_tokens, n_output_tokens=600):
+    """Estimated $ cost of one request: ``(in·n_in + out·n_out) / 1e6``."""
+    return (
+        np.asarray(input_cost_per_m, dtype=float) * n_input_tokens
+        + np.asarray(output_cost_per_m, dtype=float) * n_output_tokens
+    ) / 1e6
+
+
+def estimate_input_tokens(prompt: str) -> int:
+    """Token estimate used for the routing log: ``round(1.3 × whitespace-separated words)``."""
+    return int(round(1.3 * len(prompt.split())))
+
+
+# --------------------------------------------------------------------------- forgetting
+def decay_factor(gamma, dt, cap=1000):
+    """Forgetting factor ``g = γ^min(dt, cap)`` (``dt`` clipped below at 0)."""
+    dt = np.minimum(np.maximum(np.asarray(dt), 0), cap)
+    return np.power(gamma, dt)
+
+
+def staleness_inflation(gamma, dt, v_max=200.0, cap=1000):
+    """Multiplier ``1 / max(γ^min(dt, cap), 1/V_max)`` of the exploration variance.
+
+    Equals 1 where ``dt <= 0`` or ``γ == 1`` (no staleness-driven re-exploration).
+    """
+    dt = np.asarray(dt)
+    if np.all(np.asarray(gamma) >= 1.0):
+        return np.ones(dt.shape)
+    g = np.maximum(decay_factor(gamma, dt, cap), 1.0 / v_max)
+    return np.where(dt > 0, 1.0 / g, 1.0)
+
+
+# --------------------------------------------------------------------------- scoring
+def arm_scores(theta, ainv, x, inflation, alpha, penalty_weight, ncost):
+    """LinUCB scores of every arm.
+
+    Parameters
+    ----------
+    theta : array (..., K, d)
+        Ridge estimates ``A⁻¹b``.
+    ainv : array (..., K, d, d)
+        Inverse design matrices.
+    x : array (..., d)
+        Context vector of the request (bias last).
+    inflation : array (..., K)
+        Staleness multiplier of the variance (:func:`staleness_inflation`).
+    alpha : float or array (...)
+        Exploration weight.
+    penalty_weight : float or array (...)
+        Total cost weight ``λ_c + λ_t``.
+    ncost : array (..., K)
+        Normalised unit cost ``c̃`` of each arm.
+
+    Returns
+    -------
+    scores : array (..., K)
+    """
+    mean = np.einsum("...kd,...d->...k", theta, x)
+    u = np.einsum("...kij,...j->...ki", ainv, x)
+    var = np.einsum("...ki,...i->...k", u, x)
+    bonus = np.sqrt(np.maximum(var * inflation, 0.0))
+    alpha = np.asarray(alpha, dtype=float)[..., None]
+    weight = np.asarray(penalty_weight, dtype=float)[..., None]
+    return mean + alpha * bonus - weight * ncost
+
+
+def ceiling_eligible(prices, p_max, lam, multiplier=1.0):
+    """Hard budget ceiling: arm eligible iff ``p_a ≤ multiplier·p_max / (1 + λ)`` (only while ``λ > 0``).
+
+    ``prices`` is (..., K), ``p_max`` and ``lam`` are (...). Where the ceiling would exclude every
+    arm it is dropped (all arms eligible).
+    """
+    lam = np.asarray(lam, dtype=float)
+    limit = np.asarray(multiplier * p_max, dtype=float) / (1.0 + lam)
+    ok = (prices <= limit[..., None]) | (lam[..., None] <= 0.0)
+    empty = ~ok.any(axis=-1, keepdims=True)
+    return ok | empty
+
+
+def tied_best(scores, eligible, tol=TIE_TOLERANCE):
+    """Mask of eligible arms whose score is within ``tol`` of the best eligible score."""
+    masked = np.where(eligible, scores, -np.inf)
+    best = masked.max(axis=-1, keepdims=True)
+    return eligible & (masked >= best - tol)
+
+
+def pick_arm(scores, eligible, rng, tol=TIE_TOLERANCE) -> int:
+    """Index of the best eligible arm of one run; ties broken uniformly with ``rng``.
+
+    The generator is consumed only when there is a tie, so a run's random stream depends only on
+    its own ties (the batched simulator relies on this to equal the online router).
+    """
+    ties = np.flatnonzero(tied_best(scores, eligible, tol))
+    if ties.size == 1:
+        return int(ties[0])
+    return int(ties[rng.integers(ties.size)])
+
+
+# --------------------------------------------------------------------------- updates
+def sherman_morrison(ainv, x):
+    """Rank-one update ``(A + xxᵀ)⁻¹`` from ``A⁻¹``; returns ``(new_ainv, u, denom)``.
+
+    ``u = A⁻¹x`` and ``denom = 1 + xᵀA⁻¹x``; works on (..., d, d) / (..., d). A denominator
+    below 1 signals a corrupted inverse (the caller re-inverts from ``A``).
+    """
+    u = np.einsum("...ij,...j->...i", ainv, x)
+    denom = 1.0 + np.einsum("...i,...i->...", u, x)
+    new = ainv - np.einsum("...i,...j->...ij", u, u) / denom[..., None, None]
+    return new, u, denom
+
+
+def theta_update(theta, u, x, reward, denom):
+    """Ridge estimate after the rank-one update: ``θ' = θ + u·(r − xᵀθ)/denom`` (O(d))."""
+    resid = reward - np.einsum("...i,...i->...", theta, x)
+    return theta + u * (resid / denom)[..., None]
+
+
+# --------------------------------------------------------------------------- pacer
+def pacer_step(lam, ema, cost, budget, eta=0.05, ema_alpha=0.05, lam_cap=5.0):
+    """One primal–dual pacer step; returns ``(new_lambda, new_ema)``.
+
+    ``c̄ ← (1 − a)·c̄ + a·c`` then ``λ ← min(cap, max(0, λ + η·(c̄/B − 1)))``.
+    """
+    new_ema = (1.0 - ema_alpha) * ema + ema_alpha * cost
+    new_lam = np.minimum(lam_cap, np.maximum(0.0, lam + eta * (new_ema / budget - 1.0)))
+    return new_lam, new_ema
+
+
+# --------------------------------------------------------------------------- priors
+def effective_sample_size(gamma: float, t_adapt: float = 500.0) -> float:
+    """``n_eff = (γ^(−T) − 1)/(1 − γ)``: prior weight that forgetting erodes in ``T`` steps."""
+    if gamma >= 1.0:
+        return float(t_adapt)
+    return float((gamma ** (-t_adapt) - 1.0) / (1.0 - gamma))
+
+
+def rescale_prior(a_off, b_off, n_eff, ridge=1.0):
+    """Rescale offline statistics to ``n_eff`` pseudo-samples keeping the prior mean.
+
+    ``s = n_eff / A_off[-1,-1]`` (the bias coordinate counts samples), ``θ_off = A_off⁻¹ b_off``,
+    ``A = s·A_off + λ₀I``, ``b = s·b_off + λ₀·θ_off``. Works on (..., d, d) / (..., d).
+    """
+    a_off = np.asarray(a_off, dtype=float)
+    b_off = np.asarray(b_off, dtype=float)
+    d = a_off.shape[-1]
+    s = n_eff / a_off[..., d - 1, d - 1]
+    theta_off = np.linalg.solve(a_off, b_off[..., None])[..., 0]
+    a = s[..., None, None] * a_off + ridge * np.eye(d)
+    b = s[..., None] * b_off + ridge * theta_off
+    return a, b
+
+
+def offline_statistics(features, rewards, plasticity=0.1):
+    """Full-information warm-up statistics ``A_off = p(I + Σxxᵀ)``, ``b_off = p·Σ r·x`` per arm.
+
+    ``features`` (n, d) and ``rewards`` (n, K) → ``A_off`` (K, d, d), ``b_off`` (K, d).
+    """
+    x = np.asarray(features, dtype=float)
+    r = np.asarray(rewards, dtype=float)
+    d = x.shape[1]
+    gram = np.eye(d) + x.T @ x
+    a = np.broadcast_to(plasticity * gram, (r.shape[1], d, d)).copy()
+    b = plasticity * (r.T @ x)
+    return a, b
