@@ -93,9 +93,9 @@ def arm_scores(theta, ainv, x, inflation, alpha, penalty_weight, ncost):
     -------
     scores : array (..., K)
     """
-    mean = np.einsum("...kd,...d->...k", theta, x)
-    u = np.einsum("...kij,...j->...ki", ainv, x)
-    var = np.einsum("...ki,...i->...k", u, x)
+    xc = x[..., :, None]
+    mean = (theta @ xc)[..., 0]
+    var = ((ainv @ x[..., None, :, None])[..., 0] @ xc)[..., 0]
     bonus = np.sqrt(np.maximum(var * inflation, 0.0))
     alpha = np.asarray(alpha, dtype=float)[..., None]
     weight = np.asarray(penalty_weight, dtype=float)[..., None]
@@ -141,15 +141,15 @@ def sherman_morrison(ainv, x):
     ``u = A⁻¹x`` and ``denom = 1 + xᵀA⁻¹x``; works on (..., d, d) / (..., d). A denominator
     below 1 signals a corrupted inverse (the caller re-inverts from ``A``).
     """
-    u = np.einsum("...ij,...j->...i", ainv, x)
-    denom = 1.0 + np.einsum("...i,...i->...", u, x)
-    new = ainv - np.einsum("...i,...j->...ij", u, u) / denom[..., None, None]
+    u = (ainv @ x[..., :, None])[..., 0]
+    denom = 1.0 + (u[..., None, :] @ x[..., :, None])[..., 0, 0]
+    new = ainv - (u[..., :, None] * u[..., None, :]) / denom[..., None, None]
     return new, u, denom
 
 
 def theta_update(theta, u, x, reward, denom):
     """Ridge estimate after the rank-one update: ``θ' = θ + u·(r − xᵀθ)/denom`` (O(d))."""
-    resid = reward - np.einsum("...i,...i->...", theta, x)
+    resid = reward - (theta[..., None, :] @ x[..., :, None])[..., 0, 0]
     return theta + u * (resid / denom)[..., None]
 
 
