@@ -1,0 +1,73 @@
+"""Command line: ``python -m paretobandit.workbench {run,paper}``.
+
+Examples
+--------
+``python -m paretobandit.workbench run --scale full``   regenerate everything that is out of date
+``python -m paretobandit.workbench run --list``         show experiments in DAG order and their status
+``python -m paretobandit.workbench run --only budget_pacing --force``
+``python -m paretobandit.workbench run --skip-run``     re-render figures and macros from results JSON
+``python -m paretobandit.workbench paper``              build paper/build/main.pdf (needs latexmk)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import runner
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m paretobandit.workbench",
+                                description="Reproduce the experiments (papermill) and build the paper.")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="execute out-of-date notebooks in dependency order")
+    r.add_argument("--only", action="append", metavar="NAME", help="run only this experiment (repeatable)")
+    r.add_argument("--scale", choices=["ci", "full"], default="full", help="scale preset (default: full)")
+    r.add_argument("--force", action="store_true", help="re-run even when up to date")
+    r.add_argument("--list", action="store_true",
+                   help="list experiments in DAG order with their status; run nothing")
+    r.add_argument("--skip-run", action="store_true",
+                   help="run nothing; re-render figures and macros from existing results")
+    r.add_argument("--no-progress", action="store_true", help="hide the per-notebook progress bar")
+    r.add_argument("overrides", nargs="*", help="Hydra overrides passed to every notebook (key=value)")
+    sub.add_parser("paper", help="build paper/build/main.pdf with latexmk, if installed")
+    return p
+
+
+def _list(scale: str, overrides: Sequence[str]) -> None:
+    exps = runner.load_experiments(scale=scale, overrides=overrides)
+    params = {"overrides": list(overrides), "scale": scale}
+    for name in runner.dag_order(exps):
+        exp = exps[name]
+        if not exp.results_file.is_file():
+            status = "not run"
+        elif runner.is_up_to_date(exp, runner.input_hash(exp, params=params)):
+            status = "up to date"
+        else:
+            status = "out of date"
+        deps = ", ".join(exp.depends_on) or "-"
+        print(f"{name:<20} {status:<12} depends on: {deps:<20} {exp.notebook.name}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    if args.command == "paper":
+        from .paper import build_paper
+
+        build_paper()
+        return 0
+    if args.list:
+        _list(args.scale, args.overrides)
+        return 0
+    runner.run(only=args.only, scale=args.scale, force=args.force, skip_run=args.skip_run,
+               overrides=args.overrides, progress=not args.no_progress)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""Schema-versioned, byte-deterministic results files.
+
+``results.json`` holds everything needed to regenerate tables, figures and macros: the resolved config,
+seeds, package version, git commit, per-seed metrics and summaries. It never holds timestamps or
+timings; those go to ``run_info.json`` beside it. Serialisation is canonical (sorted keys, floats rounded
+to :data:`FLOAT_DIGITS` significant digits, written with ``repr``), so the same config and seeds give the
+same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import platform
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["SCHEMA_VERSION", "FLOAT_DIGITS", "canonical", "dumps", "build_results", "write_results",
+           "read_results", "write_run_info", "write_summary_csv", "git_commit", "package_version"]
+
+SCHEMA_VERSION = 1
+"""Bumped whenever the layout of ``results.json`` changes incompatibly."""
+
+FLOAT_DIGITS = 12
+"""Significant digits kept for every float (absorbs last-bit noise from summation order)."""
+
+
+def _round(x: float) -> float | None:
+    if not math.isfinite(x):
+        return None
+    if x == 0.0:
+        return 0.0
+    return float(f"{x:.{FLOAT_DIGITS}g}")
+
+
+def canonical(obj: Any) -> Any:
+    """Convert ``obj`` to plain JSON types with the rounding policy applied.
+
+    NumPy scalars and arrays become Python numbers and lists; tuples become lists; non-finite floats
+    become ``None``; mapping keys become strings. Anything else is a ``TypeError``.
+    """
+    if isinstance(obj, Mapping):
+        return {str(k): canonical(v) for k, v in obj.items()}
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        return _round(float(obj))
+    if isinstance(obj, np.ndarray):
+        return canonical(obj.tolist())
+    if isinstance(obj, (list, tuple)):
+        return [canonical(v) for v in obj]
+    if obj is None or isinstance(obj, str):
+        return obj
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot serialise {type(obj).__name__} to results JSON: {obj!r}")
+
+
+def dumps(obj: Any) -> str:
+    """Canonical JSON text of ``obj`` (sorted keys, 1-space indent, trailing newline)."""
+    return json.dumps(canonical(obj), sort_keys=True, indent=1, ensure_ascii=True, allow_nan=False) + "\n"
+
+
+def git_commit(root: Path | str) -> str:
+    """``HEAD`` commit of the repository at ``root``, or ``"unknown"`` outside git."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                             check=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def package_version() -> str:
+    """Version string of the ``paretobandit`` package."""
+    from paretobandit import __version__
+
+    return __version__
+
+
+def build_results(*, experiment: str, config: Mapping[str, Any], seeds: Sequence[int],
+                  per_seed: Mapping[str, Any], summary: Mapping[str, Any], root: Path | str | None = None,
+                  extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Assemble a results document.
+
+    Parameters
+    ----------
+    experiment : str
+        Experiment name (the ``conf/experiment`` preset).
+    config : mapping
+        Resolved configuration (e.g. ``OmegaConf.to_container(cfg, resolve=True)``). ``paths.root`` is
+        dropped so that the file does not depend on where the repository was cloned.
+    seeds : sequence of int
+        Seeds of the trials.
+    per_seed : mapping
+        Raw per-seed metrics.
+    summary : mapping
+        Aggregates (means, CIs, headlines); what tables, figures and macros read.
+    root : path, optional
+        Repository root for the git commit; defaults to the package's repository.
+    extra : mapping, optional
+        Further JSON-able sections (e.g. ``reference_points``).
+    """
+    from .config import REPO_ROOT
+
+    cfg = json.loads(json.dumps(canonical(config)))
+    if isinstance(cfg.get("paths"), dict):
+        cfg["paths"].pop("root", None)
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "experiment": experiment,
+        "config": cfg,
+        "seeds": [int(s) for s in seeds],
+        "provenance": {"package": "paretobandit", "version": package_version(),
+                       "git_commit": git_commit(root if root is not None else REPO_ROOT)},
+        "per_seed": per_seed,
+        "summary": summary,
+    }
+    for key, value in (extra or {}).items():
+        if key in doc:
+            raise ValueError(f"extra section {key!r} clashes with a reserved results key")
+        doc[key] = value
+    return canonical(doc)
+
+
+def write_results(path: Path | str, results: Mapping[str, Any]) -> Path:
+    """Write ``results`` canonically to ``path`` (parents created); return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(dumps(results), encoding="utf-8")
+    return path
+
+
+def read_results(path: Path | str) -> dict[str, Any]:
+    """Load a results file, checking its schema version."""
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    version = doc.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ValueError(f"{path}: schema_version {version!r}, this package reads {SCHEMA_VERSION}")
+    return doc
+
+
+def write_run_info(path: Path | str, **info: Any) -> Path:
+    """Write volatile run information (wall time, host, timestamps) to ``path`` as JSON."""
+    from datetime import datetime, timezone
+
+    base = {"finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "python": sys.version.split()[0], "platform": platform.platform()}
+    base.update(info)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(canonical(base), sort_keys=True, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (float, np.floating)):
+        r = _round(float(value))
+        return "" if r is None else repr(r)
+    return str(value)
+
+
+def write_summary_csv(path: Path | str, rows: Sequence[Mapping[str, Any]],
+                      columns: Sequence[str] | None = None) -> Path:
+    """Write ``rows`` (one mapping per condition) as CSV with deterministic number formatting.
+
+    Parameters
+    ----------
+    path : path
+        Destination file.
+    rows : sequence of mapping
+        Table rows; missing keys are left empty.
+    columns : sequence of str, optional
+        Column order; defaults to the keys of the first row, in order, then any others sorted.
+    """
+    if columns is None:
+        columns = list(rows[0]) if rows else []
+        seen = set(columns)
+        columns += sorted({k for r in rows for k in r} - seen)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_cell(row.get(c)) for c in columns])
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(buf.getvalue(), encoding="utf-8")
+    return path

@@ -1,0 +1,250 @@
+"""Run the experiment notebooks with papermill, in dependency order, skipping what is up to date.
+
+Each ``conf/experiment/<name>.yaml`` preset names its notebook, the experiments it ``depends_on`` and the
+``inputs`` (repo-relative globs) it reads. A notebook is re-run when the content hash of its notebook
+file, its composed config, its input files, the package source and the run parameters differs from the
+hash stored beside its results (``<results_dir>/.inputs.sha256``), or when its ``results.json`` is missing.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from . import config as wconfig
+
+__all__ = ["Experiment", "load_experiments", "dag_order", "input_hash", "is_up_to_date", "run",
+           "render_outputs", "HASH_FILE", "NOTEBOOK_ENV"]
+
+HASH_FILE = ".inputs.sha256"
+
+NOTEBOOK_ENV = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_HUB_OFFLINE": "1",
+                "MPLBACKEND": "Agg"}
+"""Environment of executed notebooks: no progress bars in outputs, no network for model weights."""
+
+# Presentation-only modules: editing them must not re-run experiments (use --skip-run to re-render).
+_PRESENTATION = {"figures.py", "style.py", "macros.py", "__main__.py", "runner.py"}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One experiment preset, as the runner sees it."""
+
+    name: str
+    notebook: Path
+    depends_on: tuple[str, ...]
+    inputs: tuple[str, ...]
+    results_dir: Path
+    cfg: DictConfig = field(repr=False, compare=False)
+
+    @property
+    def results_file(self) -> Path:
+        return self.results_dir / "results.json"
+
+    @property
+    def executed_notebook(self) -> Path:
+        return self.results_dir / f"{self.name}.ipynb"
+
+
+def load_experiments(*, scale: str = "full", overrides: Sequence[str] = (), conf_dir: Path | None = None,
+                     root: Path | None = None) -> dict[str, Experiment]:
+    """Compose every experiment preset at ``scale`` and return them by name."""
+    root = Path(root) if root is not None else wconfig.REPO_ROOT
+    out = {}
+    for name in wconfig.experiment_names(conf_dir):
+        cfg = wconfig.compose([f"experiment={name}", f"scale={scale}", *overrides],
+                              conf_dir=conf_dir, root=root)
+        exp = cfg.experiment
+        if exp.name != name:
+            raise ValueError(f"conf/experiment/{name}.yaml declares experiment.name={exp.name!r}")
+        out[name] = Experiment(name=name, notebook=wconfig.repo_path(cfg, exp.notebook),
+                               depends_on=tuple(exp.get("depends_on") or ()),
+                               inputs=tuple(exp.get("inputs") or ()),
+                               results_dir=wconfig.repo_path(cfg, cfg.paths.results_dir), cfg=cfg)
+    return out
+
+
+def dag_order(experiments: dict[str, Experiment]) -> list[str]:
+    """Experiment names in dependency order (ties broken alphabetically, so the order is stable).
+
+    Raises
+    ------
+    ValueError
+        If an experiment depends on an unknown one, or the dependencies form a cycle.
+    """
+    sorter = graphlib.TopologicalSorter()
+    for name, exp in experiments.items():
+        unknown = [d for d in exp.depends_on if d not in experiments]
+        if unknown:
+            raise ValueError(f"experiment {name!r} depends on unknown experiment(s) {unknown}")
+        sorter.add(name, *exp.depends_on)
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as err:
+        raise ValueError(f"experiment dependencies form a cycle: {err.args[1]}") from err
+    order: list[str] = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready())
+        order += ready
+        sorter.done(*ready)
+    return order
+
+
+def _input_files(exp: Experiment, root: Path) -> list[Path]:
+    files: set[Path] = set()
+    for pattern in exp.inputs:
+        p = Path(pattern)
+        if p.is_absolute():
+            files.update(Path(x) for x in sorted(p.parent.glob(p.name)))
+        else:
+            files.update(root.glob(pattern))
+    return sorted(f for f in files if f.is_file())
+
+
+def _code_files(root: Path) -> list[Path]:
+    pkg = root / "paretobandit"
+    return sorted(p for p in pkg.rglob("*.py")
+                  if not (p.parent.name == "workbench" and p.name in _PRESENTATION))
+
+
+def input_hash(exp: Experiment, *, root: Path | None = None, params: dict | None = None) -> str:
+    """SHA-256 over everything that decides an experiment's results.
+
+    Covers the notebook file, the resolved config (without ``paths.root``), the bytes of every input file,
+    the package source (except presentation modules) and the papermill parameters.
+    """
+    root = Path(root) if root is not None else Path(exp.cfg.paths.root)
+    h = hashlib.sha256()
+
+    def feed(label: str, data: bytes) -> None:
+        h.update(label.encode() + b"\0" + hashlib.sha256(data).digest())
+
+    feed("notebook", exp.notebook.read_bytes())
+    cfg = OmegaConf.to_container(exp.cfg, resolve=True)
+    cfg.get("paths", {}).pop("root", None)
+    feed("config", OmegaConf.to_yaml(OmegaConf.create(cfg), sort_keys=True).encode())
+    feed("params", repr(sorted((params or {}).items())).encode())
+    for f in _input_files(exp, root):
+        feed(f"input:{f.relative_to(root) if f.is_relative_to(root) else f}", f.read_bytes())
+    for f in _code_files(root):
+        feed(f"code:{f.relative_to(root)}", f.read_bytes())
+    return h.hexdigest()
+
+
+def is_up_to_date(exp: Experiment, digest: str) -> bool:
+    """True when ``exp``'s results exist and were produced from inputs with hash ``digest``."""
+    stamp = exp.results_dir / HASH_FILE
+    return exp.results_file.is_file() and stamp.is_file() and stamp.read_text().strip() == digest
+
+
+def render_outputs(exp: Experiment) -> list[Path]:
+    """Re-render figures and LaTeX macros of ``exp`` from its existing ``results.json``."""
+    from . import figures, macros, results
+
+    doc = results.read_results(exp.results_file)
+    cfg = exp.cfg
+    written = figures.render(doc, wconfig.repo_path(cfg, cfg.paths.figures_dir))
+    prefix = cfg.experiment.get("macro_prefix")
+    if prefix:
+        target = wconfig.repo_path(cfg, cfg.paths.macros_dir) / f"{exp.name}.tex"
+        written.append(macros.write_macros(target, doc, prefix))
+    return written
+
+
+def _execute(exp: Experiment, params: dict, root: Path, progress: bool) -> None:
+    import papermill as pm
+
+    exp.results_dir.mkdir(parents=True, exist_ok=True)
+    saved = {k: os.environ.get(k) for k in NOTEBOOK_ENV}
+    os.environ.update(NOTEBOOK_ENV)
+    try:
+        pm.execute_notebook(str(exp.notebook), str(exp.executed_notebook), parameters=params,
+                            kernel_name="python3", cwd=str(root), progress_bar=progress, log_output=False)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def run(*, only: Iterable[str] | None = None, scale: str = "full", force: bool = False,
+        skip_run: bool = False, overrides: Sequence[str] = (), progress: bool = True,
+        conf_dir: Path | None = None, root: Path | None = None,
+        echo: Callable[[str], None] = print) -> list[str]:
+    """Execute out-of-date experiment notebooks in dependency order.
+
+    Parameters
+    ----------
+    only : iterable of str, optional
+        Run just these experiments (their dependencies are not run).
+    scale : {"ci", "full"}
+        Scale preset passed to every notebook.
+    force : bool
+        Re-run even when up to date.
+    skip_run : bool
+        Run nothing; re-render figures and macros from existing results.
+    overrides : sequence of str
+        Extra Hydra overrides passed to every notebook.
+    progress : bool
+        Show a progress bar per notebook.
+    conf_dir, root : path, optional
+        Config tree and repository root (tests use a temporary tree).
+    echo : callable
+        Where status lines go.
+
+    Returns
+    -------
+    list of str
+        Names of the experiments that were executed (or re-rendered, with ``skip_run``).
+    """
+    root = Path(root) if root is not None else wconfig.REPO_ROOT
+    exps = load_experiments(scale=scale, overrides=overrides, conf_dir=conf_dir, root=root)
+    order = dag_order(exps)
+    if only:
+        wanted = list(only)
+        unknown = sorted(set(wanted) - set(exps))
+        if unknown:
+            raise ValueError(f"unknown experiment(s) {unknown}; known: {sorted(exps)}")
+        order = [n for n in order if n in wanted]
+    done: list[str] = []
+    if skip_run:
+        for name in order:
+            if exps[name].results_file.is_file():
+                files = render_outputs(exps[name])
+                echo(f"{name}: re-rendered {len(files)} file(s)")
+                done.append(name)
+            else:
+                echo(f"{name}: no results yet ({exps[name].results_file}); run it first")
+        return done
+    params = {"overrides": list(overrides), "scale": scale}
+    for name in order:
+        exp = exps[name]
+        digest = input_hash(exp, root=root, params=params)
+        if not force and is_up_to_date(exp, digest):
+            echo(f"{name}: up to date")
+            continue
+        echo(f"{name}: running {exp.notebook.relative_to(root)} (scale={scale})")
+        start = time.perf_counter()
+        _execute(exp, params, root, progress)
+        seconds = time.perf_counter() - start
+        if not exp.results_file.is_file():
+            raise RuntimeError(f"{exp.notebook} ran but wrote no {exp.results_file}")
+        from .results import write_run_info
+
+        write_run_info(exp.results_dir / "run_info.json", experiment=name, scale=scale,
+                       wall_seconds=round(seconds, 1), inputs_sha256=digest)
+        # Hash again: a dependency that just ran may have rewritten this experiment's inputs.
+        (exp.results_dir / HASH_FILE).write_text(input_hash(exp, root=root, params=params) + "\n")
+        echo(f"{name}: done in {seconds:.0f} s -> {exp.results_dir.relative_to(root)}")
+        done.append(name)
+    if not done:
+        echo("all up to date")
+    return done
