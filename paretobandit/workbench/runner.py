@@ -66,7 +66,7 @@ def load_experiments(*, scale: str = "full", overrides: Sequence[str] = (), conf
             raise ValueError(f"conf/experiment/{name}.yaml declares experiment.name={exp.name!r}")
         out[name] = Experiment(name=name, notebook=wconfig.repo_path(cfg, exp.notebook),
                                depends_on=tuple(exp.get("depends_on") or ()),
-                               inputs=tuple(exp.get("inputs") or ()),
+                               inputs=tuple(i for i in exp.get("inputs") or () if i is not None),
                                results_dir=wconfig.repo_path(cfg, cfg.paths.results_dir), cfg=cfg)
     return out
 
@@ -100,6 +100,8 @@ def dag_order(experiments: dict[str, Experiment]) -> list[str]:
 def _input_files(exp: Experiment, root: Path) -> list[Path]:
     files: set[Path] = set()
     for pattern in exp.inputs:
+        if pattern is None:
+            continue
         p = Path(pattern)
         if p.is_absolute():
             files.update(Path(x) for x in sorted(p.parent.glob(p.name)))

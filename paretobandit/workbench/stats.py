@@ -43,13 +43,11 @@ def bootstrap_ci(values: Sequence[float], *, n_resamples: int = N_RESAMPLES, see
         raise ValueError("values must hold at least one number, got an empty sequence")
     if not np.all(np.isfinite(x)):
         raise ValueError(f"values must be finite, got {x.tolist()!r}")
-    mean = float(np.mean(x))
-    if x.size < 2 or np.ptp(x) == 0.0:
-        return mean, mean
+    if np.ptp(x) == 0.0:
+        return float(x[0]), float(x[0])
     res = _stats.bootstrap((x,), np.mean, n_resamples=n_resamples, confidence_level=confidence_level,
                            method="percentile", vectorized=True, rng=np.random.default_rng(seed))
-    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
-    return min(low, mean), max(high, mean)
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def summarise(values: Sequence[float], **kwargs) -> dict[str, float]:
@@ -59,8 +57,9 @@ def summarise(values: Sequence[float], **kwargs) -> dict[str, float]:
     """
     x = np.asarray(values, dtype=float).ravel()
     low, high = bootstrap_ci(x, **kwargs)
-    return {"mean": float(np.mean(x)), "ci_low": low, "ci_high": high,
-            "std": float(np.std(x, ddof=1)) if x.size > 1 else 0.0, "n": int(x.size)}
+    constant = np.ptp(x) == 0.0
+    return {"mean": float(x[0]) if constant else float(np.mean(x)), "ci_low": low, "ci_high": high,
+            "std": 0.0 if constant else float(np.std(x, ddof=1)), "n": int(x.size)}
 
 
 def summarise_metrics(per_seed: Mapping[str, Sequence[float]], **kwargs) -> dict[str, dict[str, float]]:
