@@ -1,0 +1,591 @@
+"""Data step and loaders for the reference reward tables, price catalogs and feature caches.
+
+Layout (all paths resolved from the repository root, never from the current directory)::
+
+    <repo>/data/raw/        copy of the reference data (git-ignored), written by :func:`fetch`
+    <repo>/data/features/   per-split feature caches (git-ignored), written by :func:`build_features`
+
+:func:`fetch` copies ``$PARETOBANDIT_DATA`` (or the ``shared/data`` folder beside the repository) into
+``data/raw/``, verifying every file against ``SHA256SUMS``. Without a local copy it downloads the reward
+tables and price catalogs from the upstream repository and verifies them against the checksums pinned in
+this module. The upstream PCA and prior artifacts exist only as pickles, which this project never loads:
+they must come from ``$PARETOBANDIT_DATA`` or be regenerated (``paretobandit.pca.train_pca`` and the
+warm-up prior generator on the val split) — a documented deviation from the paper.
+
+Nothing here unpickles: tables are JSON lines, catalogs JSON, arrays ``.npz`` read with
+``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import DataError
+
+__all__ = [
+    "DATA_ENV_VAR",
+    "UPSTREAM_BASE_URL",
+    "FetchReport",
+    "RewardTable",
+    "build_features",
+    "data_root",
+    "features_root",
+    "fetch",
+    "load_catalog",
+    "load_features",
+    "load_reward_table",
+    "read_checksums",
+    "repo_root",
+    "sha256_file",
+    "source_root",
+]
+
+DATA_ENV_VAR = "PARETOBANDIT_DATA"
+UPSTREAM_COMMIT = "72ccbef"
+UPSTREAM_BASE_URL = f"https://raw.githubusercontent.com/ParetoBandit/ParetoBandit/{UPSTREAM_COMMIT}/"
+
+#: Files that can be downloaded from the upstream repository when no local copy exists:
+#: ``local relative path -> (upstream relative path, sha256)``. The checksums are those of the
+#: reference copy's ``SHA256SUMS``. The upstream paths mirror the reference layout; they could not be
+#: checked against the live repository from this (offline) machine, so a 404 reports the URL tried.
+UPSTREAM_FILES: dict[str, tuple[str, str]] = {
+    "rewards/val.jsonl": (
+        "data/rewards/val.jsonl", "9590556ee832bb8e27b0e838eb4fd6b656e69e39c99ef067fc6379abc7f168ef"),
+    "rewards/test.jsonl": (
+        "data/rewards/test.jsonl", "b2f7e0e034902d254b3620770d98824cb932ad9cbecd38b9ce00345620a70665"),
+    "rewards/val_k4.jsonl": (
+        "data/rewards/val_k4.jsonl", "a4ef953acae52873934882d97400c0b410afac0fb874bc39a1f2b3716ea5015d"),
+    "rewards/test_k4.jsonl": (
+        "data/rewards/test_k4.jsonl", "96ce988cad380276898457e351585bbef62e686b45fc32bbdeaf1bae764748b1"),
+    "rewards/flash_token_counts.jsonl": (
+        "data/rewards/flash_token_counts.jsonl",
+        "466eaf193a61ac0f8369e45f46e8657bf658b68ae44eb65bceb2e56a6423da76"),
+    "models/models_k3.json": (
+        "data/models/models_k3.json", "17b167d0c676914fd3c9d3f99aff7c6b0e93c88a6b63c7babf3376d0a78ae683"),
+    "models/models_k4.json": (
+        "data/models/models_k4.json", "47065fc7c1573f90eff8c23742c9ed522f837f471f6433d9dcea9b8043aa0782"),
+}
+
+#: Artifacts that can only come from a local copy (upstream ships them as pickles).
+LOCAL_ONLY_FILES = (
+    "artifacts/pca_25_minilm.npz",
+    "artifacts/priors_k3_d26.npz",
+    "artifacts/priors_k3_d26.json",
+)
+
+DEFAULT_SPLITS = ("val", "test", "val_k4", "test_k4")
+_FETCH_HINT = "run `paretobandit data fetch` (or `make data`) first"
+
+
+# --------------------------------------------------------------------------------------------- paths
+def repo_root() -> Path:
+    """Return the repository root (the folder holding the ``paretobandit`` package)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def data_root() -> Path:
+    """Return the raw data folder ``<repo>/data/raw`` (it may not exist yet)."""
+    return repo_root() / "data" / "raw"
+
+
+def features_root() -> Path:
+    """Return the feature cache folder ``<repo>/data/features`` (it may not exist yet)."""
+    return repo_root() / "data" / "features"
+
+
+def source_root() -> Path | None:
+    """Return the local reference data folder, or ``None`` when there is none.
+
+    Resolution order: ``$PARETOBANDIT_DATA`` (must exist if set), then ``<repo>/../shared/data``.
+
+    Raises
+    ------
+    DataError
+        If ``$PARETOBANDIT_DATA`` is set but is not a directory.
+    """
+    env = os.environ.get(DATA_ENV_VAR)
+    if env:
+        path = Path(env).expanduser()
+        if not path.is_dir():
+            raise DataError(f"{DATA_ENV_VAR}={env!r} is not a directory")
+        return path.resolve()
+    sibling = repo_root().parent / "shared" / "data"
+    return sibling.resolve() if sibling.is_dir() else None
+
+
+# ------------------------------------------------------------------------------------------ checksums
+def sha256_file(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:
+    """Return the hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_checksums(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Parse a ``SHA256SUMS`` file (``<hex>  <relative path>`` per line) into ``{path: hex}``.
+
+    Raises
+    ------
+    DataError
+        If the file is missing, a line is malformed, or a path escapes the folder.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"checksum file {path} not found")
+    sums: dict[str, str] = {}
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split(maxsplit=1)
+        digest = parts[0].lower()
+        if len(parts) != 2 or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise DataError(f"{path}:{lineno}: expected '<sha256>  <path>', got {line!r}")
+        rel = parts[1].strip().lstrip("*")
+        if rel.startswith("/") or ".." in Path(rel).parts:
+            raise DataError(f"{path}:{lineno}: path {rel!r} must be relative and stay inside the folder")
+        sums[rel] = digest
+    if not sums:
+        raise DataError(f"checksum file {path} lists no files")
+    return sums
+
+
+# ------------------------------------------------------------------------------------------- fetching
+@dataclass
+class FetchReport:
+    """What :func:`fetch` did: files copied/downloaded, files already up to date, where from."""
+
+    dest: Path
+    source: str
+    written: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    missing_artifacts: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One human-readable paragraph."""
+        text = (f"data in {self.dest} (from {self.source}): {len(self.written)} written, "
+                f"{len(self.skipped)} already verified")
+        if self.missing_artifacts:
+            text += (f"; not available without a local copy: {', '.join(self.missing_artifacts)} — set "
+                     f"{DATA_ENV_VAR} to a folder holding them, or regenerate them with "
+                     "paretobandit.pca.train_pca and the warm-up prior generator on the val split")
+        return text
+
+
+def _atomic_write_from(src_stream_writer: Callable[[Any], None], target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            src_stream_writer(fh)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _up_to_date(target: Path, digest: str) -> bool:
+    return target.is_file() and sha256_file(target) == digest
+
+
+def fetch(
+    dest: str | os.PathLike[str] | None = None,
+    source: str | os.PathLike[str] | None = None,
+    *,
+    allow_download: bool = True,
+    opener: Callable[[str], Any] | None = None,
+) -> FetchReport:
+    """Copy (or download) the reference data into ``dest`` and verify every file.
+
+    Parameters
+    ----------
+    dest : path, optional
+        Target folder; default :func:`data_root` (``<repo>/data/raw``).
+    source : path, optional
+        Local folder holding the reference data and its ``SHA256SUMS``. Default :func:`source_root`
+        (``$PARETOBANDIT_DATA``, then ``<repo>/../shared/data``).
+    allow_download : bool
+        When no local source exists, download the reward tables and catalogs from upstream.
+    opener : callable, optional
+        ``opener(url)`` returning a readable binary file object; default ``urllib.request.urlopen``
+        (injected in tests).
+
+    Returns
+    -------
+    FetchReport
+
+    Raises
+    ------
+    DataError
+        A file's checksum does not match (the file is named, nothing corrupt is written to ``dest``), a
+        listed file is missing, or the download fails.
+
+    Notes
+    -----
+    Idempotent: files in ``dest`` whose checksum already matches are skipped.
+    """
+    dest_path = Path(dest) if dest is not None else data_root()
+    src_path = Path(source) if source is not None else source_root()
+    if src_path is not None:
+        return _fetch_local(src_path, dest_path)
+    if not allow_download:
+        raise DataError(f"no local reference data: set {DATA_ENV_VAR} or place it at "
+                        f"{repo_root().parent / 'shared' / 'data'}")
+    return _fetch_upstream(dest_path, opener or _default_opener)
+
+
+def _fetch_local(src: Path, dest: Path) -> FetchReport:
+    if not src.is_dir():
+        raise DataError(f"data source {src} is not a directory")
+    sums = read_checksums(src / "SHA256SUMS")
+    report = FetchReport(dest=dest, source=str(src))
+    for rel, digest in sums.items():
+        target = dest / rel
+        if _up_to_date(target, digest):
+            report.skipped.append(rel)
+            continue
+        origin = src / rel
+        if not origin.is_file():
+            raise DataError(f"{origin} is listed in {src / 'SHA256SUMS'} but missing")
+        actual = sha256_file(origin)
+        if actual != digest:
+            raise DataError(f"checksum mismatch for {origin}: expected sha256 {digest}, got {actual}; "
+                            "refusing to copy a corrupt file")
+
+        def _copy(fh: Any, origin: Path = origin) -> None:
+            with open(origin, "rb") as inp:
+                shutil.copyfileobj(inp, fh)
+
+        _atomic_write_from(_copy, target)
+        if sha256_file(target) != digest:  # disk trouble while copying
+            target.unlink(missing_ok=True)
+            raise DataError(f"checksum mismatch after copying {rel} to {target}")
+        report.written.append(rel)
+    for extra in ("SHA256SUMS", "README.md"):
+        if (src / extra).is_file():
+            (dest / extra).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src / extra, dest / extra)
+    return report
+
+
+def _default_opener(url: str) -> Any:
+    return urllib.request.urlopen(url, timeout=60)  # noqa: S310 - fixed https URL
+
+
+def _fetch_upstream(dest: Path, opener: Callable[[str], Any]) -> FetchReport:
+    report = FetchReport(dest=dest, source=UPSTREAM_BASE_URL)
+    lines = []
+    for rel, (upstream, digest) in UPSTREAM_FILES.items():
+        lines.append(f"{digest}  {rel}")
+        target = dest / rel
+        if _up_to_date(target, digest):
+            report.skipped.append(rel)
+            continue
+        url = UPSTREAM_BASE_URL + upstream
+        try:
+            response = opener(url)
+            with response:
+                payload = response.read()
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise DataError(f"could not download {url}: {exc}. No local reference data was found either: "
+                            f"set {DATA_ENV_VAR} to a folder holding the data (with SHA256SUMS)") from exc
+        actual = hashlib.sha256(payload).hexdigest()
+        if actual != digest:
+            raise DataError(f"checksum mismatch for {url}: expected sha256 {digest}, got {actual}; "
+                            "refusing to write it")
+        _atomic_write_from(lambda fh, data=payload: fh.write(data), target)
+        report.written.append(rel)
+    report.missing_artifacts = [rel for rel in LOCAL_ONLY_FILES if not (dest / rel).is_file()]
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "SHA256SUMS").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return report
+
+
+# -------------------------------------------------------------------------------------- reward tables
+@dataclass(frozen=True)
+class RewardTable:
+    """A full-information reward table.
+
+    Attributes
+    ----------
+    name : str
+        Table name (file stem).
+    prompts, sources : list of str
+        One entry per row, in file order.
+    models : tuple of str
+        Model ids in the order of the keys of the FIRST row's ``arms`` object; every later row must
+        have exactly the same set of arms (its key order may differ; columns follow ``models``).
+    rewards, costs : ndarray of shape (n, K), float64
+        ``rewards[i, k]`` in [0, 1] and ``costs[i, k]`` >= 0 ($) of ``models[k]`` on row ``i``.
+    """
+
+    name: str
+    prompts: list[str]
+    sources: list[str]
+    models: tuple[str, ...]
+    rewards: np.ndarray
+    costs: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def column(self, model: str) -> int:
+        """Return the column index of ``model`` (``DataError`` if absent)."""
+        try:
+            return self.models.index(model)
+        except ValueError:
+            raise DataError(
+                f"model {model!r} is not in table {self.name!r} (has {list(self.models)})"
+            ) from None
+
+
+def _resolve_table(name_or_path: str | os.PathLike[str]) -> Path:
+    path = Path(name_or_path)
+    if _looks_like_path(name_or_path):
+        if not path.is_file():
+            raise DataError(f"reward table {path} not found")
+        return path
+    name = str(name_or_path)
+    root = data_root()
+    for candidate in (root / "rewards" / f"{name}.jsonl", root / "judges" / f"{name}.jsonl"):
+        if candidate.is_file():
+            return candidate
+    raise DataError(f"reward table {name!r} not found under {root}/rewards or {root}/judges; {_FETCH_HINT}")
+
+
+def _looks_like_path(value: str | os.PathLike[str]) -> bool:
+    """Names are bare stems (``"val"``); anything with a suffix or a separator is a path."""
+    if isinstance(value, os.PathLike):
+        return True
+    return bool(Path(value).suffix) or os.sep in value or "/" in value
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def load_reward_table(name_or_path: str | os.PathLike[str]) -> RewardTable:
+    """Load a reward table (``val``, ``test``, ``val_k4``, ``test_k4``, ``cross_judge_*`` or a path).
+
+    Parameters
+    ----------
+    name_or_path : str or path
+        A table name looked up in ``data/raw/rewards`` then ``data/raw/judges``, or a ``.jsonl`` path.
+
+    Returns
+    -------
+    RewardTable
+        Model order = the key order of the first row's ``arms``.
+
+    Raises
+    ------
+    DataError
+        Missing file, or a malformed row (message ``<file>:<line>: <problem>``).
+    """
+    path = _resolve_table(name_or_path)
+    prompts: list[str] = []
+    sources: list[str] = []
+    rewards: list[list[float]] = []
+    costs: list[list[float]] = []
+    models: tuple[str, ...] | None = None
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{where}: invalid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
+            prompt = row.get("prompt")
+            if not isinstance(prompt, str) or not prompt.strip():
+                raise DataError(f"{where}: 'prompt' must be a non-empty string, got {prompt!r:.60}")
+            source = row.get("source", "")
+            if not isinstance(source, str):
+                raise DataError(f"{where}: 'source' must be a string, got {source!r:.60}")
+            arms = row.get("arms")
+            if not isinstance(arms, dict) or not arms:
+                raise DataError(f"{where}: 'arms' must be a non-empty object of model_id -> {{reward, cost}}")
+            if models is None:
+                models = tuple(arms)
+            elif set(arms) != set(models):
+                raise DataError(f"{where}: arms {sorted(arms)} differ from the first row's {sorted(models)}")
+            r_row, c_row = [], []
+            for model in models:
+                cell = arms[model]
+                if not isinstance(cell, dict):
+                    raise DataError(f"{where}: arms[{model!r}] must be an object with 'reward' and 'cost'")
+                reward, cost = cell.get("reward"), cell.get("cost")
+                if not _finite_number(reward) or not 0.0 <= reward <= 1.0:
+                    raise DataError(
+                        f"{where}: arms[{model!r}].reward must be a number in [0, 1], got {reward!r}")
+                if not _finite_number(cost) or cost < 0:
+                    raise DataError(
+                        f"{where}: arms[{model!r}].cost must be a finite number >= 0, got {cost!r}")
+                r_row.append(float(reward))
+                c_row.append(float(cost))
+            prompts.append(prompt)
+            sources.append(source)
+            rewards.append(r_row)
+            costs.append(c_row)
+    if models is None:
+        raise DataError(f"reward table {path} has no rows")
+    k = len(models)
+    return RewardTable(
+        name=path.stem,
+        prompts=prompts,
+        sources=sources,
+        models=models,
+        rewards=np.asarray(rewards, dtype=np.float64).reshape(-1, k),
+        costs=np.asarray(costs, dtype=np.float64).reshape(-1, k),
+    )
+
+
+# ------------------------------------------------------------------------------------------- catalogs
+_CATALOG_ALIASES = {"k3": "models_k3", "k4": "models_k4"}
+
+
+def load_catalog(path_or_name: str | os.PathLike[str] = "models_k3") -> dict[str, dict[str, Any]]:
+    """Load a price catalog into ``{model_id: {input_cost_per_m, output_cost_per_m, display, ...}}``.
+
+    Parameters
+    ----------
+    path_or_name : str or path
+        ``"k3"``/``"models_k3"``, ``"k4"``/``"models_k4"`` (looked up in ``data/raw/models``) or a
+        JSON path holding ``{"models": [{"model_id": ..., ...}, ...]}`` (a bare list is accepted too).
+
+    Returns
+    -------
+    dict
+        Insertion-ordered as in the file; each value holds every field except ``model_id``.
+
+    Raises
+    ------
+    DataError
+        Missing/invalid file, duplicate ids, or prices that are not finite non-negative numbers.
+    """
+    path = Path(path_or_name)
+    if not _looks_like_path(path_or_name):
+        stem = _CATALOG_ALIASES.get(str(path_or_name), str(path_or_name))
+        path = data_root() / "models" / f"{stem}.json"
+        if not path.is_file():
+            raise DataError(f"catalog {path_or_name!r} not found at {path}; {_FETCH_HINT}")
+    if not path.is_file():
+        raise DataError(f"catalog {path} not found")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"catalog {path} is not valid JSON: {exc}") from None
+    entries = doc.get("models") if isinstance(doc, dict) else doc
+    if not isinstance(entries, list) or not entries:
+        raise DataError(f"catalog {path}: expected {{'models': [ ... ]}} with at least one entry")
+    catalog: dict[str, dict[str, Any]] = {}
+    for i, entry in enumerate(entries):
+        where = f"catalog {path}, models[{i}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("model_id"), str) or not entry["model_id"]:
+            raise DataError(f"{where}: each entry must be an object with a non-empty 'model_id'")
+        model_id = entry["model_id"]
+        if model_id in catalog:
+            raise DataError(f"{where}: duplicate model_id {model_id!r}")
+        for key in ("input_cost_per_m", "output_cost_per_m"):
+            value = entry.get(key)
+            if not _finite_number(value) or value < 0:
+                raise DataError(f"{where} ({model_id}): {key} must be a finite number >= 0, got {value!r}")
+        catalog[model_id] = {k: v for k, v in entry.items() if k != "model_id"}
+    return catalog
+
+
+# ------------------------------------------------------------------------------------------- features
+def _features_path(split: str) -> Path:
+    if not isinstance(split, str) or not split or "/" in split or split.startswith("."):
+        raise DataError(f"split must be a plain name such as 'val' or 'test', got {split!r}")
+    return features_root() / f"{split}.npz"
+
+
+def load_features(split: str, feature_service: Any = None) -> np.ndarray:
+    """Return the cached feature matrix (n, d) of a split, rows in the reward table's order.
+
+    The cache is content-addressed (sha256 of each prompt); rows are looked up by the prompts of
+    ``load_reward_table(split)``, so a changed table can never be paired with stale features.
+
+    Parameters
+    ----------
+    split : str
+        Table name, e.g. ``"val"``.
+    feature_service : FeatureService, optional
+        If given, the cache must have been built by an identical pipeline (checked via ``describe()``).
+
+    Raises
+    ------
+    DataError
+        Cache or table missing (with the command that builds it), or prompts absent from the cache.
+    """
+    from .features import read_feature_cache, text_key
+
+    path = _features_path(split)
+    if not path.is_file():
+        raise DataError(f"feature cache {path} not found; build it with `paretobandit features build` "
+                        f"(or paretobandit.data.build_features(splits=({split!r},)))")
+    keys, vectors, description = read_feature_cache(path)
+    if feature_service is not None and description != feature_service.describe():
+        raise DataError(f"feature cache {path} was built by {description}, not by "
+                        f"{feature_service.describe()}; rebuild it with `paretobandit features build`")
+    table = load_reward_table(split)
+    index = {k: i for i, k in enumerate(keys.tolist())}
+    rows = []
+    for i, prompt in enumerate(table.prompts):
+        j = index.get(text_key(prompt))
+        if j is None:
+            raise DataError(f"feature cache {path} has no vector for row {i + 1} of {split!r}; "
+                            "rebuild it with `paretobandit features build`")
+        rows.append(j)
+    return vectors[np.asarray(rows, dtype=np.intp)]
+
+
+def build_features(
+    splits: Sequence[str] | Iterable[str] = DEFAULT_SPLITS,
+    feature_service: Any = None,
+    batch_size: int = 64,
+) -> dict[str, Path]:
+    """Embed each split's prompts into ``data/features/<split>.npz`` (content-addressed, re-runs are instant).
+
+    Parameters
+    ----------
+    splits : sequence of str
+        Reward table names.
+    feature_service : FeatureService, optional
+        Default: the default MiniLM pipeline (``FeatureService()``).
+    batch_size : int
+        Encoder batch size.
+
+    Returns
+    -------
+    dict
+        ``{split: cache path}``.
+    """
+    from .features import FeatureService
+
+    service = feature_service if feature_service is not None else FeatureService()
+    written: dict[str, Path] = {}
+    for split in splits:
+        table = load_reward_table(split)
+        path = _features_path(split)
+        service.extract_batch(table.prompts, batch_size=batch_size, cache_path=path)
+        written[split] = path
+    return written
