@@ -308,3 +308,65 @@ def test_compose_from_fake_tree_sets_root(tmp_path):
     cfg = compose(["experiment=a"], conf_dir=conf, root=tmp_path)
     assert cfg.paths.root == str(tmp_path.resolve())
     assert cfg.paths.results_dir == "results/ci/a"
+
+
+# ------------------------------------------------------------------ Exp 01 report on fake results
+MODELS = ["m/cheap", "m/mid", "m/pro"]
+
+
+def _fake_budget_pacing(n_seeds=4, budgets=(3e-5, 2.3e-4, 1.5e-2)):
+    rng = np.random.default_rng(0)
+    per_budget = []
+    for b in budgets:
+        cost = b * rng.uniform(0.9, 1.004, n_seeds)
+        per_budget.append({
+            "budget": b, "mean_reward": (0.8 + 10 * b + rng.normal(0, 0.005, n_seeds)).tolist(),
+            "mean_cost": cost.tolist(), "utilisation": (cost / b).tolist(),
+            "median_lambda": rng.uniform(0, 1, n_seeds).tolist(),
+            "lambda_trajectory": {"step": [0, 10, 20], "values": rng.uniform(0, 1, (n_seeds, 3)).tolist()}})
+    refs = {"fixed": {m: {"mean_reward": r, "mean_cost": c}
+                      for m, r, c in zip(MODELS, (0.79, 0.92, 0.93), (3e-5, 5e-4, 1.5e-2), strict=True)},
+            "random": {"mean_reward": [0.88, 0.882], "mean_cost": [5e-3, 5.1e-3]},
+            "oracle": {"mean_reward": 0.963, "mean_cost": 4e-3}}
+    return {"per_budget": per_budget}, refs
+
+
+def test_budget_pacing_summary_and_publish(tmp_path):
+    from paretobandit.workbench.publish import publish
+    from paretobandit.workbench.report_budget_pacing import (
+        TABLE_COLUMNS,
+        default_budgets,
+        summarise_budget_pacing,
+    )
+
+    raw, refs = _fake_budget_pacing()
+    summary, rows, traces = summarise_budget_pacing(raw, refs, models=MODELS, shorts=["cheap", "mid", "pro"],
+                                                    reference_model="m/pro")
+    assert list(summary["pacer"]) == ["budget_1", "budget_2", "budget_3"]
+    cell = summary["pacer"]["budget_2"]
+    assert cell["reward_ci_low"] <= cell["mean_reward"] <= cell["reward_ci_high"]
+    assert cell["pct_reference_quality"] == pytest.approx(100 * cell["mean_reward"] / 0.93)
+    assert summary["headlines"]["max_overshoot_pct"] >= 0
+    expected = ["pacer"] * 3 + [f"fixed:{m}" for m in MODELS] + ["random", "oracle"]
+    assert [r["method"] for r in rows] == expected
+    assert set(rows[0]) == set(TABLE_COLUMNS)
+    assert len(traces["lambda"]["budget_1"]["mean"]) == 3
+    assert default_budgets(np.array([[1e-5, 1e-3], [3e-5, 3e-3]]), 3) == pytest.approx([2e-5, 2e-4, 2e-3])
+
+    cfg = compose(["experiment=budget_pacing", "scale=ci"], root=tmp_path)
+    docs = [publish(cfg, seeds=[1, 2, 3, 4], per_seed=raw, summary=summary, table=rows, columns=TABLE_COLUMNS,
+                    extra={"traces": traces, "reference_points": refs}) for _ in range(2)]
+    assert docs[0] == docs[1]
+    out = tmp_path / "results" / "_ci" / "budget_pacing"
+    first = (out / "results.json").read_bytes()
+    publish(cfg, seeds=[1, 2, 3, 4], per_seed=raw, summary=summary, table=rows, columns=TABLE_COLUMNS,
+            extra={"traces": traces, "reference_points": refs})
+    assert (out / "results.json").read_bytes() == first
+    assert (out / "summary.csv").read_text().splitlines()[0] == ",".join(TABLE_COLUMNS)
+    for fig in ("frontier", "utilisation", "lambda"):
+        assert (out / "figures" / f"{fig}.pdf").stat().st_size > 0
+        assert (out / "figures" / f"{fig}.png").stat().st_size > 0
+    tex = (tmp_path / "results" / "_ci" / "macros" / "budget_pacing.tex").read_text()
+    assert r"\newcommand{\ExpOnePacerBudgetTwoMeanReward}" in tex
+    assert r"\newcommand{\ExpOneFixedProMeanCost}" in tex
+    assert r"\newcommand{\ExpOneHeadlinesMaxOvershootPct}" in tex

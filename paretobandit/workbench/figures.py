@@ -47,13 +47,13 @@ def render(results: Mapping[str, Any], out_dir: Path | str) -> list[Path]:
 # --- Exp 01: stationary budget pacing -------------------------------------------------------------
 
 def _pacer_rows(results: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [r for r in results["summary"]["table"] if r["method"] == "pacer"]
+    return [r for r in results["table"] if r["method"] == "pacer"]
 
 
 @register("budget_pacing", "frontier")
 def budget_pacing_frontier(results: Mapping[str, Any]) -> plt.Figure:
     """Quality–cost frontier of the pacer over budgets, with fixed models, random and oracle as points."""
-    rows = results["summary"]["table"]
+    rows = results["table"]
     pacer = _pacer_rows(results)
     fig, ax = plt.subplots()
     cost = np.array([r["mean_cost"] for r in pacer])
@@ -97,7 +97,7 @@ def budget_pacing_utilisation(results: Mapping[str, Any]) -> plt.Figure:
 @register("budget_pacing", "lambda")
 def budget_pacing_lambda(results: Mapping[str, Any]) -> plt.Figure:
     """Pacer dual variable λ over the test stream, averaged over seeds, one line per budget."""
-    traces = results["summary"]["lambda_trace"]
+    traces = results["traces"]["lambda"]
     fig, ax = plt.subplots()
     colours = style.palette(len(traces))
     for colour, key in zip(colours, sorted(traces, key=lambda k: traces[k]["budget"]), strict=True):
