@@ -1,0 +1,215 @@
+"""Exp 01 — stationary budget pacing (SPEC §3).
+
+For every budget B and seed: a fresh router with warm-up priors, λ_c = 0 and an ADAPTIVE pacer at
+B; learn online on the seed's shuffled val split, then route the seed's shuffled test split while
+still learning. All budgets × seeds run as one batch of the simulator.
+
+>>> # notebook usage (real data):
+>>> # res = run_budget_pacing(features_val=fv, rewards_val=val.rewards, costs_val=val.costs,
+>>> #                         features_test=ft, rewards_test=test.rewards, costs_test=test.costs,
+>>> #                         models=val.models, prices=catalog, budgets=default_budgets(val.costs),
+>>> #                         seeds=make_seeds(3000, 20), router_params=cfg.router.params,
+>>> #                         pacer_params=cfg.pacer, priors=priors_path)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from ..config import RouterConfig
+from ..errors import ConfigError, DimensionMismatchError, InvalidInputError
+from ..sim import PacerParams, simulate, warmup_test_streams
+from .common import as_price_array, resolve_priors, stack_tables, summarise
+
+__all__ = ["default_budgets", "reference_points", "router_config", "run_budget_pacing"]
+
+
+def default_budgets(costs_val, n: int = 7) -> np.ndarray:
+    """``geomspace(min, max of the per-model mean val cost, n)`` ($ per request)."""
+    c = np.asarray(costs_val, dtype=float)
+    if c.ndim != 2 or c.shape[0] == 0:
+        raise DimensionMismatchError(f"costs_val must be a non-empty (n, K) array, got {c.shape}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ConfigError(f"n must be a positive integer, got {n!r}")
+    means = c.mean(axis=0)
+    if means.min() <= 0:
+        raise InvalidInputError("every model's mean val cost must be > 0 for a geometric budget grid")
+    return np.geomspace(means.min(), means.max(), int(n))
+
+
+def router_config(router_params: Mapping | None) -> RouterConfig:
+    """RouterConfig from experiment parameters; ``cost_penalty`` defaults to 0 (the paper's λ_c)."""
+    params = dict(router_params or {})
+    if "gamma" in params:
+        params["forgetting_factor"] = params.pop("gamma")
+    params.setdefault("cost_penalty", 0.0)
+    return RouterConfig.from_dict(params)
+
+
+def _pacer(pacer_params: Mapping | None) -> tuple[str, PacerParams]:
+    params = dict(pacer_params or {})
+    mode = str(params.pop("mode", "adaptive"))
+    return mode, PacerParams.from_dict(params)
+
+
+def _check_budgets(budgets) -> np.ndarray:
+    b = np.asarray(budgets, dtype=float).ravel()
+    if b.size == 0 or not np.isfinite(b).all() or (b <= 0).any():
+        raise ConfigError(f"budgets must be a non-empty list of positive numbers, got {budgets!r}")
+    return b
+
+
+def _trajectory(lam_test: np.ndarray, n_points: int) -> dict:
+    """Mean over seeds of λ per test step, sampled at ``n_points`` evenly spaced steps."""
+    n = lam_test.shape[-1]
+    steps = np.unique(np.linspace(0, n - 1, min(n_points, n)).round().astype(int))
+    mean = lam_test.mean(axis=0)
+    return {"test_step": steps.tolist(), "mean_lambda": mean[steps].tolist(),
+            "p10_lambda": np.percentile(lam_test[:, steps], 10, axis=0).tolist(),
+            "p90_lambda": np.percentile(lam_test[:, steps], 90, axis=0).tolist()}
+
+
+def run_budget_pacing(*, features_val, rewards_val, costs_val, features_test, rewards_test, costs_test,
+                      models: Sequence[str], prices, budgets, seeds, router_params: dict | None = None,
+                      pacer_params: dict | None = None, priors=None, trajectory_points: int = 200,
+                      n_resamples: int = 10_000, ci_seed: int = 42) -> dict:
+    """Run Exp 01 for every budget × seed and return a JSON-able result.
+
+    Parameters
+    ----------
+    features_val, features_test : array (n, d)
+        Context vectors (bias last) of the val and test rows, in table order.
+    rewards_val, costs_val, rewards_test, costs_test : array (n, K)
+        Reward tables; columns follow ``models``.
+    models : sequence of str
+        Model ids of the columns (the router's registration order).
+    prices : mapping or array (K, 2)
+        Registry prices in $/M, e.g. the catalog ``{model: {input_cost_per_m, output_cost_per_m}}``.
+    budgets : sequence of float
+        Budgets B in $ per request (see :func:`default_budgets`).
+    seeds : sequence of int
+        Trial seeds (SPEC: ``3000 + i``); each drives the val/test shuffle and the tie-break.
+    router_params : dict
+        RouterConfig fields (alpha, forgetting_factor, prior_n_effective, …); λ_c defaults to 0.
+    pacer_params : dict
+        ``mode`` (default adaptive), ``eta``, ``ema``, ``lambda_cap``, ``ceiling_multiplier``.
+    priors : path, Priors, (models, A, b) or None
+        Warm-up priors (mapped by model id); ``None`` = cold arms (tabula rasa).
+
+    Returns
+    -------
+    dict
+        ``per_budget``: one entry per budget with ``per_seed`` lists (mean_reward, mean_cost,
+        utilisation, median_lambda, overshoot, model shares) and ``summary`` (means with bootstrap
+        CIs, max overshoot), and a downsampled mean-λ trajectory over the test steps.
+    """
+    models = [str(m) for m in models]
+    feats, rewards, costs, n_val, n_test = stack_tables(features_val, rewards_val, costs_val,
+                                                         features_test, rewards_test, costs_test)
+    if rewards.shape[1] != len(models):
+        raise DimensionMismatchError(f"{len(models)} models but tables have {rewards.shape[1]} columns")
+    price = as_price_array(prices, models)
+    budgets = _check_budgets(budgets)
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ConfigError("at least one seed is needed")
+    cfg = router_config(router_params)
+    mode, pacer = _pacer(pacer_params)
+    pri = resolve_priors(priors, models, feats.shape[1])
+
+    n_b, n_s = budgets.size, len(seeds)
+    base = warmup_test_streams(seeds, n_val, n_test)                 # (n_s, T)
+    streams = np.tile(base, (n_b, 1))                                # run = i_budget * n_s + i_seed
+    run_seeds = seeds * n_b
+    run_budget = np.repeat(budgets, n_s)
+    res = simulate(feats, rewards, costs, streams, price, seeds=run_seeds, budget=run_budget, pacer_mode=mode,
+                   priors=pri, config=cfg, pacer=pacer)
+
+    test = slice(n_val, None)
+    mean_reward = res.reward[:, test].mean(axis=1).reshape(n_b, n_s)
+    mean_cost = res.cost[:, test].mean(axis=1).reshape(n_b, n_s)
+    median_lam = np.percentile(res.lam[:, test], 50, axis=1).reshape(n_b, n_s)
+    arms_test = res.arm[:, test]
+    shares = np.stack([(arms_test == k).mean(axis=1) for k in range(len(models))], axis=1)
+    shares = shares.reshape(n_b, n_s, len(models))
+    lam_test = res.lam[:, test].reshape(n_b, n_s, n_test)
+
+    per_budget = []
+    for i, b in enumerate(budgets):
+        util = mean_cost[i] / b
+        overshoot = np.maximum(util - 1.0, 0.0)
+        per_budget.append({
+            "budget": float(b),
+            "per_seed": {
+                "seed": list(seeds),
+                "mean_reward": mean_reward[i].tolist(),
+                "mean_cost": mean_cost[i].tolist(),
+                "utilisation": util.tolist(),
+                "median_lambda": median_lam[i].tolist(),
+                "overshoot": overshoot.tolist(),
+                "share": {m: shares[i, :, k].tolist() for k, m in enumerate(models)},
+            },
+            "summary": {
+                "mean_reward": summarise(mean_reward[i], n_resamples, ci_seed),
+                "mean_cost": summarise(mean_cost[i], n_resamples, ci_seed),
+                "utilisation": summarise(util, n_resamples, ci_seed),
+                "median_lambda": float(median_lam[i].mean()),
+                "max_overshoot": float(overshoot.max()),
+                "utilisation_of_mean_cost": float(mean_cost[i].mean() / b),
+                "share": {m: float(shares[i, :, k].mean()) for k, m in enumerate(models)},
+            },
+            "lambda_trajectory": _trajectory(lam_test[i], trajectory_points),
+        })
+    return {
+        "experiment": "budget_pacing",
+        "models": models,
+        "n_val": int(n_val),
+        "n_test": int(n_test),
+        "seeds": list(seeds),
+        "budgets": budgets.tolist(),
+        "router_params": cfg.to_dict(),
+        "pacer_params": {"mode": mode, "eta": pacer.eta, "ema": pacer.ema_alpha,
+                         "lambda_cap": pacer.lambda_cap, "ceiling_multiplier": pacer.ceiling_multiplier},
+        "priors": pri is not None,
+        "per_budget": per_budget,
+        "max_overshoot": float(max(pb["summary"]["max_overshoot"] for pb in per_budget)),
+    }
+
+
+def reference_points(rewards_test, costs_test, models: Sequence[str], seeds) -> dict:
+    """Fixed-model, uniform-random (seeded) and per-prompt-oracle points on the test split.
+
+    Uniform random: for each seed, ``default_rng(seed).integers(K, size=n_test)`` picks the arms.
+    Oracle: per prompt the best-reward arm, ties going to the cheapest of them.
+    """
+    r = np.asarray(rewards_test, dtype=float)
+    c = np.asarray(costs_test, dtype=float)
+    models = [str(m) for m in models]
+    if r.ndim != 2 or c.shape != r.shape or r.shape[1] != len(models) or r.shape[0] == 0:
+        raise DimensionMismatchError(f"rewards {r.shape} / costs {c.shape} must be (n, K={len(models)})")
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ConfigError("at least one seed is needed")
+    n, k = r.shape
+    fixed = {m: {"mean_reward": float(r[:, j].mean()), "mean_cost": float(c[:, j].mean())}
+             for j, m in enumerate(models)}
+    rand_r, rand_c = [], []
+    rows = np.arange(n)
+    for s in seeds:
+        pick = np.random.default_rng(s).integers(k, size=n)
+        rand_r.append(float(r[rows, pick].mean()))
+        rand_c.append(float(c[rows, pick].mean()))
+    best = r.max(axis=1, keepdims=True)
+    cost_if_best = np.where(r >= best, c, np.inf)
+    oracle_arm = cost_if_best.argmin(axis=1)
+    return {
+        "fixed": fixed,
+        "random": {"mean_reward": float(np.mean(rand_r)), "mean_cost": float(np.mean(rand_c)),
+                   "per_seed": {"seed": seeds, "mean_reward": rand_r, "mean_cost": rand_c}},
+        "oracle": {"mean_reward": float(r[rows, oracle_arm].mean()),
+                   "mean_cost": float(c[rows, oracle_arm].mean()),
+                   "share": {m: float((oracle_arm == j).mean()) for j, m in enumerate(models)}},
+    }
+

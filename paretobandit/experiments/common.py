@@ -1,0 +1,185 @@
+"""SPEC §2 trial-protocol helpers shared by every experiment.
+
+* seeds: ``offset + i`` for ``i < n_seeds``;
+* per seed: ``rng = default_rng(seed)``, ``val_order = rng.permutation(n_val)``,
+  ``test_order = rng.permutation(n_test)`` (:func:`paretobandit.sim.trial_orders`); the router's
+  tie-break generator is a separate ``default_rng(seed)`` (the simulator's per-run seed);
+* warm-up on the shuffled val split with the pacer active, then evaluate on the shuffled test split
+  while still learning; λ is recorded at each decision;
+* warm-up priors from ``priors_k3_d26.npz`` (n_eff 1163.9), mapped onto the tables' arm order by
+  model id (the file's order is [gemini-2.5-pro, llama, mistral]).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, DataError, DimensionMismatchError, InvalidInputError
+from ..sim import Priors
+
+__all__ = [
+    "DEFAULT_N_EFF",
+    "PRIORS_FILE",
+    "align_priors",
+    "as_price_array",
+    "bootstrap_ci",
+    "default_priors_path",
+    "load_prior_arrays",
+    "make_seeds",
+    "resolve_priors",
+    "stack_tables",
+    "summarise",
+]
+
+#: SPEC §1.6: n_eff = (γ^(−500) − 1)/(1 − γ) at γ = 0.997.
+DEFAULT_N_EFF = 1163.9
+PRIORS_FILE = "priors_k3_d26.npz"
+
+
+def make_seeds(offset: int, n_seeds: int) -> list[int]:
+    """Seeds ``offset + i`` for ``i < n_seeds`` (SPEC §2)."""
+    for name, v in (("offset", offset), ("n_seeds", n_seeds)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise ConfigError(f"{name} must be a non-negative integer, got {v!r}")
+    if n_seeds == 0:
+        raise ConfigError("n_seeds must be >= 1")
+    return [int(offset) + i for i in range(int(n_seeds))]
+
+
+# ------------------------------------------------------------------------------------- priors
+def default_priors_path() -> Path:
+    """Locate ``priors_k3_d26.npz``: ``data/raw/artifacts`` of the repo, else the reference data folder."""
+    candidates = []
+    try:
+        from .. import data as _data
+
+        candidates.append(_data.data_root() / "artifacts" / PRIORS_FILE)
+        src = _data.source_root()
+        if src is not None:
+            candidates.append(Path(src) / "artifacts" / PRIORS_FILE)
+    except (ImportError, AttributeError, DataError):  # pragma: no cover - data module absent
+        pass
+    env = os.environ.get("PARETOBANDIT_DATA")
+    if env:
+        candidates.append(Path(env) / "artifacts" / PRIORS_FILE)
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise DataError(f"{PRIORS_FILE} not found (looked in {[str(c) for c in candidates]}); "
+                    "run `paretobandit data fetch` or set PARETOBANDIT_DATA")
+
+
+def load_prior_arrays(path: str | os.PathLike | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Read ``(models, A_off (K,d,d), b_off (K,d))`` from a priors ``.npz`` (no pickle)."""
+    p = Path(path) if path is not None else default_priors_path()
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            models = [str(m) for m in z["models"].tolist()]
+            a, b = np.asarray(z["A"], dtype=float), np.asarray(z["b"], dtype=float)
+    except (OSError, KeyError, ValueError) as exc:
+        raise DataError(f"cannot read priors {p}: {exc}") from None
+    if a.ndim != 3 or b.shape != a.shape[:2] or a.shape[0] != len(models) or a.shape[1] != a.shape[2]:
+        raise DataError(f"priors {p}: inconsistent shapes models={len(models)}, A={a.shape}, b={b.shape}")
+    return models, a, b
+
+
+def align_priors(prior_models: Sequence[str], a_off, b_off, models: Sequence[str]) -> Priors:
+    """Reorder prior statistics onto ``models`` (the tables' column order) by model id.
+
+    Arms absent from the prior get an identity placeholder and ``mask = False`` (they start cold).
+    """
+    a_off, b_off = np.asarray(a_off, dtype=float), np.asarray(b_off, dtype=float)
+    d = a_off.shape[-1]
+    index = {m: i for i, m in enumerate(prior_models)}
+    a = np.broadcast_to(np.eye(d), (len(models), d, d)).copy()
+    b = np.zeros((len(models), d))
+    mask = np.zeros(len(models), dtype=bool)
+    for j, m in enumerate(models):
+        i = index.get(m)
+        if i is not None:
+            a[j], b[j], mask[j] = a_off[i], b_off[i], True
+    return Priors(a_off=a, b_off=b, mask=mask)
+
+
+def resolve_priors(priors: Any, models: Sequence[str], d: int) -> Priors | None:
+    """Accept ``None``, :class:`Priors`, a path or ``(prior_models, A_off, b_off)``; return aligned Priors."""
+    if priors is None:
+        return None
+    if isinstance(priors, Priors):
+        out = priors
+    elif isinstance(priors, (str, os.PathLike)):
+        out = align_priors(*load_prior_arrays(priors), models)
+    elif isinstance(priors, Mapping):
+        out = align_priors(priors["models"], priors["A"], priors["b"], models)
+    elif isinstance(priors, (tuple, list)) and len(priors) == 3:
+        out = align_priors(*priors, models)
+    else:
+        raise ConfigError("priors must be None, a path, Priors, {'models','A','b'} or (models, A, b)")
+    if np.shape(out.a_off)[-1] != d:
+        raise DimensionMismatchError(f"priors have d = {np.shape(out.a_off)[-1]}, features d = {d}")
+    return out
+
+
+# ------------------------------------------------------------------------------------- tables
+def as_price_array(prices: Any, models: Sequence[str]) -> np.ndarray:
+    """(K, 2) $/M array from a catalog-like mapping ``{model: {input_cost_per_m, output_cost_per_m}}``,
+    a mapping ``{model: (input, output)}``, or an array already in column order."""
+    if isinstance(prices, Mapping):
+        rows = []
+        for m in models:
+            if m not in prices:
+                raise ConfigError(f"no price for model {m!r} (a model without prices is an error)")
+            v = prices[m]
+            if isinstance(v, Mapping):
+                rows.append((v["input_cost_per_m"], v["output_cost_per_m"]))
+            else:
+                rows.append(tuple(v))
+        arr = np.asarray(rows, dtype=float)
+    else:
+        arr = np.asarray(prices, dtype=float)
+    if arr.shape != (len(models), 2):
+        raise DimensionMismatchError(f"prices must be (K=len(models), 2) $/M, got {arr.shape}")
+    return arr
+
+
+def stack_tables(features_val, rewards_val, costs_val, features_test, rewards_test, costs_test):
+    """Stack val over test: ``(features, rewards, costs, n_val, n_test)``; streams index the stack."""
+    fv, ft = np.asarray(features_val, dtype=float), np.asarray(features_test, dtype=float)
+    rv, rt = np.asarray(rewards_val, dtype=float), np.asarray(rewards_test, dtype=float)
+    cv, ct = np.asarray(costs_val, dtype=float), np.asarray(costs_test, dtype=float)
+    if fv.ndim != 2 or ft.ndim != 2 or fv.shape[1] != ft.shape[1]:
+        raise DimensionMismatchError(f"val/test features must be (n, d) with equal d: {fv.shape}, {ft.shape}")
+    for name, f, r, c in (("val", fv, rv, cv), ("test", ft, rt, ct)):
+        if r.ndim != 2 or r.shape[0] != f.shape[0] or c.shape != r.shape:
+            raise DimensionMismatchError(
+                f"{name}: features {f.shape}, rewards {r.shape}, costs {c.shape} must share rows")
+    if rv.shape[1] != rt.shape[1]:
+        raise DimensionMismatchError("val and test tables must have the same arms")
+    if fv.shape[0] == 0 or ft.shape[0] == 0:
+        raise InvalidInputError("val and test splits must be non-empty")
+    return (np.vstack([fv, ft]), np.vstack([rv, rt]), np.vstack([cv, ct]), fv.shape[0], ft.shape[0])
+
+
+# ------------------------------------------------------------------------------------- statistics
+def bootstrap_ci(values, n_resamples: int = 10_000, seed: int = 42,
+                 level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean of per-seed values (SPEC §2: 10,000 resamples, seed 42)."""
+    v = np.asarray(values, dtype=float).ravel()
+    if v.size == 0:
+        raise InvalidInputError("bootstrap needs at least one value")
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, v.size, size=(n_resamples, v.size))].mean(axis=1)
+    lo, hi = np.percentile(means, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+def summarise(values, n_resamples: int = 10_000, seed: int = 42) -> dict:
+    """``{mean, ci_low, ci_high, std}`` of per-seed values (JSON-able floats)."""
+    v = np.asarray(values, dtype=float)
+    lo, hi = bootstrap_ci(v, n_resamples, seed)
+    return {"mean": float(v.mean()), "ci_low": lo, "ci_high": hi, "std": float(v.std(ddof=0))}

@@ -1,0 +1,680 @@
+"""Batched simulation engine: S independent router runs advanced in lockstep with NumPy.
+
+A *run* is one online ``BanditRouter`` with its own configuration (α, γ, λ_c, prior strength,
+pacer mode and budget, tie-break seed), fed its own stream of prompt indices and scenario events.
+A *batch* holds S runs of equal length; every step scores all arms of all runs with
+:func:`paretobandit.kernels.arm_scores`, picks with the router's tie rule, gathers reward and cost,
+updates the chosen arm of every run (forgetting, ridge floor, Sherman–Morrison, stability check —
+docs/ALGORITHM.md) and steps each run's pacer. All equations come from :mod:`paretobandit.kernels`,
+the module the online router uses, so a run of the batch reproduces the router exactly.
+
+Exactness by construction
+-------------------------
+* Tie-breaking: each run owns ``numpy.random.default_rng(seed)``, consumed only when that run has a
+  tie (through :func:`kernels.pick_arm` itself) — the router's rule, so random streams never mix.
+* Arm order: table columns must be the router's registration order; arms onboarded later must come
+  after the arms registered before them (validated).
+* Steps: stream position ``k`` is the router's request ``t = k + 1``.
+
+Example
+-------
+>>> import numpy as np
+>>> from paretobandit.sim import simulate
+>>> rng = np.random.default_rng(0)
+>>> feats = np.c_[rng.normal(size=(50, 4)), np.ones(50)]          # d = 5, bias last
+>>> rewards, costs = rng.uniform(size=(50, 3)), rng.uniform(1e-5, 1e-3, size=(50, 3))
+>>> prices = [[0.1, 0.1], [0.5, 1.5], [1.25, 10.0]]               # $/M (input, output)
+>>> streams = np.stack([np.random.default_rng(s).permutation(50) for s in range(4)])
+>>> res = simulate(feats, rewards, costs, streams, prices, seeds=range(4), alpha=0.05,
+...                cost_penalty=0.0, budget=[1e-4, 3e-4, 1e-3, None])
+>>> res.arm.shape, res.lam.shape
+((4, 50), (4, 50))
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import kernels
+from ..config import RouterConfig
+from ..errors import ConfigError, DimensionMismatchError, InvalidInputError
+from .events import CostTransform, Onboard, PriceChange, RewardTransform, run_mask
+
+__all__ = ["BatchSimulator", "PacerParams", "Priors", "SimResult", "simulate"]
+
+_MODES = {"hard": (True, False), "soft": (False, True), "adaptive": (True, True)}
+
+
+# ------------------------------------------------------------------------------------- parameters
+@dataclass(frozen=True)
+class PacerParams:
+    """Pacer constants shared by every run of a batch (SPEC §1.4 defaults)."""
+
+    eta: float = 0.05
+    ema_alpha: float = 0.05
+    lambda_cap: float = 5.0
+    ceiling_multiplier: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("eta", "ema_alpha", "lambda_cap", "ceiling_multiplier"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise ConfigError(f"PacerParams.{name} must be a finite number >= 0, got {v!r}")
+        if not 0 < self.ema_alpha <= 1:
+            raise ConfigError(f"PacerParams.ema_alpha must be in (0, 1], got {self.ema_alpha!r}")
+        if self.eta <= 0 or self.ceiling_multiplier <= 0:
+            raise ConfigError("PacerParams.eta and ceiling_multiplier must be > 0")
+
+    @classmethod
+    def from_dict(cls, params: dict | None) -> PacerParams:
+        """Build from a config mapping; accepts ``ema`` for ``ema_alpha`` and ignores ``mode``."""
+        params = dict(params or {})
+        params.pop("mode", None)
+        if "ema" in params:
+            params["ema_alpha"] = params.pop("ema")
+        unknown = set(params) - {"eta", "ema_alpha", "lambda_cap", "ceiling_multiplier"}
+        if unknown:
+            raise ConfigError(f"unknown pacer parameter(s): {sorted(unknown)}")
+        return cls(**params)
+
+
+@dataclass(frozen=True)
+class Priors:
+    """Offline warm-up statistics in the batch's arm (column) order.
+
+    Attributes
+    ----------
+    a_off : array (K, d, d) or (S, K, d, d)
+        ``A_off`` per arm (optionally per run).
+    b_off : array (K, d) or (S, K, d)
+        ``b_off`` per arm.
+    mask : array (K,) or (S, K) of bool, optional
+        Arms that have a prior; the others start cold (``A = λ₀I, b = 0``). Default: all.
+    """
+
+    a_off: np.ndarray
+    b_off: np.ndarray
+    mask: np.ndarray | None = None
+
+
+# ------------------------------------------------------------------------------------- results
+@dataclass
+class SimResult:
+    """Per-step outputs (shape (S, T)) and final state of a simulated batch.
+
+    Attributes
+    ----------
+    arm : int16 (S, T)
+        Chosen column at each step.
+    reward, cost : float64 (S, T)
+        Observed (transformed) reward and realised $ cost.
+    lam : float64 (S, T)
+        Pacer λ as it was at the decision (0 for runs without a pacer).
+    forced : bool (S, T)
+        Whether the step was a forced onboarding pull.
+    final : dict of arrays
+        Final state: ``A`` (S,K,d,d), ``ainv``, ``b`` (S,K,d), ``theta``, ``rho`` (S,K),
+        ``last_update``, ``last_played``, ``n_updates`` (S,K), ``active`` (S,K), ``price`` (S,K)
+        blended $/1k, ``lam``, ``cost_ema`` (S,), ``t`` (int).
+    """
+
+    arm: np.ndarray
+    reward: np.ndarray
+    cost: np.ndarray
+    lam: np.ndarray
+    forced: np.ndarray
+    final: dict = field(default_factory=dict)
+
+    @property
+    def n_runs(self) -> int:
+        return self.arm.shape[0]
+
+    def _window(self, a: np.ndarray, start: int, stop: int | None) -> np.ndarray:
+        return a[:, start:stop]
+
+    def mean_reward(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Per-run mean observed reward over steps ``[start, stop)``."""
+        return self._window(self.reward, start, stop).mean(axis=1)
+
+    def mean_cost(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Per-run mean realised $ cost over steps ``[start, stop)``."""
+        return self._window(self.cost, start, stop).mean(axis=1)
+
+    def median_lambda(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Per-run median of the decision-time λ over steps ``[start, stop)``."""
+        return np.percentile(self._window(self.lam, start, stop), 50, axis=1)
+
+    def share(self, arm: int, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Per-run fraction of steps in ``[start, stop)`` that chose ``arm``."""
+        return (self._window(self.arm, start, stop) == arm).mean(axis=1)
+
+
+# ------------------------------------------------------------------------------------- validation
+def _per_run(name: str, value: Any, n_runs: int, *, low: float | None = None, high: float | None = None,
+             allow_nan: bool = False) -> np.ndarray:
+    """Broadcast a scalar or length-S sequence to a float64 (S,) array, validated."""
+    try:
+        arr = np.array([np.nan if v is None else v for v in value] if isinstance(value, (list, tuple))
+                       else (np.nan if value is None else value), dtype=float)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number or a sequence of {n_runs} numbers, got {value!r}"
+                          ) from None
+    if arr.ndim == 0:
+        arr = np.full(n_runs, float(arr))
+    if arr.shape != (n_runs,):
+        raise ConfigError(f"{name} must be a scalar or have length {n_runs}, got shape {arr.shape}")
+    finite = np.isfinite(arr)
+    if not allow_nan and not finite.all():
+        raise ConfigError(f"{name} must be finite, got {value!r}")
+    if np.isinf(arr).any():
+        raise ConfigError(f"{name} must not be infinite")
+    vals = arr[finite]
+    if low is not None and (vals < low).any():
+        raise ConfigError(f"{name} must be >= {low}, got {value!r}")
+    if high is not None and (vals > high).any():
+        raise ConfigError(f"{name} must be <= {high}, got {value!r}")
+    return arr
+
+
+def _modes(pacer_mode: Any, n_runs: int) -> tuple[np.ndarray, np.ndarray]:
+    """(uses_ceiling, uses_penalty) boolean arrays from a mode or a per-run list of modes."""
+    items = list(pacer_mode) if isinstance(pacer_mode, (list, tuple, np.ndarray)) else [pacer_mode] * n_runs
+    if len(items) != n_runs:
+        raise ConfigError(f"pacer_mode must be one mode or {n_runs} modes, got {len(items)}")
+    ceiling, penalty = np.zeros(n_runs, dtype=bool), np.zeros(n_runs, dtype=bool)
+    for i, m in enumerate(items):
+        key = str(getattr(m, "value", m)).lower()
+        if key not in _MODES:
+            raise ConfigError(f"pacer_mode must be one of {sorted(_MODES)}, got {m!r}")
+        ceiling[i], penalty[i] = _MODES[key]
+    return ceiling, penalty
+
+
+def _array(name: str, value: Any, ndim: int, *, dtype=float) -> np.ndarray:
+    try:
+        arr = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{name} must be a numeric array") from None
+    if arr.ndim != ndim:
+        raise DimensionMismatchError(f"{name} must be {ndim}-D, got shape {arr.shape}")
+    return arr
+
+
+# ------------------------------------------------------------------------------------- engine
+class BatchSimulator:
+    """S router runs over one set of tables, advanced step by step (see :func:`simulate`)."""
+
+    def __init__(self, features, rewards, costs, streams, prices, *, seeds, alpha=None, gamma=None,
+                 cost_penalty=None, budget=None, pacer_mode="adaptive", priors: Priors | None = None,
+                 n_eff=None, events: Iterable = (), config: RouterConfig | None = None,
+                 pacer: PacerParams | None = None):
+        cfg = config if config is not None else RouterConfig()
+        if not isinstance(cfg, RouterConfig):
+            raise ConfigError(f"config must be a RouterConfig, got {type(cfg).__name__}")
+        self.config = cfg
+        self.pacer = pacer if pacer is not None else PacerParams()
+        if not isinstance(self.pacer, PacerParams):
+            raise ConfigError(f"pacer must be PacerParams, got {type(self.pacer).__name__}")
+
+        # ---- tables
+        x = _array("features", features, 2)
+        r = _array("rewards", rewards, 2)
+        c = _array("costs", costs, 2)
+        n, d = x.shape
+        if r.shape[0] != n or c.shape != r.shape:
+            raise DimensionMismatchError(
+                f"features {x.shape}, rewards {r.shape} and costs {c.shape} must share rows (and K)")
+        if not np.isfinite(x).all():
+            raise InvalidInputError("features contain NaN or inf")
+        if not np.isfinite(r).all() or not np.isfinite(c).all():
+            raise InvalidInputError("rewards and costs must be finite (fill unused cells with 0)")
+        if (c < 0).any():
+            raise InvalidInputError("costs must be >= 0")
+        k = r.shape[1]
+        self.n_rows, self.d, self.k = n, d, k
+        self._x = np.ascontiguousarray(x)
+        self._r = np.ascontiguousarray(r).ravel()
+        self._c = np.ascontiguousarray(c).ravel()
+
+        # ---- streams and per-run parameters
+        s_arr = np.asarray(streams)
+        if s_arr.ndim == 1:
+            s_arr = s_arr[None, :]
+        if s_arr.ndim != 2 or not (np.issubdtype(s_arr.dtype, np.integer) or s_arr.size == 0):
+            raise InvalidInputError(
+                f"streams must be an (S, T) integer array, got {s_arr.dtype} {s_arr.shape}")
+        if s_arr.size and (s_arr.min() < 0 or s_arr.max() >= n):
+            raise InvalidInputError(f"stream indices must be in [0, {n})")
+        n_runs, n_steps = s_arr.shape
+        if n_runs == 0:
+            raise ConfigError("a batch needs at least one run")
+        self.n_runs, self.n_steps = n_runs, n_steps
+        self._streams_t = np.ascontiguousarray(s_arr.T.astype(np.intp))  # (T, S): row reads per step
+
+        seed_list = [seeds] if np.ndim(seeds) == 0 else list(seeds)
+        if len(seed_list) != n_runs:
+            raise ConfigError(f"seeds must have one entry per run ({n_runs}), got {len(seed_list)}")
+        for sd in seed_list:
+            if isinstance(sd, bool) or not isinstance(sd, (int, np.integer)) or sd < 0:
+                raise ConfigError(f"seeds must be non-negative integers, got {sd!r}")
+        self.seeds = [int(sd) for sd in seed_list]
+        self._rngs = [np.random.default_rng(sd) for sd in self.seeds]
+
+        self.alpha = _per_run("alpha", cfg.alpha if alpha is None else alpha, n_runs, low=0.0)
+        self.gamma = _per_run("gamma", cfg.forgetting_factor if gamma is None else gamma, n_runs,
+                              low=np.nextafter(0.0, 1.0), high=1.0)
+        self.lam_c = _per_run("cost_penalty", cfg.cost_penalty if cost_penalty is None else cost_penalty,
+                              n_runs, low=0.0)
+        bud = _per_run("budget", budget, n_runs, allow_nan=True)
+        if (bud[np.isfinite(bud)] <= 0).any():
+            raise ConfigError("budget must be > 0 (or None for no pacer)")
+        self.has_pacer = np.isfinite(bud)
+        self.budget = np.where(self.has_pacer, bud, 1.0)
+        ceiling, penalty = _modes(pacer_mode, n_runs)
+        self.uses_ceiling = ceiling & self.has_pacer
+        self.uses_penalty = penalty & self.has_pacer
+        self._any_decay = bool((self.gamma < 1.0).any())
+        self._gamma_col = self.gamma[:, None]
+
+        # ---- prices
+        p = _array("prices", prices, 2 if np.ndim(prices) == 2 else 3)
+        if p.shape[-2:] != (k, 2):
+            raise DimensionMismatchError(
+                f"prices must be (K, 2) or (S, K, 2) $/M with K = {k}, got {p.shape}")
+        if p.ndim == 3 and p.shape[0] != n_runs:
+            raise DimensionMismatchError(f"per-run prices need {n_runs} rows, got {p.shape[0]}")
+        if not np.isfinite(p).all() or (p < 0).any():
+            raise ConfigError("prices must be finite and >= 0 ($ per million tokens)")
+        p = np.broadcast_to(p, (n_runs, k, 2))
+        self.price = np.ascontiguousarray(kernels.blended_price(p[..., 0], p[..., 1]))
+        self.ncost = self._ncost(self.price)
+
+        # ---- events (validated before any state is built)
+        self._compile_events(list(events))
+
+        # ---- arm state
+        self._init_state(priors, n_eff)
+
+        # ---- outputs
+        self.step_index = 0
+        self.t = 0
+        self._out_arm = np.zeros((n_steps, n_runs), dtype=np.int16 if k < 32000 else np.int32)
+        self._out_r = np.zeros((n_steps, n_runs))
+        self._out_c = np.zeros((n_steps, n_runs))
+        self._out_lam = np.zeros((n_steps, n_runs))
+        self._out_forced = np.zeros((n_steps, n_runs), dtype=bool)
+        self._ar = np.arange(n_runs)
+        self._ark = self._ar * k
+
+    # ------------------------------------------------------------------ setup helpers
+    def _ncost(self, price: np.ndarray) -> np.ndarray:
+        return kernels.normalised_cost(price, self.config.cost_floor, self.config.cost_ceil)
+
+    def _refresh_prices(self) -> None:
+        self.ncost = self._ncost(self.price)
+        self._price_masked = np.where(self.active, self.price, np.inf)
+        self.pmax = np.where(self.active, self.price, -np.inf).max(axis=1)
+
+    def _compile_events(self, events: list) -> None:
+        n_runs, k, n_steps = self.n_runs, self.k, self.n_steps
+        self._point: dict[int, list] = {}
+        self._has_transforms = False
+        onboard_step = np.full((n_runs, k), -1, dtype=np.int64)
+        ranges: list[tuple[str, int, int, int, np.ndarray]] = []
+        for ev in events:
+            if not isinstance(ev, (PriceChange, RewardTransform, CostTransform, Onboard)):
+                raise ConfigError(f"unknown event {ev!r}")
+            if ev.arm >= k:
+                raise ConfigError(f"{type(ev).__name__}.arm = {ev.arm} but the tables have {k} arms")
+            mask = run_mask(ev.runs, n_runs)
+            if isinstance(ev, (PriceChange, Onboard)):
+                if ev.step >= max(n_steps, 1):
+                    raise ConfigError(
+                        f"{type(ev).__name__}.step = {ev.step} is past the last step {n_steps - 1}")
+                self._point.setdefault(ev.step, []).append((ev, mask))
+                if isinstance(ev, Onboard):
+                    if (onboard_step[mask, ev.arm] >= 0).any():
+                        raise ConfigError(f"arm {ev.arm} is onboarded twice in some run")
+                    onboard_step[mask, ev.arm] = ev.step
+            else:
+                if ev.stop > n_steps:
+                    raise ConfigError(
+                        f"{type(ev).__name__} range [{ev.start}, {ev.stop}) ends past {n_steps}")
+                kind = "reward" if isinstance(ev, RewardTransform) else "cost"
+                for other_kind, arm, start, stop, other_mask in ranges:
+                    if (other_kind == kind and arm == ev.arm and start < ev.stop and ev.start < stop
+                            and (other_mask & mask).any()):
+                        raise ConfigError(f"overlapping {kind} transforms of arm {arm} in some run")
+                ranges.append((kind, ev.arm, ev.start, ev.stop, mask))
+                self._point.setdefault(ev.start, []).append((ev, mask))
+                self._point.setdefault(ev.stop, []).append(("end", ev, mask))
+                self._has_transforms = True
+        # Onboarding order must equal column order (the router keeps registration order), forced
+        # windows may not overlap, and a price change needs a registered arm.
+        self.active = onboard_step < 0
+        for s in range(n_runs):
+            cols = np.flatnonzero(onboard_step[s] >= 0)
+            if cols.size == 0:
+                continue
+            if self.active[s].any() and cols.min() < np.flatnonzero(self.active[s]).max():
+                raise ConfigError(f"run {s}: onboarded arms must come after the initially registered arms "
+                                  "(columns are the router's registration order)")
+            steps = onboard_step[s, cols]
+            if (np.diff(steps) < 0).any():
+                raise ConfigError(f"run {s}: arms must be onboarded in column order")
+        forced_until = np.zeros(n_runs, dtype=np.int64)
+        for step in sorted(self._point):
+            for item in self._point[step]:
+                ev = item[0] if not isinstance(item[0], str) else None
+                if isinstance(ev, Onboard):
+                    m = item[1]
+                    if (forced_until[m] > step).any():
+                        raise ConfigError(
+                            f"Onboard at step {step} overlaps an earlier onboarding's forced pulls")
+                    forced_until[m] = step + ev.n_forced
+                if isinstance(ev, PriceChange):
+                    m = item[1]
+                    pending = onboard_step[m, ev.arm]
+                    if ((pending >= 0) & (pending > step)).any():
+                        raise ConfigError(
+                            f"PriceChange of arm {ev.arm} at step {step} precedes its onboarding")
+        # Inside one step: onboard before repricing, transform ends before starts.
+        order = {"end": 0, Onboard: 1, PriceChange: 2, RewardTransform: 3, CostTransform: 3}
+        for items in self._point.values():
+            items.sort(key=lambda it: order["end"] if isinstance(it[0], str) else order[type(it[0])])
+        self._r_scale = np.ones((n_runs, k))
+        self._r_shift = np.zeros((n_runs, k))
+        self._c_scale = np.ones((n_runs, k))
+        self._forced_left = np.zeros(n_runs, dtype=np.int64)
+        self._forced_arm = np.zeros(n_runs, dtype=np.intp)
+
+    def _init_state(self, priors: Priors | None, n_eff: Any) -> None:
+        n_runs, k, d, ridge = self.n_runs, self.k, self.d, self.config.ridge
+        eye = np.eye(d)
+        self.A = np.broadcast_to(ridge * eye, (n_runs, k, d, d)).copy()
+        self.ainv = np.broadcast_to(eye / ridge, (n_runs, k, d, d)).copy()
+        self.b = np.zeros((n_runs, k, d))
+        self.theta = np.zeros((n_runs, k, d))
+        self.rho = np.full((n_runs, k), float(ridge))
+        self.last_update = np.zeros((n_runs, k), dtype=np.int64)
+        self.last_played = np.zeros((n_runs, k), dtype=np.int64)
+        self.n_updates = np.zeros((n_runs, k), dtype=np.int64)
+        self.lam = np.zeros(n_runs)
+        self.cost_ema = self.budget.copy()
+        if priors is not None:
+            if not isinstance(priors, Priors):
+                raise ConfigError(f"priors must be a paretobandit.sim.Priors, got {type(priors).__name__}")
+            a_off = np.asarray(priors.a_off, dtype=float)
+            b_off = np.asarray(priors.b_off, dtype=float)
+            if a_off.shape[-3:] != (k, d, d) or b_off.shape[-2:] != (k, d) or a_off.ndim not in (3, 4):
+                raise DimensionMismatchError(
+                    f"priors must be (K, d, d)/(K, d) with K={k}, d={d}; got {a_off.shape} and {b_off.shape}")
+            if not np.isfinite(a_off).all() or not np.isfinite(b_off).all():
+                raise InvalidInputError("priors contain NaN or inf")
+            a_off = np.broadcast_to(a_off, (n_runs, k, d, d))
+            b_off = np.broadcast_to(b_off, (n_runs, k, d))
+            pmask = np.ones(k, dtype=bool) if priors.mask is None else np.asarray(priors.mask, dtype=bool)
+            pmask = np.broadcast_to(pmask, (n_runs, k))
+            ne = _per_run("n_eff", self.config.prior_n_effective if n_eff is None else n_eff, n_runs,
+                          allow_nan=True)
+            if (ne[np.isfinite(ne)] <= 0).any():
+                raise ConfigError("n_eff must be > 0 (NaN/None = no priors for that run)")
+            use = pmask & np.isfinite(ne)[:, None] & self.active
+            if use.any():
+                a, b = kernels.rescale_prior(a_off[use], b_off[use], ne[np.nonzero(use)[0]], ridge)
+                ainv = np.linalg.inv(a)
+                self.A[use], self.b[use], self.ainv[use] = a, b, ainv
+                self.theta[use] = (ainv @ b[..., None])[..., 0]
+        self._refresh_prices()
+
+    # ------------------------------------------------------------------ events at a step
+    def _apply_events(self, step: int) -> None:
+        items = self._point.get(step)
+        if not items:
+            return
+        prices_changed = False
+        for item in items:
+            if isinstance(item[0], str):          # end of a range transform
+                _, ev, m = item
+                if isinstance(ev, RewardTransform):
+                    self._r_scale[m, ev.arm], self._r_shift[m, ev.arm] = 1.0, 0.0
+                else:
+                    self._c_scale[m, ev.arm] = 1.0
+                continue
+            ev, m = item
+            if isinstance(ev, RewardTransform):
+                self._r_scale[m, ev.arm], self._r_shift[m, ev.arm] = ev.scale, ev.shift
+            elif isinstance(ev, CostTransform):
+                self._c_scale[m, ev.arm] = ev.scale
+            elif isinstance(ev, PriceChange):
+                self.price[m, ev.arm] = kernels.blended_price(ev.input_cost_per_m, ev.output_cost_per_m)
+                prices_changed = True
+            elif isinstance(ev, Onboard):
+                self._onboard(ev, m)
+                prices_changed = True
+        if prices_changed:
+            self._refresh_prices()
+
+    def _onboard(self, ev: Onboard, m: np.ndarray) -> None:
+        ridge, d, a = self.config.ridge, self.d, ev.arm
+        self.A[m, a] = ridge * np.eye(d)
+        self.ainv[m, a] = np.eye(d) / ridge
+        self.b[m, a] = 0.0
+        self.theta[m, a] = 0.0
+        self.rho[m, a] = ridge
+        self.last_update[m, a] = self.t
+        self.last_played[m, a] = self.t
+        self.n_updates[m, a] = 0
+        self.active[m, a] = True
+        if ev.input_cost_per_m is not None:
+            self.price[m, a] = kernels.blended_price(ev.input_cost_per_m, ev.output_cost_per_m)
+        self._forced_left[m] = ev.n_forced
+        self._forced_arm[m] = a
+
+    # ------------------------------------------------------------------ one step
+    def step(self) -> None:
+        """Route, observe and learn one request in every run."""
+        k_step = self.step_index
+        if k_step >= self.n_steps:
+            raise ConfigError("the batch has no steps left")
+        cfg, pp = self.config, self.pacer
+        self._apply_events(k_step)
+        self.t += 1
+        t = self.t
+        idx = self._streams_t[k_step]
+        x = self._x[idx]                                          # (S, d)
+        lam = self.lam
+
+        # -- route: score all arms of all runs, eligibility, ties
+        dt = t - np.maximum(self.last_update, self.last_played)
+        infl = kernels.staleness_inflation(self._gamma_col, dt, cfg.v_max, cfg.staleness_cap)
+        weight = self.lam_c + np.where(self.uses_penalty, lam, 0.0)
+        scores = kernels.arm_scores(self.theta, self.ainv, x, infl, self.alpha, weight, self.ncost)
+        lam_ceiling = np.where(self.uses_ceiling, lam, 0.0)
+        elig = kernels.ceiling_eligible(self._price_masked, self.pmax, lam_ceiling, pp.ceiling_multiplier)
+        elig &= self.active
+        tied = kernels.tied_best(scores, elig)
+        chosen = tied.argmax(axis=1)
+        multi = np.count_nonzero(tied, axis=1) > 1
+        forced = self._forced_left > 0
+        any_forced = bool(forced.any())
+        if any_forced:
+            multi &= ~forced
+            chosen = np.where(forced, self._forced_arm, chosen)
+            self._forced_left[forced] -= 1
+        if multi.any():
+            for s in np.flatnonzero(multi):
+                chosen[s] = kernels.pick_arm(scores[s], elig[s], self._rngs[s])
+        flat = self._ark + chosen
+        lp = self.last_played.reshape(-1)
+        lp[flat] = t
+
+        # -- observe
+        cell = idx * self.k + chosen
+        reward = self._r[cell]
+        cost = self._c[cell]
+        if self._has_transforms:
+            reward = np.clip(self._r_scale.reshape(-1)[flat] * reward + self._r_shift.reshape(-1)[flat],
+                             0.0, 1.0)
+            cost = self._c_scale.reshape(-1)[flat] * cost
+
+        # -- record (λ as it was at the decision)
+        self._out_arm[k_step] = chosen
+        self._out_r[k_step] = reward
+        self._out_c[k_step] = cost
+        self._out_lam[k_step] = lam
+        if any_forced:
+            self._out_forced[k_step] = forced
+
+        # -- bandit update of the chosen arm of every run
+        self._update(flat, x, reward, t)
+
+        # -- pacer
+        new_lam, new_ema = kernels.pacer_step(lam, self.cost_ema, cost, self.budget, pp.eta, pp.ema_alpha,
+                                              pp.lambda_cap)
+        self.lam = np.where(self.has_pacer, new_lam, lam)
+        self.cost_ema = np.where(self.has_pacer, new_ema, self.cost_ema)
+        self.step_index += 1
+
+    def _update(self, flat: np.ndarray, x: np.ndarray, reward: np.ndarray, t: int) -> None:
+        cfg = self.config
+        ridge = cfg.ridge
+        n_runs, k, d = self.n_runs, self.k, self.d
+        A_f = self.A.reshape(n_runs * k, d, d)
+        ai_f = self.ainv.reshape(n_runs * k, d, d)
+        b_f = self.b.reshape(n_runs * k, d)
+        th_f = self.theta.reshape(n_runs * k, d)
+        rho_f = self.rho.reshape(-1)
+        lu_f = self.last_update.reshape(-1)
+        nu_f = self.n_updates.reshape(-1)
+        a = A_f[flat]
+        ai = ai_f[flat]
+        b = b_f[flat]
+        th = th_f[flat]
+        eye = np.eye(d)
+
+        # 1. geometric forgetting + ridge floor (γ = 1 gives g = 1 exactly: a no-op)
+        if self._any_decay:
+            g = kernels.decay_factor(self.gamma, t - lu_f[flat], cfg.staleness_cap)
+            a *= g[:, None, None]
+            b *= g[:, None]
+            ai /= g[:, None, None]
+            rho = rho_f[flat] * g
+            low = rho < cfg.ridge_floor * ridge
+            if low.any():
+                for s in np.flatnonzero(low):
+                    a[s] = a[s] + (ridge - rho[s]) * eye
+                    rho[s] = ridge
+                    ai[s] = np.linalg.inv(a[s])
+                    th[s] = ai[s] @ b[s]
+            rho_f[flat] = rho
+        # 2.
+        lu_f[flat] = t
+        # 3. Sherman–Morrison (+ repair of a corrupted inverse)
+        new_ai, u, den = kernels.sherman_morrison(ai, x)
+        bad = den < 1.0
+        if bad.any():
+            for s in np.flatnonzero(bad):
+                a[s] = a[s] + ridge * eye
+                ai[s] = np.linalg.inv(a[s])
+                th[s] = ai[s] @ b[s]
+                new_ai[s], u[s], den[s] = kernels.sherman_morrison(ai[s], x[s])
+        th = kernels.theta_update(th, u, x, reward, den)
+        a += x[:, :, None] * x[:, None, :]
+        b += reward[:, None] * x
+        nup = nu_f[flat] + 1
+        nu_f[flat] = nup
+        # 4. periodic stability check
+        due = nup % cfg.stability_interval == 0
+        if due.any():
+            for s in np.flatnonzero(due):
+                if np.trace(new_ai[s]) > cfg.stability_trace:
+                    a[s] = a[s] + ridge * eye
+                    new_ai[s] = np.linalg.inv(a[s])
+                    th[s] = new_ai[s] @ b[s]
+        A_f[flat] = a
+        ai_f[flat] = new_ai
+        b_f[flat] = b
+        th_f[flat] = th
+
+    # ------------------------------------------------------------------ whole batch
+    def run(self, n_steps: int | None = None) -> SimResult:
+        """Advance ``n_steps`` (default: all remaining) steps and return the result so far."""
+        stop = self.n_steps if n_steps is None else min(self.n_steps, self.step_index + int(n_steps))
+        while self.step_index < stop:
+            self.step()
+        return self.result()
+
+    def result(self) -> SimResult:
+        """Outputs of the steps done so far, as (S, T_done) arrays, plus the current state."""
+        n = self.step_index
+        return SimResult(
+            arm=np.ascontiguousarray(self._out_arm[:n].T),
+            reward=np.ascontiguousarray(self._out_r[:n].T),
+            cost=np.ascontiguousarray(self._out_c[:n].T),
+            lam=np.ascontiguousarray(self._out_lam[:n].T),
+            forced=np.ascontiguousarray(self._out_forced[:n].T),
+            final={
+                "A": self.A.copy(), "ainv": self.ainv.copy(), "b": self.b.copy(), "theta": self.theta.copy(),
+                "rho": self.rho.copy(), "last_update": self.last_update.copy(),
+                "last_played": self.last_played.copy(), "n_updates": self.n_updates.copy(),
+                "active": self.active.copy(), "price": self.price.copy(), "lam": self.lam.copy(),
+                "cost_ema": self.cost_ema.copy(), "t": self.t,
+            },
+        )
+
+
+def simulate(features, rewards, costs, streams, prices, *, seeds, alpha=None, gamma=None, cost_penalty=None,
+             budget=None, pacer_mode="adaptive", priors: Priors | None = None, n_eff=None,
+             events: Sequence = (), config: RouterConfig | None = None,
+             pacer: PacerParams | None = None) -> SimResult:
+    """Simulate S independent router runs in lockstep and return their per-step outputs.
+
+    Parameters
+    ----------
+    features : array (n, d)
+        Context vectors of the table rows, bias included as the last coordinate.
+    rewards, costs : array (n, K)
+        Reward in [0, 1] and realised $ cost of each arm on each row (finite; arms that are never
+        routed may hold 0). Columns are arms in the router's registration order.
+    streams : int array (S, T) or (T,)
+        Row index of the request each run sees at each step.
+    prices : array (K, 2) or (S, K, 2)
+        Initial registry prices (input, output) in $ per million tokens.
+    seeds : int or sequence of S ints
+        Each run's router seed: its tie-break generator is ``numpy.random.default_rng(seed)``.
+    alpha, gamma, cost_penalty : float or sequence of S floats, optional
+        Exploration weight α, forgetting factor γ, static cost weight λ_c (default: ``config``).
+    budget : float or sequence of S floats (None/NaN entries = no pacer), optional
+        Pacer target B in $ per request; ``None`` = no pacer in any run.
+    pacer_mode : str or sequence of S str
+        ``"adaptive"`` (ceiling + penalty), ``"soft"`` (penalty) or ``"hard"`` (ceiling).
+    priors : Priors, optional
+        Offline warm-up statistics in column order; ``None`` = every arm cold.
+    n_eff : float or sequence of S floats (None/NaN = no priors for that run), optional
+        Prior effective sample size (default ``config.prior_n_effective``).
+    events : sequence of PriceChange / RewardTransform / CostTransform / Onboard
+        Scenario events (:mod:`paretobandit.sim.events`).
+    config : RouterConfig, optional
+        Shared constants (ridge, V_max, staleness cap, ridge floor, stability check, cost floor/ceil).
+    pacer : PacerParams, optional
+        Pacer constants (η, EMA weight, λ cap, ceiling multiplier).
+
+    Returns
+    -------
+    SimResult
+
+    Raises
+    ------
+    ConfigError, InvalidInputError, DimensionMismatchError
+        On malformed inputs, before any computation.
+    """
+    sim = BatchSimulator(features, rewards, costs, streams, prices, seeds=seeds, alpha=alpha, gamma=gamma,
+                         cost_penalty=cost_penalty, budget=budget, pacer_mode=pacer_mode, priors=priors,
+                         n_eff=n_eff, events=events, config=config, pacer=pacer)
+    return sim.run()
