@@ -320,10 +320,13 @@ def _fake_budget_pacing(n_seeds=4, budgets=(3e-5, 2.3e-4, 1.5e-2)):
     for b in budgets:
         cost = b * rng.uniform(0.9, 1.004, n_seeds)
         per_budget.append({
-            "budget": b, "mean_reward": (0.8 + 10 * b + rng.normal(0, 0.005, n_seeds)).tolist(),
-            "mean_cost": cost.tolist(), "utilisation": (cost / b).tolist(),
-            "median_lambda": rng.uniform(0, 1, n_seeds).tolist(),
-            "lambda_trajectory": {"step": [0, 10, 20], "values": rng.uniform(0, 1, (n_seeds, 3)).tolist()}})
+            "budget": b,
+            "per_seed": {"mean_reward": (0.8 + 10 * b + rng.normal(0, 0.005, n_seeds)).tolist(),
+                         "mean_cost": cost.tolist(), "utilisation": (cost / b).tolist(),
+                         "median_lambda": rng.uniform(0, 1, n_seeds).tolist(), "share": {"m/pro": [0.1]}},
+            "summary": {"mean_reward": {"mean": 0.0}},
+            "lambda_trajectory": {"test_step": [0, 10, 20], "mean_lambda": [0.1, 0.5, 0.4],
+                                  "p10_lambda": [0.0, 0.3, 0.2], "p90_lambda": [0.2, 0.7, 0.6]}})
     refs = {"fixed": {m: {"mean_reward": r, "mean_cost": c}
                       for m, r, c in zip(MODELS, (0.79, 0.92, 0.93), (3e-5, 5e-4, 1.5e-2), strict=True)},
             "random": {"mean_reward": [0.88, 0.882], "mean_cost": [5e-3, 5.1e-3]},
@@ -335,7 +338,7 @@ def test_budget_pacing_summary_and_publish(tmp_path):
     from paretobandit.workbench.publish import publish
     from paretobandit.workbench.report_budget_pacing import (
         TABLE_COLUMNS,
-        default_budgets,
+        strip_protocol_summaries,
         summarise_budget_pacing,
     )
 
@@ -351,7 +354,9 @@ def test_budget_pacing_summary_and_publish(tmp_path):
     assert [r["method"] for r in rows] == expected
     assert set(rows[0]) == set(TABLE_COLUMNS)
     assert len(traces["lambda"]["budget_1"]["mean"]) == 3
-    assert default_budgets(np.array([[1e-5, 1e-3], [3e-5, 3e-3]]), 3) == pytest.approx([2e-5, 2e-4, 2e-3])
+    assert traces["lambda"]["budget_1"]["mean"] == [0.1, 0.5, 0.4]
+    stripped = strip_protocol_summaries(raw)
+    assert "summary" not in stripped["per_budget"][0] and "summary" in raw["per_budget"][0]
 
     cfg = compose(["experiment=budget_pacing", "scale=ci"], root=tmp_path)
     docs = [publish(cfg, seeds=[1, 2, 3, 4], per_seed=raw, summary=summary, table=rows, columns=TABLE_COLUMNS,

@@ -13,7 +13,7 @@ import numpy as np
 
 from .stats import summarise
 
-__all__ = ["TABLE_COLUMNS", "default_budgets", "summarise_budget_pacing"]
+__all__ = ["TABLE_COLUMNS", "strip_protocol_summaries", "summarise_budget_pacing"]
 
 TABLE_COLUMNS = ["method", "budget", "mean_reward", "reward_ci_low", "reward_ci_high", "mean_cost",
                  "cost_ci_low", "cost_ci_high", "utilisation", "utilisation_ci_low", "utilisation_ci_high",
@@ -21,37 +21,33 @@ TABLE_COLUMNS = ["method", "budget", "mean_reward", "reward_ci_low", "reward_ci_
 _METRICS = ("mean_reward", "mean_cost", "utilisation", "median_lambda")
 
 
-def default_budgets(costs_val: np.ndarray, n_budgets: int) -> list[float]:
-    """``n_budgets`` budgets spaced geometrically between the cheapest and dearest model's mean val cost."""
-    means = np.asarray(costs_val, dtype=float).mean(axis=0)
-    return [float(b) for b in np.geomspace(means.min(), means.max(), int(n_budgets))]
+def strip_protocol_summaries(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Copy of the protocol output without its own per-budget ``summary`` blocks.
+
+    The results file keeps one set of aggregates, computed by :func:`summarise_budget_pacing` with
+    ``scipy.stats.bootstrap``; the per-seed values they come from are kept as returned.
+    """
+    out = dict(raw)
+    out["per_budget"] = [{k: v for k, v in e.items() if k != "summary"} for e in raw["per_budget"]]
+    return out
 
 
 def _per_budget(raw: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Normalise the protocol output to ``[{budget, <metric>: per-seed list, lambda: ...}]``."""
-    if "per_budget" in raw:
-        return [dict(entry) for entry in raw["per_budget"]]
-    budgets = raw["budgets"]
-    metrics = raw["metrics"]
+    """``[{budget, <metric>: per-seed list, lambda_trajectory}]`` from the protocol output."""
     out = []
-    for i, b in enumerate(budgets):
-        entry = {"budget": b}
-        for name, values in metrics.items():
-            entry[name] = np.asarray(values)[i].tolist()
-        out.append(entry)
+    for entry in raw["per_budget"]:
+        flat = {"budget": float(entry["budget"]), "lambda_trajectory": entry.get("lambda_trajectory")}
+        flat.update({k: v for k, v in entry.get("per_seed", entry).items() if k in _METRICS})
+        out.append(flat)
     return out
 
 
 def _trace(entry: Mapping[str, Any]) -> dict[str, Any] | None:
     traj = entry.get("lambda_trajectory")
-    if traj is None:
+    if not traj:
         return None
-    steps = np.asarray(traj["step"], dtype=float)
-    values = np.asarray(traj["values"], dtype=float)  # (n_seeds, n_points)
-    values = values.reshape(-1, steps.size)
-    return {"budget": float(entry["budget"]), "step": steps.tolist(), "mean": values.mean(axis=0).tolist(),
-            "low": np.percentile(values, 10, axis=0).tolist(),
-            "high": np.percentile(values, 90, axis=0).tolist()}
+    return {"budget": entry["budget"], "step": list(traj["test_step"]), "mean": list(traj["mean_lambda"]),
+            "low": list(traj["p10_lambda"]), "high": list(traj["p90_lambda"])}
 
 
 def _reference_means(entry: Mapping[str, Any]) -> dict[str, float]:
@@ -67,8 +63,9 @@ def summarise_budget_pacing(raw: Mapping[str, Any], references: Mapping[str, Any
     Parameters
     ----------
     raw : mapping
-        Output of ``run_budget_pacing``: per budget, per-seed ``mean_reward``, ``mean_cost``,
-        ``utilisation``, ``median_lambda`` and optionally ``lambda_trajectory`` (``step``, ``values``).
+        Output of ``run_budget_pacing``: ``per_budget`` entries with ``budget``, ``per_seed``
+        (``mean_reward``, ``mean_cost``, ``utilisation``, ``median_lambda`` lists) and optionally
+        ``lambda_trajectory`` (``test_step``, ``mean_lambda``, ``p10_lambda``, ``p90_lambda``).
     references : mapping
         Output of ``reference_points``: ``fixed`` (by model id), ``random`` and ``oracle``, each with
         ``mean_reward`` and ``mean_cost`` (scalars or per-seed lists).
@@ -87,7 +84,8 @@ def summarise_budget_pacing(raw: Mapping[str, Any], references: Mapping[str, Any
     rows : list of dict
         One row per condition, columns :data:`TABLE_COLUMNS`.
     traces : dict
-        ``lambda.budget_<i>`` = {budget, step, mean, low, high} (10th/90th percentile over seeds).
+        ``lambda.budget_<i>`` = {budget, step, mean, low, high} (mean and 10th/90th percentile of λ
+        over seeds at sampled test steps).
     """
     boot = {"n_resamples": 10_000, "seed": 42, "confidence_level": 0.95, **dict(bootstrap or {})}
     short = dict(zip(models, shorts, strict=True))
