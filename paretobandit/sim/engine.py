@@ -120,7 +120,8 @@ class SimResult:
     final : dict of arrays
         Final state: ``A`` (S,K,d,d), ``ainv``, ``b`` (S,K,d), ``theta``, ``rho`` (S,K),
         ``last_update``, ``last_played``, ``n_updates`` (S,K), ``active`` (S,K), ``price`` (S,K)
-        blended $/1k, ``lam``, ``cost_ema`` (S,), ``t`` (int).
+        blended $/1k, ``lam``, ``cost_ema`` (S,), ``t`` (int), ``repairs`` (counts of ridge-floor,
+        corrupted-inverse and stability re-inversions over the batch).
     """
 
     arm: np.ndarray
@@ -310,6 +311,8 @@ class BatchSimulator:
         self._out_forced = np.zeros((n_steps, n_runs), dtype=bool)
         self._ar = np.arange(n_runs)
         self._ark = self._ar * k
+        #: How often each rare repair ran (diagnostics; the router does the same repairs).
+        self.repairs = {"ridge_floor": 0, "corrupted_inverse": 0, "stability": 0}
 
     # ------------------------------------------------------------------ setup helpers
     def _ncost(self, price: np.ndarray) -> np.ndarray:
@@ -567,6 +570,7 @@ class BatchSimulator:
             rho = rho_f[flat] * g
             low = rho < cfg.ridge_floor * ridge
             if low.any():
+                self.repairs["ridge_floor"] += int(low.sum())
                 for s in np.flatnonzero(low):
                     a[s] = a[s] + (ridge - rho[s]) * eye
                     rho[s] = ridge
@@ -579,6 +583,7 @@ class BatchSimulator:
         new_ai, u, den = kernels.sherman_morrison(ai, x)
         bad = den < 1.0
         if bad.any():
+            self.repairs["corrupted_inverse"] += int(bad.sum())
             for s in np.flatnonzero(bad):
                 a[s] = a[s] + ridge * eye
                 ai[s] = np.linalg.inv(a[s])
@@ -594,6 +599,7 @@ class BatchSimulator:
         if due.any():
             for s in np.flatnonzero(due):
                 if np.trace(new_ai[s]) > cfg.stability_trace:
+                    self.repairs["stability"] += 1
                     a[s] = a[s] + ridge * eye
                     new_ai[s] = np.linalg.inv(a[s])
                     th[s] = new_ai[s] @ b[s]
@@ -625,6 +631,7 @@ class BatchSimulator:
                 "last_played": self.last_played.copy(), "n_updates": self.n_updates.copy(),
                 "active": self.active.copy(), "price": self.price.copy(), "lam": self.lam.copy(),
                 "cost_ema": self.cost_ema.copy(), "t": self.t,
+                "repairs": dict(self.repairs),
             },
         )
 
