@@ -7,6 +7,7 @@ Examples
 ``python -m paretobandit.workbench run --only budget_pacing --force``
 ``python -m paretobandit.workbench run --skip-run``     re-render figures and macros from results JSON
 ``python -m paretobandit.workbench paper``              build paper/build/main.pdf (needs latexmk)
+``python -m paretobandit.workbench refresh``            re-execute notebooks in place (nbval references)
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--no-progress", action="store_true", help="hide the per-notebook progress bar")
     r.add_argument("overrides", nargs="*", help="Hydra overrides passed to every notebook (key=value)")
     sub.add_parser("paper", help="build paper/build/main.pdf with latexmk, if installed")
+    f = sub.add_parser("refresh", help="re-execute notebooks in place with default parameters "
+                                       "(the outputs nbval compares against)")
+    f.add_argument("notebooks", nargs="*", help="notebook files (default: notebooks/*.ipynb)")
     return p
 
 
@@ -56,6 +60,11 @@ def _list(scale: str, overrides: Sequence[str]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = _parser().parse_args(argv)
+    if args.command == "refresh":
+        from .refresh import refresh_notebooks
+
+        refresh_notebooks(args.notebooks or None)
+        return 0
     if args.command == "paper":
         from .paper import build_paper
 

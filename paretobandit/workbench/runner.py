@@ -19,18 +19,18 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from . import config as wconfig
+from .notebook import NOTEBOOK_ENV as _NB_ENV
 
 __all__ = ["Experiment", "load_experiments", "dag_order", "input_hash", "is_up_to_date", "run",
            "render_outputs", "HASH_FILE", "NOTEBOOK_ENV"]
 
 HASH_FILE = ".inputs.sha256"
 
-NOTEBOOK_ENV = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_HUB_OFFLINE": "1",
-                "MPLBACKEND": "Agg"}
+NOTEBOOK_ENV = dict(_NB_ENV)
 """Environment of executed notebooks: no progress bars in outputs, no network for model weights."""
 
 # Presentation-only modules: editing them must not re-run experiments (use --skip-run to re-render).
-_PRESENTATION = {"figures.py", "style.py", "macros.py", "__main__.py", "runner.py"}
+_PRESENTATION = {"figures.py", "style.py", "macros.py", "__main__.py", "runner.py", "refresh.py", "paper.py"}
 
 
 @dataclass(frozen=True)
