@@ -13,7 +13,7 @@ Public API::
 See :mod:`paretobandit.sim.engine` and :mod:`paretobandit.sim.events` for semantics and examples.
 """
 
-from .engine import BatchSimulator, PacerParams, Priors, SimResult, simulate
+from .engine import BatchSimulator, PacerParams, Priors, SimResult, merge_results, simulate
 from .events import CostTransform, Onboard, PriceChange, RewardTransform
 from .streams import phase_streams, three_phase_prompts, trial_orders, warmup_test_streams
 
@@ -26,6 +26,7 @@ __all__ = [
     "Priors",
     "RewardTransform",
     "SimResult",
+    "merge_results",
     "phase_streams",
     "simulate",
     "three_phase_prompts",

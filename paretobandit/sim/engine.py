@@ -45,7 +45,7 @@ from ..config import RouterConfig
 from ..errors import ConfigError, DimensionMismatchError, InvalidInputError
 from .events import CostTransform, Onboard, PriceChange, RewardTransform, run_mask
 
-__all__ = ["BatchSimulator", "PacerParams", "Priors", "SimResult", "simulate"]
+__all__ = ["BatchSimulator", "PacerParams", "Priors", "SimResult", "merge_results", "simulate"]
 
 _MODES = {"hard": (True, False), "soft": (False, True), "adaptive": (True, True)}
 
@@ -311,6 +311,8 @@ class BatchSimulator:
         self._out_forced = np.zeros((n_steps, n_runs), dtype=bool)
         self._ar = np.arange(n_runs)
         self._ark = self._ar * k
+        self._eye = np.eye(d)
+        self._outer = np.empty((n_runs, d, d))
         #: How often each rare repair ran (diagnostics; the router does the same repairs).
         self.repairs = {"ridge_floor": 0, "corrupted_inverse": 0, "stability": 0}
 
@@ -559,7 +561,7 @@ class BatchSimulator:
         ai = ai_f[flat]
         b = b_f[flat]
         th = th_f[flat]
-        eye = np.eye(d)
+        eye = self._eye
 
         # 1. geometric forgetting + ridge floor (γ = 1 gives g = 1 exactly: a no-op)
         if self._any_decay:
@@ -590,7 +592,8 @@ class BatchSimulator:
                 th[s] = ai[s] @ b[s]
                 new_ai[s], u[s], den[s] = kernels.sherman_morrison(ai[s], x[s])
         th = kernels.theta_update(th, u, x, reward, den)
-        a += x[:, :, None] * x[:, None, :]
+        np.multiply(x[:, :, None], x[:, None, :], out=self._outer)     # xxᵀ, into a reused buffer
+        a += self._outer
         b += reward[:, None] * x
         nup = nu_f[flat] + 1
         nu_f[flat] = nup
@@ -607,6 +610,42 @@ class BatchSimulator:
         ai_f[flat] = new_ai
         b_f[flat] = b
         th_f[flat] = th
+
+    # ------------------------------------------------------------------ splitting (parallel runs)
+    #: Attributes whose first axis is the run axis S (sliced by :meth:`split`).
+    _PER_RUN = ("alpha", "gamma", "_gamma_col", "lam_c", "budget", "has_pacer", "uses_ceiling",
+                "uses_penalty", "price", "ncost", "_price_masked", "pmax", "active", "A", "ainv", "b",
+                "theta", "rho", "last_update", "last_played", "n_updates", "lam", "cost_ema", "_r_scale",
+                "_r_shift", "_c_scale", "_forced_left", "_forced_arm", "_outer")
+    #: Attributes shaped (T, S) (sliced on the second axis).
+    _PER_STEP_RUN = ("_streams_t", "_out_arm", "_out_r", "_out_c", "_out_lam", "_out_forced")
+
+    def split(self, n_parts: int) -> list[BatchSimulator]:
+        """Independent sub-batches over contiguous groups of runs (state copied, nothing shared).
+
+        Runs never interact, so stepping the parts separately (e.g. in threads) and concatenating
+        their results (:func:`merge_results`) gives exactly the unsplit batch's result.
+        """
+        bounds = np.linspace(0, self.n_runs, min(int(n_parts), self.n_runs) + 1).round().astype(int)
+        parts = []
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            sub = object.__new__(BatchSimulator)
+            sub.__dict__.update(self.__dict__)
+            for name in self._PER_RUN:
+                setattr(sub, name, np.array(getattr(self, name)[lo:hi]))
+            for name in self._PER_STEP_RUN:
+                setattr(sub, name, np.array(getattr(self, name)[:, lo:hi]))
+            sub.n_runs = int(hi - lo)
+            sub.seeds = self.seeds[lo:hi]
+            sub._rngs = self._rngs[lo:hi]
+            sub._any_decay = bool((sub.gamma < 1.0).any())
+            sub._ar = np.arange(sub.n_runs)
+            sub._ark = sub._ar * self.k
+            sub.repairs = dict.fromkeys(self.repairs, 0)
+            sub._point = {step: [item[:-1] + (item[-1][lo:hi],) for item in items]
+                          for step, items in self._point.items()}
+            parts.append(sub)
+        return parts
 
     # ------------------------------------------------------------------ whole batch
     def run(self, n_steps: int | None = None) -> SimResult:
@@ -636,10 +675,38 @@ class BatchSimulator:
         )
 
 
+def merge_results(parts: Sequence[SimResult]) -> SimResult:
+    """Concatenate results of sub-batches (in run order) into one :class:`SimResult`."""
+    if not parts:
+        raise ConfigError("nothing to merge")
+    if len(parts) == 1:
+        return parts[0]
+    final: dict = {}
+    for key, value in parts[0].final.items():
+        if key == "t":
+            final[key] = value
+        elif key == "repairs":
+            final[key] = {name: sum(p.final[key][name] for p in parts) for name in value}
+        else:
+            final[key] = np.concatenate([p.final[key] for p in parts])
+    return SimResult(*(np.concatenate([getattr(p, f) for p in parts])
+                       for f in ("arm", "reward", "cost", "lam", "forced")), final=final)
+
+
+def _run_parallel(sim: BatchSimulator, n_jobs: int) -> SimResult:
+    """Run ``sim`` as ``n_jobs`` sub-batches in threads (NumPy releases the GIL in its kernels)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    parts = sim.split(n_jobs)
+    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+        results = list(pool.map(lambda part: part.run(), parts))
+    return merge_results(results)
+
+
 def simulate(features, rewards, costs, streams, prices, *, seeds, alpha=None, gamma=None, cost_penalty=None,
              budget=None, pacer_mode="adaptive", priors: Priors | None = None, n_eff=None,
              events: Sequence = (), config: RouterConfig | None = None,
-             pacer: PacerParams | None = None) -> SimResult:
+             pacer: PacerParams | None = None, n_jobs: int = 1) -> SimResult:
     """Simulate S independent router runs in lockstep and return their per-step outputs.
 
     Parameters
@@ -671,6 +738,9 @@ def simulate(features, rewards, costs, streams, prices, *, seeds, alpha=None, ga
         Shared constants (ridge, V_max, staleness cap, ridge floor, stability check, cost floor/ceil).
     pacer : PacerParams, optional
         Pacer constants (η, EMA weight, λ cap, ceiling multiplier).
+    n_jobs : int
+        Split the runs into this many sub-batches stepped in parallel threads (results identical to
+        ``n_jobs=1``; worthwhile for large S on several cores).
 
     Returns
     -------
@@ -684,4 +754,8 @@ def simulate(features, rewards, costs, streams, prices, *, seeds, alpha=None, ga
     sim = BatchSimulator(features, rewards, costs, streams, prices, seeds=seeds, alpha=alpha, gamma=gamma,
                          cost_penalty=cost_penalty, budget=budget, pacer_mode=pacer_mode, priors=priors,
                          n_eff=n_eff, events=events, config=config, pacer=pacer)
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
+        raise ConfigError(f"n_jobs must be a positive integer, got {n_jobs!r}")
+    if n_jobs > 1 and sim.n_runs > 1:
+        return _run_parallel(sim, int(n_jobs))
     return sim.run()
