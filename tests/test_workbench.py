@@ -30,7 +30,8 @@ def test_results_are_byte_identical(tmp_path):
     b = results.write_results(tmp_path / "b" / "results.json", _doc()).read_bytes()
     assert a == b
     text = a.decode()
-    assert text.endswith("\n") and "/x" not in text  # paths.root dropped: clone location does not leak
+    assert text.endswith("\n") and "/x" not in text  # output paths dropped: location does not leak
+    assert json.loads(text)["config"] == {"a": {"b": 1.5, "paths": 2}}
     doc = json.loads(text)
     assert doc["schema_version"] == results.SCHEMA_VERSION
     assert list(doc) == sorted(doc)
@@ -375,3 +376,17 @@ def test_budget_pacing_summary_and_publish(tmp_path):
     assert r"\newcommand{\ExpOnePacerBudgetTwoMeanReward}" in tex
     assert r"\newcommand{\ExpOneFixedProMeanCost}" in tex
     assert r"\newcommand{\ExpOneHeadlinesMaxOvershootPct}" in tex
+
+
+def test_sweep_job_overrides(tmp_path):
+    from paretobandit.workbench.sweep import job_overrides
+
+    task = ["experiment=budget_pacing", "scale=full", "router.params.alpha=0.05", "hydra.launcher.n_jobs=2",
+            "paths.results_dir=x"]
+    scale, kept = job_overrides(task, tmp_path)
+    out = str(tmp_path.resolve())
+    assert scale == "full"
+    assert kept == ["router.params.alpha=0.05", f"paths.results_dir='{out}'",
+                    f"paths.figures_dir='{out}/figures'", f"paths.macros_dir='{out}'"]
+    cfg = compose(["experiment=budget_pacing", f"scale={scale}", *kept])
+    assert cfg.paths.results_dir == out and cfg.router.params.alpha == 0.05

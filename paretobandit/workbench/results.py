@@ -97,8 +97,9 @@ def build_results(*, experiment: str, config: Mapping[str, Any], seeds: Sequence
     experiment : str
         Experiment name (the ``conf/experiment`` preset).
     config : mapping
-        Resolved configuration (e.g. ``OmegaConf.to_container(cfg, resolve=True)``). ``paths.root`` is
-        dropped so that the file does not depend on where the repository was cloned.
+        Resolved configuration (e.g. ``OmegaConf.to_container(cfg, resolve=True)``). Its ``paths``
+        section (output locations, the clone's absolute root) is dropped: results do not depend on where
+        they are written.
     seeds : sequence of int
         Seeds of the trials.
     per_seed : mapping
@@ -113,8 +114,7 @@ def build_results(*, experiment: str, config: Mapping[str, Any], seeds: Sequence
     from .config import REPO_ROOT
 
     cfg = json.loads(json.dumps(canonical(config)))
-    if isinstance(cfg.get("paths"), dict):
-        cfg["paths"].pop("root", None)
+    cfg.pop("paths", None)
     doc = {
         "schema_version": SCHEMA_VERSION,
         "experiment": experiment,
