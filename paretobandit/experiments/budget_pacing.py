@@ -74,7 +74,7 @@ def _trajectory(lam_test: np.ndarray, n_points: int) -> dict:
 def run_budget_pacing(*, features_val, rewards_val, costs_val, features_test, rewards_test, costs_test,
                       models: Sequence[str], prices, budgets, seeds, router_params: dict | None = None,
                       pacer_params: dict | None = None, priors=None, trajectory_points: int = 200,
-                      n_resamples: int = 10_000, ci_seed: int = 42) -> dict:
+                      n_resamples: int = 10_000, ci_seed: int = 42, n_jobs: int = 1) -> dict:
     """Run Exp 01 for every budget × seed and return a JSON-able result.
 
     Parameters
@@ -97,6 +97,12 @@ def run_budget_pacing(*, features_val, rewards_val, costs_val, features_test, re
         ``mode`` (default adaptive), ``eta``, ``ema``, ``lambda_cap``, ``ceiling_multiplier``.
     priors : path, Priors, (models, A, b) or None
         Warm-up priors (mapped by model id); ``None`` = cold arms (tabula rasa).
+    trajectory_points : int
+        Number of test steps at which the mean λ trajectory is sampled.
+    n_resamples, ci_seed : int
+        Bootstrap settings of the confidence intervals (SPEC: 10,000 and 42).
+    n_jobs : int
+        Threads for the simulator (results are identical for any value).
 
     Returns
     -------
@@ -125,7 +131,7 @@ def run_budget_pacing(*, features_val, rewards_val, costs_val, features_test, re
     run_seeds = seeds * n_b
     run_budget = np.repeat(budgets, n_s)
     res = simulate(feats, rewards, costs, streams, price, seeds=run_seeds, budget=run_budget, pacer_mode=mode,
-                   priors=pri, config=cfg, pacer=pacer)
+                   priors=pri, config=cfg, pacer=pacer, n_jobs=n_jobs)
 
     test = slice(n_val, None)
     mean_reward = res.reward[:, test].mean(axis=1).reshape(n_b, n_s)
