@@ -162,13 +162,15 @@ def render_outputs(exp: Experiment) -> list[Path]:
 
 def _execute(exp: Experiment, params: dict, root: Path, progress: bool) -> None:
     import papermill as pm
+    import tqdm.auto  # noqa: F401  (tqdm reads TQDM_* at import: import it before TQDM_DISABLE is set)
 
     exp.results_dir.mkdir(parents=True, exist_ok=True)
     saved = {k: os.environ.get(k) for k in NOTEBOOK_ENV}
     os.environ.update(NOTEBOOK_ENV)
     try:
         pm.execute_notebook(str(exp.notebook), str(exp.executed_notebook), parameters=params,
-                            kernel_name="python3", cwd=str(root), progress_bar=progress, log_output=False)
+                            kernel_name="python3", cwd=str(root), log_output=False,
+                            progress_bar={"desc": exp.name, "unit": "cell"} if progress else False)
     finally:
         for k, v in saved.items():
             if v is None:
