@@ -247,7 +247,6 @@ def test_input_hash_tracks_notebook_config_inputs_and_params(tmp_path):
     assert digest() != changed_input
 
 
-@pytest.mark.slow
 def test_runner_runs_in_order_then_skips(tmp_path):
     conf = _fake_tree(tmp_path, {"b": ["a"], "a": []})
     said: list[str] = []
