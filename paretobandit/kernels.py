@@ -200,3 +200,56 @@ def offline_statistics(features, rewards, plasticity=0.1):
     a = np.broadcast_to(plasticity * gram, (r.shape[1], d, d)).copy()
     b = plasticity * (r.T @ x)
     return a, b
+
+
+# --------------------------------------------------------------------------- single-run fast paths
+# Specialised variants for ONE run (no leading dimensions), used on the online router's hot path.
+# They compute the same quantities as the generic functions above (tests assert equality); they
+# avoid temporaries and repeated conversions because a NumPy call costs ~1 µs on small arrays.
+
+
+def pacer_step_scalar(lam: float, ema: float, cost: float, budget: float, eta: float = 0.05,
+                      ema_alpha: float = 0.05, lam_cap: float = 5.0) -> tuple[float, float]:
+    """:func:`pacer_step` on Python floats (same IEEE operations in the same order, bit-identical)."""
+    new_ema = (1.0 - ema_alpha) * ema + ema_alpha * cost
+    new_lam = min(lam_cap, max(0.0, lam + eta * (new_ema / budget - 1.0)))
+    return new_lam, new_ema
+
+
+def staleness_table(gamma: float, v_max: float = 200.0, cap: int = 1000) -> np.ndarray:
+    """Lookup table ``T[k] = staleness_inflation(γ, k, v_max, cap)`` for ``k = 0..cap``."""
+    return staleness_inflation(gamma, np.arange(cap + 1), v_max, cap).astype(float)
+
+
+def arm_scores_stacked(stack, x, inflation, alpha, penalty):
+    """:func:`arm_scores` of one run from a stacked ``[A⁻¹_1; …; A⁻¹_K; θ]`` matrix.
+
+    Parameters
+    ----------
+    stack : array (K·d + K, d)
+        Rows ``a·d … a·d+d−1`` hold ``A_a⁻¹``; the last K rows hold ``θ_a``.
+    x : array (d,)
+    inflation : array (K,)
+        Staleness multiplier (:func:`staleness_inflation`).
+    alpha : float
+    penalty : array (K,)
+        ``w·c̃`` (penalty weight times normalised cost).
+
+    Returns
+    -------
+    scores : array (K,)
+        Equal to ``arm_scores(theta, ainv, x, inflation, alpha, w, c̃)`` up to rounding of the
+        matrix products (one GEMV over all arms instead of K).
+    """
+    k = inflation.shape[0]
+    d = x.shape[0]
+    y = stack @ x
+    var = y[: k * d].reshape(k, d) @ x
+    var *= inflation
+    np.maximum(var, 0.0, out=var)
+    np.sqrt(var, out=var)
+    if alpha != 1.0:
+        var *= alpha
+    var += y[k * d:]
+    var -= penalty
+    return var

@@ -1,0 +1,147 @@
+"""Online primal–dual budget pacer (SPEC §1.4).
+
+Constraint: average realised $ per request ≤ B, with no horizon. State ``λ₀ = 0``, ``c̄₀ = B``; on each
+feedback with realised cost ``c``::
+
+    c̄ ← (1 − a)·c̄ + a·c ;    λ ← min(cap, max(0, λ + η·(c̄/B − 1)))
+
+(:func:`paretobandit.kernels.pacer_step`). λ is used at the next routing decision: as a score penalty
+``λ·c̃`` (SOFT), as a hard price ceiling ``p ≤ p_max/(1 + λ)`` (HARD), or both (ADAPTIVE, the default).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import threading
+
+from . import kernels
+from .errors import ConfigError, InvalidInputError, StateFileError
+
+__all__ = ["BudgetPacer", "PacingMode"]
+
+
+class PacingMode(str, enum.Enum):
+    """How the pacer's λ acts on routing."""
+
+    HARD = "hard"          #: eligibility ceiling only
+    SOFT = "soft"          #: score penalty λ·c̃ only
+    ADAPTIVE = "adaptive"  #: both (default)
+
+
+def _positive(name, value, *, allow_zero=False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+    return float(value)
+
+
+class BudgetPacer:
+    """Adaptive dual variable λ keeping the mean $ per request at or below ``budget``.
+
+    Parameters
+    ----------
+    budget : float
+        Target average cost B in $ per request (> 0).
+    mode : PacingMode or str
+        ``"adaptive"`` (default), ``"soft"`` or ``"hard"``.
+    eta : float
+        Dual learning rate η (default 0.05).
+    ema_alpha : float
+        EMA weight of the realised cost (default 0.05), in (0, 1].
+    lambda_cap : float
+        Upper bound of λ (default 5.0).
+    ceiling_multiplier : float
+        Multiplier of ``p_max`` in the hard ceiling (default 1.0).
+
+    Notes
+    -----
+    Thread-safe: :meth:`update` and :meth:`state_dict` hold the pacer's own lock; reading
+    :attr:`lambda_` is a single attribute read.
+    """
+
+    def __init__(self, budget, mode=PacingMode.ADAPTIVE, eta=0.05, ema_alpha=0.05, lambda_cap=5.0,
+                 ceiling_multiplier=1.0):
+        self.budget = _positive("budget", budget)
+        try:
+            self.mode = PacingMode(mode)
+        except ValueError:
+            raise ConfigError(f"mode must be one of {[m.value for m in PacingMode]}, got {mode!r}") from None
+        self.eta = _positive("eta", eta)
+        self.ema_alpha = _positive("ema_alpha", ema_alpha)
+        if self.ema_alpha > 1.0:
+            raise ConfigError(f"ema_alpha must be in (0, 1], got {ema_alpha!r}")
+        self.lambda_cap = _positive("lambda_cap", lambda_cap, allow_zero=True)
+        self.ceiling_multiplier = _positive("ceiling_multiplier", ceiling_multiplier)
+        self._lock = threading.Lock()
+        self.lambda_ = 0.0
+        self.cost_ema = self.budget
+        self.n_updates = 0
+
+    # ------------------------------------------------------------------ behaviour
+    @property
+    def uses_penalty(self) -> bool:
+        """Whether λ enters the score as a penalty (SOFT, ADAPTIVE)."""
+        return self.mode is not PacingMode.HARD
+
+    @property
+    def uses_ceiling(self) -> bool:
+        """Whether λ sets a hard price ceiling (HARD, ADAPTIVE)."""
+        return self.mode is not PacingMode.SOFT
+
+    def penalty_weight(self) -> float:
+        """λ if the mode uses the penalty, else 0."""
+        return self.lambda_ if self.mode is not PacingMode.HARD else 0.0
+
+    def update(self, cost) -> float:
+        """Feed one realised cost (finite, ≥ 0) and return the new λ."""
+        if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not math.isfinite(cost) or cost < 0:
+            raise InvalidInputError(f"cost must be a finite number >= 0 ($), got {cost!r}")
+        return self._step(float(cost))
+
+    def _step(self, cost: float) -> float:
+        """Unvalidated step (the router validates at its boundary)."""
+        with self._lock:
+            self.lambda_, self.cost_ema = kernels.pacer_step_scalar(
+                self.lambda_, self.cost_ema, cost, self.budget, self.eta, self.ema_alpha, self.lambda_cap)
+            self.n_updates += 1
+            return self.lambda_
+
+    def reset(self) -> None:
+        """Back to ``λ = 0``, ``c̄ = B``."""
+        with self._lock:
+            self.lambda_, self.cost_ema, self.n_updates = 0.0, self.budget, 0
+
+    # ------------------------------------------------------------------ serialisation
+    def state_dict(self) -> dict:
+        """JSON-able configuration and state."""
+        with self._lock:
+            return {
+                "budget": self.budget, "mode": self.mode.value, "eta": self.eta, "ema_alpha": self.ema_alpha,
+                "lambda_cap": self.lambda_cap, "ceiling_multiplier": self.ceiling_multiplier,
+                "lambda": self.lambda_, "cost_ema": self.cost_ema, "n_updates": self.n_updates,
+            }
+
+    to_dict = state_dict
+
+    @classmethod
+    def from_dict(cls, data: dict) -> BudgetPacer:
+        """Inverse of :meth:`state_dict`; malformed data raises :class:`StateFileError`."""
+        try:
+            pacer = cls(data["budget"], data["mode"], data["eta"], data["ema_alpha"], data["lambda_cap"],
+                        data["ceiling_multiplier"])
+            lam, ema, n = data["lambda"], data["cost_ema"], data["n_updates"]
+        except (KeyError, TypeError, ConfigError) as exc:
+            raise StateFileError(f"invalid pacer state: {exc}") from None
+        for label, v in (("lambda", lam), ("cost_ema", ema)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise StateFileError(f"invalid pacer state: {label} = {v!r}")
+        if lam > pacer.lambda_cap or not isinstance(n, int) or n < 0:
+            raise StateFileError(f"invalid pacer state: lambda={lam!r}, n_updates={n!r}")
+        pacer.lambda_, pacer.cost_ema, pacer.n_updates = float(lam), float(ema), n
+        return pacer
+
+    def __repr__(self) -> str:
+        return (f"BudgetPacer(budget={self.budget!r}, mode={self.mode.value!r}, lambda={self.lambda_:.4f}, "
+                f"cost_ema={self.cost_ema:.6g})")

@@ -1,0 +1,271 @@
+"""Disjoint LinUCB with geometric forgetting, held as stacked per-arm arrays (SPEC §1.2, §1.5).
+
+All K arms live in one contiguous matrix ``stack`` of shape ``(K·d + K, d)``: rows ``a·d … a·d+d−1``
+are ``A_a⁻¹`` and the last K rows are the ridge estimates ``θ_a``. Scoring every arm is then one
+matrix–vector product plus one small product (:func:`paretobandit.kernels.arm_scores_stacked`).
+
+Feedback follows ``docs/ALGORITHM.md`` step by step — forgetting with the ridge floor,
+Sherman–Morrison (in place, BLAS ``dger``), the corrupted-inverse guard and the periodic stability
+check — in O(d²) except for the rare re-inversions.
+
+Concurrency
+-----------
+``lock`` guards every read and write of the arrays and is only held for O(K·d²) work. Updates are
+serialised by ``write_lock``. An O(d³) re-inversion is computed while holding ``write_lock`` only
+(readers keep scoring the previous matrices) and is then published under ``lock`` by an O(d²) copy
+into the stack, so a reader never waits on an inversion.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from scipy.linalg.blas import dger
+
+from . import kernels
+from .config import RouterConfig
+
+__all__ = ["LinUCBPolicy"]
+
+
+class LinUCBPolicy:
+    """Per-arm LinUCB state and the update/scoring rules.
+
+    Parameters
+    ----------
+    dimension : int
+        Context dimension d (bias included).
+    n_arms : int
+        Number of arms K (all start cold: ``A = λ₀I``, ``b = 0``).
+    config : RouterConfig
+        Constants (γ, λ₀, V_max, caps, ridge floor, stability check).
+
+    Attributes
+    ----------
+    t : int
+        Request counter (incremented by the router at each routing decision).
+    A : ndarray (K, d, d)
+    b : ndarray (K, d)
+    rho : ndarray (K,)
+        Decayed ridge tracker ρ of each arm.
+    last_update, last_played, n_updates : ndarray (K,) of int64
+    """
+
+    def __init__(self, dimension: int, n_arms: int, config: RouterConfig):
+        self.d = int(dimension)
+        self.config = config
+        self.lock = threading.Lock()
+        self.write_lock = threading.RLock()
+        self.t = 0
+        self._table = kernels.staleness_table(config.forgetting_factor, config.v_max, config.staleness_cap)
+        self._set_arrays(
+            np.broadcast_to(config.ridge * np.eye(self.d), (n_arms, self.d, self.d)).copy(),
+            np.zeros((n_arms, self.d)),
+            None,
+            np.full(n_arms, config.ridge),
+            np.zeros(n_arms, dtype=np.int64),
+            np.zeros(n_arms, dtype=np.int64),
+            np.zeros(n_arms, dtype=np.int64),
+        )
+
+    # ------------------------------------------------------------------ array plumbing
+    def _set_arrays(self, A, b, ainv, rho, last_update, last_played, n_updates) -> None:
+        """Install a full set of arrays (computes A⁻¹ and θ when ``ainv`` is None). Not locked."""
+        k, d = b.shape
+        stack = np.empty((k * d + k, d))
+        ainv_view = stack[: k * d].reshape(k, d, d)
+        if ainv is None:
+            ainv_view[...] = np.linalg.inv(A) if k else ainv_view
+        else:
+            ainv_view[...] = ainv
+        theta = stack[k * d:]
+        if k:
+            theta[...] = (ainv_view @ b[:, :, None])[:, :, 0]
+        self.A = np.ascontiguousarray(A, dtype=float)
+        self.b = np.ascontiguousarray(b, dtype=float)
+        self.stack = stack
+        self.ainv = ainv_view
+        self.theta = theta
+        self.rho = np.asarray(rho, dtype=float).copy()
+        self.last_update = np.asarray(last_update, dtype=np.int64).copy()
+        self.last_played = np.asarray(last_played, dtype=np.int64).copy()
+        self.n_updates = np.asarray(n_updates, dtype=np.int64).copy()
+        self.last_touch = np.maximum(self.last_update, self.last_played)
+        self._dt = np.empty(k, dtype=np.int64)
+        self._infl = np.empty(k)
+
+    @property
+    def n_arms(self) -> int:
+        """Number of arms K."""
+        return self.b.shape[0]
+
+    # ------------------------------------------------------------------ scoring
+    def inflation(self, t: int) -> np.ndarray:
+        """Staleness multiplier of every arm at request ``t`` (a fresh array)."""
+        return kernels.staleness_inflation(self.config.forgetting_factor, t - self.last_touch,
+                                           self.config.v_max, self.config.staleness_cap)
+
+    def scores(self, x: np.ndarray, t: int, alpha: float, penalty: np.ndarray) -> np.ndarray:
+        """Scores of all arms for context ``x`` at request ``t`` (caller holds :attr:`lock`).
+
+        ``penalty`` is ``w·c̃`` per arm. Returns a new array.
+        """
+        dt = self._dt
+        np.subtract(t, self.last_touch, out=dt)
+        np.minimum(dt, self.config.staleness_cap, out=dt)
+        self._table.take(dt, out=self._infl)
+        return kernels.arm_scores_stacked(self.stack, x, self._infl, alpha, penalty)
+
+    def touch(self, arm: int, t: int) -> None:
+        """Record that ``arm`` was played at request ``t`` (caller holds :attr:`lock`)."""
+        self.last_played[arm] = t
+        self.last_touch[arm] = t
+
+    # ------------------------------------------------------------------ update
+    def _reinvert(self, arm: int, add_ridge: float) -> None:
+        """``A ← A + add·I``; ``A⁻¹ ← inv(A)``; ``θ ← A⁻¹b`` — inversion outside :attr:`lock`.
+
+        Caller holds :attr:`write_lock` (so ``A``/``b`` of the arm cannot change meanwhile).
+        """
+        with self.lock:
+            a = self.A[arm].copy()
+            b = self.b[arm].copy()
+        if add_ridge:
+            a[np.diag_indices_from(a)] += add_ridge
+        ainv = np.linalg.inv(a)
+        theta = ainv @ b
+        with self.lock:
+            self.A[arm] = a
+            self.ainv[arm] = ainv
+            self.theta[arm] = theta
+
+    def update(self, arm: int, x: np.ndarray, reward: float) -> None:
+        """Apply one (validated) reward for ``arm`` with context ``x`` at the current ``t``.
+
+        Implements ALGORITHM.md ``feedback`` steps 1–4 (the pacer is the router's business).
+        """
+        cfg = self.config
+        gamma = cfg.forgetting_factor
+        lam0 = cfg.ridge
+        with self.write_lock:
+            with self.lock:
+                big_t = self.t
+                # 1. forgetting
+                if gamma < 1.0:
+                    g = float(kernels.decay_factor(gamma, big_t - int(self.last_update[arm]), cfg.staleness_cap))
+                    if g != 1.0:
+                        self.A[arm] *= g
+                        self.b[arm] *= g
+                        self.ainv[arm] /= g
+                        self.rho[arm] *= g
+                    floor = self.rho[arm] < cfg.ridge_floor * lam0
+                    if floor:
+                        add = lam0 - float(self.rho[arm])
+                        self.rho[arm] = lam0
+                else:
+                    floor = False
+                # 2.
+                self.last_update[arm] = big_t
+                if big_t > self.last_touch[arm]:
+                    self.last_touch[arm] = big_t
+            if floor:
+                self._reinvert(arm, add)
+            # 3. Sherman–Morrison
+            with self.lock:
+                ainv = self.ainv[arm]
+                u = ainv @ x
+                den = 1.0 + float(u @ x)
+            if den < 1.0:
+                self._reinvert(arm, lam0)
+            with self.lock:
+                if den < 1.0:
+                    ainv = self.ainv[arm]
+                    u = ainv @ x
+                    den = 1.0 + float(u @ x)
+                theta = self.theta[arm]
+                resid = reward - float(theta @ x)
+                dger(-1.0 / den, u, u, a=ainv.T, overwrite_a=1)
+                theta += u * (resid / den)
+                dger(1.0, x, x, a=self.A[arm].T, overwrite_a=1)
+                self.b[arm] += reward * x
+                self.n_updates[arm] += 1
+                n = int(self.n_updates[arm])
+                check = n % cfg.stability_interval == 0 and float(np.trace(ainv)) > cfg.stability_trace
+            # 4. stability
+            if check:
+                self._reinvert(arm, lam0)
+
+    # ------------------------------------------------------------------ arms
+    def add_arm(self, A=None, b=None, on_commit=None) -> None:
+        """Append an arm (cold unless ``A``, ``b`` given) with ``last_update = last_played = t``.
+
+        ``on_commit`` is called under :attr:`lock` right after the new arrays are installed (the router
+        publishes its registry snapshot there, so readers never see mismatched shapes).
+        """
+        with self.write_lock:
+            d = self.d
+            a_new = self.config.ridge * np.eye(d) if A is None else np.asarray(A, dtype=float)
+            b_new = np.zeros(d) if b is None else np.asarray(b, dtype=float)
+            ainv_new = np.linalg.inv(a_new)
+            rho = self.config.ridge
+            with self.lock:
+                t = self.t
+                self._set_arrays(
+                    np.concatenate([self.A, a_new[None]]), np.concatenate([self.b, b_new[None]]),
+                    np.concatenate([self.ainv, ainv_new[None]]), np.append(self.rho, rho),
+                    np.append(self.last_update, t), np.append(self.last_played, t), np.append(self.n_updates, 0),
+                )
+                if on_commit is not None:
+                    on_commit()
+
+    def remove_arm(self, arm: int, on_commit=None) -> None:
+        """Drop every piece of state of ``arm`` (``on_commit`` as in :meth:`add_arm`)."""
+        with self.write_lock, self.lock:
+            keep = np.arange(self.n_arms) != arm
+            self._set_arrays(self.A[keep], self.b[keep], self.ainv[keep], self.rho[keep],
+                             self.last_update[keep], self.last_played[keep], self.n_updates[keep])
+            if on_commit is not None:
+                on_commit()
+
+    def set_prior(self, arm: int, A, b) -> None:
+        """Replace an arm's A, b (A⁻¹ and θ recomputed; ρ = λ₀). Used when loading priors."""
+        with self.write_lock:
+            a = np.array(A, dtype=float)
+            bb = np.array(b, dtype=float)
+            ainv = np.linalg.inv(a)
+            with self.lock:
+                self.A[arm] = a
+                self.b[arm] = bb
+                self.ainv[arm] = ainv
+                self.theta[arm] = ainv @ bb
+                self.rho[arm] = self.config.ridge
+
+    # ------------------------------------------------------------------ state
+    def arm_state(self, arm: int) -> dict:
+        """Copies of one arm's arrays and counters."""
+        with self.lock:
+            return {
+                "A": self.A[arm].copy(), "A_inv": self.ainv[arm].copy(), "b": self.b[arm].copy(),
+                "theta": self.theta[arm].copy(), "rho": float(self.rho[arm]),
+                "last_update": int(self.last_update[arm]), "last_played": int(self.last_played[arm]),
+                "n_updates": int(self.n_updates[arm]),
+            }
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Copies of every array (for persistence)."""
+        with self.lock:
+            return {
+                "A": self.A.copy(), "A_inv": self.ainv.copy(), "b": self.b.copy(), "theta": self.theta.copy(),
+                "rho": self.rho.copy(), "last_update": self.last_update.copy(),
+                "last_played": self.last_played.copy(), "n_updates": self.n_updates.copy(),
+                "t": np.array(self.t, dtype=np.int64),
+            }
+
+    def load_arrays(self, arrays: dict) -> None:
+        """Install arrays produced by :meth:`arrays` (validated by the caller). θ is taken as saved."""
+        with self.write_lock, self.lock:
+            self._set_arrays(arrays["A"].copy(), arrays["b"].copy(), arrays["A_inv"], arrays["rho"],
+                             arrays["last_update"], arrays["last_played"], arrays["n_updates"])
+            self.theta[...] = arrays["theta"]
+            self.t = int(arrays["t"])

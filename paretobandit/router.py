@@ -1,0 +1,624 @@
+"""`BanditRouter`: the public facade tying features, policy, pacer, registry and context store together.
+
+Per-request semantics follow ``docs/ALGORITHM.md`` exactly (route → feedback → bandit update → pacer
+update); every equation lives in :mod:`paretobandit.kernels`.
+
+Quick start (precomputed 25-d vectors, the paper's K = 3 portfolio)::
+
+    router = BanditRouter.create(priors="none", budget=0.002, seed=0)
+    model, log = router.route(np.random.default_rng(0).normal(size=25))
+    router.process_feedback(log.request_id, reward=0.85)
+
+Every public method validates its arguments before touching any state: a rejected call raises a
+typed error from :mod:`paretobandit.errors` and leaves the router's serialised state bit-identical.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import logging
+import math
+import os
+import secrets
+import threading
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
+
+import numpy as np
+
+from . import kernels
+from .config import RouterConfig
+from .errors import (
+    BudgetExceededError,
+    ConfigError,
+    DataError,
+    DimensionMismatchError,
+    InvalidInputError,
+    UnknownModelError,
+)
+from .pacer import BudgetPacer
+from .policy import LinUCBPolicy
+from .priors import default_priors_path, load_priors
+from .registry import ModelRegistry, validate_model_name
+from .stores import EphemeralContextStore
+
+__all__ = ["BanditRouter", "RoutingLog"]
+
+logger = logging.getLogger(__name__)
+
+_NUMBER = (int, float, np.integer, np.floating)
+_SMALL_K = 8  # up to this many arms, the tie check runs on a Python list (cheaper than NumPy calls)
+
+
+@dataclass(slots=True)
+class RoutingLog:
+    """What :meth:`BanditRouter.route` decided and why.
+
+    Attributes
+    ----------
+    request_id : str
+        Key for :meth:`BanditRouter.process_feedback`.
+    model : str
+        Chosen model.
+    cost_usd : float
+        Estimated $ of this request for the chosen model: ``(in·n_in + out·n_out)/1e6`` with
+        ``n_in = round(1.3 × words)`` for a prompt and ``n_in = 0`` for a vector input, ``n_out`` =
+        ``config.output_tokens`` (600).
+    scores : dict
+        ``{model: score}`` for every registered model (empty for a forced pull).
+    eligible : list
+        Models allowed by the pacer ceiling and ``max_cost`` (all of them when no constraint binds).
+    pacer_lambda : float
+        Pacer λ used for the decision (0 without a pacer).
+    t : int
+        Request counter at the decision.
+    """
+
+    request_id: str
+    model: str
+    cost_usd: float
+    scores: dict = field(default_factory=dict)
+    eligible: list = field(default_factory=list)
+    pacer_lambda: float = 0.0
+    t: int = 0
+
+
+class _View:
+    """Immutable snapshot of the registry arrays used by :meth:`BanditRouter.route`."""
+
+    __slots__ = ("names", "index", "inp", "out", "price", "ncost", "p_max", "est0", "est0_list", "all_names")
+
+    def __init__(self, registry: ModelRegistry, output_tokens: int):
+        arr = registry.arrays()
+        self.names = tuple(registry.names)
+        self.all_names = list(self.names)
+        self.index = {n: i for i, n in enumerate(self.names)}
+        self.inp, self.out, self.price, self.ncost = arr["input"], arr["output"], arr["price"], arr["ncost"]
+        self.p_max = float(registry.p_max)
+        self.est0 = kernels.request_cost_estimate(self.inp, self.out, 0, output_tokens)
+        self.est0_list = self.est0.tolist()
+
+
+def _check_number(name, value, *, positive=False, nonneg=False):
+    if isinstance(value, bool) or not isinstance(value, _NUMBER):
+        raise InvalidInputError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    value = float(value)
+    if not math.isfinite(value):
+        raise InvalidInputError(f"{name} must be finite, got {value!r}")
+    if positive and value <= 0:
+        raise InvalidInputError(f"{name} must be > 0, got {value!r}")
+    if nonneg and value < 0:
+        raise InvalidInputError(f"{name} must be >= 0, got {value!r}")
+    return value
+
+
+class BanditRouter:
+    """Budget-paced LinUCB router over a runtime-editable portfolio of LLMs.
+
+    Build with :meth:`create` (or :meth:`load`); the constructor is internal.
+    """
+
+    # ------------------------------------------------------------------ construction
+    def __init__(self, *, registry: ModelRegistry, feature_service, config: RouterConfig, pacer, store, rng,
+                 policy: LinUCBPolicy | None = None, prior_info: dict | None = None):
+        self.config = config
+        self._fs = feature_service
+        self._registry = registry
+        self._policy = policy if policy is not None else LinUCBPolicy(feature_service.dimension, len(registry),
+                                                                      config)
+        self._pacer = pacer
+        self._store = store
+        self._rng = rng
+        self._local = threading.local()
+        self._view = _View(registry, config.output_tokens)
+        self._pen_key: tuple | None = None
+        self._pen = None
+        self._pulls = dict.fromkeys(registry.names, 0)
+        self._n_feedback = 0
+        self._id_prefix = secrets.token_hex(4) + "-"
+        self._counter = itertools.count(1)
+        self._warned_clamp = False
+        self.prior_info = dict(prior_info or {"source": "none"})
+
+    @classmethod
+    def create(cls, model_registry=None, feature_service=None, priors="auto", prior_n_effective=1163.9,
+               alpha=0.01, forgetting_factor=0.997, cost_penalty=0.3, budget=None, context_store=None,
+               seed=None, config=None) -> BanditRouter:
+        """Build a router.
+
+        Parameters
+        ----------
+        model_registry : dict, optional
+            ``{name: {"input_cost_per_m": .., "output_cost_per_m": .., **metadata}}`` (or ``{"blended": ..}``),
+            $ per million tokens. ``None``: the paper's K = 3 portfolio
+            (:data:`paretobandit.registry.DEFAULT_PORTFOLIO`).
+        feature_service : FeatureService, optional
+            Turns prompts/vectors into contexts (bias last). ``None``: precomputed vectors —
+            ``FeatureService.for_precomputed(25)`` (d = 26), or, when ``priors`` is a path,
+            precomputed vectors of the prior's dimension minus one.
+        priors : {"auto", "warmup", "none"} or path
+            ``"auto"``: the paper's ``priors_k3_d26.npz`` from ``$PARETOBANDIT_DATA/artifacts/`` or
+            ``<repo>/data/raw/artifacts/`` when present and of matching dimension (otherwise a logged cold
+            start); ``"warmup"``: the same file, but missing or mismatched is an error; ``"none"``: cold
+            start; a path: that file (mismatch is an error). Arms absent from the prior start cold.
+        prior_n_effective, alpha, forgetting_factor, cost_penalty : float
+            See :class:`RouterConfig`. With ``config`` given, these override it only where they differ from
+            the :class:`RouterConfig` defaults.
+        budget : float or BudgetPacer, optional
+            Target mean $ per request (→ an adaptive :class:`BudgetPacer`), or a pacer. ``None``: no pacing.
+        context_store : EphemeralContextStore or SqliteContextStore, optional
+            Where routed contexts wait for feedback. ``None``: an in-memory store (TTL ``config.context_ttl``).
+        seed : int, optional
+            Seed of the tie-breaking generator.
+        config : RouterConfig, optional
+
+        Raises
+        ------
+        ConfigError, DataError, DimensionMismatchError
+        """
+        config = cls._resolve_config(config, alpha=alpha, forgetting_factor=forgetting_factor,
+                                     cost_penalty=cost_penalty, prior_n_effective=prior_n_effective)
+        registry = ModelRegistry(model_registry, config.cost_floor, config.cost_ceil)
+        prior_path, strict = cls._resolve_priors_arg(priors)
+        if feature_service is None:
+            from .features import FeatureService
+
+            dim = 25
+            if strict and prior_path is not None and priors not in ("warmup",):
+                _, a_off, _, _ = load_priors(prior_path)
+                dim = a_off.shape[-1] - 1
+            feature_service = FeatureService.for_precomputed(dim)
+        elif not (hasattr(feature_service, "extract") and hasattr(feature_service, "dimension")):
+            raise ConfigError(f"feature_service must be a FeatureService, got {type(feature_service).__name__}")
+        pacer = cls._resolve_pacer(budget)
+        store = cls._resolve_store(context_store, config)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ConfigError(f"seed must be None or an int >= 0, got {seed!r}")
+        router = cls(registry=registry, feature_service=feature_service, config=config, pacer=pacer, store=store,
+                     rng=np.random.default_rng(seed))
+        router._apply_priors(prior_path, strict)
+        return router
+
+    @staticmethod
+    def _resolve_config(config, **overrides) -> RouterConfig:
+        if config is None:
+            return RouterConfig(**overrides)
+        if not isinstance(config, RouterConfig):
+            raise ConfigError(f"config must be a RouterConfig, got {type(config).__name__}")
+        defaults = RouterConfig()
+        changes = {k: v for k, v in overrides.items() if v != getattr(defaults, k)}
+        return config.replace(**changes) if changes else config
+
+    @staticmethod
+    def _resolve_priors_arg(priors):
+        """``(path or None, strict)``."""
+        if priors in ("none", None):
+            return None, False
+        if priors == "auto":
+            return default_priors_path(), False
+        if priors == "warmup":
+            path = default_priors_path()
+            if path is None:
+                raise DataError("priors='warmup' but priors_k3_d26.npz was found neither in "
+                                "$PARETOBANDIT_DATA/artifacts/ nor in <repo>/data/raw/artifacts/")
+            return path, True
+        if isinstance(priors, (str, os.PathLike)):
+            path = Path(priors)
+            if not path.is_file():
+                raise DataError(f"priors file not found: {path}")
+            return path, True
+        raise ConfigError(f"priors must be 'auto', 'warmup', 'none' or a path, got {priors!r}")
+
+    @staticmethod
+    def _resolve_pacer(budget):
+        if budget is None or isinstance(budget, BudgetPacer):
+            return budget
+        if isinstance(budget, bool) or not isinstance(budget, _NUMBER):
+            raise ConfigError(f"budget must be None, a number ($ per request) or a BudgetPacer, got {budget!r}")
+        return BudgetPacer(float(budget))
+
+    @staticmethod
+    def _resolve_store(store, config):
+        if store is None:
+            return EphemeralContextStore(ttl=config.context_ttl)
+        if not all(hasattr(store, m) for m in ("put", "get", "take", "describe")):
+            raise ConfigError(f"context_store must provide put/get/take/describe, got {type(store).__name__}")
+        return store
+
+    def _apply_priors(self, path, strict: bool) -> None:
+        if path is None:
+            self.prior_info = {"source": "none"}
+            return
+        models, a, b, meta = load_priors(path, self.config.prior_n_effective, self.config.ridge)
+        d = self._policy.d
+        if a.shape[-1] != d:
+            msg = f"priors {path} have dimension {a.shape[-1]} but the feature service produces {d}"
+            if strict:
+                raise DimensionMismatchError(msg)
+            logger.warning("%s; starting cold", msg)
+            self.prior_info = {"source": "none", "skipped": str(path), "reason": "dimension"}
+            return
+        matched = [m for m in self._view.names if m in models]
+        if not matched:
+            msg = f"priors {path} cover models {models}, none of the router's {list(self._view.names)}"
+            if strict:
+                raise ConfigError(msg)
+            logger.warning("%s; starting cold", msg)
+            self.prior_info = {"source": "none", "skipped": str(path), "reason": "models"}
+            return
+        for name in matched:
+            j = models.index(name)
+            self._policy.set_prior(self._view.index[name], a[j], b[j])
+        cold = [m for m in self._view.names if m not in models]
+        if cold:
+            logger.info("priors %s: no prior for %s (cold start)", path, cold)
+        self.prior_info = {"source": str(path), "models": matched, "cold": cold,
+                           "n_effective": self.config.prior_n_effective}
+
+    # ------------------------------------------------------------------ introspection
+    @property
+    def models(self) -> list[str]:
+        """Registered model names in registration order."""
+        return list(self._view.names)
+
+    @property
+    def t(self) -> int:
+        """Request counter (number of routing decisions so far)."""
+        return self._policy.t
+
+    @property
+    def pacer(self) -> BudgetPacer | None:
+        """The budget pacer (``None`` without a budget)."""
+        return self._pacer
+
+    @property
+    def feature_service(self):
+        """The feature service."""
+        return self._fs
+
+    @property
+    def context_store(self):
+        """The context store."""
+        return self._store
+
+    @property
+    def registry(self) -> ModelRegistry:
+        """A copy of the model registry (prices, normalised costs, metadata)."""
+        return self._registry.copy()
+
+    @property
+    def dimension(self) -> int:
+        """Context dimension d (bias included)."""
+        return self._policy.d
+
+    def arm_state(self, name) -> dict:
+        """Copies of one arm's ``A``, ``A_inv``, ``b``, ``theta``, ``rho``, counters, pulls and prices."""
+        with self._policy.write_lock:
+            i = self._view.index.get(name) if isinstance(name, str) else None
+            if i is None:
+                raise UnknownModelError(f"unknown model {name!r}; registered: {', '.join(self._view.names)}")
+            state = self._policy.arm_state(i)
+            spec = self._registry.get(name)
+            state.update(pulls=self._pulls[name], input_cost_per_m=spec.input_cost_per_m,
+                         output_cost_per_m=spec.output_cost_per_m, blended_per_1k=spec.blended_per_1k,
+                         normalised_cost=spec.normalised_cost, metadata=dict(spec.metadata))
+            return state
+
+    # ------------------------------------------------------------------ routing
+    @contextlib.contextmanager
+    def exploit(self):
+        """Greedy routing (α = 0) inside the block, for the calling thread only."""
+        local = self._local
+        local.depth = getattr(local, "depth", 0) + 1
+        try:
+            yield self
+        finally:
+            local.depth -= 1
+
+    def _penalty(self, view, w):
+        key = (view, w)
+        if self._pen_key != key:
+            self._pen = w * view.ncost
+            self._pen_key = key
+        return self._pen
+
+    def route(self, prompt_or_vector, max_cost=None, force_model=None):
+        """Choose a model for one request.
+
+        Parameters
+        ----------
+        prompt_or_vector : str or array-like
+            A prompt (text feature services) or a vector (``FeatureService.for_precomputed``).
+        max_cost : float, optional
+            Hard cap in $ on this request's *estimated* cost; arms above it are ineligible. If no arm fits,
+            :class:`BudgetExceededError` lists every estimate (nothing is routed).
+        force_model : str, optional
+            Route to this model without scoring (onboarding forced pull); ``max_cost`` is ignored.
+
+        Returns
+        -------
+        model : str
+        log : RoutingLog
+
+        Raises
+        ------
+        InvalidInputError, DimensionMismatchError, UnknownModelError, BudgetExceededError, StoreError
+        """
+        x = self._fs.extract(prompt_or_vector)
+        n_in = kernels.estimate_input_tokens(prompt_or_vector) if isinstance(prompt_or_vector, str) else 0
+        if max_cost is not None:
+            max_cost = _check_number("max_cost", max_cost, positive=True)
+        pacer = self._pacer
+        policy = self._policy
+        with policy.lock:
+            view = self._view
+            lam = pacer.lambda_ if pacer is not None else 0.0
+            if force_model is not None:
+                if force_model.__class__ is not str or force_model not in view.index:
+                    raise UnknownModelError(f"force_model {force_model!r} is not registered; "
+                                            f"registered: {', '.join(view.names)}")
+                i = view.index[force_model]
+                scores: dict = {}
+                eligible = [force_model]
+            else:
+                eligible_mask = None
+                if pacer is not None and lam > 0.0 and pacer.uses_ceiling:
+                    eligible_mask = kernels.ceiling_eligible(view.price, view.p_max, lam, pacer.ceiling_multiplier)
+                    if eligible_mask.all():
+                        eligible_mask = None
+                if max_cost is not None:
+                    est = view.est0 if n_in == 0 else kernels.request_cost_estimate(
+                        view.inp, view.out, n_in, self.config.output_tokens)
+                    fits = est <= max_cost
+                    if not fits.any():
+                        estimates = dict(zip(view.names, est.tolist()))
+                        listing = ", ".join(f"{m}: ${c:.6g}" for m, c in estimates.items())
+                        raise BudgetExceededError(f"no model fits max_cost=${max_cost:.6g} for this request "
+                                                  f"(estimated cost per model: {listing})", estimates)
+                    if not fits.all():
+                        if eligible_mask is None:
+                            eligible_mask = fits
+                        else:
+                            both = eligible_mask & fits
+                            eligible_mask = both if both.any() else fits
+                w = self.config.cost_penalty
+                if pacer is not None and pacer.uses_penalty:
+                    w = w + lam
+                alpha = 0.0 if getattr(self._local, "depth", 0) else self.config.alpha
+                t = policy.t + 1
+                s = policy.scores(x, t, alpha, self._penalty(view, w))
+                sl = s.tolist()
+                if eligible_mask is None:
+                    eligible = view.all_names
+                    if len(sl) <= _SMALL_K:
+                        best = max(sl)
+                        ties = [j for j, v in enumerate(sl) if v >= best - kernels.TIE_TOLERANCE]
+                        i = ties[0] if len(ties) == 1 else ties[int(self._rng.integers(len(ties)))]
+                    else:
+                        i = kernels.pick_arm(s, True, self._rng)
+                else:
+                    eligible = [view.names[j] for j in np.flatnonzero(eligible_mask)]
+                    i = kernels.pick_arm(s, eligible_mask, self._rng)
+                scores = dict(zip(view.names, sl))
+            t = policy.t + 1
+            policy.t = t
+            policy.touch(i, t)
+            model = view.names[i]
+            self._pulls[model] += 1
+        cost = view.est0_list[i] if n_in == 0 else float(
+            kernels.request_cost_estimate(view.inp[i], view.out[i], n_in, self.config.output_tokens))
+        request_id = f"{self._id_prefix}{next(self._counter)}"
+        self._store.put(request_id, x, {"model": model, "cost": cost})
+        return model, RoutingLog(request_id, model, cost, scores, eligible, lam, t)
+
+    # ------------------------------------------------------------------ feedback
+    def _check_reward(self, reward) -> float:
+        if isinstance(reward, bool) or not isinstance(reward, _NUMBER):
+            raise InvalidInputError(f"reward must be a number in [0, 1], got {reward!r} ({type(reward).__name__})")
+        r = float(reward)
+        if not math.isfinite(r):
+            raise InvalidInputError(f"reward must be finite, got {reward!r}")
+        if r < 0.0 or r > 1.0:
+            if not self._warned_clamp:
+                self._warned_clamp = True
+                logger.warning("reward %r outside [0, 1] clamped (further clamps are not logged)", reward)
+            r = min(1.0, max(0.0, r))
+        return r
+
+    def process_feedback(self, request_id, reward, cost=None) -> None:
+        """Apply the observed reward (and realised cost) of a routed request — exactly once.
+
+        Parameters
+        ----------
+        request_id : str
+            ``log.request_id`` from :meth:`route`.
+        reward : float
+            Quality in [0, 1]; finite values outside are clamped (logged once), NaN/Inf rejected.
+        cost : float, optional
+            Realised $ of the request (≥ 0), fed to the pacer; defaults to the routing estimate.
+
+        Raises
+        ------
+        InvalidInputError, UnknownRequestError, DuplicateFeedbackError, UnknownModelError, StoreError
+        """
+        if not isinstance(request_id, str):
+            raise InvalidInputError(f"request_id must be a str, got {request_id!r}")
+        r = self._check_reward(reward)
+        if cost is not None:
+            cost = _check_number("cost", cost, nonneg=True)
+        policy = self._policy
+        with policy.write_lock:
+            x, meta = self._store.get(request_id)
+            model = meta["model"]
+            i = self._view.index.get(model)
+            if i is None:
+                raise UnknownModelError(f"request {request_id!r} was routed to {model!r}, which has since been "
+                                        "removed; the feedback is not applied")
+            if cost is None:
+                cost = meta["cost"]
+            if x.shape != (policy.d,):
+                raise DimensionMismatchError(f"stored context of {request_id!r} has shape {x.shape}, "
+                                             f"expected ({policy.d},)")
+            self._store.take(request_id)
+            policy.update(i, x, r)
+            if self._pacer is not None:
+                self._pacer._step(cost)
+            self._n_feedback += 1
+
+    # ------------------------------------------------------------------ registry
+    def _publish_view(self) -> None:
+        """New registry snapshot (caller holds the policy lock)."""
+        self._view = _View(self._registry, self.config.output_tokens)
+
+    def register_model(self, name, input_cost_per_m=None, output_cost_per_m=None, *, blended=None,
+                       **metadata) -> None:
+        """Add a cold arm (``A = λ₀I``, ``b = 0``, ``last_update = last_played = t``) at runtime.
+
+        Parameters
+        ----------
+        name : str
+        input_cost_per_m, output_cost_per_m : float
+            $ per million tokens (both), or give ``blended`` alone.
+        blended : float, optional
+        **metadata
+            JSON-able extras stored with the model (e.g. ``speed="fast"``).
+
+        Raises
+        ------
+        DuplicateModelError, ConfigError (no price), InvalidInputError (bad price or metadata)
+        """
+        try:
+            json.dumps(metadata)
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"metadata of {name!r} must be JSON-serialisable, got {metadata!r}") from None
+        policy = self._policy
+        with policy.write_lock:
+            spec = self._registry.spec_for(name, input_cost_per_m=input_cost_per_m,
+                                           output_cost_per_m=output_cost_per_m, blended=blended, **metadata)
+
+            def commit():
+                self._registry.set_spec(spec)
+                self._pulls[name] = 0
+                self._publish_view()
+
+            policy.add_arm(on_commit=commit)
+
+    def update_model_pricing(self, name, input_cost_per_m=None, output_cost_per_m=None, *, blended=None) -> None:
+        """Change a model's prices in place (the next decision sees the new c̃ and p_max)."""
+        with self._policy.write_lock:
+            validate_model_name(name)
+            spec = self._registry.repriced(name, input_cost_per_m, output_cost_per_m, blended)
+            with self._policy.lock:
+                self._registry.set_spec(spec)
+                self._publish_view()
+
+    def remove_model(self, name) -> None:
+        """Drop a model and all its state; removing the last model is a :class:`RegistryError`.
+
+        Pending feedback for the removed model is rejected with :class:`UnknownModelError`.
+        """
+        policy = self._policy
+        with policy.write_lock:
+            validate_model_name(name)
+            spec = self._registry.get(name)
+            if len(self._registry) == 1:
+                self._registry.remove(name)  # raises RegistryError
+            i = self._view.index[spec.name]
+
+            def commit():
+                self._registry.remove(name)
+                del self._pulls[name]
+                self._publish_view()
+
+            policy.remove_arm(i, on_commit=commit)
+
+    # ------------------------------------------------------------------ persistence
+    def state_dict(self) -> dict:
+        """Full state: ``{"meta": JSON-able dict, "arrays": {name: ndarray}}`` (what :meth:`save` writes)."""
+        from .persistence import router_state
+
+        return router_state(self)
+
+    def save(self, path) -> Path:
+        """Write ``<path>.npz`` + ``<path>.json`` atomically; returns the ``.json`` path."""
+        from .persistence import save_router
+
+        return save_router(self, path)
+
+    @classmethod
+    def load(cls, path, feature_service=None, context_store=None) -> BanditRouter:
+        """Restore a router saved with :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or Path
+            The path given to :meth:`save` (with or without ``.json``/``.npz``).
+        feature_service : FeatureService, optional
+            Required for custom encoders; otherwise rebuilt from the saved description.
+        context_store : optional
+            Store to use; default: the saved ephemeral store's pending contexts, or the saved SQLite file.
+
+        Raises
+        ------
+        StateFileError
+        """
+        from .persistence import load_router
+
+        return load_router(cls, path, feature_service=feature_service, context_store=context_store)
+
+    # ------------------------------------------------------------------ display
+    def _table(self) -> tuple[list[str], list[list[str]], str]:
+        with self._policy.write_lock:
+            view = self._view
+            theta = self._policy.theta.copy()
+            specs = [self._registry.get(n) for n in view.names]
+            pulls = [self._pulls[n] for n in view.names]
+        total = max(sum(pulls), 1)
+        header = ["model", "$/M in", "$/M out", "norm. cost", "est. quality", "pulls", "share"]
+        rows = [[s.name, f"{s.input_cost_per_m:g}", f"{s.output_cost_per_m:g}", f"{s.normalised_cost:.3f}",
+                 f"{theta[i, -1]:.3f}", str(pulls[i]), f"{pulls[i] / total:.1%}"] for i, s in enumerate(specs)]
+        lam = self._pacer.lambda_ if self._pacer is not None else None
+        footer = (f"t={self.t}, d={self.dimension}, alpha={self.config.alpha}, gamma={self.config.forgetting_factor}"
+                  + (f", pacer λ={lam:.4f} (budget ${self._pacer.budget:g}/request)" if lam is not None
+                     else ", no pacer"))
+        return header, rows, footer
+
+    def __repr__(self) -> str:
+        header, rows, footer = self._table()
+        widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
+        lines = ["BanditRouter(" + footer + ")",
+                 "  ".join(h.ljust(w) if c == 0 else h.rjust(w) for c, (h, w) in enumerate(zip(header, widths)))]
+        for r in rows:
+            lines.append("  ".join(v.ljust(w) if c == 0 else v.rjust(w) for c, (v, w) in enumerate(zip(r, widths))))
+        lines.append("(est. quality: θ bias term, the predicted reward at the mean whitened context)")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        header, rows, footer = self._table()
+        head = "".join(f"<th>{escape(h)}</th>" for h in header)
+        body = "".join("<tr>" + "".join(f"<td>{escape(v)}</td>" for v in r) + "</tr>" for r in rows)
+        return (f"<div><b>BanditRouter</b> <small>{escape(footer)}</small>"
+                f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")

@@ -1,0 +1,281 @@
+"""Context stores: keep each routed request's context until its (delayed) feedback arrives.
+
+A store maps ``request_id → (x, meta)``. Feedback is applied exactly once: :meth:`take` removes the
+context and records the id as applied in one atomic step, so a second feedback for the same id
+raises :class:`~paretobandit.errors.DuplicateFeedbackError` (or, once the bounded record of applied
+ids has forgotten it, :class:`~paretobandit.errors.UnknownRequestError`) — it is never applied twice.
+
+Two implementations with the same interface:
+
+* :class:`EphemeralContextStore` — in-process dict; pending contexts are saved with the router.
+* :class:`SqliteContextStore` — durable SQLite file (WAL journal, ``synchronous=FULL``), shareable
+  between processes and surviving restarts.
+
+A TTL (seconds, wall clock) is enforced on read: an expired context is deleted and reported as
+unknown.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+
+import numpy as np
+
+from .errors import ConfigError, DuplicateFeedbackError, StoreError, UnknownRequestError
+
+__all__ = ["EphemeralContextStore", "SqliteContextStore"]
+
+
+def _check_ttl(ttl):
+    if ttl is None:
+        return None
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not math.isfinite(ttl) or ttl <= 0:
+        raise ConfigError(f"ttl must be None or a finite number of seconds > 0, got {ttl!r}")
+    return float(ttl)
+
+
+class EphemeralContextStore:
+    """Thread-safe in-memory context store.
+
+    Parameters
+    ----------
+    ttl : float, optional
+        Seconds after which a pending context expires (``None`` = never).
+    max_applied : int
+        Bound on the record of applied request ids (oldest forgotten first). Memory is
+        O(pending + max_applied); the default 100,000 ids take about 10 MB. A duplicate feedback for an
+        id older than that raises :class:`UnknownRequestError` instead of
+        :class:`DuplicateFeedbackError` — either way it is not applied.
+    clock : callable
+        Wall-clock source (seconds), injectable for tests.
+    """
+
+    kind = "ephemeral"
+
+    def __init__(self, ttl=None, max_applied: int = 100_000, clock=time.time):
+        self.ttl = _check_ttl(ttl)
+        if isinstance(max_applied, bool) or not isinstance(max_applied, int) or max_applied < 0:
+            raise ConfigError(f"max_applied must be an int >= 0, got {max_applied!r}")
+        self.max_applied = max_applied
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._pending: dict[str, tuple[np.ndarray, dict, float]] = {}
+        self._applied: OrderedDict[str, None] = OrderedDict()
+        self._puts = 0
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def put(self, request_id: str, x: np.ndarray, meta: dict) -> None:
+        """Keep ``x`` (not copied: the caller must not mutate it) and ``meta`` under ``request_id``."""
+        now = self._clock() if self.ttl is not None else 0.0
+        with self._lock:
+            self._pending[request_id] = (x, meta, now)
+            if self.ttl is not None:
+                self._puts += 1
+                if self._puts % 4096 == 0:
+                    self._purge_locked(now)
+
+    def _lookup_locked(self, request_id):
+        entry = self._pending.get(request_id)
+        if entry is None:
+            if request_id in self._applied:
+                raise DuplicateFeedbackError(f"feedback for request {request_id!r} was already applied")
+            raise UnknownRequestError(f"unknown request id {request_id!r} (never routed, expired or forgotten)")
+        if self.ttl is not None and self._clock() - entry[2] > self.ttl:
+            del self._pending[request_id]
+            raise UnknownRequestError(f"request {request_id!r} expired (ttl {self.ttl} s)")
+        return entry
+
+    def get(self, request_id: str) -> tuple[np.ndarray, dict]:
+        """The pending ``(x, meta)``; raises if unknown, expired or already applied. Does not consume."""
+        with self._lock:
+            x, meta, _ = self._lookup_locked(request_id)
+            return x, meta
+
+    def take(self, request_id: str) -> tuple[np.ndarray, dict]:
+        """Remove and return ``(x, meta)`` and record the id as applied (atomic)."""
+        with self._lock:
+            x, meta, _ = self._lookup_locked(request_id)
+            del self._pending[request_id]
+            if self.max_applied:
+                self._applied[request_id] = None
+                if len(self._applied) > self.max_applied:
+                    self._applied.popitem(last=False)
+            return x, meta
+
+    def discard(self, request_id: str) -> None:
+        """Forget a pending context without marking it applied (no error if absent)."""
+        with self._lock:
+            self._pending.pop(request_id, None)
+
+    def _purge_locked(self, now) -> int:
+        stale = [k for k, (_, _, ts) in self._pending.items() if now - ts > self.ttl]
+        for k in stale:
+            del self._pending[k]
+        return len(stale)
+
+    def purge_expired(self) -> int:
+        """Delete every expired context now; returns how many."""
+        if self.ttl is None:
+            return 0
+        with self._lock:
+            return self._purge_locked(self._clock())
+
+    # ------------------------------------------------------------------ serialisation
+    def describe(self) -> dict:
+        """JSON-able description (kind and settings)."""
+        return {"kind": self.kind, "ttl": self.ttl, "max_applied": self.max_applied}
+
+    def export_state(self) -> dict:
+        """Pending contexts and applied ids: ``{"ids", "x" (n, d) array, "meta", "created", "applied"}``."""
+        with self._lock:
+            ids = list(self._pending)
+            entries = [self._pending[k] for k in ids]
+            applied = list(self._applied)
+        xs = np.array([e[0] for e in entries], dtype=float) if entries else np.zeros((0, 0))
+        return {"ids": ids, "x": xs, "meta": [e[1] for e in entries], "created": [e[2] for e in entries],
+                "applied": applied}
+
+    def import_state(self, state: dict) -> None:
+        """Inverse of :meth:`export_state` (replaces the current content)."""
+        with self._lock:
+            self._pending = {
+                rid: (np.array(state["x"][i], dtype=float), dict(state["meta"][i]), float(state["created"][i]))
+                for i, rid in enumerate(state["ids"])
+            }
+            self._applied = OrderedDict((rid, None) for rid in state["applied"])
+
+
+class SqliteContextStore:
+    """Durable context store in a SQLite file (WAL journal, ``synchronous=FULL``).
+
+    Parameters
+    ----------
+    path : str or Path
+        Database file (created if absent).
+    ttl : float, optional
+        Seconds after which a pending context expires; checked on every read.
+    timeout : float
+        Seconds to wait for a lock held by another connection before failing with :class:`StoreError`.
+    clock : callable
+        Wall-clock source, injectable for tests.
+
+    Notes
+    -----
+    Every write commits before returning; any SQLite failure raises :class:`StoreError` and leaves the
+    caller's operation undone. One connection is shared by the threads of this process under a lock.
+    """
+
+    kind = "sqlite"
+
+    def __init__(self, path, ttl=None, timeout: float = 5.0, clock=time.time):
+        self.path = str(path)
+        self.ttl = _check_ttl(ttl)
+        self._clock = clock
+        self._lock = threading.Lock()
+        try:
+            self._conn = sqlite3.connect(self.path, timeout=timeout, check_same_thread=False,
+                                         isolation_level=None)
+            mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS pending (request_id TEXT PRIMARY KEY, x BLOB NOT NULL, "
+                "meta TEXT NOT NULL, created REAL NOT NULL)")
+            self._conn.execute("CREATE TABLE IF NOT EXISTS applied (request_id TEXT PRIMARY KEY, applied REAL)")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open context store {self.path!r}: {exc}") from None
+        if str(mode).lower() != "wal":
+            raise StoreError(f"context store {self.path!r}: WAL journal mode unavailable (got {mode!r})")
+
+    def pragma(self, name: str):
+        """Current value of a PRAGMA (e.g. ``journal_mode``, ``synchronous``)."""
+        with self._lock:
+            return self._conn.execute(f"PRAGMA {name}").fetchone()[0]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._conn.execute("SELECT COUNT(*) FROM pending").fetchone()[0]
+
+    def put(self, request_id: str, x: np.ndarray, meta: dict) -> None:
+        """Store ``x`` and ``meta`` (JSON) under ``request_id``; raises :class:`StoreError` on failure."""
+        blob = np.ascontiguousarray(x, dtype="<f8").tobytes()
+        try:
+            with self._lock:
+                self._conn.execute("INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?)",
+                                   (request_id, blob, json.dumps(meta), self._clock()))
+        except (sqlite3.Error, TypeError, ValueError) as exc:
+            raise StoreError(f"cannot write context {request_id!r} to {self.path!r}: {exc}") from None
+
+    def _lookup_locked(self, request_id):
+        row = self._conn.execute("SELECT x, meta, created FROM pending WHERE request_id = ?",
+                                 (request_id,)).fetchone()
+        if row is None:
+            if self._conn.execute("SELECT 1 FROM applied WHERE request_id = ?", (request_id,)).fetchone():
+                raise DuplicateFeedbackError(f"feedback for request {request_id!r} was already applied")
+            raise UnknownRequestError(f"unknown request id {request_id!r} (never routed or expired)")
+        if self.ttl is not None and self._clock() - row[2] > self.ttl:
+            self._conn.execute("DELETE FROM pending WHERE request_id = ?", (request_id,))
+            raise UnknownRequestError(f"request {request_id!r} expired (ttl {self.ttl} s)")
+        return np.frombuffer(row[0], dtype="<f8").astype(float), json.loads(row[1])
+
+    def get(self, request_id: str) -> tuple[np.ndarray, dict]:
+        """The pending ``(x, meta)``; raises if unknown, expired or already applied. Does not consume."""
+        try:
+            with self._lock:
+                return self._lookup_locked(request_id)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read context {request_id!r} from {self.path!r}: {exc}") from None
+
+    def take(self, request_id: str) -> tuple[np.ndarray, dict]:
+        """Remove and return ``(x, meta)`` and record the id as applied, in one transaction."""
+        try:
+            with self._lock:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = self._lookup_locked(request_id)
+                    self._conn.execute("DELETE FROM pending WHERE request_id = ?", (request_id,))
+                    self._conn.execute("INSERT OR REPLACE INTO applied VALUES (?, ?)", (request_id, self._clock()))
+                    self._conn.execute("COMMIT")
+                    return result
+                except UnknownRequestError:
+                    self._conn.execute("COMMIT")  # keep the deletion of an expired context
+                    raise
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot consume context {request_id!r} in {self.path!r}: {exc}") from None
+
+    def discard(self, request_id: str) -> None:
+        """Forget a pending context without marking it applied."""
+        try:
+            with self._lock:
+                self._conn.execute("DELETE FROM pending WHERE request_id = ?", (request_id,))
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot delete context {request_id!r} in {self.path!r}: {exc}") from None
+
+    def purge_expired(self) -> int:
+        """Delete every expired context now; returns how many."""
+        if self.ttl is None:
+            return 0
+        try:
+            with self._lock:
+                cur = self._conn.execute("DELETE FROM pending WHERE created < ?", (self._clock() - self.ttl,))
+                return cur.rowcount
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot purge {self.path!r}: {exc}") from None
+
+    def describe(self) -> dict:
+        """JSON-able description (kind, path, ttl)."""
+        return {"kind": self.kind, "path": self.path, "ttl": self.ttl}
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._conn.close()
