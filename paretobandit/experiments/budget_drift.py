@@ -1,0 +1,53 @@
+"""Exp 02 — budget pacing under cost drift (SPEC §3).
+
+Three-phase protocol of :mod:`paretobandit.experiments.phased` (seeds ``8000 + i``): during P2
+Gemini-2.5-Pro is repriced to 0.10/0.10 $/M (``router.update_model_pricing`` ⇒ a
+:class:`~paretobandit.sim.PriceChange`) and its realised dataset costs are multiplied by
+0.10/5.625 (the ratio of the new to the old blended price); P3 restores the original price.
+Conditions: naive, recalibrated, forgetting, paretobandit, unconstrained
+(:mod:`paretobandit.experiments.conditions`).
+
+>>> # res = run_budget_drift(features_val=..., ..., models=models, prices=prices,
+>>> #                        budgets={"tight": 3.0e-4, "moderate": 6.62e-4, "loose": 1.87e-3},
+>>> #                        seeds=make_seeds(8000, 20), router_params=..., pacer_params=..., priors=path)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import ConfigError
+from .common import as_price_array
+from .phased import PhaseShift, run_phased
+
+__all__ = ["DRIFT_CONDITIONS", "drift_shift", "run_budget_drift"]
+
+DRIFT_CONDITIONS = ("naive", "recalibrated", "forgetting", "paretobandit", "unconstrained")
+
+
+def drift_shift(models: Sequence[str], prices, model: str, new_price: tuple[float, float] = (0.10, 0.10)
+                ) -> PhaseShift:
+    """P2 repricing of ``model`` to ``new_price`` $/M; dataset costs × new blended / old blended."""
+    models = [str(m) for m in models]
+    if model not in models:
+        raise ConfigError(f"drift model {model!r} is not in the portfolio {models}")
+    p = as_price_array(prices, models)
+    arm = models.index(model)
+    old, new = p[arm].sum(), float(new_price[0]) + float(new_price[1])
+    if old <= 0:
+        raise ConfigError(f"{model} has a zero price; cannot scale its costs")
+    return PhaseShift(prices={arm: (float(new_price[0]), float(new_price[1]))},
+                      cost_scale={arm: float(np.float64(new) / np.float64(old))})
+
+
+def run_budget_drift(*, models, prices, drift_model: str = "google/gemini-2.5-pro",
+                     new_price: tuple[float, float] = (0.10, 0.10),
+                     conditions: Sequence[str] = DRIFT_CONDITIONS, **kwargs) -> dict:
+    """Exp 02 for every condition × budget × seed; keyword arguments go to :func:`run_phased`."""
+    shift = drift_shift(models, prices, drift_model, new_price)
+    out = run_phased(models=models, prices=prices, conditions=conditions, shift=shift,
+                     experiment="budget_drift", **kwargs)
+    out["drift_model"] = str(drift_model)
+    return out

@@ -1,0 +1,40 @@
+"""Exp 03 — silent quality degradation (SPEC §3).
+
+Three-phase protocol of :mod:`paretobandit.experiments.phased` (seeds ``6000 + i``): during P2 the
+observed reward of Mistral-Large is 0.75 on every prompt (cost unchanged, no price change — the
+router is not told); P3 restores the original rewards. Conditions: naive, forgetting,
+paretobandit, unconstrained (:mod:`paretobandit.experiments.conditions`). Besides per-phase reward,
+cost/B and Mistral's share, each trial reports its recovery ratio (P3 reward / P1 reward) and the
+trough of its windowed reward (window 50, over windows ending in P2 or P3) with its depth
+(P1 reward − trough).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..errors import ConfigError
+from .phased import PhaseShift, run_phased
+
+__all__ = ["DEGRADATION_CONDITIONS", "degradation_shift", "run_quality_degradation"]
+
+DEGRADATION_CONDITIONS = ("naive", "forgetting", "paretobandit", "unconstrained")
+
+
+def degradation_shift(models: Sequence[str], model: str, value: float = 0.75) -> PhaseShift:
+    """P2: every observed reward of ``model`` is ``value``."""
+    models = [str(m) for m in models]
+    if model not in models:
+        raise ConfigError(f"degraded model {model!r} is not in the portfolio {models}")
+    return PhaseShift(reward_value={models.index(model): float(value)})
+
+
+def run_quality_degradation(*, models, degraded_model: str = "mistralai/mistral-large-2512",
+                            degraded_reward: float = 0.75,
+                            conditions: Sequence[str] = DEGRADATION_CONDITIONS, **kwargs) -> dict:
+    """Exp 03 for every condition × budget × seed; keyword arguments go to :func:`run_phased`."""
+    shift = degradation_shift(models, degraded_model, degraded_reward)
+    out = run_phased(models=models, conditions=conditions, shift=shift, experiment="quality_degradation",
+                     **kwargs)
+    out["degraded_model"] = str(degraded_model)
+    return out
