@@ -47,7 +47,9 @@ def _list(scale: str, overrides: Sequence[str]) -> None:
     params = {"overrides": list(overrides), "scale": scale}
     for name in runner.dag_order(exps):
         exp = exps[name]
-        if not exp.results_file.is_file():
+        if not exp.notebook.is_file():
+            status = "no notebook"
+        elif not exp.results_file.is_file():
             status = "not run"
         elif runner.is_up_to_date(exp, runner.input_hash(exp, params=params)):
             status = "up to date"

@@ -111,6 +111,7 @@ def summarise_budget_pacing(raw: Mapping[str, Any], references: Mapping[str, Any
         if "median_lambda" in s:
             cell["median_lambda"] = s["median_lambda"]["mean"]
         cell["overshoot_pct"] = max(0.0, (cell["utilisation"] - 1.0) * 100.0)
+        cell["max_seed_overshoot_pct"] = max(0.0, (float(np.max(entry["utilisation"])) - 1.0) * 100.0)
         cell["pct_reference_quality"] = 100.0 * cell["mean_reward"] / ref["mean_reward"]
         cell["pct_reference_cost"] = 100.0 * cell["mean_cost"] / ref["mean_cost"]
         cell["savings_vs_reference_pct"] = 100.0 - cell["pct_reference_cost"]
@@ -132,6 +133,7 @@ def summarise_budget_pacing(raw: Mapping[str, Any], references: Mapping[str, Any
     headlines = {
         "n_budgets": len(cells),
         "max_overshoot_pct": max(c["overshoot_pct"] for c in cells),
+        "max_seed_overshoot_pct": max(c["max_seed_overshoot_pct"] for c in cells),
         "max_utilisation": max(c["utilisation"] for c in cells),
         "loosest_pct_oracle": cells[-1]["pct_oracle"],
         "min_budget": cells[0]["budget"],

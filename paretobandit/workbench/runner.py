@@ -229,6 +229,9 @@ def run(*, only: Iterable[str] | None = None, scale: str = "full", force: bool =
                 echo(f"{name}: no results yet ({exps[name].results_file}); run it first")
         return done
     params = {"overrides": list(overrides), "scale": scale}
+    missing = [str(exps[n].notebook) for n in order if not exps[n].notebook.is_file()]
+    if missing:
+        raise FileNotFoundError(f"notebook(s) named by conf/experiment presets not found: {missing}")
     for name in order:
         exp = exps[name]
         digest = input_hash(exp, root=root, params=params)
