@@ -70,8 +70,8 @@ class LinUCBPolicy:
         )
 
     # ------------------------------------------------------------------ array plumbing
-    def _set_arrays(self, A, b, ainv, rho, last_update, last_played, n_updates) -> None:
-        """Install a full set of arrays (computes A⁻¹ and θ when ``ainv`` is None). Not locked."""
+    def _set_arrays(self, A, b, ainv, rho, last_update, last_played, n_updates, theta=None) -> None:
+        """Install a full set of arrays (A⁻¹ and θ computed when None). Not locked."""
         k, d = b.shape
         stack = np.empty((k * d + k, d))
         ainv_view = stack[: k * d].reshape(k, d, d)
@@ -79,14 +79,16 @@ class LinUCBPolicy:
             ainv_view[...] = np.linalg.inv(A) if k else ainv_view
         else:
             ainv_view[...] = ainv
-        theta = stack[k * d:]
-        if k:
-            theta[...] = (ainv_view @ b[:, :, None])[:, :, 0]
+        theta_view = stack[k * d:]
+        if theta is not None:
+            theta_view[...] = theta
+        elif k:
+            theta_view[...] = (ainv_view @ b[:, :, None])[:, :, 0]
         self.A = np.ascontiguousarray(A, dtype=float)
         self.b = np.ascontiguousarray(b, dtype=float)
         self.stack = stack
         self.ainv = ainv_view
-        self.theta = theta
+        self.theta = theta_view
         self.rho = np.asarray(rho, dtype=float).copy()
         self.last_update = np.asarray(last_update, dtype=np.int64).copy()
         self.last_played = np.asarray(last_played, dtype=np.int64).copy()
@@ -214,7 +216,8 @@ class LinUCBPolicy:
                 self._set_arrays(
                     np.concatenate([self.A, a_new[None]]), np.concatenate([self.b, b_new[None]]),
                     np.concatenate([self.ainv, ainv_new[None]]), np.append(self.rho, rho),
-                    np.append(self.last_update, t), np.append(self.last_played, t), np.append(self.n_updates, 0),
+                    np.append(self.last_update, t), np.append(self.last_played, t),
+                    np.append(self.n_updates, 0), np.concatenate([self.theta, (ainv_new @ b_new)[None]]),
                 )
                 if on_commit is not None:
                     on_commit()
@@ -224,7 +227,8 @@ class LinUCBPolicy:
         with self.write_lock, self.lock:
             keep = np.arange(self.n_arms) != arm
             self._set_arrays(self.A[keep], self.b[keep], self.ainv[keep], self.rho[keep],
-                             self.last_update[keep], self.last_played[keep], self.n_updates[keep])
+                             self.last_update[keep], self.last_played[keep], self.n_updates[keep],
+                             self.theta[keep])
             if on_commit is not None:
                 on_commit()
 
@@ -266,6 +270,5 @@ class LinUCBPolicy:
         """Install arrays produced by :meth:`arrays` (validated by the caller). θ is taken as saved."""
         with self.write_lock, self.lock:
             self._set_arrays(arrays["A"].copy(), arrays["b"].copy(), arrays["A_inv"], arrays["rho"],
-                             arrays["last_update"], arrays["last_played"], arrays["n_updates"])
-            self.theta[...] = arrays["theta"]
+                             arrays["last_update"], arrays["last_played"], arrays["n_updates"], arrays["theta"])
             self.t = int(arrays["t"])

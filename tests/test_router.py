@@ -1,0 +1,308 @@
+"""BanditRouter: public API, and equality with a literal ALGORITHM.md reference built on kernels."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import numpy as np
+import pytest
+
+from paretobandit import BanditRouter, BudgetPacer, FeatureService, PacingMode, RouterConfig, kernels
+from paretobandit.errors import BudgetExceededError, UnknownModelError
+from paretobandit.registry import DEFAULT_PORTFOLIO
+
+
+def make_router(**kw):
+    kw.setdefault("priors", "none")
+    kw.setdefault("seed", 0)
+    return BanditRouter.create(**kw)
+
+
+class Reference:
+    """ALGORITHM.md, line by line, with the generic kernels (no fast paths)."""
+
+    def __init__(self, prices, d, cfg: RouterConfig, budget, seed):
+        self.names = list(prices)
+        k = len(prices)
+        self.inp = np.array([p["input_cost_per_m"] for p in prices.values()])
+        self.out = np.array([p["output_cost_per_m"] for p in prices.values()])
+        self.price = kernels.blended_price(self.inp, self.out)
+        self.ncost = kernels.normalised_cost(self.price, cfg.cost_floor, cfg.cost_ceil)
+        self.cfg = cfg
+        self.A = np.broadcast_to(cfg.ridge * np.eye(d), (k, d, d)).copy()
+        self.b = np.zeros((k, d))
+        self.ainv = np.linalg.inv(self.A)
+        self.theta = np.zeros((k, d))
+        self.rho = np.full(k, cfg.ridge)
+        self.lu = np.zeros(k, dtype=int)
+        self.lp = np.zeros(k, dtype=int)
+        self.n = np.zeros(k, dtype=int)
+        self.t = 0
+        self.lam, self.ema, self.budget = 0.0, budget, budget
+        self.rng = np.random.default_rng(seed)
+
+    def route(self, x):
+        c = self.cfg
+        self.t += 1
+        dt = self.t - np.maximum(self.lu, self.lp)
+        infl = kernels.staleness_inflation(c.forgetting_factor, dt, c.v_max, c.staleness_cap)
+        w = c.cost_penalty + (self.lam if self.budget is not None else 0.0)
+        s = kernels.arm_scores(self.theta, self.ainv, x, infl, c.alpha, w, self.ncost)
+        elig = np.ones(len(s), bool)
+        if self.budget is not None:
+            elig = kernels.ceiling_eligible(self.price, self.price.max(), self.lam, 1.0)
+        i = kernels.pick_arm(s, elig, self.rng)
+        self.lp[i] = self.t
+        return i, s
+
+    def feedback(self, i, x, r, cost):
+        c = self.cfg
+        big_t = self.t
+        if c.forgetting_factor < 1:
+            g = kernels.decay_factor(c.forgetting_factor, big_t - self.lu[i], c.staleness_cap)
+            self.A[i] *= g
+            self.b[i] *= g
+            self.ainv[i] /= g
+            self.rho[i] *= g
+            if self.rho[i] < c.ridge_floor * c.ridge:
+                self.A[i] += (c.ridge - self.rho[i]) * np.eye(len(x))
+                self.rho[i] = c.ridge
+                self.ainv[i] = np.linalg.inv(self.A[i])
+                self.theta[i] = self.ainv[i] @ self.b[i]
+        self.lu[i] = big_t
+        new, u, den = kernels.sherman_morrison(self.ainv[i], x)
+        self.theta[i] = kernels.theta_update(self.theta[i], u, x, r, den)
+        self.ainv[i] = new
+        self.A[i] += np.outer(x, x)
+        self.b[i] += r * x
+        self.n[i] += 1
+        if self.n[i] % c.stability_interval == 0 and np.trace(self.ainv[i]) > c.stability_trace:
+            self.A[i] += c.ridge * np.eye(len(x))
+            self.ainv[i] = np.linalg.inv(self.A[i])
+            self.theta[i] = self.ainv[i] @ self.b[i]
+        if self.budget is not None:
+            self.lam, self.ema = kernels.pacer_step(self.lam, self.ema, cost, self.budget)
+
+
+@pytest.mark.parametrize("budget,cost_penalty,alpha", [(None, 0.0, 0.05), (0.002, 0.0, 0.01), (0.001, 0.3, 0.5)])
+def test_router_equals_literal_reference(budget, cost_penalty, alpha):
+    d = 6
+    cfg = RouterConfig(alpha=alpha, cost_penalty=cost_penalty, forgetting_factor=0.99)
+    router = BanditRouter.create(feature_service=FeatureService.for_precomputed(d - 1), priors="none",
+                                 budget=budget, seed=3, config=cfg)
+    ref = Reference(DEFAULT_PORTFOLIO, d, cfg, budget, seed=3)
+    rng = np.random.default_rng(7)
+    quality = np.array([0.4, 0.6, 0.9])
+    pending = []
+    for step in range(800):
+        v = rng.normal(size=d - 1)
+        x = np.append(v, 1.0)
+        model, log = router.route(v)
+        i, s = ref.route(x)
+        assert model == ref.names[i], f"step {step}"
+        np.testing.assert_allclose([log.scores[n] for n in ref.names], s, rtol=0, atol=1e-9)
+        assert log.t == ref.t and log.pacer_lambda == pytest.approx(ref.lam, abs=1e-12)
+        pending.append((log, i, x))
+        if step % 3 != 1:  # delayed, batched feedback
+            for lg, j, xx in pending:
+                r = float(np.clip(quality[j] + 0.1 * rng.normal(), 0, 1))
+                cost = lg.cost_usd * rng.uniform(0.5, 1.5)
+                router.process_feedback(lg.request_id, r, cost=cost)
+                ref.feedback(j, xx, r, cost)
+            pending.clear()
+    for j, name in enumerate(ref.names):
+        st = router.arm_state(name)
+        np.testing.assert_allclose(st["theta"], ref.theta[j], atol=1e-9)
+        np.testing.assert_allclose(st["A_inv"], ref.ainv[j], atol=1e-9)
+        assert st["last_update"] == ref.lu[j] and st["last_played"] == ref.lp[j]
+    if budget is not None:
+        assert router.pacer.lambda_ == pytest.approx(ref.lam, abs=1e-12)
+
+
+def test_defaults_and_log_fields():
+    router = make_router()
+    assert router.models == list(DEFAULT_PORTFOLIO)
+    assert router.dimension == 26 and router.t == 0 and router.pacer is None
+    assert router.config.alpha == 0.01 and router.config.forgetting_factor == 0.997
+    model, log = router.route(np.zeros(25))
+    assert model == log.model and model in router.models
+    assert set(log.scores) == set(router.models) and log.eligible == router.models
+    assert log.t == 1 and router.t == 1 and log.pacer_lambda == 0.0
+    spec = DEFAULT_PORTFOLIO[model]
+    assert log.cost_usd == pytest.approx(spec["output_cost_per_m"] * 600 / 1e6)
+    router.process_feedback(log.request_id, reward=0.85)
+    assert router.arm_state(model)["n_updates"] == 1
+
+
+def test_request_ids_unique():
+    router = make_router()
+    ids = {router.route(np.ones(25))[1].request_id for _ in range(500)}
+    assert len(ids) == 500
+
+
+def test_prompt_cost_estimate_uses_tokens():
+    class Text:
+        dimension = 3
+
+        def extract(self, p):
+            return np.array([len(p) / 100, 0.0, 1.0])
+
+        def describe(self):
+            return {"kind": "test"}
+
+    router = make_router(feature_service=Text())
+    model, log = router.route("a b c d e f g h i j")  # 10 words -> 13 tokens
+    spec = DEFAULT_PORTFOLIO[model]
+    assert log.cost_usd == pytest.approx((spec["input_cost_per_m"] * 13 + spec["output_cost_per_m"] * 600) / 1e6)
+
+
+def test_feedback_cost_defaults_to_estimate():
+    router = make_router(budget=0.001)
+    model, log = router.route(np.zeros(25))
+    router.process_feedback(log.request_id, 0.5)
+    assert router.pacer.cost_ema == pytest.approx(0.95 * 0.001 + 0.05 * log.cost_usd)
+
+
+def test_max_cost_filters_and_raises():
+    router = make_router()
+    _, log = router.route(np.zeros(25), max_cost=1e-4)   # only llama (6e-5) fits
+    assert log.model == "meta-llama/llama-3.1-8b-instruct" and log.eligible == [log.model]
+    t = router.t
+    with pytest.raises(BudgetExceededError) as err:
+        router.route(np.zeros(25), max_cost=1e-6)
+    assert set(err.value.estimates) == set(router.models)
+    assert "google/gemini-2.5-pro" in str(err.value)
+    assert router.t == t
+
+
+def test_pacer_ceiling_limits_eligibility():
+    pacer = BudgetPacer(0.001)
+    router = make_router(budget=pacer)
+    pacer.lambda_ = 1.0      # ceiling p_max/2: gemini (5.6e-3 $/1k) is excluded
+    _, log = router.route(np.zeros(25))
+    assert "google/gemini-2.5-pro" not in log.eligible and log.pacer_lambda == 1.0
+    soft = make_router(budget=BudgetPacer(0.001, mode=PacingMode.SOFT))
+    soft.pacer.lambda_ = 1.0
+    assert soft.route(np.zeros(25))[1].eligible == soft.models
+
+
+def test_force_model_is_a_forced_pull():
+    router = make_router()
+    model, log = router.route(np.zeros(25), force_model="google/gemini-2.5-pro")
+    assert model == "google/gemini-2.5-pro" and log.scores == {} and router.t == 1
+    assert router.arm_state(model)["last_played"] == 1
+    with pytest.raises(UnknownModelError):
+        router.route(np.zeros(25), force_model="nope")
+
+
+def test_hot_swap_register_reprice_remove():
+    router = make_router()
+    for _ in range(5):
+        router.route(np.zeros(25))
+    router.register_model("gemini-2.0-flash", input_cost_per_m=0.10, output_cost_per_m=0.40, speed="fast")
+    st = router.arm_state("gemini-2.0-flash")
+    assert st["last_update"] == 5 and st["last_played"] == 5 and st["metadata"] == {"speed": "fast"}
+    np.testing.assert_array_equal(st["A"], np.eye(26))
+    assert st["normalised_cost"] == pytest.approx(kernels.normalised_cost(0.25 / 1000))
+    router.update_model_pricing("gemini-2.0-flash", input_cost_per_m=0.05, output_cost_per_m=0.20)
+    assert router.arm_state("gemini-2.0-flash")["blended_per_1k"] == pytest.approx(0.125 / 1000)
+    router.register_model("blend", blended=2.0)
+    assert router.arm_state("blend")["input_cost_per_m"] == 2.0
+    model, log = router.route(np.zeros(25), force_model="gemini-2.0-flash")
+    router.remove_model("gemini-2.0-flash")
+    assert "gemini-2.0-flash" not in router.models
+    with pytest.raises(UnknownModelError):
+        router.process_feedback(log.request_id, 0.5)
+    router.route(np.zeros(25))
+
+
+def test_exploit_is_greedy_for_calling_thread_only():
+    router = make_router(alpha=5.0, cost_penalty=0.0)
+    router._policy.theta[:, -1] = [0.5, 0.4, 0.3]   # llama best on mean; bonus equal for all
+    seen = {}
+
+    def other():
+        seen["scores"] = router.route(np.zeros(25))[1].scores
+
+    with router.exploit():
+        _, log = router.route(np.zeros(25))
+        th = threading.Thread(target=other)
+        th.start()
+        th.join()
+    assert log.scores["meta-llama/llama-3.1-8b-instruct"] == pytest.approx(0.5)
+    assert seen["scores"]["meta-llama/llama-3.1-8b-instruct"] > 1.0
+    assert router.route(np.zeros(25))[1].scores["meta-llama/llama-3.1-8b-instruct"] > 1.0
+
+
+def test_ties_broken_uniformly_with_seeded_rng():
+    counts = np.zeros(3)
+    for seed in range(300):
+        router = make_router(cost_penalty=0.0, seed=seed)
+        counts[router.models.index(router.route(np.zeros(25))[0])] += 1
+    assert counts.min() > 70
+    a = [make_router(cost_penalty=0.0, seed=5).route(np.zeros(25))[0] for _ in range(3)]
+    assert len(set(a)) == 1
+
+
+def test_reward_clamped_and_logged_once(caplog):
+    router = make_router()
+    with caplog.at_level(logging.WARNING, logger="paretobandit.router"):
+        for r in (1.7, -3.0):
+            _, log = router.route(np.zeros(25), force_model="google/gemini-2.5-pro")
+            router.process_feedback(log.request_id, r)
+    assert sum("clamped" in m for m in caplog.messages) == 1
+    st = router.arm_state("google/gemini-2.5-pro")
+    x = np.append(np.zeros(25), 1.0)
+    np.testing.assert_allclose(st["b"], (1.0 * 0.997 ** 1 + 0.0) * x)
+
+
+def test_config_and_kwargs():
+    router = make_router(config=RouterConfig(alpha=0.2, ridge=2.0), forgetting_factor=0.99)
+    assert router.config.alpha == 0.2 and router.config.ridge == 2.0 and router.config.forgetting_factor == 0.99
+
+
+def test_repr_and_html():
+    router = make_router(budget=0.002)
+    router.route(np.zeros(25))
+    text = repr(router)
+    for name in router.models:
+        assert name in text
+    assert "λ" in text and "norm. cost" in text
+    html = router._repr_html_()
+    assert html.count("<tr>") == 4 and "google/gemini-2.5-pro" in html
+
+
+def test_budget_pacing_converges_when_expensive_arm_is_best():
+    budget = 0.002
+    router = make_router(budget=budget, cost_penalty=0.0, alpha=0.01)
+    rng = np.random.default_rng(11)
+    quality = {"meta-llama/llama-3.1-8b-instruct": 0.5, "mistralai/mistral-large-2512": 0.7,
+               "google/gemini-2.5-pro": 0.95}
+    costs = []
+    n = 5000
+    for _ in range(n):
+        model, log = router.route(rng.normal(size=25) * 0.3)
+        router.process_feedback(log.request_id, quality[model] + 0.05 * rng.normal(), cost=log.cost_usd)
+        costs.append(log.cost_usd)
+    costs = np.array(costs)
+    assert costs[: n // 10].mean() > costs[-n // 2:].mean() or costs.mean() <= budget
+    assert costs[-3000:].mean() <= budget * 1.01
+    assert 0.0 <= router.pacer.lambda_ <= 5.0
+    assert np.mean(np.array(costs) > 0.005) > 0.05   # the best (expensive) arm is still used
+
+
+@pytest.mark.realdata
+def test_auto_priors_realdata(monkeypatch):
+    from paretobandit import priors as priors_mod
+
+    path = priors_mod.default_priors_path()
+    if path is None:
+        pytest.skip("priors_k3_d26.npz not available (run the data step)")
+    router = BanditRouter.create(priors="auto", seed=0)
+    assert router.prior_info["source"] == str(path) and router.prior_info["cold"] == []
+    models, a, b, _ = priors_mod.load_priors(path, 1163.9)
+    j = models.index("google/gemini-2.5-pro")
+    np.testing.assert_allclose(router.arm_state("google/gemini-2.5-pro")["A"], a[j])
+    warm = BanditRouter.create(priors="warmup", seed=0)
+    np.testing.assert_array_equal(warm.arm_state("google/gemini-2.5-pro")["b"], b[j])
