@@ -1,0 +1,97 @@
+"""Exp 02 (budget pacing under cost drift): summary, ``summary.csv`` rows, headlines and figures.
+
+Figures (registered for ``budget_drift``): ``weight`` (penalty weight λ_c + λ over the test stream),
+``cost_ratio`` (windowed cost / B) and ``pro_share`` (windowed share of the repriced model), one panel
+per budget and one line per condition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from . import figures
+from .report_nonstationary import BASE_COLUMNS, PHASE_NAMES, binding_cells, plot_traces, summarise_phased
+
+__all__ = ["TABLE_COLUMNS", "summarise_budget_drift"]
+
+EXPERIMENT = "budget_drift"
+TABLE_COLUMNS = [*BASE_COLUMNS, "share_llama", "share_mistral", "share_pro", "reward_lift",
+                 "reward_lift_ci_low", "reward_lift_ci_high"]
+BASELINES = ("naive", "recalibrated", "forgetting", "unconstrained")
+
+
+def _lift_columns(cs: Mapping[str, Any], phase: int) -> dict[str, float]:
+    return {k: cs[k] for k in ("reward_lift", "reward_lift_ci_low", "reward_lift_ci_high")}
+
+
+def summarise_budget_drift(raw: Mapping[str, Any], *, shorts: Mapping[str, str],
+                           bootstrap: Mapping[str, Any] | None = None, tolerance: float = 0.05
+                           ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Summary (cells + ``headlines``) and table rows of Exp 02.
+
+    Headlines: ParetoBandit's largest |cost/B − 1| over binding cells (:func:`binding_cells`) and
+    whether it is within ``tolerance``; its largest overshoot over all cells; every baseline's largest
+    cost/B (overall and in P3); ParetoBandit's P2 − P1 reward lift per budget, its maximum and whether
+    it is positive at every budget.
+    """
+    summary, rows = summarise_phased(raw, shorts=shorts, bootstrap=bootstrap, row_extra=_lift_columns)
+    bind = binding_cells(summary)
+    pb = {b: summary[b]["paretobandit"] for b in summary}
+    dev = [abs(pb[b][p]["util"] - 1.0) for b in bind for p in bind[b]]
+    heads: dict[str, Any] = {
+        "n_binding_cells": len(dev),
+        "pb_max_abs_dev_binding_pct": 100.0 * max(dev) if dev else 0.0,
+        "pb_within_tolerance_binding": bool(not dev or max(dev) <= tolerance),
+        "pb_max_overshoot_pct": max(pb[b][p]["overshoot_pct"] for b in pb for p in PHASE_NAMES),
+        "pb_lift_positive_all": bool(all(pb[b]["reward_lift"] > 0 for b in pb)),
+        "pb_max_lift": max(pb[b]["reward_lift"] for b in pb),
+        "pb_max_lift_budget": max(pb, key=lambda b: pb[b]["reward_lift"]),
+    }
+    for cond in BASELINES:
+        if cond not in raw["conditions"]:
+            continue
+        heads[f"{cond}_max_util"] = max(summary[b][cond][p]["util"] for b in summary for p in PHASE_NAMES)
+        heads[f"{cond}_max_util_phase_3"] = max(summary[b][cond]["phase_3"]["util"] for b in summary)
+    summary["headlines"] = heads
+    summary["binding"] = {b: ",".join(p.replace("phase_", "P") for p in ps) for b, ps in bind.items()}
+    return summary, rows
+
+
+def _pro(results: Mapping[str, Any]) -> str:
+    return results["per_seed"]["drift_model"]
+
+
+@figures.register(EXPERIMENT, "weight")
+def drift_weight(results: Mapping[str, Any]) -> plt.Figure:
+    """Cost-penalty weight λ_c + λ (pacer) over the test stream."""
+    return plot_traces(results, lambda tr: tr["weight"], ylabel="penalty weight λ_c + λ")
+
+
+@figures.register(EXPERIMENT, "cost_ratio")
+def drift_cost_ratio(results: Mapping[str, Any]) -> plt.Figure:
+    """Windowed cost / B (log scale), the ceiling at 1."""
+    return plot_traces(results, lambda tr: np.maximum(tr["cost_ratio"], 1e-3), ylabel="cost / B (windowed)",
+                       ceiling=1.0, logy=True)
+
+
+@figures.register(EXPERIMENT, "pro_share")
+def drift_pro_share(results: Mapping[str, Any]) -> plt.Figure:
+    """Windowed share of the repriced model."""
+    pro = _pro(results)
+    return plot_traces(results, lambda tr: tr["share"][pro], ylabel=f"{pro.split('/')[-1]} share (windowed)")
+
+
+def table_view(rows: Sequence[Mapping[str, Any]]):
+    """Compact pandas view: one row per budget × condition, phases side by side."""
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    wide = df.pivot_table(index=["budget", "condition"], columns="phase",
+                          values=["cost_ratio", "mean_reward", "mean_weight", "share_pro"], sort=False)
+    wide.columns = [f"{m}_P{p}" for m, p in wide.columns]
+    lift = df[df.phase == 1].set_index(["budget", "condition"])["reward_lift"]
+    return wide.join(lift)

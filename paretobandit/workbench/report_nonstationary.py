@@ -1,0 +1,169 @@
+"""Three-phase experiments (Exp 02/03): per-seed metrics → summary, ``summary.csv`` rows, traces, figures.
+
+Reads only the JSON-able output of :func:`paretobandit.experiments.phased.run_phased` (via
+``run_budget_drift`` / ``run_quality_degradation``); knows nothing about how it was simulated.
+
+Conventions
+-----------
+* ``cost_ratio`` = mean realised cost of the phase / B (per seed; mean and 95% percentile-bootstrap CI
+  over seeds, :func:`paretobandit.workbench.stats.summarise`: 10,000 resamples, seed 42). The
+  unconstrained condition is budget-free: the same runs are reported against every budget.
+* Summary keys (→ LaTeX macros) use ``util`` for cost/B so the macro formatter prints two decimals.
+* A budget × phase cell is *binding* when the unconstrained router spends more than B in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from . import style
+from .stats import summarise
+
+__all__ = ["BASE_COLUMNS", "PHASE_NAMES", "binding_cells", "cell_summary", "plot_traces", "split_traces",
+           "summarise_phased"]
+
+PHASE_NAMES = ("phase_1", "phase_2", "phase_3")
+BASE_COLUMNS = ["budget", "budget_value", "condition", "phase", "cost_ratio", "cost_ratio_ci_low",
+                "cost_ratio_ci_high", "mean_reward", "reward_ci_low", "reward_ci_high", "mean_cost",
+                "lambda_c", "mean_lambda", "median_lambda", "mean_weight"]
+_CONDITION_LABELS = {"naive": "Naive (γ=1, λ_c)", "recalibrated": "Recalibrated (oracle λ_c)",
+                     "forgetting": "Forgetting (γ=0.997, λ_c)", "paretobandit": "ParetoBandit (pacer)",
+                     "unconstrained": "Unconstrained"}
+
+
+def split_traces(raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(raw without the per-cell traces, {budget: {condition: trace}})``: traces are kept once."""
+    out = dict(raw)
+    cells, traces = [], {}
+    for cell in raw["cells"]:
+        cells.append({k: v for k, v in cell.items() if k != "trace"})
+        if "trace" in cell:
+            traces.setdefault(cell["budget"], {})[cell["condition"]] = cell["trace"]
+    out["cells"] = cells
+    return out, traces
+
+
+def _boot(values, boot: Mapping[str, Any]) -> dict[str, float]:
+    return summarise(np.asarray(values, dtype=float), **boot)
+
+
+def cell_summary(cell: Mapping[str, Any], shorts: Mapping[str, str], boot: Mapping[str, Any]
+                 ) -> dict[str, Any]:
+    """Per-phase means/CIs and the per-seed derived metrics of one condition × budget cell."""
+    ps = cell["per_seed"]
+    out: dict[str, Any] = {"budget": float(cell["budget_value"])}
+    for j, phase in enumerate(PHASE_NAMES):
+        util = _boot(ps["cost_ratio"][j], boot)
+        rew = _boot(ps["mean_reward"][j], boot)
+        entry = {"util": util["mean"], "util_ci_low": util["ci_low"], "util_ci_high": util["ci_high"],
+                 "overshoot_pct": max(0.0, 100.0 * (util["mean"] - 1.0)),
+                 "mean_reward": rew["mean"], "reward_ci_low": rew["ci_low"], "reward_ci_high": rew["ci_high"],
+                 "mean_cost": float(np.mean(ps["mean_cost"][j])),
+                 "lambda_c": float(cell["cost_penalty"][j]),
+                 "mean_lambda": float(np.mean(ps["mean_lambda"][j])),
+                 "median_lambda": float(np.mean(ps["median_lambda"][j])),
+                 "mean_weight": float(np.mean(ps["mean_weight"][j]))}
+        for model, short in shorts.items():
+            entry[f"share_{short}"] = float(np.mean(ps["share"][model][j]))
+            if "late_share" in ps:
+                entry[f"late_share_{short}"] = float(np.mean(ps["late_share"][model][j]))
+        out[phase] = entry
+    for key in ("reward_lift", "recovery_ratio", "trough", "trough_depth"):
+        s = _boot(ps[key], boot)
+        out[key] = s["mean"]
+        out[f"{key}_ci_low"] = s["ci_low"]
+        out[f"{key}_ci_high"] = s["ci_high"]
+    out["trough_step"] = float(np.mean(ps["trough_step"]))
+    return out
+
+
+def binding_cells(summary: Mapping[str, Any], reference: str = "unconstrained") -> dict[str, list[str]]:
+    """``{budget: [phase names]}`` where the ``reference`` condition's cost/B exceeds 1."""
+    out = {}
+    for bname, conds in summary.items():
+        ref = conds.get(reference)
+        if ref is None:
+            continue
+        out[bname] = [p for p in PHASE_NAMES if ref[p]["util"] > 1.0]
+    return out
+
+
+def summarise_phased(raw: Mapping[str, Any], *, shorts: Mapping[str, str],
+                     bootstrap: Mapping[str, Any] | None = None,
+                     row_extra: Callable[[Mapping[str, Any], int], Mapping[str, Any]] | None = None
+                     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Cell summaries ``{budget: {condition: cell_summary}}`` and the ``summary.csv`` rows.
+
+    Parameters
+    ----------
+    raw : mapping
+        Protocol output (``cells`` with ``per_seed``).
+    shorts : mapping model id → short name
+        Used in share column and macro names.
+    bootstrap : mapping, optional
+        ``n_resamples``, ``seed``, ``confidence_level``.
+    row_extra : callable ``(cell_summary, phase_index) -> mapping``, optional
+        Experiment-specific columns of each row.
+    """
+    boot = {"n_resamples": 10_000, "seed": 42, "confidence_level": 0.95, **dict(bootstrap or {})}
+    budgets = list(raw["budgets"])
+    conditions = list(raw["conditions"])
+    cells = {(c["budget"], c["condition"]): c for c in raw["cells"]}
+    summary: dict[str, Any] = {}
+    rows: list[dict[str, Any]] = []
+    for bname in budgets:
+        summary[bname] = {}
+        for cond in conditions:
+            cs = cell_summary(cells[(bname, cond)], shorts, boot)
+            summary[bname][cond] = cs
+            for j, phase in enumerate(PHASE_NAMES, start=1):
+                e = cs[phase]
+                row = {"budget": bname, "budget_value": cs["budget"], "condition": cond, "phase": j,
+                       "cost_ratio": e["util"], "cost_ratio_ci_low": e["util_ci_low"],
+                       "cost_ratio_ci_high": e["util_ci_high"], "mean_reward": e["mean_reward"],
+                       "reward_ci_low": e["reward_ci_low"], "reward_ci_high": e["reward_ci_high"],
+                       "mean_cost": e["mean_cost"], "lambda_c": e["lambda_c"],
+                       "mean_lambda": e["mean_lambda"],
+                       "median_lambda": e["median_lambda"], "mean_weight": e["mean_weight"]}
+                row.update({k: v for k, v in e.items() if k.startswith(("share_", "late_share_"))})
+                if row_extra is not None:
+                    row.update(row_extra(cs, j))
+                rows.append(row)
+    return summary, rows
+
+
+# ------------------------------------------------------------------------------------- figures
+def plot_traces(results: Mapping[str, Any], series: Callable[[Mapping[str, Any]], Sequence[float]], *,
+                ylabel: str, ceiling: float | None = None, conditions: Sequence[str] | None = None,
+                logy: bool = False) -> plt.Figure:
+    """One panel per budget: ``series(trace)`` over the test stream for every condition, with the
+    phase boundaries marked (reads ``results["traces"]`` and the protocol's phase bounds)."""
+    traces = results["traces"]
+    raw = results["per_seed"]
+    budgets = [b for b in raw["budgets"] if b in traces]
+    conds = [c for c in (conditions or raw["conditions"])]
+    colours = dict(zip(raw["conditions"], style.palette(len(raw["conditions"])), strict=True))
+    fig, axes = plt.subplots(1, len(budgets), figsize=(4.2 * len(budgets), 3.2), sharey=True, squeeze=False)
+    for ax, bname in zip(axes[0], budgets, strict=True):
+        for cond in conds:
+            tr = traces[bname].get(cond)
+            if tr is None:
+                continue
+            ax.plot(tr["test_step"], series(tr), lw=1.1, color=colours[cond],
+                    label=_CONDITION_LABELS.get(cond, cond))
+        for a, _ in raw["phase_bounds_test"][1:]:
+            ax.axvline(a, color="0.5", lw=0.8, ls=":")
+        if ceiling is not None:
+            ax.axhline(ceiling, color="0.2", lw=0.9, ls="--")
+        if logy:
+            ax.set_yscale("log")
+        ax.set_title(f"{bname} (B = {raw['budgets'][bname]:.2e})", fontsize=8)
+        ax.set_xlabel(f"test step (window {raw['window']})")
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][-1].legend(fontsize=6, loc="best")
+    fig.tight_layout()
+    return fig
