@@ -50,8 +50,8 @@ _ARM_ARRAYS = {  # name -> (trailing shape in terms of d, dtype kind)
 def router_state(router) -> dict:
     """``{"meta": JSON-able dict, "arrays": {name: ndarray}}`` — a consistent snapshot of ``router``."""
     policy = router._policy
-    with policy.write_lock:
-        arrays = policy.arrays()
+    with policy.write_lock, policy.lock:  # routes pause for the O(K·d²) copy: a consistent snapshot
+        arrays = policy.arrays(locked=True)
         store = router._store
         store_desc = dict(store.describe())
         if isinstance(store, EphemeralContextStore):

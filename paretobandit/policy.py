@@ -29,6 +29,11 @@ from .config import RouterConfig
 __all__ = ["LinUCBPolicy"]
 
 
+def _invert(a: np.ndarray) -> np.ndarray:
+    """O(d³) inverse (module-level so tests can observe that it runs outside :attr:`LinUCBPolicy.lock`)."""
+    return np.linalg.inv(a)
+
+
 class LinUCBPolicy:
     """Per-arm LinUCB state and the update/scoring rules.
 
@@ -135,7 +140,7 @@ class LinUCBPolicy:
             b = self.b[arm].copy()
         if add_ridge:
             a[np.diag_indices_from(a)] += add_ridge
-        ainv = np.linalg.inv(a)
+        ainv = _invert(a)
         theta = ainv @ b
         with self.lock:
             self.A[arm] = a
@@ -256,15 +261,17 @@ class LinUCBPolicy:
                 "n_updates": int(self.n_updates[arm]),
             }
 
-    def arrays(self) -> dict[str, np.ndarray]:
-        """Copies of every array (for persistence)."""
-        with self.lock:
-            return {
-                "A": self.A.copy(), "A_inv": self.ainv.copy(), "b": self.b.copy(), "theta": self.theta.copy(),
-                "rho": self.rho.copy(), "last_update": self.last_update.copy(),
-                "last_played": self.last_played.copy(), "n_updates": self.n_updates.copy(),
-                "t": np.array(self.t, dtype=np.int64),
-            }
+    def arrays(self, locked: bool = False) -> dict[str, np.ndarray]:
+        """Copies of every array (for persistence); ``locked=True`` if the caller holds :attr:`lock`."""
+        if not locked:
+            with self.lock:
+                return self.arrays(locked=True)
+        return {
+            "A": self.A.copy(), "A_inv": self.ainv.copy(), "b": self.b.copy(), "theta": self.theta.copy(),
+            "rho": self.rho.copy(), "last_update": self.last_update.copy(),
+            "last_played": self.last_played.copy(), "n_updates": self.n_updates.copy(),
+            "t": np.array(self.t, dtype=np.int64),
+        }
 
     def load_arrays(self, arrays: dict) -> None:
         """Install arrays produced by :meth:`arrays` (validated by the caller). θ is taken as saved."""
