@@ -4,13 +4,16 @@ seed and events — decisions identical, rewards, costs, λ trajectory and final
 Each scenario runs ≥ 3,000 steps; together they cover the three pacer modes, no pacer with a static
 λ_c, γ = 1, priors on/off, every event type (repricing, reward transforms, cost transform,
 onboarding with forced pulls), exact ties (tie-break generator consumed), the ridge floor, the
-periodic stability re-inversion, and many heterogeneous runs in one batch.
+periodic stability re-inversion, the corrupted-inverse guard, many heterogeneous runs in one batch,
+and (hypothesis) random combinations of parameters and events over 400 steps.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from paretobandit.config import RouterConfig
 from paretobandit.sim import CostTransform, Onboard, PriceChange, Priors, RewardTransform, simulate
@@ -157,3 +160,53 @@ def test_heterogeneous_batch_equals_router_per_run(world):
     for i, s in enumerate(specs):
         ref = _router(world, s, seeds[i], run_index=i, n_runs=n_runs, events=events)
         _assert_equal_run(res, i, ref, 3)
+
+
+# ----------------------------------------------------------------------------------- property-based
+
+
+@st.composite
+def _random_run(draw):
+    n_steps = 400
+    mode = draw(st.sampled_from(["adaptive", "soft", "hard", None]))
+    spec = dict(alpha=draw(st.sampled_from([0.0, 0.01, 0.1, 0.5])),
+                gamma=draw(st.sampled_from([0.95, 0.99, 0.997, 1.0])),
+                cost_penalty=draw(st.sampled_from([0.0, 0.3])),
+                budget=None if mode is None else draw(st.sampled_from([3e-5, 3e-4, 3e-3])),
+                pacer_mode=mode or "adaptive", priors=draw(st.booleans()), config={},
+                table=draw(st.sampled_from(["k3", "k4", "zero"])))
+    k = 4 if spec["table"] == "k4" else 3
+    events = []
+    if spec["table"] == "k4":
+        events.append(Onboard(draw(st.integers(0, 300)), 3, draw(st.integers(0, 30))))
+    for _ in range(draw(st.integers(0, 3))):
+        kind = draw(st.sampled_from(["price", "reward", "cost"]))
+        arm = draw(st.integers(0, 2))
+        start = draw(st.integers(0, n_steps - 2))
+        stop = draw(st.integers(start + 1, n_steps))
+        if kind == "price":
+            events.append(PriceChange(start, arm, draw(st.sampled_from([0.01, 0.5, 20.0])),
+                                      draw(st.sampled_from([0.01, 2.0, 40.0]))))
+        elif kind == "reward" and not any(isinstance(e, RewardTransform) and e.arm == arm for e in events):
+            events.append(RewardTransform(arm, start, stop, draw(st.sampled_from([0.0, 0.5, 1.0])),
+                                          draw(st.sampled_from([-0.2, 0.0, 0.3]))))
+        elif kind == "cost" and not any(isinstance(e, CostTransform) and e.arm == arm for e in events):
+            events.append(CostTransform(arm, start, stop, draw(st.sampled_from([0.1, 10.0]))))
+    spec["events"] = events
+    return spec, k, draw(st.integers(0, 2**31 - 1))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=_random_run())
+def test_random_configurations_equal_router(world, case):
+    spec, k, seed = case
+    tb = world[spec["table"]]
+    stream = world["stream"][:400]
+    local = dict(world, stream=stream)
+    ref = _router(local, spec, seed)
+    res = simulate(tb.features, tb.rewards, tb.costs, stream, tb.prices, seeds=[seed], alpha=spec["alpha"],
+                   gamma=spec["gamma"], cost_penalty=spec["cost_penalty"], budget=spec["budget"],
+                   pacer_mode=spec["pacer_mode"],
+                   priors=_priors_for(world, spec["table"]) if spec["priors"] else None,
+                   events=spec["events"])
+    _assert_equal_run(res, 0, ref, k)
