@@ -589,6 +589,17 @@ class BanditRouter:
 
         return load_router(cls, path, feature_service=feature_service, context_store=context_store)
 
+    @classmethod
+    def open(cls, directory, **create_kwargs) -> BanditRouter:
+        """Open (or create with ``create(**create_kwargs)``) a durable, crash-safe router in ``directory``.
+
+        See :mod:`paretobandit.durable`: every route and acknowledged feedback is journaled before the
+        call returns; ``router.checkpoint()`` and ``router.close()`` manage the directory.
+        """
+        from .durable import open_router
+
+        return open_router(directory, **create_kwargs)
+
     # ------------------------------------------------------------------ display
     def _table(self) -> tuple[list[str], list[list[str]], str]:
         with self._policy.write_lock:
