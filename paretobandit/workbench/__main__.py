@@ -75,8 +75,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.list:
         _list(args.scale, args.overrides)
         return 0
-    runner.run(only=args.only, scale=args.scale, force=args.force, skip_run=args.skip_run,
-               overrides=args.overrides, progress=not args.no_progress)
+    try:
+        runner.run(only=args.only, scale=args.scale, force=args.force, skip_run=args.skip_run,
+                   overrides=args.overrides, progress=not args.no_progress)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     return 0
 
 

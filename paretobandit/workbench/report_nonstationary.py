@@ -145,8 +145,9 @@ def plot_traces(results: Mapping[str, Any], series: Callable[[Mapping[str, Any]]
     traces = results["traces"]
     raw = results["per_seed"]
     budgets = [b for b in raw["budgets"] if b in traces]
-    conds = [c for c in (conditions or raw["conditions"])]
-    colours = dict(zip(raw["conditions"], style.palette(len(raw["conditions"])), strict=True))
+    conds = list(conditions or raw["conditions"])
+    names = [*_CONDITION_LABELS, *(c for c in raw["conditions"] if c not in _CONDITION_LABELS)]
+    colours = dict(zip(names, style.palette(len(names)), strict=True))   # same colour in every experiment
     fig, axes = plt.subplots(1, len(budgets), figsize=(4.2 * len(budgets), 3.2), sharey=True, squeeze=False)
     for ax, bname in zip(axes[0], budgets, strict=True):
         for cond in conds:

@@ -23,7 +23,8 @@ TABLE_COLUMNS = ["budget", "scenario", "budget_value", "cost_ratio", "cost_ratio
                  "cost_ratio_ci_high", "mean_reward", "reward_ci_low", "reward_ci_high", "mean_cost",
                  "flash_share",
                  "flash_share_last", "adoption_step", "adoption_step_mean", "adoption_step_max",
-                 "adopted_runs", "n_runs", "p1_cost_ratio", "lambda_end_p1", "lambda_mean_p2"]
+                 "adopted_runs", "n_runs", "cost_ratio_post_forced", "switch_cost_ratio", "p1_cost_ratio",
+                 "lambda_end_p1", "lambda_mean_p2", "lambda_peak_switch"]
 
 
 def load_onboarding_splits(cfg) -> tuple[SplitArrays, SplitArrays]:
@@ -115,10 +116,13 @@ def summarise_onboarding(raw: Mapping[str, Any], *, bootstrap: Mapping[str, Any]
             "adopted_runs": len(steps), "n_runs": n,
             "lambda_end_p1": float(np.mean(ps["lambda_end_p1"])),
             "lambda_mean_p2": float(np.mean(ps["lambda_mean_p2"])),
+            "lambda_peak_switch": float(np.mean(ps["lambda_peak_switch"])),
         }
         if ratio is not None:
             out.update(utilisation=ratio["mean"], utilisation_ci_low=ratio["ci_low"],
-                       utilisation_ci_high=ratio["ci_high"], p1_utilisation=p1_ratio["mean"])
+                       utilisation_ci_high=ratio["ci_high"], p1_utilisation=p1_ratio["mean"],
+                       utilisation_post_forced=float(np.mean(ps["cost_ratio_post_forced"])),
+                       switch_utilisation=float(np.mean(ps["switch_cost_ratio"])))
         if steps:
             out.update(adoption_step_median=float(np.median(steps)), adoption_step_mean=float(np.mean(steps)),
                        adoption_step_max=int(max(steps)))
@@ -134,8 +138,10 @@ def summarise_onboarding(raw: Mapping[str, Any], *, bootstrap: Mapping[str, Any]
             "adoption_step": out.get("adoption_step_median"),
             "adoption_step_mean": out.get("adoption_step_mean"),
             "adoption_step_max": out.get("adoption_step_max"), "adopted_runs": len(steps), "n_runs": n,
+            "cost_ratio_post_forced": out.get("utilisation_post_forced"),
+            "switch_cost_ratio": out.get("switch_utilisation"),
             "p1_cost_ratio": out.get("p1_utilisation"), "lambda_end_p1": out["lambda_end_p1"],
-            "lambda_mean_p2": out["lambda_mean_p2"],
+            "lambda_mean_p2": out["lambda_mean_p2"], "lambda_peak_switch": out["lambda_peak_switch"],
         })
     headlines: dict[str, Any] = {}
     for scen, steps in adopted_by_scenario.items():

@@ -72,7 +72,7 @@ def load_experiments(*, scale: str = "full", overrides: Sequence[str] = (), conf
 
 
 def dag_order(experiments: dict[str, Experiment]) -> list[str]:
-    """Experiment names in dependency order (ties broken alphabetically, so the order is stable).
+    """Experiment names in dependency order (ties broken by notebook file name, so the order is stable).
 
     Raises
     ------
@@ -91,7 +91,7 @@ def dag_order(experiments: dict[str, Experiment]) -> list[str]:
         raise ValueError(f"experiment dependencies form a cycle: {err.args[1]}") from err
     order: list[str] = []
     while sorter.is_active():
-        ready = sorted(sorter.get_ready())
+        ready = sorted(sorter.get_ready(), key=lambda n: (experiments[n].notebook.name, n))
         order += ready
         sorter.done(*ready)
     return order
