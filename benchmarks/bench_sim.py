@@ -74,9 +74,9 @@ def bench_exp01(args) -> dict:
                                  "cost_penalty": 0.0},
                   pacer_params={"mode": "adaptive"}, priors=pri, n_resamples=1000)
     run_budget_pacing(**{**common, "seeds": seeds[:1], "budgets": budgets[:1]})      # warm caches
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     res = run_budget_pacing(**common, n_jobs=args.n_jobs)
-    t_engine = time.perf_counter() - t0
+    t_engine, c_engine = time.perf_counter() - t0, time.process_time() - c0
 
     # Router loop over a subset of (budget, seed) runs, spread across budgets.
     n_val, n_test = len(val), len(test)
@@ -89,17 +89,19 @@ def bench_exp01(args) -> dict:
                    seeds=[seeds[s] for _, s in pairs], budget=[budgets[b] for b, _ in pairs], alpha=0.01,
                    gamma=0.997, cost_penalty=0.0, priors=None if pri is None else _aligned(pri, models))
     mismatches = 0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for i, (b, s) in enumerate(pairs):
         out = run_router(feats, rewards, costs, streams[s], prices, models, seed=seeds[s], alpha=0.01,
                          gamma=0.997, cost_penalty=0.0, budget=float(budgets[b]), pacer_mode="adaptive",
                          priors_path=pri_path, n_eff=1163.9)
         mismatches += int((out["arm"] != sim.arm[i]).sum())
-    t_router_subset = time.perf_counter() - t0
+    t_router_subset, c_router_subset = time.perf_counter() - t0, time.process_time() - c0
     n_total = len(budgets) * len(seeds)
     t_router = t_router_subset / len(pairs) * n_total
-    return {"kind": kind, "t_engine": t_engine, "t_router": t_router, "router_runs": len(pairs),
-            "n_total": n_total, "steps": n_val + n_test, "mismatches": mismatches, "result": res}
+    c_router = c_router_subset / len(pairs) * n_total
+    return {"kind": kind, "t_engine": t_engine, "c_engine": c_engine, "t_router": t_router,
+            "c_router": c_router, "router_runs": len(pairs), "n_total": n_total, "steps": n_val + n_test,
+            "mismatches": mismatches, "result": res}
 
 
 def _aligned(pri, models):
@@ -108,7 +110,7 @@ def _aligned(pri, models):
     return align_priors(*pri, models)
 
 
-def bench_throughput(sizes, n_steps, n_jobs) -> list[tuple[int, float, float]]:
+def bench_throughput(sizes, n_steps, n_jobs) -> list[tuple[int, float, float, float]]:
     from paretobandit.sim.synthetic import synthetic_tables
 
     tb = synthetic_tables(3609, 26, 3, seed=0)
@@ -119,11 +121,11 @@ def bench_throughput(sizes, n_steps, n_jobs) -> list[tuple[int, float, float]]:
     for s in sizes:
         streams = np.stack([np.random.default_rng(i).integers(0, 3609, n_steps) for i in range(s)])
         budgets = np.geomspace(3e-5, 1.5e-2, 7)[np.arange(s) % 7]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         simulate(tb.features, tb.rewards, tb.costs, streams, tb.prices, seeds=list(range(s)), budget=budgets,
                  cost_penalty=0.0, priors=Priors(a_off, b_off), n_jobs=n_jobs if s > 1 else 1)
-        dt = time.perf_counter() - t0
-        rows.append((s, dt / n_steps * 1e3, s * n_steps / dt))
+        dt, ct = time.perf_counter() - t0, time.process_time() - c0
+        rows.append((s, dt / n_steps * 1e3, s * n_steps / dt, s * n_steps / ct))
     return rows
 
 
@@ -135,22 +137,24 @@ def main(argv=None) -> int:
     ap.add_argument("--throughput-steps", type=int, default=300)
     ap.add_argument("--skip-exp01", action="store_true")
     args = ap.parse_args(argv)
-    print(f"numpy {np.__version__}, {os.cpu_count()} CPUs, n_jobs={args.n_jobs}")
+    print(f"numpy {np.__version__}, {os.cpu_count()} CPUs, n_jobs={args.n_jobs}, "
+          f"load average {os.getloadavg()[0]:.2f} (timings are wall clock; CPU seconds alongside)")
     if not args.skip_exp01:
         r = bench_exp01(args)
         speed = r["t_router"] / r["t_engine"]
         print(f"\nExp 01 full scale ({r['n_total']} runs × {r['steps']} steps, {r['kind']})")
-        print(f"{'path':<34}{'seconds':>10}")
-        print(f"{'engine (run_budget_pacing)':<34}{r['t_engine']:>10.2f}")
-        extra = "" if r["router_runs"] == r["n_total"] else f" (extrapolated from {r['router_runs']} runs)"
-        print(f"{'online BanditRouter loop':<34}{r['t_router']:>10.2f}{extra}")
-        print(f"{'speed-up':<34}{speed:>9.1f}×   target ≥ 30× and engine ≤ 5 s")
+        print(f"{'path':<34}{'wall s':>10}{'CPU s':>10}")
+        print(f"{'engine (run_budget_pacing)':<34}{r['t_engine']:>10.2f}{r['c_engine']:>10.2f}")
+        extra = "" if r["router_runs"] == r["n_total"] else f"   (extrapolated from {r['router_runs']} runs)"
+        print(f"{'online BanditRouter loop':<34}{r['t_router']:>10.2f}{r['c_router']:>10.2f}{extra}")
+        print(f"{'speed-up':<34}{speed:>9.1f}×{r['c_router'] / r['c_engine']:>9.1f}×   "
+              "target ≥ 30× and engine ≤ 5 s")
         print(f"router-vs-engine decision mismatches over the timed runs: {r['mismatches']}")
     rows = bench_throughput([1, 20, 140, 1000], args.throughput_steps, args.n_jobs)
     print(f"\nEngine throughput ({args.throughput_steps} steps, d=26, K=3, priors, adaptive pacer)")
-    print(f"{'S':>6}{'ms/step':>10}{'run-steps/s':>14}")
-    for s, ms, rate in rows:
-        print(f"{s:>6}{ms:>10.3f}{rate:>14,.0f}")
+    print(f"{'S':>6}{'ms/step':>10}{'run-steps/s':>14}{'per CPU s':>14}")
+    for s, ms, rate, cpu_rate in rows:
+        print(f"{s:>6}{ms:>10.3f}{rate:>14,.0f}{cpu_rate:>14,.0f}")
     return 0
 
 
