@@ -390,3 +390,12 @@ def test_sweep_job_overrides(tmp_path):
                     f"paths.figures_dir='{out}/figures'", f"paths.macros_dir='{out}'"]
     cfg = compose(["experiment=budget_pacing", f"scale={scale}", *kept])
     assert cfg.paths.results_dir == out and cfg.router.params.alpha == 0.05
+
+
+def test_paper_without_latexmk_says_so(tmp_path, monkeypatch):
+    from paretobandit.workbench import paper
+
+    monkeypatch.setattr(paper.shutil, "which", lambda name: None)
+    said: list[str] = []
+    assert paper.build_paper(tmp_path, echo=said.append) is None
+    assert "latexmk not found" in said[0]
