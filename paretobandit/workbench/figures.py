@@ -71,7 +71,10 @@ def budget_pacing_frontier(results: Mapping[str, Any]) -> plt.Figure:
     ax.set_xscale("log")
     ax.set_xlabel("mean cost per request ($)")
     ax.set_ylabel("mean reward (test)")
-    ax.legend(fontsize=7, loc="lower right")
+    handles, labels = ax.get_legend_handles_labels()
+    first = labels.index("ParetoBandit (paced)")
+    order = [first] + [i for i in range(len(labels)) if i != first]
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=7, loc="lower right")
     return fig
 
 
