@@ -1,0 +1,164 @@
+"""Durable mode under SIGKILL: acknowledged feedback survives, none applies twice, the final state is exact.
+
+A child process (``tests/_durable_child.py``) drives a deterministic stream of routes, lagged feedback
+(some clamped rewards, some realised costs), max_cost and greedy routes, a runtime registration, a reprice
+and a removal through ``BanditRouter.open``, checkpointing every 37 actions. The parent kills it with
+SIGKILL at seeded random points (most after a random number of acknowledged actions plus a sub-millisecond
+jitter, some during start-up/replay), reopens the directory after each kill and checks:
+
+* every action acknowledged before the kill is in the recovered state (journal position > last ack, and at
+  most one unacknowledged in-flight action beyond it);
+* the recovered state is bit-identical to a plain in-memory router that applied exactly that prefix of the
+  stream (same request-id prefix);
+* re-sending any acknowledged feedback raises ``DuplicateFeedbackError`` and changes nothing;
+* after the last kill the child finishes the stream and the final state equals the uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from paretobandit import BanditRouter
+from paretobandit.errors import ConfigError, DuplicateFeedbackError, StateFileError, StoreError
+
+CHILD = Path(__file__).with_name("_durable_child.py")
+_spec = importlib.util.spec_from_file_location("_durable_child", CHILD)
+child = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(child)
+
+N_KILLS = 22
+
+
+def state_bytes(router) -> tuple[str, dict]:
+    state = router.state_dict()
+    meta = dict(state["meta"])
+    arrays = {k: (v.dtype.str, v.shape, v.tobytes()) for k, v in state["arrays"].items()}
+    return json.dumps(meta, sort_keys=True), arrays
+
+
+def read_acks(path: Path) -> list[int]:
+    if not path.exists():
+        return []
+    return [int(line) for line in path.read_text().split("\n") if line.strip()]
+
+
+def _spawn(directory, ack_path):
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    return subprocess.Popen([sys.executable, str(CHILD), str(directory), str(ack_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def test_sigkill_recovery(tmp_path):
+    acts = child.actions()
+    directory, ack_path = tmp_path / "router", tmp_path / "acks.txt"
+    rng = np.random.default_rng(2026)
+    ref = BanditRouter.create(**child.CREATE_KWARGS)
+    ref_pos = 0
+    kills = mid_stream = 0
+    deadline = time.monotonic() + 150
+    while True:
+        assert time.monotonic() < deadline, "durable kill test ran too long"
+        proc = _spawn(directory, ack_path)
+        if kills < N_KILLS:
+            if kills % 7 == 6:  # anywhere: during start-up, open, replay or the first actions
+                time.sleep(float(rng.uniform(0.0, 0.8)))
+            else:
+                line = proc.stdout.readline()
+                assert line.startswith("ready"), (line, proc.stderr.read() if proc.poll() is not None else "")
+                target = len(read_acks(ack_path)) + int(rng.integers(1, 40))
+                while proc.poll() is None and len(read_acks(ack_path)) < target:
+                    time.sleep(0.001)
+                time.sleep(float(rng.uniform(0.0, 0.004)))
+            if proc.poll() is not None:  # finished the stream before the kill
+                assert proc.returncode == 0, proc.stderr.read()
+                break
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            kills += 1
+        else:
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+            assert "done" in out
+            break
+        # ---- recover in this process and check
+        acks = read_acks(ack_path)
+        router = BanditRouter.open(directory)
+        try:
+            if ref_pos == 0:
+                ref._id_prefix = router.id_prefix
+            k = router.journal_seq
+            last = acks[-1] if acks else -1
+            assert acks == sorted(set(acks)), "acks out of order or repeated"
+            assert last + 1 <= k <= last + 2, f"journal position {k}, last ack {last}"
+            mid_stream += 0 < k < len(acts)
+            for j in range(ref_pos, k):
+                child.apply(ref, acts[j], router.id_prefix)
+            ref_pos = k
+            before = state_bytes(router)
+            assert before == state_bytes(ref), f"recovered state differs from the reference after {k} actions"
+            for j in range(k):
+                if acts[j][0] == "feedback":
+                    with pytest.raises(DuplicateFeedbackError):
+                        child.apply(router, acts[j], router.id_prefix)
+            assert state_bytes(router) == before
+        finally:
+            router.close(checkpoint=False)
+    print(f"durable: {kills} SIGKILLs, {mid_stream} recoveries mid-stream, {len(acts)} actions")
+    assert kills >= 20 and mid_stream >= 15, (kills, mid_stream)
+    for j in range(ref_pos, len(acts)):
+        child.apply(ref, acts[j], ref._id_prefix)
+    with BanditRouter.open(directory) as final:
+        assert final.journal_seq == len(acts)
+        assert state_bytes(final) == state_bytes(ref), "final state differs from the uninterrupted run"
+    leftovers = sorted(p.name for p in directory.iterdir() if p.name.startswith("checkpoint-"))
+    assert len(leftovers) == 2, leftovers  # exactly one checkpoint pair
+
+
+def test_duplicate_feedback_across_restart_and_replay_check(tmp_path):
+    d = tmp_path / "r"
+    router = BanditRouter.open(d, priors="none", budget=0.002, seed=1)
+    rng = np.random.default_rng(0)
+    logs = [router.route(rng.normal(size=25))[1] for _ in range(5)]
+    router.process_feedback(logs[0].request_id, 0.7)
+    router.checkpoint()
+    router.process_feedback(logs[1].request_id, 0.2)
+    router.close(checkpoint=False)
+    with pytest.raises(StoreError, match="closed"):
+        router.route(rng.normal(size=25))
+    again = BanditRouter.open(d)
+    assert [log.request_id for log in logs][:2] == [f"{again.id_prefix}1", f"{again.id_prefix}2"]
+    for log in logs[:2]:  # one covered by the checkpoint, one replayed from the journal
+        with pytest.raises(DuplicateFeedbackError):
+            again.process_feedback(log.request_id, 0.7)
+    again.process_feedback(logs[2].request_id, 0.9)  # a pending context survived
+    again.route(rng.normal(size=25))
+    again.close(checkpoint=False)
+    # tamper with the journal: a replayed decision that does not match must be refused, not applied
+    import sqlite3
+
+    con = sqlite3.connect(d / "journal.sqlite")
+    row = con.execute("SELECT seq, payload FROM events WHERE kind='route' ORDER BY seq LIMIT 1").fetchone()
+    payload = json.loads(row[1])
+    payload["model"] = "someone-else"
+    con.execute("UPDATE events SET payload=? WHERE seq=?", (json.dumps(payload), row[0]))
+    con.commit()
+    con.close()
+    with pytest.raises(StateFileError, match="does not match"):
+        BanditRouter.open(d)
+
+
+def test_open_rejects_context_store(tmp_path):
+    from paretobandit import EphemeralContextStore
+
+    with pytest.raises(ConfigError, match="context_store"):
+        BanditRouter.open(tmp_path / "x", priors="none", context_store=EphemeralContextStore())
