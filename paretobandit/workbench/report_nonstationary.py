@@ -33,6 +33,8 @@ BASE_COLUMNS = ["budget", "budget_value", "condition", "phase", "cost_ratio", "c
 _CONDITION_LABELS = {"naive": "Naive (γ=1, λ_c)", "recalibrated": "Recalibrated (oracle λ_c)",
                      "forgetting": "Forgetting (γ=0.997, λ_c)", "paretobandit": "ParetoBandit (pacer)",
                      "unconstrained": "Unconstrained"}
+# Static-λ_c baselines often overlap (same fitted λ_c): dashes keep them apart.
+_LINESTYLES = {"recalibrated": "--", "forgetting": "-."}
 
 
 def split_traces(raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -154,7 +156,7 @@ def plot_traces(results: Mapping[str, Any], series: Callable[[Mapping[str, Any]]
             tr = traces[bname].get(cond)
             if tr is None:
                 continue
-            ax.plot(tr["test_step"], series(tr), lw=1.1, color=colours[cond],
+            ax.plot(tr["test_step"], series(tr), lw=1.1, color=colours[cond], ls=_LINESTYLES.get(cond, "-"),
                     label=_CONDITION_LABELS.get(cond, cond))
         for a, _ in raw["phase_bounds_test"][1:]:
             ax.axvline(a, color="0.5", lw=0.8, ls=":")
