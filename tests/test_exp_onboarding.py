@@ -187,6 +187,10 @@ class TestProtocol:
             assert (ps["cost_ratio"] is None) == (c["budget"] == "none")
             assert set(ps["share"]) == set(raw["models"])
             assert c["traces"]["switch"]["step"][0] == -30
+            assert 25 <= c["traces"]["share"]["p2_step"][0] < 32     # from the search start (no forced pull)
+            # the first 5 P2 steps are the forced pulls: overall share = (5 + post-forced picks) / 140
+            for all_, post in zip(ps["flash_share"], ps["flash_share_post_forced"], strict=True):
+                assert all_ * 140 == pytest.approx(5 + post * 135)
         # the new model is never chosen in P1: its P1 share is 0 by construction (not registered)
         assert raw["budgets"] == {"tight": 3e-4, "none": None}
 
@@ -273,7 +277,8 @@ class TestReport:
                          "p1_cost_ratio": [1, 1, 1, 1], "flash_share": [0.2, 0.0, 0.1, 0.1],
                          "flash_share_post_forced": [0.2, 0.0, 0.1, 0.1],
                          "flash_share_last": [0.1, 0.0, 0.1, 0.0], "lambda_end_p1": [0, 0, 0, 0],
-                         "lambda_mean_p2": [0.1, 0.1, 0.1, 0.1]}}]}
+                         "lambda_mean_p2": [0.1, 0.1, 0.1, 0.1], "lambda_peak_switch": [1, 2, 3, 2],
+                         "cost_ratio_post_forced": [1, 1, 1, 1], "switch_cost_ratio": [2, 2, 2, 2]}}]}
         summary, rows = summarise_onboarding(raw, bootstrap={"n_resamples": 500})
         c = summary["cells"]["good_cheap"]["tight"]
         assert c["adopted_runs"] == 3 and c["n_runs"] == 4

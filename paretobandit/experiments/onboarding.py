@@ -238,7 +238,7 @@ def run_onboarding(*, features_val, rewards_val, costs_val, features_test, rewar
                    pacer_params: dict | None = None, priors=None, n_forced: int = 20, window: int = 100,
                    threshold: float = 0.10, sustain: int = 50, last_steps: int = 200,
                    trace_every: int = 10, trace_window: int = 50, trace_p1_steps: int = 400,
-                   n_jobs: int = 1) -> dict:
+                   switch_steps: int = 200, n_jobs: int = 1) -> dict:
     """Run Exp 04 for every scenario × budget × seed; return per-seed metrics and traces (JSON-able).
 
     Parameters
@@ -272,16 +272,22 @@ def run_onboarding(*, features_val, rewards_val, costs_val, features_test, rewar
         The new arm's share is also reported over the last ``last_steps`` P2 steps.
     trace_every, trace_window, trace_p1_steps : int
         Traces are sampled every ``trace_every`` steps; cost/B and reward traces are trailing means over
-        ``trace_window`` steps; the switch trace starts ``trace_p1_steps`` steps before P2.
+        ``trace_window`` steps; the switch trace starts ``trace_p1_steps`` steps before P2. The share
+        trace starts at the adoption search start (earlier windows hold forced pulls).
+    switch_steps : int
+        ``lambda_peak_switch`` is the largest λ over the first ``switch_steps`` P2 steps.
 
     Returns
     -------
     dict
         ``cells``: one entry per scenario × budget with ``per_seed`` lists (``adoption_step`` (None =
-        not adopted), ``mean_reward``, ``mean_cost``, ``cost_ratio``, ``flash_share``,
+        not adopted), P2 ``mean_reward``, ``mean_cost``, ``cost_ratio`` (= mean cost / B),
+        ``cost_ratio_post_forced`` (P2 without the forced pulls), ``switch_cost_ratio`` (the forced pulls
+        and the following ``window`` steps), ``flash_share`` (all P2 steps, forced pulls included),
         ``flash_share_post_forced``, ``flash_share_last``, ``p1_cost_ratio``, ``p1_mean_reward``,
-        ``lambda_end_p1``, ``lambda_mean_p2``, shares of every model in P2) and ``traces`` (mean and
-        10th/90th percentiles over seeds of the windowed share, λ and windowed cost through the switch).
+        ``lambda_end_p1``, ``lambda_mean_p2``, ``lambda_peak_switch``, shares of every model in P2;
+        ratios are None without a budget) and ``traces`` (mean and 10th/90th percentiles over seeds of
+        the windowed share, λ and windowed cost/B through the switch; mean windowed $ cost and reward).
     """
     models = [str(m) for m in models]
     if new_model not in models:
@@ -314,7 +320,7 @@ def run_onboarding(*, features_val, rewards_val, costs_val, features_test, rewar
         raise ConfigError("at least one seed is needed")
     for name, v, low in (("n_forced", n_forced, 0), ("last_steps", last_steps, 1),
                          ("trace_every", trace_every, 1), ("trace_window", trace_window, 1),
-                         ("trace_p1_steps", trace_p1_steps, 0)):
+                         ("trace_p1_steps", trace_p1_steps, 0), ("switch_steps", switch_steps, 1)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < low:
             raise ConfigError(f"{name} must be an integer >= {low}, got {v!r}")
     if n_forced >= n_test:
@@ -359,12 +365,17 @@ def run_onboarding(*, features_val, rewards_val, costs_val, features_test, rewar
     p1_cost = res.cost[:, :n_val].mean(axis=1)
     lam_end_p1 = res.lam[:, n_val - 1] if n_val else np.zeros(n_runs)
     lam_p2 = res.lam[:, p2].mean(axis=1)
+    # through the switch: the forced pulls and the first window after them; λ's peak after onboarding
+    early = min(n_forced + window, n_test)
+    post_cost = res.cost[:, n_val + n_forced:].mean(axis=1) if n_forced < n_test else mean_cost
+    switch_cost = res.cost[:, n_val:n_val + early].mean(axis=1)
+    lam_peak = res.lam[:, n_val:n_val + min(switch_steps, n_test)].max(axis=1)
     shares = {m: (arms_p2 == j).mean(axis=1) for j, m in enumerate(col_models)}
 
     # traces
     share_roll = rolling_share(is_new, window)                              # (S, n_test), NaN early
     share_steps = _sampled(n_test, trace_every)
-    share_steps = share_steps[share_steps >= window - 1]
+    share_steps = share_steps[share_steps >= max(n_forced + window, window - 1)]
     pre = min(trace_p1_steps, n_val)
     sw = slice(n_val - pre, None)
     cost_roll = _trailing_mean(res.cost, trace_window)[:, sw]        # windows may reach back before sw
@@ -396,6 +407,9 @@ def run_onboarding(*, features_val, rewards_val, costs_val, features_test, rewar
                 "p1_mean_reward": p1_reward[sl].tolist(),
                 "p1_mean_cost": p1_cost[sl].tolist(),
                 "p1_cost_ratio": (p1_cost[sl] / b).tolist() if has_b else None,
+                "cost_ratio_post_forced": (post_cost[sl] / b).tolist() if has_b else None,
+                "switch_cost_ratio": (switch_cost[sl] / b).tolist() if has_b else None,
+                "lambda_peak_switch": lam_peak[sl].tolist(),
                 "lambda_end_p1": lam_end_p1[sl].tolist(),
                 "lambda_mean_p2": lam_p2[sl].tolist(),
                 "share": {m: shares[m][sl].tolist() for m in col_models},
@@ -405,8 +419,8 @@ def run_onboarding(*, features_val, rewards_val, costs_val, features_test, rewar
                 "switch": {"step": (sw_steps - pre).tolist(),     # 0 = first P2 request
                            "lambda": band(lam_sw[sl], sw_steps),
                            "cost_ratio": band(cost_roll[sl], sw_steps, b) if has_b else None,
-                           "cost": band(cost_roll[sl], sw_steps),
-                           "reward": band(reward_roll[sl], sw_steps)},
+                           "cost": {"mean": cost_roll[sl][:, sw_steps].mean(axis=0).tolist()},
+                           "reward": {"mean": reward_roll[sl][:, sw_steps].mean(axis=0).tolist()}},
             }
             cells.append({"scenario": sname, "budget": bname, "budget_value": float(b) if has_b else None,
                           "per_seed": per_seed, "traces": traces})

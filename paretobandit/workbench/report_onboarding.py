@@ -194,9 +194,13 @@ def onboarding_flash_share(results: Mapping[str, Any]) -> plt.Figure:
     return fig
 
 
+_SWITCH_XMAX = 800  # the switch figure shows P2 up to this step (the rest is steady state)
+
+
 @figures.register("onboarding", "switch")
 def onboarding_switch(results: Mapping[str, Any]) -> plt.Figure:
-    """Cost / B (trailing mean) and pacer λ through the K = 3 → 4 switch, per scenario and budget."""
+    """Cost / B (trailing mean) and pacer λ through the K = 3 → 4 switch, per scenario and budget
+    (P2 shown up to step 800)."""
     scen, budgets = _layout(results)
     traces = results["traces"]
     paced = [b for b in budgets if any(traces.get(f"{s}/{b}", {}).get("switch", {}).get("cost_ratio")
@@ -220,6 +224,7 @@ def onboarding_switch(results: Mapping[str, Any]) -> plt.Figure:
             ax.axvline(0, color="0.3", ls=":", lw=0.8)
         top.axhline(1.0, color="0.3", ls="--", lw=0.8)
         top.set_title(s.replace("_", " "))
+        bottom.set_xlim(right=_SWITCH_XMAX)
         bottom.set_xlabel("step relative to registration")
     axes[0][0].set_ylabel("cost / B (trailing mean)")
     axes[1][0].set_ylabel("pacer λ")
