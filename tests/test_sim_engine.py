@@ -448,3 +448,9 @@ def test_lazily_replayed_A_equals_the_sequential_updates(tb):
             a[arm] += np.outer(x, x)
         np.testing.assert_allclose(res.final["A"][s], a, rtol=1e-12, atol=1e-12)
     assert res.final["repairs"]["ridge_floor"] > 0
+
+
+def test_out_of_range_rewards_are_clamped_like_the_router(tb):
+    rewards = tb.rewards * 3.0 - 1.0            # values in [-1, 2]
+    res = simulate(tb.features, rewards, tb.costs, _streams(2), tb.prices, seeds=[0, 1], alpha=0.3)
+    np.testing.assert_array_equal(res.reward, np.clip(rewards[_streams(2), res.arm], 0.0, 1.0))

@@ -15,6 +15,12 @@ Exactness by construction
 * Arm order: table columns must be the router's registration order; arms onboarded later must come
   after the arms registered before them (validated).
 * Steps: stream position ``k`` is the router's request ``t = k + 1``.
+* Numerics: every decision, reward, cost and λ is computed with the kernels' expressions; ``A``
+  (read only by the rare re-inversions and reported at the end) is updated lazily in closed form,
+  equal to the sequential updates up to rounding (≪ 1e-9; ``tests/test_sim_exactness.py``).
+
+Not modelled (no experiment needs them): per-request ``max_cost``, ``remove_model``, delayed or
+missing feedback (every request gets its feedback before the next route).
 
 Example
 -------
@@ -258,7 +264,8 @@ class BatchSimulator:
         k = r.shape[1]
         self.n_rows, self.d, self.k = n, d, k
         self._x = np.ascontiguousarray(x)
-        self._r = np.ascontiguousarray(r).ravel()
+        # The router clamps finite rewards to [0, 1]; clamp the table once (identical result).
+        self._r = np.clip(np.ascontiguousarray(r), 0.0, 1.0).ravel()
         self._c = np.ascontiguousarray(c).ravel()
 
         # ---- streams and per-run parameters
@@ -782,8 +789,9 @@ def simulate(features, rewards, costs, streams, prices, *, seeds, alpha=None, ga
     features : array (n, d)
         Context vectors of the table rows, bias included as the last coordinate.
     rewards, costs : array (n, K)
-        Reward in [0, 1] and realised $ cost of each arm on each row (finite; arms that are never
-        routed may hold 0). Columns are arms in the router's registration order.
+        Reward and realised $ cost of each arm on each row (finite; costs >= 0; rewards are clamped
+        to [0, 1] as the router does; cells never routed may hold 0). Columns are arms in the
+        router's registration order.
     streams : int array (S, T) or (T,)
         Row index of the request each run sees at each step.
     prices : array (K, 2) or (S, K, 2)
