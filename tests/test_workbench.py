@@ -399,3 +399,25 @@ def test_paper_without_latexmk_says_so(tmp_path, monkeypatch):
     said: list[str] = []
     assert paper.build_paper(tmp_path, echo=said.append) is None
     assert "latexmk not found" in said[0]
+
+
+# ------------------------------------------------------------------------------ notebook hygiene
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_is_thin_parameterised_and_checked(path):
+    nb = nbformat.read(path, as_version=4)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1, "exactly one cell tagged 'parameters'"
+    assert "overrides = []" in params[0].source and "scale = " in params[0].source
+    checked = [c for c in code if "# NBVAL_CHECK_OUTPUT" in c.source]
+    assert checked, "at least one cell marked # NBVAL_CHECK_OUTPUT"
+    # Committed with the outputs of its default parameters, or nbval would check nothing.
+    assert all(c.outputs for c in checked), "checked cells carry committed outputs"
+    for cell in checked:
+        for out in cell.outputs:
+            assert out.get("name") != "stderr", "checked cells must not print to stderr"
+            assert "it/s" not in str(out) and "%|" not in str(out), "no progress bars in checked cells"
