@@ -534,7 +534,8 @@ def load_features(split: str, feature_service: Any = None) -> np.ndarray:
     split : str
         Table name, e.g. ``"val"``.
     feature_service : FeatureService, optional
-        If given, the cache must have been built by an identical pipeline (checked via ``describe()``).
+        If given, the cache must have been built by an identical pipeline (same ``fingerprint()``: kind,
+        dimension, model, whitening and PCA sha256; file locations do not matter).
 
     Raises
     ------
@@ -548,9 +549,9 @@ def load_features(split: str, feature_service: Any = None) -> np.ndarray:
         raise DataError(f"feature cache {path} not found; build it with `paretobandit features build` "
                         f"(or paretobandit.data.build_features(splits=({split!r},)))")
     keys, vectors, description = read_feature_cache(path)
-    if feature_service is not None and description != feature_service.describe():
+    if feature_service is not None and description != feature_service.fingerprint():
         raise DataError(f"feature cache {path} was built by {description}, not by "
-                        f"{feature_service.describe()}; rebuild it with `paretobandit features build`")
+                        f"{feature_service.fingerprint()}; rebuild it with `paretobandit features build`")
     table = load_reward_table(split)
     index = {k: i for i, k in enumerate(keys.tolist())}
     rows = []

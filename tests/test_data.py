@@ -299,6 +299,20 @@ def test_build_and_load_features(tmp_path, monkeypatch):
     build_features(splits=("mini",), feature_service=fs)
     assert len(calls) == n_calls  # content-addressed: nothing re-encoded
     np.testing.assert_array_equal(load_features("mini", feature_service=fs), x)
+    # with a PCA artifact: the check compares content (sha256), not the artifact's location
+    from paretobandit.pca import train_pca_from_embeddings
+
+    train_pca_from_embeddings(np.random.default_rng(0).normal(size=(10, 3)), n_components=2,
+                              output_path=tmp_path / "a" / "p.npz")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "p.npz").write_bytes((tmp_path / "a" / "p.npz").read_bytes())
+    with_pca = FeatureService(custom_encoder=enc, embedding_dim=3, pca_path=tmp_path / "a" / "p.npz")
+    with pytest.warns(UserWarning, match="another pipeline"):
+        build_features(splits=("mini",), feature_service=with_pca)
+    moved = FeatureService(custom_encoder=enc, embedding_dim=3, pca_path=tmp_path / "b" / "p.npz")
+    assert load_features("mini", feature_service=moved).shape == (4, 3)
+    with pytest.warns(UserWarning, match="another pipeline"):
+        build_features(splits=("mini",), feature_service=fs)
     other = FeatureService(custom_encoder=lambda ps: _encoder(ps)[:, :2], embedding_dim=2)
     with pytest.raises(DataError, match="rebuild"):
         load_features("mini", feature_service=other)
