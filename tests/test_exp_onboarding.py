@@ -286,3 +286,35 @@ class TestReport:
         assert c["adoption_step_mean"] == pytest.approx(150.0)
         assert c["utilisation"] == pytest.approx(1.0) and c["flash_share_pct"] == pytest.approx(10.0)
         assert rows[0]["adoption_step"] == 130.0 and rows[0]["flash_share_last"] == pytest.approx(0.05)
+
+
+# ------------------------------------------------------------------------------------- vs the online router
+def test_protocol_equals_online_router(tables, tmp_path):
+    """One seed per scenario × budget: the protocol's per-seed metrics equal a BanditRouter loop
+    (register_model + 20 forced routes, scenario transforms on the new arm's feedback)."""
+    from paretobandit.sim import warmup_test_streams
+    from paretobandit.sim.reference import run_router
+
+    tb = tables
+    names, a_off, b_off = tb["priors"]
+    path = tmp_path / "priors.npz"
+    np.savez(path, models=np.array(names), A=a_off, b=b_off)
+    budgets = {"tight": 3e-4, "none": None}
+    raw = _run(tb, seeds=[9003], priors=str(path), budgets=budgets)
+    f, r, c = tb["features"], tb["rewards"], tb["costs"]
+    stream = warmup_test_streams([9003], 120, 140)[0]
+    for cell in raw["cells"]:
+        scen = SCENARIOS[cell["scenario"]]
+        events = scenario_events(scen, arm=3, start=120, stop=260, n_forced=5,
+                                 base_price=tuple(tb["prices"][3]))
+        ref = run_router(f, r, c, stream, tb["prices"], tb["models"], seed=9003, alpha=0.05, gamma=0.997,
+                         cost_penalty=0.0, budget=budgets[cell["budget"]], priors_path=path, events=events)
+        p2 = slice(120, None)
+        chosen = ref["arm"][p2] == 3
+        ps = cell["per_seed"]
+        assert ps["mean_reward"][0] == pytest.approx(ref["reward"][p2].mean(), abs=1e-12)
+        assert ps["mean_cost"][0] == pytest.approx(ref["cost"][p2].mean(), abs=1e-15)
+        assert ps["flash_share"][0] == pytest.approx(chosen.mean(), abs=1e-12)
+        expected = adoption_steps(chosen, n_forced=5, window=20, sustain=10)
+        assert ps["adoption_step"][0] == (None if expected < 0 else int(expected))
+        assert ps["lambda_mean_p2"][0] == pytest.approx(ref["lam"][p2].mean(), abs=1e-10)
