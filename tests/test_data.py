@@ -27,7 +27,7 @@ from paretobandit.errors import DataError
 from paretobandit.features import FeatureService
 
 HAVE_RAW = (data_root() / "rewards" / "test.jsonl").is_file()
-SHARED = source_root() if not HAVE_RAW else None
+SHARED = source_root()
 REAL_ROOT = data_root() if HAVE_RAW else (SHARED if SHARED is not None and
                                            (SHARED / "rewards" / "test.jsonl").is_file() else None)
 realdata = [pytest.mark.realdata,
@@ -181,7 +181,7 @@ def test_upstream_checksum_mismatch_writes_nothing(tmp_path, monkeypatch):
 
 def test_upstream_manifest_matches_reference_checksums():
     if SHARED is None and not HAVE_RAW:
-        pytest.skip("no reference SHA256SUMS available")
+        pytest.skip("no reference SHA256SUMS available (run `paretobandit data fetch`)")
     sums = read_checksums((data_root() if HAVE_RAW else SHARED) / "SHA256SUMS")
     for rel, (_, digest) in data_mod.UPSTREAM_FILES.items():
         assert sums[rel] == digest, rel
