@@ -421,3 +421,20 @@ def test_notebook_is_thin_parameterised_and_checked(path):
         for out in cell.outputs:
             assert out.get("name") != "stderr", "checked cells must not print to stderr"
             assert "it/s" not in str(out) and "%|" not in str(out), "no progress bars in checked cells"
+
+
+def test_npz_digest_ignores_zip_timestamps(tmp_path):
+    import zipfile
+
+    arrays = {"keys": np.arange(3), "vectors": np.ones((3, 2))}
+    np.savez(tmp_path / "a.npz", **arrays)
+    with zipfile.ZipFile(tmp_path / "a.npz") as src, zipfile.ZipFile(tmp_path / "b.npz", "w") as dst:
+        for info in src.infolist():
+            info.date_time = (1999, 1, 1, 0, 0, 0)
+            dst.writestr(info, src.read(info.filename))
+    assert (tmp_path / "a.npz").read_bytes() != (tmp_path / "b.npz").read_bytes()
+    assert runner.file_digest(tmp_path / "a.npz") == runner.file_digest(tmp_path / "b.npz")
+    np.savez(tmp_path / "c.npz", keys=np.arange(3), vectors=np.zeros((3, 2)))
+    assert runner.file_digest(tmp_path / "c.npz") != runner.file_digest(tmp_path / "a.npz")
+    (tmp_path / "t.txt").write_text("x")
+    assert len(runner.file_digest(tmp_path / "t.txt")) == 32

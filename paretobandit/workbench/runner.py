@@ -12,6 +12,7 @@ import graphlib
 import hashlib
 import os
 import time
+import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from . import config as wconfig
 from .notebook import NOTEBOOK_ENV as _NB_ENV
 
-__all__ = ["Experiment", "load_experiments", "dag_order", "input_hash", "is_up_to_date", "run",
+__all__ = ["Experiment", "load_experiments", "dag_order", "file_digest", "input_hash", "is_up_to_date", "run",
            "render_outputs", "HASH_FILE", "NOTEBOOK_ENV"]
 
 HASH_FILE = ".inputs.sha256"
@@ -116,6 +117,25 @@ def _code_files(root: Path) -> list[Path]:
                   if not (p.parent.name == "workbench" and p.name in _PRESENTATION))
 
 
+def file_digest(path: Path) -> bytes:
+    """SHA-256 of a file's content; for ``.npz`` archives, of member names and data only.
+
+    ``numpy.savez`` stamps each zip member with the time of writing, so rebuilding an identical cache
+    would otherwise look like a changed input and re-run every downstream notebook.
+    """
+    h = hashlib.sha256()
+    if path.suffix == ".npz" and zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            for name in sorted(zf.namelist()):
+                h.update(name.encode() + b"\0")
+                h.update(hashlib.sha256(zf.read(name)).digest())
+        return h.digest()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.digest()
+
+
 def input_hash(exp: Experiment, *, root: Path | None = None, params: dict | None = None) -> str:
     """SHA-256 over everything that decides an experiment's results.
 
@@ -128,15 +148,18 @@ def input_hash(exp: Experiment, *, root: Path | None = None, params: dict | None
     def feed(label: str, data: bytes) -> None:
         h.update(label.encode() + b"\0" + hashlib.sha256(data).digest())
 
+    def feed_file(label: str, path: Path) -> None:
+        h.update(label.encode() + b"\0" + file_digest(path))
+
     feed("notebook", exp.notebook.read_bytes())
     cfg = OmegaConf.to_container(exp.cfg, resolve=True)
     cfg.get("paths", {}).pop("root", None)
     feed("config", OmegaConf.to_yaml(OmegaConf.create(cfg), sort_keys=True).encode())
     feed("params", repr(sorted((params or {}).items())).encode())
     for f in _input_files(exp, root):
-        feed(f"input:{f.relative_to(root) if f.is_relative_to(root) else f}", f.read_bytes())
+        feed_file(f"input:{f.relative_to(root) if f.is_relative_to(root) else f}", f)
     for f in _code_files(root):
-        feed(f"code:{f.relative_to(root)}", f.read_bytes())
+        feed_file(f"code:{f.relative_to(root)}", f)
     return h.hexdigest()
 
 
