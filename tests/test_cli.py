@@ -125,6 +125,28 @@ def test_main_returns_status(capsys):
     assert "paretobandit route: error: argument --max-cost" in capsys.readouterr().err
 
 
+def test_features_build_wiring(tmp_path, monkeypatch, capsys):
+    """`features build` in-process with a synthetic encoder (the real pipeline: test_features)."""
+    import numpy as np
+
+    import paretobandit.cli as cli_mod
+    import paretobandit.data as data_mod
+    from paretobandit.features import FeatureService
+
+    raw = tmp_path / "raw"
+    (raw / "rewards").mkdir(parents=True)
+    row = {"prompt": "hello", "source": "s", "arms": {"a": {"reward": 1.0, "cost": 0.0}}}
+    (raw / "rewards" / "mini.jsonl").write_text(json.dumps(row) + "\n")
+    monkeypatch.setattr(data_mod, "data_root", lambda: raw)
+    monkeypatch.setattr(data_mod, "features_root", lambda: tmp_path / "features")
+    service = FeatureService(custom_encoder=lambda ps: np.ones((len(ps), 4)), embedding_dim=4)
+    monkeypatch.setattr(cli_mod, "_feature_service", lambda pca: service)
+    assert main(["features", "build", "--splits", "mini"]) == 0
+    assert "mini:" in capsys.readouterr().out and (tmp_path / "features" / "mini.npz").is_file()
+    assert main(["features", "build", "--splits", "absent"]) == 1
+    assert "not found" in capsys.readouterr().err
+
+
 @pytest.mark.skipif(not HAS_ROUTER, reason=NO_ROUTER)
 def test_registry_sync_adds_and_reprices():
     from paretobandit.router import BanditRouter

