@@ -117,15 +117,21 @@ def _stem(path) -> Path:
 def save_router(router, path) -> Path:
     """Write ``<stem>.npz`` and ``<stem>.json`` atomically; returns the ``.json`` path."""
     stem = _stem(path)
-    stem.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        stem.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StateFileError(f"cannot create the directory of {stem}: {exc}") from None
     state = router_state(router)
     buf = io.BytesIO()
     np.savez(buf, **state["arrays"])
     blob = buf.getvalue()
     meta = dict(state["meta"], npz_sha256=hashlib.sha256(blob).hexdigest())
     npz_path, json_path = stem.with_name(stem.name + ".npz"), stem.with_name(stem.name + ".json")
-    _atomic_write(npz_path, blob)
-    _atomic_write(json_path, json.dumps(meta, indent=1).encode())
+    try:
+        _atomic_write(npz_path, blob)
+        _atomic_write(json_path, json.dumps(meta, indent=1).encode())
+    except OSError as exc:
+        raise StateFileError(f"cannot write the router state to {stem}.npz/.json: {exc}") from None
     return json_path
 
 
