@@ -600,7 +600,11 @@ class FeatureService:
         if self._precomputed_dim is not None:
             if cache_path is not None:
                 raise ConfigError("cache_path is only meaningful for prompts, not precomputed vectors")
-            arr = np.asarray(prompts)
+            try:
+                arr = np.asarray(prompts)
+            except ValueError:  # ragged rows
+                raise InvalidInputError("precomputed vectors must form an (n, d) array (rows of equal "
+                                        "length)") from None
             if arr.dtype.kind not in "iuf":
                 raise InvalidInputError(f"precomputed vectors must be numeric, got dtype {arr.dtype}")
             if arr.ndim != 2 or arr.shape[1] != self._precomputed_dim:
