@@ -438,3 +438,13 @@ def test_npz_digest_ignores_zip_timestamps(tmp_path):
     assert runner.file_digest(tmp_path / "c.npz") != runner.file_digest(tmp_path / "a.npz")
     (tmp_path / "t.txt").write_text("x")
     assert len(runner.file_digest(tmp_path / "t.txt")) == 32
+
+
+def test_runner_reports_a_failing_notebook(tmp_path):
+    conf = _fake_tree(tmp_path, {"a": []})
+    nb = nbformat.read(tmp_path / "nb" / "a.ipynb", as_version=4)
+    nb.cells.insert(1, nbformat.v4.new_code_cell("raise RuntimeError('boom')"))
+    nbformat.write(nb, tmp_path / "nb" / "a.ipynb")
+    with pytest.raises(runner.NotebookFailed, match="boom"):
+        runner.run(scale="ci", conf_dir=conf, root=tmp_path, progress=False, echo=lambda s: None)
+    assert (tmp_path / "results" / "ci" / "a" / "a.ipynb").is_file()

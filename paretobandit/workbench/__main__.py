@@ -81,6 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except runner.NotebookFailed as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -22,7 +22,8 @@ __all__ = ["TABLE_COLUMNS", "load_onboarding_splits", "split_traces", "summarise
 TABLE_COLUMNS = ["budget", "scenario", "budget_value", "cost_ratio", "cost_ratio_ci_low",
                  "cost_ratio_ci_high", "mean_reward", "reward_ci_low", "reward_ci_high", "mean_cost",
                  "flash_share",
-                 "flash_share_last", "adoption_step", "adoption_step_mean", "adoption_step_max",
+                 "flash_share_last", "adoption_step", "adoption_step_mean", "adoption_step_mean_ci_low",
+                 "adoption_step_mean_ci_high", "adoption_step_max",
                  "adopted_runs", "n_runs", "cost_ratio_post_forced", "switch_cost_ratio", "p1_cost_ratio",
                  "lambda_end_p1", "lambda_mean_p2", "lambda_peak_switch"]
 
@@ -85,9 +86,9 @@ def summarise_onboarding(raw: Mapping[str, Any], *, bootstrap: Mapping[str, Any]
     summary : dict
         ``cells.<scenario>.<budget>`` scalars (``utilisation`` = P2 mean cost / B with CI,
         ``mean_reward`` with CI, ``flash_share_pct``, ``flash_share_last_pct``, ``adopted_runs``,
-        ``adoption_step_median``/``_mean``/``_max`` over adopted runs, λ at the end of P1 and its P2
-        mean) and ``headlines``; scalars only, so each becomes a LaTeX macro. Missing values (no
-        budget, no adopted run) are left out.
+        ``adoption_step_median``/``_mean`` (with a bootstrap CI over adopted runs)/``_max``, λ at
+        the end of P1 and its P2 mean) and ``headlines``; scalars only, so each becomes a LaTeX
+        macro. Missing values (no budget, no adopted run) are left out.
     rows : list of dict
         One row per budget × scenario, columns :data:`TABLE_COLUMNS`.
     """
@@ -124,8 +125,10 @@ def summarise_onboarding(raw: Mapping[str, Any], *, bootstrap: Mapping[str, Any]
                        utilisation_post_forced=float(np.mean(ps["cost_ratio_post_forced"])),
                        switch_utilisation=float(np.mean(ps["switch_cost_ratio"])))
         if steps:
-            out.update(adoption_step_median=float(np.median(steps)), adoption_step_mean=float(np.mean(steps)),
-                       adoption_step_max=int(max(steps)))
+            step_stat = summarise(steps, **boot)
+            out.update(adoption_step_median=float(np.median(steps)), adoption_step_mean=step_stat["mean"],
+                       adoption_step_mean_ci_low=step_stat["ci_low"],
+                       adoption_step_mean_ci_high=step_stat["ci_high"], adoption_step_max=int(max(steps)))
         cells.setdefault(scen, {})[bname] = out
         rows.append({
             "budget": bname, "scenario": scen, "budget_value": cell.get("budget_value"),
@@ -137,6 +140,8 @@ def summarise_onboarding(raw: Mapping[str, Any], *, bootstrap: Mapping[str, Any]
             "flash_share_last": float(np.mean(ps["flash_share_last"])),
             "adoption_step": out.get("adoption_step_median"),
             "adoption_step_mean": out.get("adoption_step_mean"),
+            "adoption_step_mean_ci_low": out.get("adoption_step_mean_ci_low"),
+            "adoption_step_mean_ci_high": out.get("adoption_step_mean_ci_high"),
             "adoption_step_max": out.get("adoption_step_max"), "adopted_runs": len(steps), "n_runs": n,
             "cost_ratio_post_forced": out.get("utilisation_post_forced"),
             "switch_cost_ratio": out.get("switch_utilisation"),

@@ -22,8 +22,8 @@ from omegaconf import DictConfig, OmegaConf
 from . import config as wconfig
 from .notebook import NOTEBOOK_ENV as _NB_ENV
 
-__all__ = ["Experiment", "load_experiments", "dag_order", "file_digest", "input_hash", "is_up_to_date", "run",
-           "render_outputs", "HASH_FILE", "NOTEBOOK_ENV"]
+__all__ = ["Experiment", "NotebookFailed", "load_experiments", "dag_order", "file_digest", "input_hash",
+           "is_up_to_date", "run", "render_outputs", "HASH_FILE", "NOTEBOOK_ENV"]
 
 HASH_FILE = ".inputs.sha256"
 
@@ -32,6 +32,10 @@ NOTEBOOK_ENV = dict(_NB_ENV)
 
 # Presentation-only modules: editing them must not re-run experiments (use --skip-run to re-render).
 _PRESENTATION = {"figures.py", "style.py", "macros.py", "__main__.py", "runner.py", "refresh.py", "paper.py"}
+
+
+class NotebookFailed(RuntimeError):
+    """An experiment notebook raised; the executed copy shows where."""
 
 
 @dataclass(frozen=True)
@@ -263,7 +267,15 @@ def run(*, only: Iterable[str] | None = None, scale: str = "full", force: bool =
             continue
         echo(f"{name}: running {exp.notebook.relative_to(root)} (scale={scale})")
         start = time.perf_counter()
-        _execute(exp, params, root, progress)
+        try:
+            _execute(exp, params, root, progress)
+        except Exception as err:
+            if type(err).__name__ != "PapermillExecutionError":
+                raise
+            stale = exp.results_dir / HASH_FILE
+            stale.unlink(missing_ok=True)
+            raise NotebookFailed(f"{name}: notebook failed in cell {err.exec_count} "
+                                 f"({err.ename}: {err.evalue}); see {exp.executed_notebook}") from err
         seconds = time.perf_counter() - start
         if not exp.results_file.is_file():
             raise RuntimeError(f"{exp.notebook} ran but wrote no {exp.results_file}")
