@@ -75,7 +75,7 @@ def bench_exp01(args) -> dict:
                   pacer_params={"mode": "adaptive"}, priors=pri, n_resamples=1000)
     run_budget_pacing(**{**common, "seeds": seeds[:1], "budgets": budgets[:1]})      # warm caches
     t0, c0 = time.perf_counter(), time.process_time()
-    res = run_budget_pacing(**common, n_jobs=args.n_jobs)
+    res = run_budget_pacing(**common, n_jobs=args.n_jobs, backend=args.backend)
     t_engine, c_engine = time.perf_counter() - t0, time.process_time() - c0
 
     # Router loop over a subset of (budget, seed) runs, spread across budgets.
@@ -110,7 +110,7 @@ def _aligned(pri, models):
     return align_priors(*pri, models)
 
 
-def bench_throughput(sizes, n_steps, n_jobs) -> list[tuple[int, float, float, float]]:
+def bench_throughput(sizes, n_steps, n_jobs, backend) -> list[tuple[int, float, float, float]]:
     from paretobandit.sim.synthetic import synthetic_tables
 
     tb = synthetic_tables(3609, 26, 3, seed=0)
@@ -123,7 +123,8 @@ def bench_throughput(sizes, n_steps, n_jobs) -> list[tuple[int, float, float, fl
         budgets = np.geomspace(3e-5, 1.5e-2, 7)[np.arange(s) % 7]
         t0, c0 = time.perf_counter(), time.process_time()
         simulate(tb.features, tb.rewards, tb.costs, streams, tb.prices, seeds=list(range(s)), budget=budgets,
-                 cost_penalty=0.0, priors=Priors(a_off, b_off), n_jobs=n_jobs if s > 1 else 1)
+                 cost_penalty=0.0, priors=Priors(a_off, b_off), n_jobs=n_jobs if s > 1 else 1,
+                 backend=backend)
         dt, ct = time.perf_counter() - t0, time.process_time() - c0
         rows.append((s, dt / n_steps * 1e3, s * n_steps / dt, s * n_steps / ct))
     return rows
@@ -132,12 +133,13 @@ def bench_throughput(sizes, n_steps, n_jobs) -> list[tuple[int, float, float, fl
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--router-runs", type=int, default=14, help="router runs timed (extrapolated to 140)")
-    ap.add_argument("--n-jobs", type=int, default=1, help="engine threads")
+    ap.add_argument("--n-jobs", type=int, default=1, help="engine sub-batches run in parallel")
+    ap.add_argument("--backend", choices=("threads", "processes"), default="threads")
     ap.add_argument("--standin", action="store_true", help="random stand-in features (no feature cache)")
     ap.add_argument("--throughput-steps", type=int, default=300)
     ap.add_argument("--skip-exp01", action="store_true")
     args = ap.parse_args(argv)
-    print(f"numpy {np.__version__}, {os.cpu_count()} CPUs, n_jobs={args.n_jobs}, "
+    print(f"numpy {np.__version__}, {os.cpu_count()} CPUs, n_jobs={args.n_jobs} ({args.backend}), "
           f"load average {os.getloadavg()[0]:.2f} (timings are wall clock; CPU seconds alongside)")
     if not args.skip_exp01:
         r = bench_exp01(args)
@@ -150,7 +152,7 @@ def main(argv=None) -> int:
         print(f"{'speed-up':<34}{speed:>9.1f}×{r['c_router'] / r['c_engine']:>9.1f}×   "
               "target ≥ 30× and engine ≤ 5 s")
         print(f"router-vs-engine decision mismatches over the timed runs: {r['mismatches']}")
-    rows = bench_throughput([1, 20, 140, 1000], args.throughput_steps, args.n_jobs)
+    rows = bench_throughput([1, 20, 140, 1000], args.throughput_steps, args.n_jobs, args.backend)
     print(f"\nEngine throughput ({args.throughput_steps} steps, d=26, K=3, priors, adaptive pacer)")
     print(f"{'S':>6}{'ms/step':>10}{'run-steps/s':>14}{'per CPU s':>14}")
     for s, ms, rate, cpu_rate in rows:

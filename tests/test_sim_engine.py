@@ -81,19 +81,21 @@ def test_deterministic(tb):
     np.testing.assert_array_equal(a.final["A"], b.final["A"])
 
 
-def test_split_in_threads_equals_single_batch(tb):
+def test_split_in_threads_or_processes_equals_single_batch(tb):
     kw = dict(alpha=[0.0, 0.01, 0.1, 0.5, 0.05], gamma=[0.99, 0.997, 1.0, 0.997, 0.995],
               budget=[1e-4, None, 3e-4, 1e-3, 5e-3],
               pacer_mode=["adaptive", "soft", "hard", "adaptive", "soft"],
               events=[RewardTransform.constant(1, 100, 200, 0.5, runs=[1, 3]),
                       PriceChange(150, 2, 0.1, 0.1, runs=[4])])
     one = _run(tb, 5, **kw)
-    many = _run(tb, 5, n_jobs=3, **kw)
-    for name in ("arm", "reward", "cost", "lam", "forced"):
-        np.testing.assert_array_equal(getattr(one, name), getattr(many, name))
-    for key in ("A", "ainv", "b", "theta", "rho", "last_update", "lam", "cost_ema"):
-        np.testing.assert_array_equal(one.final[key], many.final[key])
-    assert one.final["repairs"] == many.final["repairs"]
+    for backend in ("threads", "processes"):
+        many = _run(tb, 5, n_jobs=3, backend=backend, **kw)
+        for name in ("arm", "reward", "cost", "lam", "forced"):
+            np.testing.assert_array_equal(getattr(one, name), getattr(many, name))
+        for key in ("A", "ainv", "b", "theta", "rho", "last_update", "last_played", "n_updates", "active",
+                    "price", "lam", "cost_ema"):
+            np.testing.assert_array_equal(one.final[key], many.final[key])
+        assert one.final["repairs"] == many.final["repairs"] and many.final["t"] == T
 
 
 def test_a_run_does_not_depend_on_its_batch(tb):
@@ -252,6 +254,7 @@ def test_onboarded_arm_starts_cold_with_its_prices(tb4):
     (dict(events=[PriceChange(5, 7, 1.0, 1.0)]), ConfigError),
     (dict(events=["nope"]), ConfigError),
     (dict(n_jobs=0), ConfigError),
+    (dict(n_jobs=2, backend="gpu"), ConfigError),
 ])
 def test_invalid_configuration(tb, kw, exc):
     args = dict(seeds=[0, 1, 2])

@@ -74,7 +74,8 @@ def _trajectory(lam_test: np.ndarray, n_points: int) -> dict:
 def run_budget_pacing(*, features_val, rewards_val, costs_val, features_test, rewards_test, costs_test,
                       models: Sequence[str], prices, budgets, seeds, router_params: dict | None = None,
                       pacer_params: dict | None = None, priors=None, trajectory_points: int = 200,
-                      n_resamples: int = 10_000, ci_seed: int = 42, n_jobs: int = 1) -> dict:
+                      n_resamples: int = 10_000, ci_seed: int = 42, n_jobs: int = 1,
+                      backend: str = "threads") -> dict:
     """Run Exp 01 for every budget × seed and return a JSON-able result.
 
     Parameters
@@ -102,7 +103,9 @@ def run_budget_pacing(*, features_val, rewards_val, costs_val, features_test, re
     n_resamples, ci_seed : int
         Bootstrap settings of the confidence intervals (SPEC: 10,000 and 42).
     n_jobs : int
-        Threads for the simulator (results are identical for any value).
+        Parallel sub-batches for the simulator (results are identical for any value).
+    backend : {"threads", "processes"}
+        How the sub-batches run (see :mod:`paretobandit.sim.parallel`).
 
     Returns
     -------
@@ -133,7 +136,7 @@ def run_budget_pacing(*, features_val, rewards_val, costs_val, features_test, re
     run_seeds = seeds * n_b
     run_budget = np.repeat(budgets, n_s)
     res = simulate(feats, rewards, costs, streams, price, seeds=run_seeds, budget=run_budget, pacer_mode=mode,
-                   priors=pri, config=cfg, pacer=pacer, n_jobs=n_jobs)
+                   priors=pri, config=cfg, pacer=pacer, n_jobs=n_jobs, backend=backend)
 
     test = slice(n_val, None)
     mean_reward = res.reward[:, test].mean(axis=1).reshape(n_b, n_s)

@@ -28,8 +28,8 @@ Exp 03-style silent degradation, ParetoBandit vs. a no-pacer condition, 20 seeds
 
 Events may be restricted to some runs (``runs=[...]``); α, γ, λ_c, budget (None = no pacer),
 pacer mode, n_eff (None = no priors) and seeds are per-run. ``n_jobs`` steps sub-batches in
-threads with identical results. See :mod:`paretobandit.sim.engine` and
-:mod:`paretobandit.sim.events` for the exact semantics.
+parallel (``backend="threads"`` or ``"processes"``) with identical results. See
+:mod:`paretobandit.sim.engine` and :mod:`paretobandit.sim.events` for the exact semantics.
 """
 
 from .engine import BatchSimulator, PacerParams, Priors, SimResult, merge_results, simulate

@@ -768,20 +768,10 @@ def merge_results(parts: Sequence[SimResult]) -> SimResult:
                        for f in ("arm", "reward", "cost", "lam", "forced")), final=final)
 
 
-def _run_parallel(sim: BatchSimulator, n_jobs: int) -> SimResult:
-    """Run ``sim`` as ``n_jobs`` sub-batches in threads (NumPy releases the GIL in its kernels)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    parts = sim.split(n_jobs)
-    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
-        results = list(pool.map(lambda part: part.run(), parts))
-    return merge_results(results)
-
-
 def simulate(features, rewards, costs, streams, prices, *, seeds, alpha=None, gamma=None, cost_penalty=None,
              budget=None, pacer_mode="adaptive", priors: Priors | None = None, n_eff=None,
              events: Sequence = (), config: RouterConfig | None = None,
-             pacer: PacerParams | None = None, n_jobs: int = 1) -> SimResult:
+             pacer: PacerParams | None = None, n_jobs: int = 1, backend: str = "threads") -> SimResult:
     """Simulate S independent router runs in lockstep and return their per-step outputs.
 
     Parameters
@@ -815,8 +805,10 @@ def simulate(features, rewards, costs, streams, prices, *, seeds, alpha=None, ga
     pacer : PacerParams, optional
         Pacer constants (η, EMA weight, λ cap, ceiling multiplier).
     n_jobs : int
-        Split the runs into this many sub-batches stepped in parallel threads (results identical to
-        ``n_jobs=1``; worthwhile for large S on several cores).
+        Split the runs into this many sub-batches stepped in parallel (results identical to
+        ``n_jobs=1``; worthwhile for large S on several free cores).
+    backend : {"threads", "processes"}
+        How sub-batches run in parallel (:mod:`paretobandit.sim.parallel`).
 
     Returns
     -------
@@ -832,6 +824,10 @@ def simulate(features, rewards, costs, streams, prices, *, seeds, alpha=None, ga
                          n_eff=n_eff, events=events, config=config, pacer=pacer)
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
         raise ConfigError(f"n_jobs must be a positive integer, got {n_jobs!r}")
+    if backend not in ("threads", "processes"):
+        raise ConfigError(f"backend must be 'threads' or 'processes', got {backend!r}")
     if n_jobs > 1 and sim.n_runs > 1:
-        return _run_parallel(sim, int(n_jobs))
+        from .parallel import run_split
+
+        return run_split(sim, int(n_jobs), backend)
     return sim.run()
