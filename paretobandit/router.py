@@ -369,8 +369,8 @@ class BanditRouter:
         """
         x = self._fs.extract(prompt_or_vector)
         if not float(x @ x) <= 1e12:  # a finite but huge vector would overflow A = Σxxᵀ for good
-            raise InvalidInputError(f"feature vector norm {np.linalg.norm(x):.3g} exceeds 1e6; features are "
-                                    "expected to be O(1) (whitened or normalised embeddings)")
+            raise InvalidInputError(f"feature vector norm exceeds 1e6 (max |x_i| = {np.abs(x).max():.3g}); "
+                                    "features are expected to be O(1) (whitened or normalised embeddings)")
         n_in = kernels.estimate_input_tokens(prompt_or_vector) if isinstance(prompt_or_vector, str) else 0
         if max_cost is not None:
             max_cost = _check_number("max_cost", max_cost, positive=True)
