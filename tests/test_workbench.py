@@ -181,6 +181,8 @@ log = pathlib.Path("runs.log")
 log.write_text(log.read_text() + NAME + "\\n" if log.exists() else NAME + "\\n")
 doc = {"schema_version": 1, "experiment": NAME, "summary": {"value": 0.5, "scale_n": len(scale)}}
 (out / "results.json").write_text(json.dumps(doc))
+pathlib.Path("out").mkdir(exist_ok=True)
+(pathlib.Path("out") / f"{NAME}.bin").write_text("artifact")
 """
 
 
@@ -203,6 +205,7 @@ def _fake_tree(root: Path, deps: dict[str, list[str]]) -> Path:
               macro_prefix: Fake{name.capitalize()}
               depends_on: {json.dumps(needs)}
               inputs: [in/{name}.txt, in/missing_*.txt]
+              outputs: [out/{name}.bin]
             """))
         nb = nbformat.v4.new_notebook()
         params = nbformat.v4.new_code_cell('overrides = []\nscale = "ci"')
@@ -261,6 +264,10 @@ def test_runner_runs_in_order_then_skips(tmp_path):
     said.clear()
     assert runner.run(**run) == []
     assert said[-1] == "all up to date" and _runs(tmp_path) == ["a", "b"]
+    # A declared output disappears: only its producer re-runs.
+    (tmp_path / "out" / "a.bin").unlink()
+    assert runner.run(**run) == ["a"]
+    assert _runs(tmp_path) == ["a", "b", "a"]
     # An input of b changes: only b re-runs.
     (tmp_path / "in" / "b.txt").write_text("input v2\n")
     assert runner.run(**run) == ["b"]
@@ -270,7 +277,7 @@ def test_runner_runs_in_order_then_skips(tmp_path):
     nbformat.write(nb, tmp_path / "nb" / "a.ipynb")
     assert runner.run(only=["a"], **run) == ["a"]
     assert runner.run(only=["b"], force=True, **run) == ["b"]
-    assert _runs(tmp_path) == ["a", "b", "b", "a", "b"]
+    assert _runs(tmp_path) == ["a", "b", "a", "b", "a", "b"]
     with pytest.raises(ValueError, match="unknown"):
         runner.run(only=["nope"], **run)
     # Another scale is another set of results.

@@ -3,7 +3,8 @@
 Each ``conf/experiment/<name>.yaml`` preset names its notebook, the experiments it ``depends_on`` and the
 ``inputs`` (repo-relative globs) it reads. A notebook is re-run when the content hash of its notebook
 file, its composed config, its input files, the package source and the run parameters differs from the
-hash stored beside its results (``<results_dir>/.inputs.sha256``), or when its ``results.json`` is missing.
+hash stored beside its results (``<results_dir>/.inputs.sha256``), or when its ``results.json`` or one of
+its declared ``outputs`` (globs, e.g. the feature cache) is missing.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class Experiment:
     inputs: tuple[str, ...]
     results_dir: Path
     cfg: DictConfig = field(repr=False, compare=False)
+    outputs: tuple[str, ...] = ()
 
     @property
     def results_file(self) -> Path:
@@ -72,6 +74,7 @@ def load_experiments(*, scale: str = "full", overrides: Sequence[str] = (), conf
         out[name] = Experiment(name=name, notebook=wconfig.repo_path(cfg, exp.notebook),
                                depends_on=tuple(exp.get("depends_on") or ()),
                                inputs=tuple(i for i in exp.get("inputs") or () if i is not None),
+                               outputs=tuple(o for o in exp.get("outputs") or () if o is not None),
                                results_dir=wconfig.repo_path(cfg, cfg.paths.results_dir), cfg=cfg)
     return out
 
@@ -102,17 +105,19 @@ def dag_order(experiments: dict[str, Experiment]) -> list[str]:
     return order
 
 
-def _input_files(exp: Experiment, root: Path) -> list[Path]:
+def _glob(patterns: Sequence[str], root: Path) -> list[Path]:
     files: set[Path] = set()
-    for pattern in exp.inputs:
-        if pattern is None:
-            continue
+    for pattern in patterns:
         p = Path(pattern)
         if p.is_absolute():
             files.update(Path(x) for x in sorted(p.parent.glob(p.name)))
         else:
             files.update(root.glob(pattern))
     return sorted(f for f in files if f.is_file())
+
+
+def _input_files(exp: Experiment, root: Path) -> list[Path]:
+    return _glob(exp.inputs, root)
 
 
 def _code_files(root: Path) -> list[Path]:
@@ -168,9 +173,12 @@ def input_hash(exp: Experiment, *, root: Path | None = None, params: dict | None
 
 
 def is_up_to_date(exp: Experiment, digest: str) -> bool:
-    """True when ``exp``'s results exist and were produced from inputs with hash ``digest``."""
+    """True when ``exp``'s results and declared outputs exist and came from inputs with hash ``digest``."""
     stamp = exp.results_dir / HASH_FILE
-    return exp.results_file.is_file() and stamp.is_file() and stamp.read_text().strip() == digest
+    if not (exp.results_file.is_file() and stamp.is_file() and stamp.read_text().strip() == digest):
+        return False
+    root = Path(exp.cfg.paths.root)
+    return all(_glob([pattern], root) for pattern in exp.outputs)
 
 
 def render_outputs(exp: Experiment) -> list[Path]:
