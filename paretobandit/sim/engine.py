@@ -306,7 +306,12 @@ class BatchSimulator:
         self.uses_ceiling = ceiling & self.has_pacer
         self.uses_penalty = penalty & self.has_pacer
         self._any_decay = bool((self.gamma < 1.0).any())
-        self._gamma_col = self.gamma[:, None]
+        # Staleness inflation by table lookup, one table per distinct γ — the router's own table
+        # (kernels.staleness_table), so the multipliers are bitwise the router's.
+        gammas, gamma_idx = np.unique(self.gamma, return_inverse=True)
+        self._gamma_col = gamma_idx.reshape(-1)[:, None]
+        self._stale = np.stack([kernels.staleness_table(float(g), cfg.v_max, cfg.staleness_cap)
+                                for g in gammas])
 
         # ---- prices
         p = _array("prices", prices, 2 if np.ndim(prices) == 2 else 3)
@@ -526,7 +531,7 @@ class BatchSimulator:
 
         # -- route: score all arms of all runs, eligibility, ties
         dt = t - np.maximum(self.last_update, self.last_played)
-        infl = kernels.staleness_inflation(self._gamma_col, dt, cfg.v_max, cfg.staleness_cap)
+        infl = self._stale[self._gamma_col, np.minimum(dt, cfg.staleness_cap)]
         weight = self.lam_c + np.where(self.uses_penalty, lam, 0.0)
         scores = kernels.arm_scores(self.theta, self.ainv, x, infl, self.alpha, weight, self.ncost)
         lam_ceiling = np.where(self.uses_ceiling, lam, 0.0)
