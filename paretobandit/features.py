@@ -323,8 +323,9 @@ class FeatureService:
     embedding_dim : int, optional
         Output dimension of ``custom_encoder`` (required with it unless a PCA is given).
     pca_path : path, None or False
-        PCA ``.npz`` artifact. ``None``: the default pipeline resolves the reference PCA (see module
-        docstring), a custom encoder uses none. ``False``: no PCA, no warning.
+        PCA ``.npz`` artifact. ``None``: the default pipeline (bundled MiniLM) resolves the reference
+        PCA (see module docstring); a custom encoder or ``model_path`` uses none. ``False``: no PCA,
+        no warning.
     whiten : bool
         Divide each PCA coordinate by sqrt(explained_variance) (the reference pipeline does).
     model_path : path, optional
@@ -402,8 +403,8 @@ class FeatureService:
             if not isinstance(pca_path, (str, os.PathLike)):
                 raise ConfigError(f"pca_path must be a path, None or False, got {type(pca_path).__name__}")
             return load_pca(pca_path)
-        if self.kind != _KIND_MINILM:
-            return None
+        if self.kind != _KIND_MINILM or not self._encoder.is_default:
+            return None  # the reference PCA belongs to the bundled MiniLM only
         found = resolve_default_pca()
         if found is not None:
             return load_pca(found)

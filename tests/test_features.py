@@ -338,6 +338,9 @@ class TestDefaultResolution:
 def minilm():
     if not HAS_MODEL:
         pytest.skip(NO_MODEL_REASON)
+    import torch
+
+    torch.set_num_threads(1)  # 2-core shared machine: oversubscribed OpenMP threads spin and crawl
     raw = FeatureService(pca_path=False)
     raw.encoder.model  # noqa: B018 - load once for the module
     return raw
@@ -420,3 +423,45 @@ class TestMiniLM:
         assert desc["pca"]["sha256"] == "65622d76d9fecd42e601686a0c965632dafe6658eb3abf75acde978b99d97f67"
         back = FeatureService.from_description(json.loads(json.dumps(desc)))
         assert back.fingerprint() == minilm26.fingerprint()
+
+
+# ------------------------------------------------------------------------------------ properties
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra.numpy import arrays  # noqa: E402
+
+
+@settings(max_examples=30, deadline=None)
+@given(arrays(np.float64, st.integers(1, 40), elements=st.floats(-1e6, 1e6, allow_nan=False)))
+def test_precomputed_is_vector_plus_bias(x):
+    fs = FeatureService.for_precomputed(x.shape[0])
+    out = fs.extract(x)
+    np.testing.assert_array_equal(out[:-1], x)
+    assert out[-1] == 1.0 and out.shape == (fs.dimension,)
+    np.testing.assert_array_equal(fs.extract_batch(x[None, :])[0], out)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.text(min_size=1).filter(lambda s: s.strip()), min_size=1, max_size=8))
+def test_custom_batch_equals_single_and_cache(prompts):
+    import tempfile
+    from pathlib import Path
+
+    fs = FeatureService(custom_encoder=CountingEncoder(3), embedding_dim=3)
+    single = np.array([fs.extract(p) for p in prompts])
+    np.testing.assert_array_equal(fs.extract_batch(prompts, batch_size=3), single)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "c.npz"
+        np.testing.assert_array_equal(fs.extract_batch(prompts, cache_path=path), single)
+        np.testing.assert_array_equal(fs.extract_batch(prompts[::-1], cache_path=path), single[::-1])
+
+
+def test_extract_is_thread_safe():
+    from concurrent.futures import ThreadPoolExecutor
+
+    fs = FeatureService(custom_encoder=CountingEncoder(5), embedding_dim=5)
+    prompts = [f"p{i}" for i in range(200)]
+    expected = fs.extract_batch(prompts)
+    with ThreadPoolExecutor(4) as pool:
+        got = np.array(list(pool.map(fs.extract, prompts)))
+    np.testing.assert_array_equal(got, expected)
