@@ -73,6 +73,24 @@ UPSTREAM_FILES: dict[str, tuple[str, str]] = {
     "rewards/flash_token_counts.jsonl": (
         "data/rewards/flash_token_counts.jsonl",
         "466eaf193a61ac0f8369e45f46e8657bf658b68ae44eb65bceb2e56a6423da76"),
+    "judges/cross_judge_claude_test.jsonl": (
+        "data/judges/cross_judge_claude_test.jsonl",
+        "24c403f8b9da4b3d0bbbd0d956a04af4d72b0328580a39ac63878d38e72125f5"),
+    "judges/cross_judge_claude_val.jsonl": (
+        "data/judges/cross_judge_claude_val.jsonl",
+        "ee9ac8874f4e7ecc971e9c5d20653b4c55d909881ebb80faa4d17aba0ce3444c"),
+    "judges/cross_judge_gpt_mini_test.jsonl": (
+        "data/judges/cross_judge_gpt_mini_test.jsonl",
+        "ada75251fc8c0eb69bb76bd212dbbeda39dad2e9395b03aea0883820d9a34602"),
+    "judges/cross_judge_gpt_mini_val.jsonl": (
+        "data/judges/cross_judge_gpt_mini_val.jsonl",
+        "2b02edb910492e49d5b4159bf9359a6caca5bf0fb481bd6190ac11759619ee9a"),
+    "judges/cross_judge_r1_test.jsonl": (
+        "data/judges/cross_judge_r1_test.jsonl",
+        "3667f9b609d27e2e83d4bc590c95641c7111408e8f76e60c5e9d5a4c56997cd7"),
+    "judges/cross_judge_r1_val.jsonl": (
+        "data/judges/cross_judge_r1_val.jsonl",
+        "e72879a120ced9a4bfb54c4063ba8ad1b677aa40292150a67290f4a08fba940a"),
     "models/models_k3.json": (
         "data/models/models_k3.json", "17b167d0c676914fd3c9d3f99aff7c6b0e93c88a6b63c7babf3376d0a78ae683"),
     "models/models_k4.json": (
