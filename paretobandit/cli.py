@@ -361,6 +361,10 @@ def _main(argv: Sequence[str] | None) -> int:
         handler = {"route": _cmd_route, "feedback": _cmd_feedback, "data": _cmd_data,
                    "features": _cmd_features, "models": _cmd_models}[args.command]
         return handler(args)
+    except BrokenPipeError:  # e.g. `paretobandit ... | head`: the reader left, nothing to report
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except (ParetoBanditError, CLIError, OSError) as exc:
         print(f"{PROG}: error: {_one_line(str(exc)) or type(exc).__name__}", file=sys.stderr)
         return 1
