@@ -465,3 +465,20 @@ def test_extract_is_thread_safe():
     with ThreadPoolExecutor(4) as pool:
         got = np.array(list(pool.map(fs.extract, prompts)))
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.embeddings
+@pytest.mark.realdata
+@pytest.mark.skipif(not HAS_MODEL, reason=NO_MODEL_REASON)
+def test_split_cache_matches_live_pipeline(minilm26):
+    from paretobandit.data import features_root, load_features, load_reward_table
+
+    if not (features_root() / "test.npz").is_file() or not (data_root() / "rewards" / "test.jsonl").is_file():
+        pytest.skip("data/features/test.npz or data/raw missing: run `paretobandit data fetch` and "
+                    "`paretobandit features build`")
+    x = load_features("test", feature_service=minilm26)
+    table = load_reward_table("test")
+    assert x.shape == (1824, 26) and np.all(x[:, -1] == 1.0)
+    live = np.array([minilm26.extract(p) for p in table.prompts[:4]])
+    scale = np.linalg.norm(live, axis=1, keepdims=True)
+    assert np.all(np.abs(x[:4] - live) <= 1e-6 * scale)
