@@ -17,6 +17,8 @@ Nothing here validates its inputs: the public boundary does that once.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 #: Scores closer than this to the best score are ties (broken uniformly at random).
@@ -253,3 +255,24 @@ def arm_scores_stacked(stack, x, inflation, alpha, penalty):
     var += y[k * d:]
     var -= penalty
     return var
+
+
+def arm_scores_stacked_list(stack, x, inflation, alpha: float, penalty) -> list:
+    """:func:`arm_scores_stacked` finished in Python floats (faster for a handful of arms).
+
+    ``inflation`` and ``penalty`` are sequences of K floats; returns a list of K floats. The
+    element-wise arithmetic is the same IEEE operations as the array version (``sqrt`` of
+    ``max(var·inflation, 0)``, NaN propagated), so both return identical values.
+    """
+    k = len(inflation)
+    d = x.shape[0]
+    y = stack @ x
+    var = (y[: k * d].reshape(k, d) @ x).tolist()
+    mean = y[k * d:].tolist()
+    out = []
+    for a in range(k):
+        v = var[a] * inflation[a]
+        if v < 0.0:
+            v = 0.0
+        out.append(mean[a] + alpha * math.sqrt(v) - penalty[a])
+    return out

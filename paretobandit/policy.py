@@ -64,6 +64,11 @@ class LinUCBPolicy:
         self.write_lock = threading.RLock()
         self.t = 0
         self._table = kernels.staleness_table(config.forgetting_factor, config.v_max, config.staleness_cap)
+        self._table_list = self._table.tolist()
+        self._forget = config.forgetting_factor < 1.0
+        self._decay = kernels.decay_factor(config.forgetting_factor, np.arange(config.staleness_cap + 1),
+                                           config.staleness_cap).tolist()
+        self._floor = config.ridge_floor * config.ridge
         self._set_arrays(
             np.broadcast_to(config.ridge * np.eye(self.d), (n_arms, self.d, self.d)).copy(),
             np.zeros((n_arms, self.d)),
@@ -124,6 +129,13 @@ class LinUCBPolicy:
         self._table.take(dt, out=self._infl)
         return kernels.arm_scores_stacked(self.stack, x, self._infl, alpha, penalty)
 
+    def scores_list(self, x: np.ndarray, t: int, alpha: float, penalty: list) -> list:
+        """:meth:`scores` as a list of floats, computed in Python floats (faster for small K)."""
+        tbl = self._table_list
+        cap = self.config.staleness_cap
+        infl = [tbl[t - lt] if t - lt < cap else tbl[cap] for lt in self.last_touch.tolist()]
+        return kernels.arm_scores_stacked_list(self.stack, x, infl, alpha, penalty)
+
     def touch(self, arm: int, t: int) -> None:
         """Record that ``arm`` was played at request ``t`` (caller holds :attr:`lock`)."""
         self.last_played[arm] = t
@@ -147,59 +159,72 @@ class LinUCBPolicy:
             self.ainv[arm] = ainv
             self.theta[arm] = theta
 
+    def _sherman_morrison_locked(self, arm: int, x: np.ndarray, reward: float, force: bool = False):
+        """ALGORITHM.md feedback step 3 in place (caller holds :attr:`lock`).
+
+        Returns ``(applied, stability_due)``; ``applied`` is False (nothing changed) when the
+        denominator is below 1, i.e. the inverse is corrupted, unless ``force``.
+        """
+        ainv = self.ainv[arm]
+        u = ainv @ x
+        den = 1.0 + float(u @ x)
+        if den < 1.0 and not force:
+            return False, False
+        theta = self.theta[arm]
+        resid = reward - float(theta @ x)
+        dger(-1.0 / den, u, u, a=ainv.T, overwrite_a=1)      # A⁻¹ ← A⁻¹ − uuᵀ/den (in place)
+        theta += u * (resid / den)                             # θ ← θ + u(r − xᵀθ)/den
+        dger(1.0, x, x, a=self.A[arm].T, overwrite_a=1)       # A ← A + xxᵀ
+        b = self.b[arm]
+        b += reward * x
+        n = int(self.n_updates[arm]) + 1
+        self.n_updates[arm] = n
+        cfg = self.config
+        return True, (n % cfg.stability_interval == 0 and float(np.trace(ainv)) > cfg.stability_trace)
+
     def update(self, arm: int, x: np.ndarray, reward: float) -> None:
         """Apply one (validated) reward for ``arm`` with context ``x`` at the current ``t``.
 
-        Implements ALGORITHM.md ``feedback`` steps 1–4 (the pacer is the router's business).
+        Implements ALGORITHM.md ``feedback`` steps 1–4 (the pacer is the router's business). The
+        common case runs in one short :attr:`lock` hold; re-inversions happen outside it.
         """
         cfg = self.config
-        gamma = cfg.forgetting_factor
         lam0 = cfg.ridge
         with self.write_lock:
             with self.lock:
                 big_t = self.t
-                # 1. forgetting
-                if gamma < 1.0:
-                    g = float(kernels.decay_factor(gamma, big_t - int(self.last_update[arm]), cfg.staleness_cap))
-                    if g != 1.0:
+                add = 0.0
+                # 1. forgetting (g = γ^min(dt, cap); dt <= 0 means g = 1)
+                if self._forget:
+                    dt = big_t - int(self.last_update[arm])
+                    if dt > 0:
+                        cap = cfg.staleness_cap
+                        g = self._decay[dt if dt < cap else cap]
                         self.A[arm] *= g
                         self.b[arm] *= g
                         self.ainv[arm] /= g
-                        self.rho[arm] *= g
-                    floor = self.rho[arm] < cfg.ridge_floor * lam0
-                    if floor:
-                        add = lam0 - float(self.rho[arm])
-                        self.rho[arm] = lam0
-                else:
-                    floor = False
+                        rho = float(self.rho[arm]) * g
+                        if rho < self._floor:
+                            add = lam0 - rho
+                            rho = lam0
+                        self.rho[arm] = rho
                 # 2.
                 self.last_update[arm] = big_t
                 if big_t > self.last_touch[arm]:
                     self.last_touch[arm] = big_t
-            if floor:
-                self._reinvert(arm, add)
-            # 3. Sherman–Morrison
-            with self.lock:
-                ainv = self.ainv[arm]
-                u = ainv @ x
-                den = 1.0 + float(u @ x)
-            if den < 1.0:
-                self._reinvert(arm, lam0)
-            with self.lock:
-                if den < 1.0:
-                    ainv = self.ainv[arm]
-                    u = ainv @ x
-                    den = 1.0 + float(u @ x)
-                theta = self.theta[arm]
-                resid = reward - float(theta @ x)
-                dger(-1.0 / den, u, u, a=ainv.T, overwrite_a=1)
-                theta += u * (resid / den)
-                dger(1.0, x, x, a=self.A[arm].T, overwrite_a=1)
-                self.b[arm] += reward * x
-                self.n_updates[arm] += 1
-                n = int(self.n_updates[arm])
-                check = n % cfg.stability_interval == 0 and float(np.trace(ainv)) > cfg.stability_trace
-            # 4. stability
+                applied = check = False
+                if not add:
+                    applied, check = self._sherman_morrison_locked(arm, x, reward)
+            if not applied:
+                if add:                      # ridge floor: A ← A + (λ₀ − ρ)I, re-invert
+                    self._reinvert(arm, add)
+                    with self.lock:
+                        applied, check = self._sherman_morrison_locked(arm, x, reward)
+                if not applied:              # corrupted inverse: A ← A + λ₀I, re-invert, retry
+                    self._reinvert(arm, lam0)
+                    with self.lock:
+                        applied, check = self._sherman_morrison_locked(arm, x, reward, force=True)
+            # 4. stability check
             if check:
                 self._reinvert(arm, lam0)
 

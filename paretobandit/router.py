@@ -89,7 +89,8 @@ class RoutingLog:
 class _View:
     """Immutable snapshot of the registry arrays used by :meth:`BanditRouter.route`."""
 
-    __slots__ = ("names", "index", "inp", "out", "price", "ncost", "p_max", "est0", "est0_list", "all_names")
+    __slots__ = ("names", "index", "inp", "out", "price", "ncost", "p_max", "est0", "est0_list", "all_names",
+                 "small")
 
     def __init__(self, registry: ModelRegistry, output_tokens: int):
         arr = registry.arrays()
@@ -100,6 +101,7 @@ class _View:
         self.p_max = float(registry.p_max)
         self.est0 = kernels.request_cost_estimate(self.inp, self.out, 0, output_tokens)
         self.est0_list = self.est0.tolist()
+        self.small = len(self.names) <= _SMALL_K
 
 
 def _check_number(name, value, *, positive=False, nonneg=False):
@@ -134,8 +136,12 @@ class BanditRouter:
         self._rng = rng
         self._local = threading.local()
         self._view = _View(registry, config.output_tokens)
-        self._pen_key: tuple | None = None
+        self._pen_view = None
+        self._pen_w = None
         self._pen = None
+        # precomputed-vector services get a cheaper input path in route()
+        self._raw_shape = (feature_service.dimension - 1,) if getattr(feature_service, "kind", None) \
+            == "precomputed" else None
         self._pulls = dict.fromkeys(registry.names, 0)
         self._n_feedback = 0
         self._id_prefix = secrets.token_hex(4) + "-"
@@ -339,10 +345,11 @@ class BanditRouter:
             local.depth -= 1
 
     def _penalty(self, view, w):
-        key = (view, w)
-        if self._pen_key != key:
-            self._pen = w * view.ncost
-            self._pen_key = key
+        """``(w·c̃ array, same as list)``, cached per registry snapshot and weight."""
+        if self._pen_view is not view or self._pen_w != w:
+            pen = w * view.ncost
+            self._pen = (pen, pen.tolist())
+            self._pen_view, self._pen_w = view, w
         return self._pen
 
     def route(self, prompt_or_vector, max_cost=None, force_model=None):
@@ -367,11 +374,23 @@ class BanditRouter:
         ------
         InvalidInputError, DimensionMismatchError, UnknownModelError, BudgetExceededError, StoreError
         """
-        x = self._fs.extract(prompt_or_vector)
+        raw_shape = self._raw_shape
+        if raw_shape is not None and prompt_or_vector.__class__ is np.ndarray \
+                and prompt_or_vector.shape == raw_shape and prompt_or_vector.dtype == np.float64:
+            # Precomputed-vector fast path: the same vector FeatureService.extract builds (values + bias);
+            # NaN/Inf fail the norm check below, which then asks the feature service for its own error.
+            x = np.empty(raw_shape[0] + 1)
+            x[:-1] = prompt_or_vector
+            x[-1] = 1.0
+            n_in = 0
+        else:
+            x = self._fs.extract(prompt_or_vector)
+            n_in = kernels.estimate_input_tokens(prompt_or_vector) if isinstance(prompt_or_vector, str) else 0
         if not float(x @ x) <= 1e12:  # a finite but huge vector would overflow A = Σxxᵀ for good
+            if raw_shape is not None:
+                self._fs.extract(prompt_or_vector)   # NaN/Inf: the feature service's InvalidInputError
             raise InvalidInputError(f"feature vector norm exceeds 1e6 (max |x_i| = {np.abs(x).max():.3g}); "
                                     "features are expected to be O(1) (whitened or normalised embeddings)")
-        n_in = kernels.estimate_input_tokens(prompt_or_vector) if isinstance(prompt_or_vector, str) else 0
         if max_cost is not None:
             max_cost = _check_number("max_cost", max_cost, positive=True)
         pacer = self._pacer
@@ -387,45 +406,39 @@ class BanditRouter:
                 scores: dict = {}
                 eligible = [force_model]
             else:
-                eligible_mask = None
+                mask = None
                 if pacer is not None and lam > 0.0 and pacer.uses_ceiling:
-                    eligible_mask = kernels.ceiling_eligible(view.price, view.p_max, lam, pacer.ceiling_multiplier)
-                    if eligible_mask.all():
-                        eligible_mask = None
+                    mask = kernels.ceiling_eligible(view.price, view.p_max, lam, pacer.ceiling_multiplier)
+                    if mask.all():
+                        mask = None
                 if max_cost is not None:
-                    est = view.est0 if n_in == 0 else kernels.request_cost_estimate(
-                        view.inp, view.out, n_in, self.config.output_tokens)
-                    fits = est <= max_cost
-                    if not fits.any():
-                        estimates = dict(zip(view.names, est.tolist()))
-                        listing = ", ".join(f"{m}: ${c:.6g}" for m, c in estimates.items())
-                        raise BudgetExceededError(f"no model fits max_cost=${max_cost:.6g} for this request "
-                                                  f"(estimated cost per model: {listing})", estimates)
-                    if not fits.all():
-                        if eligible_mask is None:
-                            eligible_mask = fits
-                        else:
-                            both = eligible_mask & fits
-                            eligible_mask = both if both.any() else fits
+                    mask = self._apply_max_cost(view, mask, max_cost, n_in)
                 w = self.config.cost_penalty
                 if pacer is not None and pacer.uses_penalty:
                     w = w + lam
                 alpha = 0.0 if getattr(self._local, "depth", 0) else self.config.alpha
                 t = policy.t + 1
-                s = policy.scores(x, t, alpha, self._penalty(view, w))
-                sl = s.tolist()
-                if eligible_mask is None:
+                pen = self._penalty(view, w)
+                if view.small:
+                    sl = policy.scores_list(x, t, alpha, pen[1])
+                    s = None
+                else:
+                    s = policy.scores(x, t, alpha, pen[0])
+                    sl = s.tolist()
+                if mask is None:
                     eligible = view.all_names
-                    if len(sl) <= _SMALL_K:
+                    if s is None:
                         best = max(sl)
                         ties = [j for j, v in enumerate(sl) if v >= best - kernels.TIE_TOLERANCE]
                         i = ties[0] if len(ties) == 1 else ties[int(self._rng.integers(len(ties)))]
                     else:
-                        i = kernels.pick_arm(s, True, self._rng)
+                        i = int(s.argmax())
+                        if np.count_nonzero(s >= sl[i] - kernels.TIE_TOLERANCE) > 1:
+                            i = kernels.pick_arm(s, True, self._rng)
                 else:
-                    eligible = [view.names[j] for j in np.flatnonzero(eligible_mask)]
-                    i = kernels.pick_arm(s, eligible_mask, self._rng)
-                scores = dict(zip(view.names, sl))
+                    eligible = [view.names[j] for j in np.flatnonzero(mask)]
+                    i = kernels.pick_arm(np.asarray(sl), mask, self._rng)
+                scores = dict(zip(view.names, sl, strict=True))
             t = policy.t + 1
             policy.t = t
             policy.touch(i, t)
@@ -437,18 +450,33 @@ class BanditRouter:
         self._store.put(request_id, x, {"model": model, "cost": cost})
         return model, RoutingLog(request_id, model, cost, scores, eligible, lam, t)
 
+    def _apply_max_cost(self, view, mask, max_cost, n_in):
+        """Intersect the eligibility mask with ``estimate ≤ max_cost`` (ALGORITHM.md route step 5)."""
+        est = view.est0 if n_in == 0 else kernels.request_cost_estimate(
+            view.inp, view.out, n_in, self.config.output_tokens)
+        fits = est <= max_cost
+        if not fits.any():
+            estimates = dict(zip(view.names, est.tolist(), strict=True))
+            listing = ", ".join(f"{m}: ${c:.6g}" for m, c in estimates.items())
+            raise BudgetExceededError(f"no model fits max_cost=${max_cost:.6g} for this request "
+                                      f"(estimated cost per model: {listing})", estimates)
+        if fits.all():
+            return mask
+        if mask is None:
+            return fits
+        both = mask & fits
+        return both if both.any() else fits
+
     # ------------------------------------------------------------------ feedback
-    def _check_reward(self, reward) -> float:
+    @staticmethod
+    def _check_reward(reward) -> float:
+        """The reward as a float (finite, not yet clamped); no side effects."""
         if isinstance(reward, bool) or not isinstance(reward, _NUMBER):
-            raise InvalidInputError(f"reward must be a number in [0, 1], got {reward!r} ({type(reward).__name__})")
+            raise InvalidInputError(f"reward must be a number in [0, 1], got {reward!r} "
+                                    f"({type(reward).__name__})")
         r = float(reward)
         if not math.isfinite(r):
             raise InvalidInputError(f"reward must be finite, got {reward!r}")
-        if r < 0.0 or r > 1.0:
-            if not self._warned_clamp:
-                self._warned_clamp = True
-                logger.warning("reward %r outside [0, 1] clamped (further clamps are not logged)", reward)
-            r = min(1.0, max(0.0, r))
         return r
 
     def process_feedback(self, request_id, reward, cost=None) -> None:
@@ -472,24 +500,29 @@ class BanditRouter:
         r = self._check_reward(reward)
         if cost is not None:
             cost = _check_number("cost", cost, nonneg=True)
+        clamped = r < 0.0 or r > 1.0
+        if clamped:
+            r = min(1.0, max(0.0, r))
         policy = self._policy
         with policy.write_lock:
-            x, meta = self._store.get(request_id)
-            model = meta["model"]
-            i = self._view.index.get(model)
-            if i is None:
-                raise UnknownModelError(f"request {request_id!r} was routed to {model!r}, which has since been "
-                                        "removed; the feedback is not applied")
-            if cost is None:
-                cost = meta["cost"]
-            if x.shape != (policy.d,):
-                raise DimensionMismatchError(f"stored context of {request_id!r} has shape {x.shape}, "
-                                             f"expected ({policy.d},)")
-            self._store.take(request_id)
+            x, meta = self._store.take(request_id, check=self._check_pending)
+            i = self._view.index[meta["model"]]
             policy.update(i, x, r)
             if self._pacer is not None:
-                self._pacer._step(cost)
+                self._pacer._step(meta["cost"] if cost is None else cost)
             self._n_feedback += 1
+            if clamped and not self._warned_clamp:   # logged once per router, after the feedback applied
+                self._warned_clamp = True
+                logger.warning("reward %r outside [0, 1] clamped (further clamps are not logged)", reward)
+
+    def _check_pending(self, request_id, x, meta) -> None:
+        """Called by the store before it consumes a context: reject feedback that cannot be applied."""
+        if meta["model"] not in self._view.index:
+            raise UnknownModelError(f"request {request_id!r} was routed to {meta['model']!r}, which has since "
+                                    "been removed; the feedback is not applied")
+        if x.shape != (self._policy.d,):
+            raise DimensionMismatchError(f"stored context of {request_id!r} has shape {x.shape}, "
+                                         f"expected ({self._policy.d},)")
 
     # ------------------------------------------------------------------ registry
     def _publish_view(self) -> None:

@@ -98,10 +98,15 @@ class EphemeralContextStore:
             x, meta, _ = self._lookup_locked(request_id)
             return x, meta
 
-    def take(self, request_id: str) -> tuple[np.ndarray, dict]:
-        """Remove and return ``(x, meta)`` and record the id as applied (atomic)."""
+    def take(self, request_id: str, check=None) -> tuple[np.ndarray, dict]:
+        """Remove and return ``(x, meta)`` and record the id as applied (atomic).
+
+        ``check(request_id, x, meta)``, if given, runs first and may raise to leave the context pending.
+        """
         with self._lock:
             x, meta, _ = self._lookup_locked(request_id)
+            if check is not None:
+                check(request_id, x, meta)
             del self._pending[request_id]
             if self.max_applied:
                 self._applied[request_id] = None
@@ -232,13 +237,18 @@ class SqliteContextStore:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read context {request_id!r} from {self.path!r}: {exc}") from None
 
-    def take(self, request_id: str) -> tuple[np.ndarray, dict]:
-        """Remove and return ``(x, meta)`` and record the id as applied, in one transaction."""
+    def take(self, request_id: str, check=None) -> tuple[np.ndarray, dict]:
+        """Remove and return ``(x, meta)`` and record the id as applied, in one transaction.
+
+        ``check(request_id, x, meta)``, if given, runs first and may raise to leave the context pending.
+        """
         try:
             with self._lock:
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
                     result = self._lookup_locked(request_id)
+                    if check is not None:
+                        check(request_id, *result)
                     self._conn.execute("DELETE FROM pending WHERE request_id = ?", (request_id,))
                     self._conn.execute("INSERT OR REPLACE INTO applied VALUES (?, ?)", (request_id, self._clock()))
                     self._conn.execute("COMMIT")
