@@ -360,3 +360,22 @@ class TestRealData:
         report = fetch(dest=tmp_path / "raw", source=SHARED)
         assert len(report.written) == len(read_checksums(SHARED / "SHA256SUMS"))
         assert fetch(dest=tmp_path / "raw", source=SHARED).written == []
+
+
+@pytest.mark.realdata
+def test_cached_features_agree_with_reference_priors():
+    """The paper's priors were fitted in the same 26-d space: their ridge predictions on our cached test
+    features must reproduce each model's mean reward and correlate with the per-prompt rewards."""
+    priors = data_root() / "artifacts" / "priors_k3_d26.npz"
+    if not (data_mod.features_root() / "test.npz").is_file() or not priors.is_file() or not HAVE_RAW:
+        pytest.skip("needs data/raw (paretobandit data fetch) and data/features "
+                    "(paretobandit features build)")
+    x = load_features("test")
+    table = load_reward_table("test")
+    with np.load(priors, allow_pickle=False) as npz:
+        models, a, b = [str(m) for m in npz["models"]], npz["A"], npz["b"]
+    for i, model in enumerate(models):
+        pred = x @ np.linalg.solve(a[i], b[i])
+        actual = table.rewards[:, table.column(model)]
+        assert abs(pred.mean() - actual.mean()) < 0.01, model
+        assert np.corrcoef(pred, actual)[0, 1] > 0.25, model
