@@ -455,3 +455,19 @@ def test_runner_reports_a_failing_notebook(tmp_path):
     with pytest.raises(runner.NotebookFailed, match="boom"):
         runner.run(scale="ci", conf_dir=conf, root=tmp_path, progress=False, echo=lambda s: None)
     assert (tmp_path / "results" / "ci" / "a" / "a.ipynb").is_file()
+
+
+def test_figure_lookup_imports_the_report_module():
+    import subprocess
+    import sys
+
+    code = ("import sys, importlib.util\n"
+            "from paretobandit.workbench import figures\n"
+            "from paretobandit.workbench.config import experiment_names\n"
+            "for name in experiment_names():\n"
+            "    figures.figure_functions(name)\n"
+            "    mod = 'paretobandit.workbench.report_' + name\n"
+            "    assert importlib.util.find_spec(mod) is None or mod in sys.modules, mod\n"
+            "print(sorted(figures.figure_functions('budget_pacing')))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['frontier', 'lambda', 'utilisation']"

@@ -7,6 +7,8 @@ an experiment (``python -m paretobandit.workbench run --skip-run``).
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,14 @@ def register(experiment: str, name: str) -> Callable[[FigureFn], FigureFn]:
 
 
 def figure_functions(experiment: str) -> dict[str, FigureFn]:
-    """Registered figures of ``experiment`` (empty when it has none)."""
+    """Registered figures of ``experiment`` (empty when it has none).
+
+    Figures may be registered here or in the experiment's report module
+    ``paretobandit.workbench.report_<experiment>``, which is imported first if it exists.
+    """
+    module = f"{__package__}.report_{experiment}"
+    if importlib.util.find_spec(module) is not None:
+        importlib.import_module(module)
     return dict(_REGISTRY.get(experiment, {}))
 
 
