@@ -8,6 +8,7 @@ Usage::
     paretobandit feedback REQUEST_ID REWARD [--cost C] --state router
     paretobandit data fetch [--source DIR] [--dest DIR]
     paretobandit features build [--splits val test ...]
+    paretobandit features train-pca --output my_pca.npz [--split val]
     paretobandit models check [--registry models.json] [--load]
 
 Errors print one line (``paretobandit: error: ...``) to stderr; exit status 1 for a failed operation,
@@ -143,6 +144,16 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--pca", metavar="NPZ", help="PCA artifact (default: the reference PCA resolution)")
     build.add_argument("--batch-size", type=int, default=64)
 
+    tpca = feats_sub.add_parser("train-pca", help="fit a PCA artifact on a split's prompts",
+                                description="Regenerate a PCA artifact (when the reference "
+                                "pca_25_minilm.npz is unavailable): embed a split's prompts with the "
+                                "bundled MiniLM and fit scikit-learn PCA. A documented deviation from the "
+                                "paper, whose PCA was fitted on 46,696 LMSYS prompts.")
+    tpca.add_argument("--split", default="val", help="reward table whose prompts to fit on (default val)")
+    tpca.add_argument("--output", required=True, metavar="NPZ", help="where to write the artifact")
+    tpca.add_argument("--n-components", type=int, default=25)
+    tpca.add_argument("--batch-size", type=int, default=64)
+
     models = sub.add_parser("models", help="model registry and embedding model",
                             description="Model registry and embedding model.")
     models_sub = models.add_subparsers(dest="models_command", parser_class=_Parser, metavar="ACTION",
@@ -271,10 +282,21 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_features(args: argparse.Namespace) -> int:
-    from .data import build_features
+    from .data import build_features, load_reward_table
 
     if args.batch_size < 1:
         raise CLIError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.features_command == "train-pca":
+        from .pca import train_pca
+
+        table = load_reward_table(args.split)
+        art = train_pca(table.prompts, n_components=args.n_components, output_path=args.output,
+                        batch_size=args.batch_size)
+        print(f"PCA with {art.n_components} components fitted on {art.n_samples} prompts of {args.split!r}: "
+              f"{art.path} (sha256 {art.sha256}); explained variance "
+              f"{float(art.explained_variance_ratio.sum()):.1%}. Use it with --pca or "
+              "FeatureService(pca_path=...)")
+        return 0
     service = _feature_service(args.pca)
     written = build_features(splits=args.splits, feature_service=service, batch_size=args.batch_size)
     for split, path in written.items():

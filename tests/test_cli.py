@@ -46,7 +46,8 @@ def _one_error_line(proc: subprocess.CompletedProcess) -> str:
 
 # ----------------------------------------------------------------------------------- no model needed
 @pytest.mark.parametrize("args", [[], ["route"], ["feedback"], ["data"], ["data", "fetch"], ["features"],
-                                  ["features", "build"], ["models"], ["models", "check"]])
+                                  ["features", "build"], ["features", "train-pca"], ["models"],
+                                  ["models", "check"]])
 def test_help_everywhere(tmp_path, args):
     proc = run(*args, "--help", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -145,6 +146,32 @@ def test_features_build_wiring(tmp_path, monkeypatch, capsys):
     assert "mini:" in capsys.readouterr().out and (tmp_path / "features" / "mini.npz").is_file()
     assert main(["features", "build", "--splits", "absent"]) == 1
     assert "not found" in capsys.readouterr().err
+
+
+def test_features_train_pca(tmp_path, monkeypatch, capsys):
+    """`features train-pca` in-process; the encoder is replaced by a deterministic stand-in."""
+    import numpy as np
+
+    import paretobandit.data as data_mod
+    import paretobandit.features as features_mod
+    from paretobandit.pca import load_pca
+
+    raw = tmp_path / "raw"
+    (raw / "rewards").mkdir(parents=True)
+    rows = [{"prompt": f"prompt {i}", "source": "s", "arms": {"a": {"reward": 1.0, "cost": 0.0}}}
+            for i in range(12)]
+    (raw / "rewards" / "mini.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    monkeypatch.setattr(data_mod, "data_root", lambda: raw)
+    monkeypatch.setattr(features_mod.MiniLMEncoder, "encode",
+                        lambda self, texts, batch_size=64: np.random.default_rng(len(texts)).normal(
+                            size=(len(texts), 384)))
+    out = tmp_path / "pca.npz"
+    cmd = ["features", "train-pca", "--split", "mini", "--output", str(out), "--n-components"]
+    assert main([*cmd, "4"]) == 0
+    assert "4 components fitted on 12 prompts" in capsys.readouterr().out
+    assert load_pca(out).components.shape == (4, 384)
+    assert main([*cmd, "40"]) == 1
+    assert "at least n_components=40" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not HAS_ROUTER, reason=NO_ROUTER)
