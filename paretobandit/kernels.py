@@ -257,22 +257,27 @@ def arm_scores_stacked(stack, x, inflation, alpha, penalty):
     return var
 
 
-def arm_scores_stacked_list(stack, x, inflation, alpha: float, penalty) -> list:
-    """:func:`arm_scores_stacked` finished in Python floats (faster for a handful of arms).
+def finish_scores(var, mean, inflation, alpha: float, penalty) -> list:
+    """Scores from the per-arm products, in Python floats (cheapest for a handful of arms).
 
-    ``inflation`` and ``penalty`` are sequences of K floats; returns a list of K floats. The
-    element-wise arithmetic is the same IEEE operations as the array version (``sqrt`` of
-    ``max(var·inflation, 0)``, NaN propagated), so both return identical values.
+    ``var[a] = xᵀA_a⁻¹x``, ``mean[a] = θ_aᵀx``; returns
+    ``mean + α·sqrt(max(var·inflation, 0)) − penalty`` per arm — the same IEEE operations as
+    :func:`arm_scores` (NaN propagates), so the values are identical given the same products.
     """
+    out = []
+    sqrt = math.sqrt
+    for a in range(len(var)):
+        v = var[a] * inflation[a]
+        if v < 0.0:
+            v = 0.0
+        out.append(mean[a] + alpha * sqrt(v) - penalty[a])
+    return out
+
+
+def arm_scores_stacked_list(stack, x, inflation, alpha: float, penalty) -> list:
+    """:func:`arm_scores_stacked` finished by :func:`finish_scores` (lists in, list out)."""
     k = len(inflation)
     d = x.shape[0]
     y = stack @ x
     var = (y[: k * d].reshape(k, d) @ x).tolist()
-    mean = y[k * d:].tolist()
-    out = []
-    for a in range(k):
-        v = var[a] * inflation[a]
-        if v < 0.0:
-            v = 0.0
-        out.append(mean[a] + alpha * math.sqrt(v) - penalty[a])
-    return out
+    return finish_scores(var, y[k * d:].tolist(), inflation, alpha, penalty)

@@ -1,8 +1,11 @@
 """Disjoint LinUCB with geometric forgetting, held as stacked per-arm arrays (SPEC §1.2, §1.5).
 
-All K arms live in one contiguous matrix ``stack`` of shape ``(K·d + K, d)``: rows ``a·d … a·d+d−1``
-are ``A_a⁻¹`` and the last K rows are the ridge estimates ``θ_a``. Scoring every arm is then one
-matrix–vector product plus one small product (:func:`paretobandit.kernels.arm_scores_stacked`).
+All K arms live in one contiguous matrix ``stack`` of shape ``(K·d + d + K, d)``: rows ``a·d … a·d+d−1``
+are ``A_a⁻¹``, the next d rows an identity block, and the last K rows the ridge estimates ``θ_a``.
+Scoring every arm is then two matrix–vector products into preallocated buffers: ``y = stack·x`` gives
+``A_a⁻¹x`` for every arm, ``x`` itself and ``θ_aᵀx``; ``Y·x`` (Y = the first K + 1 blocks of y) gives
+every ``xᵀA_a⁻¹x`` and ``xᵀx`` (used for input validation) in one call. The scores are finished by
+:func:`paretobandit.kernels.finish_scores` (small K) or the equivalent array operations.
 
 Feedback follows ``docs/ALGORITHM.md`` step by step — forgetting with the ridge floor,
 Sherman–Morrison (in place, BLAS ``dger``), the corrupted-inverse guard and the periodic stability
@@ -28,6 +31,9 @@ from .config import RouterConfig
 
 __all__ = ["LinUCBPolicy"]
 
+#: Up to this many arms, scores are finished in Python floats (cheaper than NumPy calls).
+SMALL_K = 8
+
 
 def _invert(a: np.ndarray) -> np.ndarray:
     """O(d³) inverse (module-level so tests can observe that it runs outside :attr:`LinUCBPolicy.lock`)."""
@@ -51,10 +57,14 @@ class LinUCBPolicy:
     t : int
         Request counter (incremented by the router at each routing decision).
     A : ndarray (K, d, d)
+    ainv : ndarray (K, d, d)
+        View into :attr:`stack`.
     b : ndarray (K, d)
-    rho : ndarray (K,)
+    theta : ndarray (K, d)
+        View into :attr:`stack`.
+    rho : list of float
         Decayed ridge tracker ρ of each arm.
-    last_update, last_played, n_updates : ndarray (K,) of int64
+    last_update, last_played, n_updates : list of int
     """
 
     def __init__(self, dimension: int, n_arms: int, config: RouterConfig):
@@ -71,25 +81,23 @@ class LinUCBPolicy:
         self._floor = config.ridge_floor * config.ridge
         self._set_arrays(
             np.broadcast_to(config.ridge * np.eye(self.d), (n_arms, self.d, self.d)).copy(),
-            np.zeros((n_arms, self.d)),
-            None,
-            np.full(n_arms, config.ridge),
-            np.zeros(n_arms, dtype=np.int64),
-            np.zeros(n_arms, dtype=np.int64),
-            np.zeros(n_arms, dtype=np.int64),
+            np.zeros((n_arms, self.d)), None, [config.ridge] * n_arms, [0] * n_arms, [0] * n_arms,
+            [0] * n_arms,
         )
 
     # ------------------------------------------------------------------ array plumbing
     def _set_arrays(self, A, b, ainv, rho, last_update, last_played, n_updates, theta=None) -> None:
         """Install a full set of arrays (A⁻¹ and θ computed when None). Not locked."""
         k, d = b.shape
-        stack = np.empty((k * d + k, d))
+        stack = np.empty((k * d + d + k, d))
         ainv_view = stack[: k * d].reshape(k, d, d)
         if ainv is None:
-            ainv_view[...] = np.linalg.inv(A) if k else ainv_view
+            if k:
+                ainv_view[...] = np.linalg.inv(A)
         else:
             ainv_view[...] = ainv
-        theta_view = stack[k * d:]
+        stack[k * d: k * d + d] = np.eye(d)
+        theta_view = stack[k * d + d:]
         if theta is not None:
             theta_view[...] = theta
         elif k:
@@ -99,13 +107,18 @@ class LinUCBPolicy:
         self.stack = stack
         self.ainv = ainv_view
         self.theta = theta_view
-        self.rho = np.asarray(rho, dtype=float).copy()
-        self.last_update = np.asarray(last_update, dtype=np.int64).copy()
-        self.last_played = np.asarray(last_played, dtype=np.int64).copy()
-        self.n_updates = np.asarray(n_updates, dtype=np.int64).copy()
-        self.last_touch = np.maximum(self.last_update, self.last_played)
-        self._dt = np.empty(k, dtype=np.int64)
-        self._infl = np.empty(k)
+        self.rho = [float(v) for v in rho]
+        self.last_update = [int(v) for v in last_update]
+        self.last_played = [int(v) for v in last_played]
+        self.n_updates = [int(v) for v in n_updates]
+        self.last_touch = [max(u, p) for u, p in zip(self.last_update, self.last_played, strict=True)]
+        # scoring buffers (used under ``lock`` only)
+        self._y = np.empty(k * d + d + k)
+        self._yblocks = self._y[: (k + 1) * d].reshape(k + 1, d)
+        self._ymean = self._y[(k + 1) * d:]
+        self._var = np.empty(k + 1)
+        self._vark = self._var[:k]
+        self._small = k <= SMALL_K
 
     @property
     def n_arms(self) -> int:
@@ -113,28 +126,40 @@ class LinUCBPolicy:
         return self.b.shape[0]
 
     # ------------------------------------------------------------------ scoring
-    def inflation(self, t: int) -> np.ndarray:
-        """Staleness multiplier of every arm at request ``t`` (a fresh array)."""
-        return kernels.staleness_inflation(self.config.forgetting_factor, t - self.last_touch,
-                                           self.config.v_max, self.config.staleness_cap)
-
-    def scores(self, x: np.ndarray, t: int, alpha: float, penalty: np.ndarray) -> np.ndarray:
-        """Scores of all arms for context ``x`` at request ``t`` (caller holds :attr:`lock`).
-
-        ``penalty`` is ``w·c̃`` per arm. Returns a new array.
-        """
-        dt = self._dt
-        np.subtract(t, self.last_touch, out=dt)
-        np.minimum(dt, self.config.staleness_cap, out=dt)
-        self._table.take(dt, out=self._infl)
-        return kernels.arm_scores_stacked(self.stack, x, self._infl, alpha, penalty)
-
-    def scores_list(self, x: np.ndarray, t: int, alpha: float, penalty: list) -> list:
-        """:meth:`scores` as a list of floats, computed in Python floats (faster for small K)."""
+    def inflation(self, t: int) -> list:
+        """Staleness multiplier of every arm at request ``t`` (``t`` > every ``last_touch``)."""
         tbl = self._table_list
         cap = self.config.staleness_cap
-        infl = [tbl[t - lt] if t - lt < cap else tbl[cap] for lt in self.last_touch.tolist()]
-        return kernels.arm_scores_stacked_list(self.stack, x, infl, alpha, penalty)
+        return [tbl[t - lt] if t - lt < cap else tbl[cap] for lt in self.last_touch]
+
+    def scores(self, x: np.ndarray, t: int, alpha: float, penalty: np.ndarray, penalty_list: list):
+        """Scores of all arms for context ``x`` at request ``t`` (caller holds :attr:`lock`).
+
+        ``penalty`` (array) and ``penalty_list`` (same values) are ``w·c̃`` per arm.
+
+        Returns
+        -------
+        scores : list of float
+        scores_array : ndarray or None
+            The same values as an array when K > :data:`SMALL_K` (else None).
+        xx : float
+            ``xᵀx`` (for the router's magnitude check).
+        """
+        np.dot(self.stack, x, out=self._y)
+        np.dot(self._yblocks, x, out=self._var)
+        var = self._var.tolist()
+        xx = var.pop()
+        infl = self.inflation(t)
+        if self._small:
+            return kernels.finish_scores(var, self._ymean.tolist(), infl, alpha, penalty_list), None, xx
+        s = self._vark * infl
+        np.maximum(s, 0.0, out=s)
+        np.sqrt(s, out=s)
+        if alpha != 1.0:
+            s *= alpha
+        s += self._ymean
+        s -= penalty
+        return s.tolist(), s, xx
 
     def touch(self, arm: int, t: int) -> None:
         """Record that ``arm`` was played at request ``t`` (caller holds :attr:`lock`)."""
@@ -177,7 +202,7 @@ class LinUCBPolicy:
         dger(1.0, x, x, a=self.A[arm].T, overwrite_a=1)       # A ← A + xxᵀ
         b = self.b[arm]
         b += reward * x
-        n = int(self.n_updates[arm]) + 1
+        n = self.n_updates[arm] + 1
         self.n_updates[arm] = n
         cfg = self.config
         return True, (n % cfg.stability_interval == 0 and float(np.trace(ainv)) > cfg.stability_trace)
@@ -196,14 +221,14 @@ class LinUCBPolicy:
                 add = 0.0
                 # 1. forgetting (g = γ^min(dt, cap); dt <= 0 means g = 1)
                 if self._forget:
-                    dt = big_t - int(self.last_update[arm])
+                    dt = big_t - self.last_update[arm]
                     if dt > 0:
                         cap = cfg.staleness_cap
                         g = self._decay[dt if dt < cap else cap]
                         self.A[arm] *= g
                         self.b[arm] *= g
                         self.ainv[arm] /= g
-                        rho = float(self.rho[arm]) * g
+                        rho = self.rho[arm] * g
                         if rho < self._floor:
                             add = lam0 - rho
                             rho = lam0
@@ -229,6 +254,12 @@ class LinUCBPolicy:
                 self._reinvert(arm, lam0)
 
     # ------------------------------------------------------------------ arms
+    def _lists(self, keep=None):
+        lists = (self.rho, self.last_update, self.last_played, self.n_updates)
+        if keep is None:
+            return [list(v) for v in lists]
+        return [[v for i, v in enumerate(lst) if keep[i]] for lst in lists]
+
     def add_arm(self, A=None, b=None, on_commit=None) -> None:
         """Append an arm (cold unless ``A``, ``b`` given) with ``last_update = last_played = t``.
 
@@ -240,14 +271,13 @@ class LinUCBPolicy:
             a_new = self.config.ridge * np.eye(d) if A is None else np.asarray(A, dtype=float)
             b_new = np.zeros(d) if b is None else np.asarray(b, dtype=float)
             ainv_new = np.linalg.inv(a_new)
-            rho = self.config.ridge
             with self.lock:
                 t = self.t
+                rho, lu, lp, nu = self._lists()
                 self._set_arrays(
                     np.concatenate([self.A, a_new[None]]), np.concatenate([self.b, b_new[None]]),
-                    np.concatenate([self.ainv, ainv_new[None]]), np.append(self.rho, rho),
-                    np.append(self.last_update, t), np.append(self.last_played, t),
-                    np.append(self.n_updates, 0), np.concatenate([self.theta, (ainv_new @ b_new)[None]]),
+                    np.concatenate([self.ainv, ainv_new[None]]), rho + [self.config.ridge], lu + [t], lp + [t],
+                    nu + [0], np.concatenate([self.theta, (ainv_new @ b_new)[None]]),
                 )
                 if on_commit is not None:
                     on_commit()
@@ -256,9 +286,7 @@ class LinUCBPolicy:
         """Drop every piece of state of ``arm`` (``on_commit`` as in :meth:`add_arm`)."""
         with self.write_lock, self.lock:
             keep = np.arange(self.n_arms) != arm
-            self._set_arrays(self.A[keep], self.b[keep], self.ainv[keep], self.rho[keep],
-                             self.last_update[keep], self.last_played[keep], self.n_updates[keep],
-                             self.theta[keep])
+            self._set_arrays(self.A[keep], self.b[keep], self.ainv[keep], *self._lists(keep), self.theta[keep])
             if on_commit is not None:
                 on_commit()
 
@@ -281,9 +309,8 @@ class LinUCBPolicy:
         with self.lock:
             return {
                 "A": self.A[arm].copy(), "A_inv": self.ainv[arm].copy(), "b": self.b[arm].copy(),
-                "theta": self.theta[arm].copy(), "rho": float(self.rho[arm]),
-                "last_update": int(self.last_update[arm]), "last_played": int(self.last_played[arm]),
-                "n_updates": int(self.n_updates[arm]),
+                "theta": self.theta[arm].copy(), "rho": self.rho[arm], "last_update": self.last_update[arm],
+                "last_played": self.last_played[arm], "n_updates": self.n_updates[arm],
             }
 
     def arrays(self, locked: bool = False) -> dict[str, np.ndarray]:
@@ -293,14 +320,15 @@ class LinUCBPolicy:
                 return self.arrays(locked=True)
         return {
             "A": self.A.copy(), "A_inv": self.ainv.copy(), "b": self.b.copy(), "theta": self.theta.copy(),
-            "rho": self.rho.copy(), "last_update": self.last_update.copy(),
-            "last_played": self.last_played.copy(), "n_updates": self.n_updates.copy(),
-            "t": np.array(self.t, dtype=np.int64),
+            "rho": np.array(self.rho, dtype=float), "last_update": np.array(self.last_update, dtype=np.int64),
+            "last_played": np.array(self.last_played, dtype=np.int64),
+            "n_updates": np.array(self.n_updates, dtype=np.int64), "t": np.array(self.t, dtype=np.int64),
         }
 
     def load_arrays(self, arrays: dict) -> None:
         """Install arrays produced by :meth:`arrays` (validated by the caller). θ is taken as saved."""
         with self.write_lock, self.lock:
-            self._set_arrays(arrays["A"].copy(), arrays["b"].copy(), arrays["A_inv"], arrays["rho"],
-                             arrays["last_update"], arrays["last_played"], arrays["n_updates"], arrays["theta"])
+            self._set_arrays(arrays["A"].copy(), arrays["b"].copy(), arrays["A_inv"], arrays["rho"].tolist(),
+                             arrays["last_update"].tolist(), arrays["last_played"].tolist(),
+                             arrays["n_updates"].tolist(), arrays["theta"])
             self.t = int(arrays["t"])

@@ -50,7 +50,6 @@ __all__ = ["BanditRouter", "RoutingLog"]
 logger = logging.getLogger(__name__)
 
 _NUMBER = (int, float, np.integer, np.floating)
-_SMALL_K = 8  # up to this many arms, the tie check runs on a Python list (cheaper than NumPy calls)
 
 
 @dataclass(slots=True)
@@ -89,8 +88,7 @@ class RoutingLog:
 class _View:
     """Immutable snapshot of the registry arrays used by :meth:`BanditRouter.route`."""
 
-    __slots__ = ("names", "index", "inp", "out", "price", "ncost", "p_max", "est0", "est0_list", "all_names",
-                 "small")
+    __slots__ = ("names", "index", "inp", "out", "price", "ncost", "p_max", "est0", "est0_list", "all_names")
 
     def __init__(self, registry: ModelRegistry, output_tokens: int):
         arr = registry.arrays()
@@ -101,7 +99,6 @@ class _View:
         self.p_max = float(registry.p_max)
         self.est0 = kernels.request_cost_estimate(self.inp, self.out, 0, output_tokens)
         self.est0_list = self.est0.tolist()
-        self.small = len(self.names) <= _SMALL_K
 
 
 def _check_number(name, value, *, positive=False, nonneg=False):
@@ -135,6 +132,8 @@ class BanditRouter:
         self._store = store
         self._rng = rng
         self._local = threading.local()
+        self._exploiting = 0          # threads currently inside exploit() (skips the thread-local lookup)
+        self._exploit_lock = threading.Lock()
         self._view = _View(registry, config.output_tokens)
         self._pen_view = None
         self._pen_w = None
@@ -338,11 +337,15 @@ class BanditRouter:
     def exploit(self):
         """Greedy routing (α = 0) inside the block, for the calling thread only."""
         local = self._local
+        with self._exploit_lock:
+            self._exploiting += 1
         local.depth = getattr(local, "depth", 0) + 1
         try:
             yield self
         finally:
             local.depth -= 1
+            with self._exploit_lock:
+                self._exploiting -= 1
 
     def _penalty(self, view, w):
         """``(w·c̃ array, same as list)``, cached per registry snapshot and weight."""
@@ -386,11 +389,9 @@ class BanditRouter:
         else:
             x = self._fs.extract(prompt_or_vector)
             n_in = kernels.estimate_input_tokens(prompt_or_vector) if isinstance(prompt_or_vector, str) else 0
-        if not float(x @ x) <= 1e12:  # a finite but huge vector would overflow A = Σxxᵀ for good
-            if raw_shape is not None:
-                self._fs.extract(prompt_or_vector)   # NaN/Inf: the feature service's InvalidInputError
-            raise InvalidInputError(f"feature vector norm exceeds 1e6 (max |x_i| = {np.abs(x).max():.3g}); "
-                                    "features are expected to be O(1) (whitened or normalised embeddings)")
+        if force_model is not None or max_cost is not None:   # (otherwise checked from the scores below)
+            if not float(x @ x) <= 1e12:
+                self._reject_vector(prompt_or_vector, x)
         if max_cost is not None:
             max_cost = _check_number("max_cost", max_cost, positive=True)
         pacer = self._pacer
@@ -416,15 +417,13 @@ class BanditRouter:
                 w = self.config.cost_penalty
                 if pacer is not None and pacer.uses_penalty:
                     w = w + lam
-                alpha = 0.0 if getattr(self._local, "depth", 0) else self.config.alpha
+                alpha = 0.0 if self._exploiting and getattr(self._local, "depth", 0) else self.config.alpha
                 t = policy.t + 1
-                pen = self._penalty(view, w)
-                if view.small:
-                    sl = policy.scores_list(x, t, alpha, pen[1])
-                    s = None
-                else:
-                    s = policy.scores(x, t, alpha, pen[0])
-                    sl = s.tolist()
+                if self._pen_view is not view or self._pen_w != w:
+                    self._penalty(view, w)
+                sl, s, xx = policy.scores(x, t, alpha, *self._pen)
+                if not xx <= 1e12:
+                    self._reject_vector(prompt_or_vector, x)
                 if mask is None:
                     eligible = view.all_names
                     if s is None:
@@ -438,7 +437,7 @@ class BanditRouter:
                 else:
                     eligible = [view.names[j] for j in np.flatnonzero(mask)]
                     i = kernels.pick_arm(np.asarray(sl), mask, self._rng)
-                scores = dict(zip(view.names, sl, strict=True))
+                scores = dict(zip(view.names, sl))  # noqa: B905 - same length by construction
             t = policy.t + 1
             policy.t = t
             policy.touch(i, t)
@@ -449,6 +448,14 @@ class BanditRouter:
         request_id = f"{self._id_prefix}{next(self._counter)}"
         self._store.put(request_id, x, {"model": model, "cost": cost})
         return model, RoutingLog(request_id, model, cost, scores, eligible, lam, t)
+
+    def _reject_vector(self, prompt_or_vector, x) -> None:
+        """``xᵀx`` is NaN, Inf or > 1e12: raise the right typed error (no state has changed)."""
+        if self._raw_shape is not None:
+            self._fs.extract(prompt_or_vector)   # NaN/Inf: the feature service's InvalidInputError
+        # a finite but huge vector would overflow A = Σxxᵀ for good
+        raise InvalidInputError(f"feature vector norm exceeds 1e6 (max |x_i| = {np.abs(x).max():.3g}); "
+                                "features are expected to be O(1) (whitened or normalised embeddings)")
 
     def _apply_max_cost(self, view, mask, max_cost, n_in):
         """Intersect the eligibility mask with ``estimate ≤ max_cost`` (ALGORITHM.md route step 5)."""

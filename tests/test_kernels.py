@@ -56,6 +56,19 @@ def test_arm_scores_stacked_equals_generic(k, d):
         np.testing.assert_allclose(fast, ref, rtol=0, atol=1e-12)
 
 
+def test_finish_scores_list_equals_array_version():
+    rng = np.random.default_rng(3)
+    k, d = 4, 9
+    m = rng.normal(size=(k, d, d))
+    ainv = np.linalg.inv(m @ m.transpose(0, 2, 1) + np.eye(d))
+    theta = rng.normal(size=(k, d))
+    stack = np.concatenate([ainv.reshape(k * d, d), theta])
+    x, infl, pen = rng.normal(size=d), rng.uniform(1, 2, size=k), rng.random(k)
+    fast = kernels.arm_scores_stacked_list(stack, x, infl.tolist(), 0.2, pen.tolist())
+    assert fast == kernels.arm_scores_stacked(stack, x, infl, 0.2, pen).tolist()
+    assert np.isnan(kernels.finish_scores([np.nan], [0.0], [1.0], 0.1, [0.0])[0])
+
+
 def test_pick_arm_consumes_rng_only_on_ties():
     rng = np.random.default_rng(0)
     state = rng.bit_generator.state

@@ -38,6 +38,33 @@ def _direct_reference(cfg, d, k, events):
     return a, b
 
 
+def _scores(pol, x, t, alpha=1.0):
+    k = pol.n_arms
+    return np.array(pol.scores(x, t, alpha, np.zeros(k), [0.0] * k)[0])
+
+
+@pytest.mark.parametrize("k", [2, 8, 9, 30])
+def test_policy_scores_equal_generic_kernel(k):
+    rng = np.random.default_rng(k)
+    d = 7
+    pol = LinUCBPolicy(d, k, RouterConfig(forgetting_factor=0.99))
+    for _ in range(300):
+        pol.t += 1
+        x = np.append(rng.normal(size=d - 1), 1.0)
+        pol.update(int(rng.integers(k)), x, float(rng.random()))
+        pol.touch(int(rng.integers(k)), pol.t)
+    x = np.append(rng.normal(size=d - 1), 1.0)
+    ncost = rng.random(k)
+    t = pol.t + 1
+    sl, s, xx = pol.scores(x, t, 0.3, 0.7 * ncost, (0.7 * ncost).tolist())
+    ref = kernels.arm_scores(pol.theta, pol.ainv, x, np.array(pol.inflation(t)), 0.3, 0.7, ncost)
+    np.testing.assert_allclose(sl, ref, rtol=0, atol=1e-12)
+    assert (s is None) == (k <= 8)
+    assert xx == pytest.approx(float(x @ x), rel=1e-14)
+    infl = kernels.staleness_inflation(0.99, t - np.maximum(pol.last_update, pol.last_played), 200.0, 1000)
+    np.testing.assert_array_equal(pol.inflation(t), infl)
+
+
 def _run(policy, events):
     for ev in events:
         if ev[0] == "route":
@@ -75,11 +102,11 @@ def test_staleness_inflates_the_bonus():
     x = np.array([0.5, -0.2, 0.1, 1.0])
     var = float(x @ x)  # cold arm: A⁻¹ = I
     for t, dt in [(1, 1), (10, 10), (2000, 1000)]:
-        s = pol.scores(x, t, 1.0, np.zeros(2))
+        s = _scores(pol, x, t)
         expected = np.sqrt(var / max(0.99 ** min(dt, 1000), 1 / 200))
         np.testing.assert_allclose(s, expected, rtol=1e-14)
     pol.touch(0, 1999)
-    s = pol.scores(x, 2000, 1.0, np.zeros(2))
+    s = _scores(pol, x, 2000)
     assert s[0] == pytest.approx(np.sqrt(var / 0.99))
     assert s[1] == pytest.approx(np.sqrt(var * 200))
 
@@ -87,7 +114,7 @@ def test_staleness_inflates_the_bonus():
 def test_no_inflation_without_forgetting():
     pol = LinUCBPolicy(3, 1, RouterConfig(forgetting_factor=1.0))
     x = np.array([1.0, 0.0, 1.0])
-    assert pol.scores(x, 500, 1.0, np.zeros(1))[0] == pytest.approx(np.sqrt(2.0))
+    assert _scores(pol, x, 500)[0] == pytest.approx(np.sqrt(2.0))
 
 
 def test_ridge_floor_restores_ridge():
@@ -145,4 +172,4 @@ def test_add_remove_arms_keep_other_state():
     after = pol.arm_state(0)
     for key in ("A", "A_inv", "b", "theta"):
         np.testing.assert_array_equal(before[key], after[key])
-    assert pol.stack.shape == (2 * 3 + 2, 3)
+    assert pol.stack.shape == (2 * 3 + 3 + 2, 3)
