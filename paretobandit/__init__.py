@@ -26,6 +26,14 @@ _EXPORTS = {
     "SqliteContextStore": "stores",
     "generate_warmup_priors": "priors",
     "load_priors": "priors",
+    "RewardTable": "data",
+    "load_reward_table": "data",
+    "load_catalog": "data",
+    "load_features": "data",
+    "build_features": "data",
+    "fetch": "data",
+    "train_pca": "pca",
+    "load_pca": "pca",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
