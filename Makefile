@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup data reproduce test lint bench paper clean-results demo
+.PHONY: setup data features reproduce test lint bench paper refresh-notebooks clean-results demo
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,21 +18,33 @@ setup: $(STAMP)
 data: setup
 	$(PY) -m paretobandit data fetch
 
+features: data
+	$(PY) -m paretobandit features build
+
 reproduce: data
 	$(PY) -m paretobandit.workbench run --scale full
 
 demo: setup
 	$(PY) examples/quickstart.py
 
+# Unit, property, config and integration tests, then nbval on every notebook (pytest config in pyproject.toml).
 test: data
 	$(PY) -m ruff check .
-	$(PY) -m pytest
+	HF_HUB_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 TQDM_DISABLE=1 $(PY) -m pytest
 
 lint: setup
 	$(PY) -m ruff check .
 
-bench: setup
-	$(PY) benchmarks/bench_router.py
+bench: data
+	OMP_NUM_THREADS=1 $(PY) benchmarks/bench_router.py
+	$(PY) benchmarks/bench_sim.py
+	OMP_NUM_THREADS=1 $(PY) benchmarks/bench_features.py
+
+refresh-notebooks: data
+	$(PY) -m paretobandit.workbench refresh
+
+clean-results:
+	rm -rf results/_ci results/_sweeps results/_runs
 
 paper: setup
 	$(PY) -m paretobandit.workbench run --skip-run
