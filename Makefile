@@ -23,6 +23,7 @@ features: data
 
 reproduce: data
 	$(PY) -m paretobandit.workbench run --scale full
+	$(PY) -m paretobandit.workbench readme
 
 demo: setup
 	$(PY) examples/quickstart.py

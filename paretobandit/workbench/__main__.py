@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--no-progress", action="store_true", help="hide the per-notebook progress bar")
     r.add_argument("overrides", nargs="*", help="Hydra overrides passed to every notebook (key=value)")
     sub.add_parser("paper", help="build paper/build/main.pdf with latexmk, if installed")
+    m = sub.add_parser("readme", help="regenerate README.md's result tables from results/*/summary.csv")
+    m.add_argument("--check", action="store_true", help="only check; exit 1 if the tables are stale")
     f = sub.add_parser("refresh", help="re-execute notebooks in place with default parameters "
                                        "(the outputs nbval compares against)")
     f.add_argument("notebooks", nargs="*", help="notebook files (default: notebooks/*.ipynb)")
@@ -67,6 +69,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         refresh_notebooks(args.notebooks or None)
         return 0
+    if args.command == "readme":
+        from .readme import update
+
+        fresh = update(check=args.check)
+        print("README tables up to date" if fresh else
+              ("README tables are stale: run `python -m paretobandit.workbench readme`" if args.check
+               else "README tables regenerated"))
+        return 0 if fresh or not args.check else 1
     if args.command == "paper":
         from .paper import build_paper
 

@@ -1,0 +1,147 @@
+"""Keep the README's result tables generated from ``results/<experiment>/summary.csv``.
+
+Each table lives between ``<!-- table:NAME -->`` and ``<!-- /table:NAME -->`` markers in ``README.md``;
+:func:`render` rebuilds every marked block from the CSVs, so no number in the README is typed by hand.
+``python -m paretobandit.workbench readme`` rewrites the file; ``--check`` exits 1 when it is stale (tested).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from .config import REPO_ROOT
+
+# Published Exp 01 values (SPEC §3): budget -> (reward, cost, utilisation), for the side-by-side table.
+PAPER_EXP01 = {
+    "2.9e-5": ("0.793", "2.9e-5", "0.98"), "8.3e-5": ("0.813", "8.3e-5", "1.00"),
+    "2.3e-4": ("0.859", "2.3e-4", "1.00"), "6.6e-4": ("0.898", "6.5e-4", "0.98"),
+    "1.9e-3": ("0.917", "1.7e-3", "0.91"), "5.3e-3": ("0.924", "4.7e-3", "0.89"),
+    "1.5e-2": ("0.929", "1.1e-2", "0.74"),
+}
+
+
+def _rows(name: str, root: Path) -> list[dict]:
+    with open(root / "results" / name / "summary.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _f(value: str, digits: int = 3) -> str:
+    return "–" if value in ("", None) else f"{float(value):.{digits}f}"
+
+
+def _e(value: str) -> str:
+    return f"{float(value):.1e}".replace("e-0", "e-")
+
+
+def _table(header: list[str], body: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
+    return "\n".join(lines)
+
+
+def budget_pacing(root: Path) -> str:
+    """Exp 01: ours beside the paper, per budget."""
+    body = []
+    for r in _rows("budget_pacing", root):
+        if r["method"] != "pacer":
+            continue
+        paper = PAPER_EXP01.get(_e(r["budget"]), ("?", "?", "?"))
+        body.append([_e(r["budget"]), f"{_f(r['mean_reward'])} [{_f(r['reward_ci_low'])}, {_f(r['reward_ci_high'])}]",
+                     paper[0], _e(r["mean_cost"]), paper[1], _f(r["utilisation"], 2), paper[2],
+                     _f(r["median_lambda"], 2)])
+    return _table(["B ($/req)", "reward [95% CI]", "paper", "cost", "paper", "util", "paper", "median λ"], body)
+
+
+def budget_pacing_refs(root: Path) -> str:
+    """Exp 01 reference points (fixed models, random, oracle)."""
+    body = [[r["method"], _f(r["mean_reward"]), _e(r["mean_cost"])]
+            for r in _rows("budget_pacing", root) if r["method"] != "pacer"]
+    return _table(["reference", "reward", "cost ($/req)"], body)
+
+
+def _phases(rows: list[dict], key: str, digits: int = 2) -> str:
+    return " / ".join(_f(r[key], digits) for r in sorted(rows, key=lambda r: r["phase"]))
+
+
+def _grouped(name: str, root: Path) -> dict[tuple[str, str], list[dict]]:
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in _rows(name, root):
+        groups.setdefault((r["budget"], r["condition"]), []).append(r)
+    return groups
+
+
+def budget_drift(root: Path) -> str:
+    """Exp 02: cost/B, reward and Pro share per phase, reward lift."""
+    body = []
+    for (budget, cond), rows in _grouped("budget_drift", root).items():
+        lift = rows[0]
+        body.append([budget, cond, _phases(rows, "cost_ratio"), _phases(rows, "mean_reward", 3),
+                     _phases(rows, "share_pro"),
+                     f"{float(lift['reward_lift']):+.3f} [{_f(lift['reward_lift_ci_low'])}, "
+                     f"{_f(lift['reward_lift_ci_high'])}]"])
+    return _table(["budget", "condition", "cost/B P1/P2/P3", "reward P1/P2/P3", "Pro share", "lift P2−P1 [CI]"],
+                  body)
+
+
+def quality_degradation(root: Path) -> str:
+    """Exp 03: cost/B, reward and Mistral share per phase, recovery ratio, trough."""
+    body = []
+    for (budget, cond), rows in _grouped("quality_degradation", root).items():
+        r = rows[0]
+        body.append([budget, cond, _phases(rows, "cost_ratio"), _phases(rows, "mean_reward", 3),
+                     _phases(rows, "mistral_share"),
+                     f"{_f(r['recovery_ratio'])} [{_f(r['recovery_ratio_ci_low'])}, {_f(r['recovery_ratio_ci_high'])}]",
+                     f"{_f(r['trough'])} ({_f(r['trough_depth'])})"])
+    return _table(["budget", "condition", "cost/B P1/P2/P3", "reward P1/P2/P3", "Mistral share",
+                   "recovery P3/P1 [CI]", "trough (depth)"], body)
+
+
+def onboarding(root: Path) -> str:
+    """Exp 04: per scenario × budget."""
+    body = []
+    for r in _rows("onboarding", root):
+        ratio = "–" if r["cost_ratio"] == "" else (
+            f"{_f(r['cost_ratio'])} [{_f(r['cost_ratio_ci_low'])}, {_f(r['cost_ratio_ci_high'])}]")
+        step = "–" if r["adoption_step"] == "" else f"{float(r['adoption_step']):.0f} / {float(r['adoption_step_mean']):.1f}"
+        body.append([r["scenario"], r["budget"], ratio, _f(r["mean_reward"]),
+                     f"{100 * float(r['flash_share']):.1f}% / {100 * float(r['flash_share_last']):.1f}%",
+                     f"{r['adopted_runs']}/{r['n_runs']}", step])
+    return _table(["scenario", "budget", "P2 cost/B [CI]", "P2 reward", "Flash share P2 / last 200", "adopted",
+                   "adoption step median / mean"], body)
+
+
+TABLES: dict[str, Callable[[Path], str]] = {
+    "budget_pacing": budget_pacing,
+    "budget_pacing_refs": budget_pacing_refs,
+    "budget_drift": budget_drift,
+    "quality_degradation": quality_degradation,
+    "onboarding": onboarding,
+}
+
+
+def render(text: str, root: Path | None = None) -> str:
+    """``text`` with every marked table block regenerated from the results CSVs."""
+    root = Path(root) if root is not None else REPO_ROOT
+
+    def fill(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in TABLES:
+            raise KeyError(f"README marks an unknown table {name!r}; known: {', '.join(TABLES)}")
+        return f"<!-- table:{name} -->\n{TABLES[name](root)}\n<!-- /table:{name} -->"
+
+    return re.sub(r"<!-- table:(\w+) -->.*?<!-- /table:\1 -->", fill, text, flags=re.S)
+
+
+def update(path: Path | None = None, check: bool = False) -> bool:
+    """Rewrite the README's tables (or only report staleness with ``check``); returns True if up to date."""
+    path = Path(path) if path is not None else REPO_ROOT / "README.md"
+    text = path.read_text()
+    new = render(text, path.parent)
+    if new == text:
+        return True
+    if not check:
+        path.write_text(new)
+    return False
