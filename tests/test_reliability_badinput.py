@@ -45,6 +45,9 @@ from paretobandit.errors import (
     UnknownRequestError,
 )
 
+pytestmark = [pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning"),  # huge vectors
+              pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")]  # NaN vectors
+
 PRO = "google/gemini-2.5-pro"
 NAN, INF = float("nan"), float("inf")
 
