@@ -162,3 +162,65 @@ def test_open_rejects_context_store(tmp_path):
 
     with pytest.raises(ConfigError, match="context_store"):
         BanditRouter.open(tmp_path / "x", priors="none", context_store=EphemeralContextStore())
+
+
+class _CountingEncoder:
+    """Deterministic toy text encoder (hash of words) that counts its calls."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, texts):
+        self.calls += 1
+        out = np.zeros((len(texts), 6))
+        for i, text in enumerate(texts):
+            for w in text.split():
+                out[i, sum(map(ord, w)) % 6] += 1.0
+        return out
+
+
+def _crash(router):
+    """Simulate a crash: drop the router without a checkpoint (the journal is already durable)."""
+    router.close(checkpoint=False)
+
+
+def test_text_prompts_with_ttl_replay_without_reencoding(tmp_path):
+    from paretobandit import FeatureService, RouterConfig
+
+    enc = _CountingEncoder()
+    fs = FeatureService(custom_encoder=enc, embedding_dim=6, pca_path=False)
+    kwargs = {"feature_service": fs, "priors": "none", "budget": 0.001, "seed": 4,
+              "config": RouterConfig(context_ttl=3600.0, alpha=0.3)}
+    router = BanditRouter.open(tmp_path / "t", **kwargs)
+    prompts = [" ".join(["word"] * (1 + 37 * i % 400) + [f"tok{i}"]) for i in range(40)]
+    logs = []
+    for i, p in enumerate(prompts):
+        logs.append(router.route(p, max_cost=0.004 if i % 3 == 0 else None)[1])
+        if i >= 2:
+            router.process_feedback(logs[i - 2].request_id, (i % 7) / 6, cost=logs[i - 2].cost_usd * 0.9)
+        if i == 20:
+            router.checkpoint()
+    with router.exploit():
+        logs.append(router.route("greedy choice please")[1])
+    expected = state_bytes(router)
+    _crash(router)
+    calls = enc.calls
+    again = BanditRouter.open(tmp_path / "t", **kwargs)
+    assert enc.calls == calls, "replay re-encoded prompts"
+    assert state_bytes(again) == expected  # including the pending contexts' TTL timestamps
+    again.process_feedback(logs[-1].request_id, 1.0)
+    again.close()
+
+
+def test_failed_journal_write_stops_the_router(tmp_path):
+    router = BanditRouter.open(tmp_path / "f", priors="none", seed=0)
+    _, log = router.route(np.zeros(25))
+    router._journal.conn.close()  # simulate an unwritable journal
+    with pytest.raises(StoreError, match="journal write failed"):
+        router.process_feedback(log.request_id, 0.5)
+    with pytest.raises(StoreError, match="reopen"):
+        router.route(np.zeros(25))
+    router._closed = True
+    again = BanditRouter.open(tmp_path / "f")  # the un-journaled feedback is not there: it was never acked
+    again.process_feedback(log.request_id, 0.5)
+    again.close()
