@@ -26,6 +26,7 @@ from paretobandit.sim import (
     trial_orders,
     warmup_test_streams,
 )
+from paretobandit.sim.engine import numba_available
 from paretobandit.sim.synthetic import synthetic_tables
 
 N, D, T = 300, 8, 400
@@ -457,3 +458,93 @@ def test_out_of_range_rewards_are_clamped_like_the_router(tb):
     rewards = tb.rewards * 3.0 - 1.0            # values in [-1, 2]
     res = simulate(tb.features, rewards, tb.costs, _streams(2), tb.prices, seeds=[0, 1], alpha=0.3)
     np.testing.assert_array_equal(res.reward, np.clip(rewards[_streams(2), res.arm], 0.0, 1.0))
+
+
+# ----------------------------------------------------------------------------------- step backends
+needs_numba = pytest.mark.skipif(not numba_available(), reason="numba is not installed")
+
+
+def _assert_backends_agree(a, b):
+    np.testing.assert_array_equal(a.arm, b.arm)
+    np.testing.assert_array_equal(a.forced, b.forced)
+    for name in ("reward", "cost", "lam"):
+        np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=0, atol=1e-12)
+    for key in ("A", "ainv", "b", "theta", "rho", "lam", "cost_ema"):
+        np.testing.assert_allclose(a.final[key], b.final[key], rtol=1e-12, atol=1e-9)
+    for key in ("last_update", "last_played", "n_updates", "active", "price"):
+        np.testing.assert_array_equal(a.final[key], b.final[key])
+    assert a.final["repairs"] == b.final["repairs"] and a.final["t"] == b.final["t"]
+
+
+@needs_numba
+def test_compiled_equals_numpy_with_every_event_and_repair(tb4):
+    n_runs = 6
+    a_off, b_off = tb4.priors(seed=4)
+    pri = Priors(a_off, b_off, mask=[True, True, True, False])
+    kw = dict(seeds=list(range(n_runs)), alpha=[0.0, 0.01, 0.1, 0.5, 0.05, 0.2],
+              gamma=[0.99, 0.997, 1.0, 0.95, 0.995, 0.99], cost_penalty=[0.0, 0.3, 0.0, 0.0, 0.1, 0.0],
+              budget=[1e-4, None, 3e-4, 1e-3, 5e-3, 3e-5],
+              pacer_mode=["adaptive", "soft", "hard", "adaptive", "soft", "hard"], priors=pri,
+              n_eff=[1163.9, None, 50.0, 1163.9, 10.0, None],
+              config=RouterConfig(stability_interval=25, stability_trace=0.5),
+              events=[Onboard(100, 3, n_forced=20, runs=[0, 1, 2]), Onboard(250, 3, n_forced=5, runs=[4]),
+                      RewardTransform.constant(1, 100, 200, 0.5, runs=[1, 3]),
+                      RewardTransform.shifted(0, 50, 350, -0.3), CostTransform(2, 120, 300, 10.0),
+                      PriceChange(150, 2, 0.1, 0.1, runs=[4, 5]), PriceChange(300, 0, 3.0, 9.0)])
+    streams = _streams(n_runs)
+    ref = simulate(tb4.features, tb4.rewards, tb4.costs, streams, tb4.prices, compiled=False, **kw)
+    fast = simulate(tb4.features, tb4.rewards, tb4.costs, streams, tb4.prices, compiled=True, **kw)
+    _assert_backends_agree(ref, fast)
+    assert ref.final["repairs"]["stability"] > 0 and ref.final["repairs"]["ridge_floor"] > 0
+    assert fast.forced.any()
+
+
+@needs_numba
+def test_compiled_breaks_ties_with_the_run_generator():
+    zero = synthetic_tables(N, D, 3, seed=2)
+    streams = _streams(3)
+    kw = dict(seeds=[5, 6, 7], alpha=0.0, cost_penalty=0.0, budget=[None, 1e-3, None],
+              pacer_mode="hard")
+    rewards = np.zeros_like(zero.rewards)
+    ref = simulate(zero.features, rewards, zero.costs, streams, zero.prices, compiled=False, **kw)
+    fast = simulate(zero.features, rewards, zero.costs, streams, zero.prices, compiled=True, **kw)
+    _assert_backends_agree(ref, fast)
+    assert len(np.unique(fast.arm[0])) == 3
+
+
+@needs_numba
+def test_compiled_steps_split_and_mid_run_changes(tb):
+    streams = _streams(4)
+    kw = dict(seeds=[0, 1, 2, 3], budget=[3e-4, None, 1e-3, 1e-4], gamma=[0.99, 1.0, 0.997, 0.99],
+              events=[PriceChange(37, 2, 0.1, 0.1, runs=[0, 2])])
+    sims = [BatchSimulator(tb.features, tb.rewards, tb.costs, streams, tb.prices, compiled=c, **kw)
+            for c in (False, True)]
+    for sim in sims:                    # step(), run(n) and a per-run λ_c change between runs (Exp 02)
+        for _ in range(40):
+            sim.step()
+        sim.run(100)
+        sim.lam_c[:] = [0.0, 0.3, 0.1, 0.0]
+        sim.run()
+    _assert_backends_agree(sims[0].result(), sims[1].result())
+    one = simulate(tb.features, tb.rewards, tb.costs, streams, tb.prices, compiled=True, **kw)
+    for backend in ("threads", "processes"):
+        many = simulate(tb.features, tb.rewards, tb.costs, streams, tb.prices, compiled=True, n_jobs=2,
+                        backend=backend, **kw)
+        _assert_backends_agree(one, many)
+
+
+def test_backend_selection(tb, monkeypatch):
+    from paretobandit.sim import engine
+
+    args = (tb.features, tb.rewards, tb.costs, _streams(1), tb.prices)
+    assert not BatchSimulator(*args, seeds=[0], compiled=False).compiled
+    assert BatchSimulator(*args, seeds=[0]).compiled == numba_available()
+    with pytest.raises(ConfigError):
+        BatchSimulator(*args, seeds=[0], compiled="yes")
+    monkeypatch.setenv("PARETOBANDIT_SIM_NUMBA", "0")
+    assert not BatchSimulator(*args, seeds=[0]).compiled
+    monkeypatch.setattr(engine, "_compiled_module", lambda: None)      # numba not importable
+    monkeypatch.delenv("PARETOBANDIT_SIM_NUMBA")
+    assert not BatchSimulator(*args, seeds=[0]).compiled
+    with pytest.raises(ConfigError):
+        BatchSimulator(*args, seeds=[0], compiled=True)

@@ -6,6 +6,9 @@ Each scenario runs ≥ 3,000 steps; together they cover the three pacer modes, n
 onboarding with forced pulls), exact ties (tie-break generator consumed), the ridge floor, the
 periodic stability re-inversion, the corrupted-inverse guard, many heterogeneous runs in one batch,
 and (hypothesis) random combinations of parameters and events over 400 steps.
+
+Every check runs against both step implementations: the NumPy reference (``compiled=False``) and
+the numba kernel (``compiled=True``, skipped when numba is not installed).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from hypothesis import strategies as st
 
 from paretobandit.config import RouterConfig
 from paretobandit.sim import CostTransform, Onboard, PriceChange, Priors, RewardTransform, simulate
+from paretobandit.sim.engine import numba_available
 from paretobandit.sim.synthetic import synthetic_tables
 
 router_mod = pytest.importorskip("paretobandit.router", reason="the online BanditRouter is not available")
@@ -26,6 +30,23 @@ from paretobandit.sim.reference import run_router  # noqa: E402
 T = 3000
 N_ROWS = 700
 ATOL = 1e-9
+
+
+BACKENDS = [pytest.param(False, id="numpy"),
+            pytest.param(True, id="numba",
+                         marks=pytest.mark.skipif(not numba_available(), reason="numba is not installed"))]
+
+
+@pytest.fixture(params=BACKENDS)
+def compiled(request):
+    """Step implementation under test: False = NumPy reference, True = numba kernel."""
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def router_runs():
+    """Router results shared by both backends' tests (the router is the slow side)."""
+    return {}
 
 
 @pytest.fixture(scope="module")
@@ -121,16 +142,18 @@ def _assert_equal_run(res, i, ref, k):
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_single_run_equals_router(world, name):
+def test_single_run_equals_router(world, router_runs, name, compiled):
     spec = _spec(name)
     tb = world[spec["table"]]
     seed = 11
-    ref = _router(world, spec, seed)
+    if name not in router_runs:
+        router_runs[name] = _router(world, spec, seed)
+    ref = router_runs[name]
     res = simulate(tb.features, tb.rewards, tb.costs, world["stream"], tb.prices, seeds=[seed],
                    alpha=spec["alpha"], gamma=spec["gamma"], cost_penalty=spec["cost_penalty"],
                    budget=spec["budget"], pacer_mode=spec["pacer_mode"],
                    priors=_priors_for(world, spec["table"], spec["priors"]) if spec["priors"] else None,
-                   events=spec["events"], config=RouterConfig(**spec["config"]))
+                   events=spec["events"], config=RouterConfig(**spec["config"]), compiled=compiled)
     assert res.arm.shape == (1, T)
     _assert_equal_run(res, 0, ref, tb.rewards.shape[1])
     if name in MUST_REPAIR:
@@ -140,7 +163,7 @@ def test_single_run_equals_router(world, name):
         assert len(np.unique(res.arm[0])) > 1
 
 
-def test_heterogeneous_batch_equals_router_per_run(world):
+def test_heterogeneous_batch_equals_router_per_run(world, router_runs, compiled):
     """One batch, per-run α, γ, λ_c, budget, mode, priors on/off, seeds and per-run events."""
     names = [n for n in sorted(SCENARIOS)
              if _spec(n)["table"] == "k3" and not _spec(n)["config"] and _spec(n)["priors"] != "bad"]
@@ -156,10 +179,13 @@ def test_heterogeneous_batch_equals_router_per_run(world):
                    seeds=seeds, alpha=[s["alpha"] for s in specs], gamma=[s["gamma"] for s in specs],
                    cost_penalty=[s["cost_penalty"] for s in specs], budget=[s["budget"] for s in specs],
                    pacer_mode=[s["pacer_mode"] for s in specs], priors=_priors_for(world, "k3"),
-                   n_eff=[1163.9 if s["priors"] else None for s in specs], events=events)
+                   n_eff=[1163.9 if s["priors"] else None for s in specs], events=events,
+                   compiled=compiled)
     for i, s in enumerate(specs):
-        ref = _router(world, s, seeds[i], run_index=i, n_runs=n_runs, events=events)
-        _assert_equal_run(res, i, ref, 3)
+        key = ("heterogeneous", i)
+        if key not in router_runs:
+            router_runs[key] = _router(world, s, seeds[i], run_index=i, n_runs=n_runs, events=events)
+        _assert_equal_run(res, i, router_runs[key], 3)
 
 
 # ----------------------------------------------------------------------------------- property-based
@@ -204,9 +230,10 @@ def test_random_configurations_equal_router(world, case):
     stream = world["stream"][:400]
     local = dict(world, stream=stream)
     ref = _router(local, spec, seed)
-    res = simulate(tb.features, tb.rewards, tb.costs, stream, tb.prices, seeds=[seed], alpha=spec["alpha"],
-                   gamma=spec["gamma"], cost_penalty=spec["cost_penalty"], budget=spec["budget"],
-                   pacer_mode=spec["pacer_mode"],
-                   priors=_priors_for(world, spec["table"]) if spec["priors"] else None,
-                   events=spec["events"])
-    _assert_equal_run(res, 0, ref, k)
+    for compiled in [False] + ([True] if numba_available() else []):    # both backends, one router run
+        res = simulate(tb.features, tb.rewards, tb.costs, stream, tb.prices, seeds=[seed],
+                       alpha=spec["alpha"], gamma=spec["gamma"], cost_penalty=spec["cost_penalty"],
+                       budget=spec["budget"], pacer_mode=spec["pacer_mode"],
+                       priors=_priors_for(world, spec["table"]) if spec["priors"] else None,
+                       events=spec["events"], compiled=compiled)
+        _assert_equal_run(res, 0, ref, k)

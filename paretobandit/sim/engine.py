@@ -40,6 +40,7 @@ Example
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,9 +52,40 @@ from ..config import RouterConfig
 from ..errors import ConfigError, DimensionMismatchError, InvalidInputError
 from .events import CostTransform, Onboard, PriceChange, RewardTransform, run_mask
 
-__all__ = ["BatchSimulator", "PacerParams", "Priors", "SimResult", "merge_results", "simulate"]
+__all__ = ["BatchSimulator", "PacerParams", "Priors", "SimResult", "merge_results", "numba_available",
+           "simulate"]
 
 _MODES = {"hard": (True, False), "soft": (False, True), "adaptive": (True, True)}
+
+#: Environment switch: ``PARETOBANDIT_SIM_NUMBA=0`` makes the NumPy reference path the default.
+_NUMBA_ENV = "PARETOBANDIT_SIM_NUMBA"
+
+
+def _compiled_module():
+    """The numba kernel module (:mod:`paretobandit.sim._compiled`), or ``None`` without numba."""
+    try:
+        from . import _compiled
+    except ImportError:
+        return None
+    return _compiled
+
+
+def numba_available() -> bool:
+    """Whether the compiled step (numba) can be used in this environment."""
+    return _compiled_module() is not None
+
+
+def _resolve_compiled(compiled: Any) -> bool:
+    """``compiled`` argument → whether to use the numba step (``None`` = when importable)."""
+    if compiled is None:
+        if os.environ.get(_NUMBA_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+            return False
+        return numba_available()
+    if not isinstance(compiled, (bool, np.bool_)):
+        raise ConfigError(f"compiled must be True, False or None, got {compiled!r}")
+    if compiled and not numba_available():
+        raise ConfigError("compiled=True needs numba (pip install 'paretobandit[workbench]')")
+    return bool(compiled)
 
 
 # ------------------------------------------------------------------------------------- parameters
@@ -238,7 +270,9 @@ class BatchSimulator:
     def __init__(self, features, rewards, costs, streams, prices, *, seeds, alpha=None, gamma=None,
                  cost_penalty=None, budget=None, pacer_mode="adaptive", priors: Priors | None = None,
                  n_eff=None, events: Iterable = (), config: RouterConfig | None = None,
-                 pacer: PacerParams | None = None):
+                 pacer: PacerParams | None = None, compiled: bool | None = None):
+        #: Step with the numba kernel (:mod:`paretobandit.sim._compiled`) instead of NumPy.
+        self.compiled = _resolve_compiled(compiled)
         cfg = config if config is not None else RouterConfig()
         if not isinstance(cfg, RouterConfig):
             raise ConfigError(f"config must be a RouterConfig, got {type(cfg).__name__}")
@@ -518,9 +552,16 @@ class BatchSimulator:
     # ------------------------------------------------------------------ one step
     def step(self) -> None:
         """Route, observe and learn one request in every run."""
-        k_step = self.step_index
-        if k_step >= self.n_steps:
+        if self.step_index >= self.n_steps:
             raise ConfigError("the batch has no steps left")
+        if self.compiled:
+            self._advance_compiled(self.step_index + 1)
+        else:
+            self._step_numpy()
+
+    def _step_numpy(self) -> None:
+        """One step of every run with NumPy array operations (the reference implementation)."""
+        k_step = self.step_index
         cfg, pp = self.config, self.pacer
         self._apply_events(k_step)
         self.t += 1
@@ -602,7 +643,6 @@ class BatchSimulator:
         ai = ai_f[flat]
         b = b_f[flat]
         th = th_f[flat]
-        eye = self._eye
 
         # 1. geometric forgetting + ridge floor (γ = 1 gives g = 1 exactly: a no-op)
         if self._any_decay:
@@ -615,11 +655,8 @@ class BatchSimulator:
             if low.any():
                 self.repairs["ridge_floor"] += int(low.sum())
                 for s in np.flatnonzero(low):
-                    a = self._decayed_A(s, chosen[s], step) + (ridge - rho[s]) * eye
-                    self.A[s, chosen[s]] = a
+                    ai[s], th[s] = self._repair("ridge_floor", s, chosen[s], step, b[s], rho[s])
                     rho[s] = ridge
-                    ai[s] = np.linalg.inv(a)
-                    th[s] = ai[s] @ b[s]
             rho_f[flat] = rho
         # 2.
         lu_f[flat] = t
@@ -629,10 +666,7 @@ class BatchSimulator:
         if bad.any():
             self.repairs["corrupted_inverse"] += int(bad.sum())
             for s in np.flatnonzero(bad):
-                a = self._decayed_A(s, chosen[s], step) + ridge * eye
-                self.A[s, chosen[s]] = a
-                ai[s] = np.linalg.inv(a)
-                th[s] = ai[s] @ b[s]
+                ai[s], th[s] = self._repair("corrupted_inverse", s, chosen[s], step, b[s])
                 _, u[s], den[s] = kernels.sherman_morrison(ai[s], x[s])
         _sm_apply(ai, u, den, self._outer)
         th = kernels.theta_update(th, u, x, reward, den)
@@ -645,13 +679,87 @@ class BatchSimulator:
             for s in np.flatnonzero(due):
                 if np.trace(ai[s]) > cfg.stability_trace:
                     self.repairs["stability"] += 1
-                    a = self._replay(s, chosen[s], step + 1) + ridge * eye
-                    self.A[s, chosen[s]] = a
-                    ai[s] = np.linalg.inv(a)
-                    th[s] = ai[s] @ b[s]
+                    ai[s], th[s] = self._repair("stability", s, chosen[s], step, b[s])
         ai_f[flat] = ai
         b_f[flat] = b
         th_f[flat] = th
+
+    # ------------------------------------------------------------------ compiled steps
+    def _advance_compiled(self, stop: int) -> None:
+        """Steps ``[step_index, stop)`` with the numba kernel, one event-free segment at a time.
+
+        Events are applied in Python at the first step of each segment (as in the NumPy step). Inside
+        a segment :func:`paretobandit.sim._compiled.advance` steps run after run and returns to this
+        loop only for a tie (picked with :func:`kernels.pick_arm` and the run's own generator) or a
+        re-inversion repair (:meth:`_repair`), then resumes where it stopped.
+        """
+        ck = _compiled_module()
+        cfg, pp = self.config, self.pacer
+        consts = np.array([kernels.TIE_TOLERANCE, cfg.ridge, cfg.ridge_floor, cfg.stability_trace,
+                           pp.ceiling_multiplier, pp.eta, pp.ema_alpha, pp.lambda_cap])
+        k_arms, d = self.k, self.d
+        scores, eligible = np.zeros(k_arms), np.zeros(k_arms, dtype=bool)
+        xx, u, v = np.zeros(d * d), np.zeros(d), np.zeros(d)
+        event_steps = sorted(self._point)
+        gamma_col = np.ascontiguousarray(self._gamma_col[:, 0])
+        while self.step_index < stop:
+            k0 = self.step_index
+            self._apply_events(k0)
+            k1 = min([stop] + [e for e in event_steps if e > k0])
+            args = (self._x, self._r, self._c, self._streams_t,
+                    self.ainv, self.b, self.theta, self.rho, self.last_update, self.last_played,
+                    self.n_updates, self.lam, self.cost_ema,
+                    self.alpha, self.lam_c, self.gamma, self.budget, self.has_pacer, self.uses_penalty,
+                    self.uses_ceiling, gamma_col, self._stale, self.ncost, self._price_masked, self.pmax,
+                    self.active, self._has_transforms, self._r_scale, self._r_shift, self._c_scale,
+                    self._forced_left, self._forced_arm,
+                    self._out_arm, self._out_r, self._out_c, self._out_lam, self._out_forced, self._log_g,
+                    consts, int(cfg.staleness_cap), int(cfg.stability_interval), scores, eligible, xx, u, v)
+            s, k, phase, arm = 0, k0, ck.ROUTE, -1
+            while True:
+                code, s, k = ck.advance(k0, k1, s, k, phase, arm, *args)
+                if code == ck.DONE:
+                    break
+                if code == ck.TIE:
+                    arm, phase = kernels.pick_arm(scores, eligible, self._rngs[s]), ck.OBSERVE
+                    continue
+                a = int(self._out_arm[k, s])
+                if code == ck.FLOOR:
+                    self.repairs["ridge_floor"] += 1
+                    self.ainv[s, a], self.theta[s, a] = self._repair("ridge_floor", s, a, k, self.b[s, a],
+                                                                     self.rho[s, a])
+                    self.rho[s, a] = cfg.ridge
+                    phase = ck.AFTER_FLOOR
+                elif code == ck.CORRUPT:
+                    self.repairs["corrupted_inverse"] += 1
+                    self.ainv[s, a], self.theta[s, a] = self._repair("corrupted_inverse", s, a, k,
+                                                                     self.b[s, a])
+                    phase = ck.AFTER_CORRUPT
+                else:
+                    self.repairs["stability"] += 1
+                    self.ainv[s, a], self.theta[s, a] = self._repair("stability", s, a, k, self.b[s, a])
+                    phase = ck.AFTER_STABILITY
+            self.step_index = k1
+            self.t = k1
+
+    def _repair(self, kind: str, s: int, a: int, step: int, b: np.ndarray,
+                rho: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Re-regularise and re-invert ``A[s, a]`` during the update of ``step``; returns ``(A⁻¹, θ)``.
+
+        ``kind`` is ``"ridge_floor"`` (``A ← A + (λ₀ − ρ)I`` after the decay, ``rho`` = decayed ρ),
+        ``"corrupted_inverse"`` (``A ← A + λ₀I`` after the decay) or ``"stability"``
+        (``A ← A + λ₀I`` after the rank-one update). ``b`` is the arm's current ``b``. Both step
+        implementations (NumPy and compiled) repair through here; the callers count the repairs.
+        """
+        ridge = self.config.ridge
+        if kind == "stability":
+            a_mat = self._replay(s, a, step + 1) + ridge * self._eye
+        else:
+            shift = ridge - rho if kind == "ridge_floor" else ridge
+            a_mat = self._decayed_A(s, a, step) + shift * self._eye
+        self.A[s, a] = a_mat
+        ainv = np.linalg.inv(a_mat)
+        return ainv, ainv @ b
 
     # ------------------------------------------------------------------ lazily materialised A
     def _replay(self, s: int, a: int, upto: int) -> np.ndarray:
@@ -730,8 +838,10 @@ class BatchSimulator:
     def run(self, n_steps: int | None = None) -> SimResult:
         """Advance ``n_steps`` (default: all remaining) steps and return the result so far."""
         stop = self.n_steps if n_steps is None else min(self.n_steps, self.step_index + int(n_steps))
+        if self.compiled:
+            self._advance_compiled(stop)
         while self.step_index < stop:
-            self.step()
+            self._step_numpy()
         return self.result()
 
     def result(self) -> SimResult:
@@ -776,7 +886,8 @@ def merge_results(parts: Sequence[SimResult]) -> SimResult:
 def simulate(features, rewards, costs, streams, prices, *, seeds, alpha=None, gamma=None, cost_penalty=None,
              budget=None, pacer_mode="adaptive", priors: Priors | None = None, n_eff=None,
              events: Sequence = (), config: RouterConfig | None = None,
-             pacer: PacerParams | None = None, n_jobs: int = 1, backend: str = "threads") -> SimResult:
+             pacer: PacerParams | None = None, n_jobs: int = 1, backend: str = "threads",
+             compiled: bool | None = None) -> SimResult:
     """Simulate S independent router runs in lockstep and return their per-step outputs.
 
     Parameters
@@ -814,6 +925,10 @@ def simulate(features, rewards, costs, streams, prices, *, seeds, alpha=None, ga
         ``n_jobs=1``; worthwhile for large S on several free cores).
     backend : {"threads", "processes"}
         How sub-batches run in parallel (:mod:`paretobandit.sim.parallel`).
+    compiled : bool, optional
+        Step with the compiled numba kernel (:mod:`paretobandit.sim._compiled`) — ``None`` (default)
+        uses it when numba is importable and ``PARETOBANDIT_SIM_NUMBA`` is not ``0``; ``False`` runs
+        the NumPy reference step. Both implement docs/ALGORITHM.md and equal the online router.
 
     Returns
     -------
@@ -826,7 +941,7 @@ def simulate(features, rewards, costs, streams, prices, *, seeds, alpha=None, ga
     """
     sim = BatchSimulator(features, rewards, costs, streams, prices, seeds=seeds, alpha=alpha, gamma=gamma,
                          cost_penalty=cost_penalty, budget=budget, pacer_mode=pacer_mode, priors=priors,
-                         n_eff=n_eff, events=events, config=config, pacer=pacer)
+                         n_eff=n_eff, events=events, config=config, pacer=pacer, compiled=compiled)
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
         raise ConfigError(f"n_jobs must be a positive integer, got {n_jobs!r}")
     if backend not in ("threads", "processes"):

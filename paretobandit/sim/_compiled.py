@@ -1,0 +1,253 @@
+"""Compiled (numba) inner loop of :class:`~paretobandit.sim.engine.BatchSimulator`.
+
+One function, :func:`advance`, steps every run of a batch through a *segment* of steps that contains
+no scenario event (events are applied in Python at segment boundaries, exactly as in the NumPy
+step). It implements docs/ALGORITHM.md ``route`` + ``feedback`` for the chosen arm of each run, in
+the same order and with the same element-wise IEEE expressions as the NumPy reference path
+(``BatchSimulator._step_numpy`` and the kernels in :mod:`paretobandit.kernels`):
+
+* scores ``s_a = θ_aᵀx + α·sqrt(max(inflation·xᵀA⁻¹x, 0)) − w·c̃_a`` with the router's staleness
+  table, ``w = λ_c + λ`` (penalty modes) or ``λ_c``;
+* eligibility by the hard ceiling ``p_a ≤ multiplier·p_max/(1 + λ)`` (dropped when it empties the
+  set), intersected with the registered arms;
+* the best eligible arm; scores within ``TIE_TOLERANCE`` of the best are ties;
+* forgetting ``b ← gb, A⁻¹ ← A⁻¹/g, ρ ← gρ`` with ``g = γ^min(dt, cap)``; Sherman–Morrison;
+  ``θ ← θ + u(r − xᵀθ)/den``; ``b ← b + r·x``; the periodic stability check; the pacer step.
+
+Numerics: the reference's operations in the reference's order, except three rewrites that change
+results only by rounding (far inside the 1e-9 contract — the online router's own stacked GEMV
+differs from NumPy's batched matmul in the same way): dot products are summed in vectorised order
+(``fastmath={"reassoc"}`` on :func:`_dot`/:func:`_matvec` only); the variance is computed as
+``Σ_ij A⁻¹_ij·(x xᵀ)_ij`` with ``x xᵀ`` formed once per step for all arms; and the element-wise
+divisions of the update (``A⁻¹/g``, ``uuᵀ/den``) multiply by ``1/g`` and ``u/den``. Divisions are
+the costliest instruction here (two d×d of them per run-step).
+
+Runs are processed one after the other (run-major), so a run's K·d² inverse matrices stay in cache
+for the whole segment. The kernel hands control back to Python — returning ``(code, run, step)``
+— for the rare things that must stay in the reference implementation:
+
+``TIE``
+    more than one arm tied at the top: Python calls :func:`kernels.pick_arm` with the run's own
+    ``default_rng(seed)`` (so the generator is consumed exactly as in the router) and resumes the
+    step at ``OBSERVE`` with the chosen arm. ``scores``/``eligible`` hold that run's step.
+``FLOOR``, ``CORRUPT``, ``STABILITY``
+    a re-inversion repair (ridge floor after the decay; ``den < 1`` before Sherman–Morrison;
+    ``trace(A⁻¹)`` above the limit after it). Python rebuilds ``A`` from the update log, re-inverts
+    it with NumPy and resumes at the following phase (``AFTER_FLOOR`` / ``AFTER_CORRUPT`` /
+    ``AFTER_STABILITY``).
+
+Compiled with ``cache=True`` (the machine code is stored in ``__pycache__``; the first call in a
+fresh environment pays the compilation) and ``nogil=True`` (sub-batches step in parallel threads).
+This module imports numba at import time; the engine imports it lazily and falls back to NumPy.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+__all__ = ["AFTER_CORRUPT", "AFTER_FLOOR", "AFTER_STABILITY", "CORRUPT", "DONE", "FLOOR", "OBSERVE",
+           "ROUTE", "STABILITY", "TIE", "advance"]
+
+# Return codes of advance().
+DONE, TIE, FLOOR, CORRUPT, STABILITY = 0, 1, 2, 3, 4
+# Entry phases of a step (where advance() resumes the step of run ``s_start`` at ``k_start``).
+ROUTE, OBSERVE, AFTER_FLOOR, AFTER_CORRUPT, AFTER_STABILITY = 0, 1, 2, 3, 4
+
+_JIT = dict(nogil=True, cache=True)
+# Dot products may be summed in any order (vectorised); nothing else is re-associated.
+_JIT_DOT = dict(_JIT, fastmath={"reassoc"})
+
+
+@nb.njit(**_JIT_DOT)
+def _dot(a, b):
+    acc = 0.0
+    for i in range(a.shape[0]):
+        acc += a[i] * b[i]
+    return acc
+
+
+@nb.njit(**_JIT_DOT)
+def _matvec(m, x, out):
+    """``out ← m @ x`` for a (d, d) matrix."""
+    for i in range(m.shape[0]):
+        acc = 0.0
+        for j in range(m.shape[1]):
+            acc += m[i, j] * x[j]
+        out[i] = acc
+
+
+@nb.njit(**_JIT)
+def _outer(x, xx):
+    """``xx ← vec(x xᵀ)`` (row-major)."""
+    d = x.shape[0]
+    for i in range(d):
+        for j in range(d):
+            xx[i * d + j] = x[i] * x[j]
+
+
+@nb.njit(**_JIT)
+def _route(s, t, x, xx, ainv_flat, theta, last_update, last_played, lam, alpha, lam_c, uses_penalty,
+           uses_ceiling, gamma_col, stale, cap, ncost, price_masked, pmax, active, multiplier, tol, scores,
+           eligible):
+    """Scores and eligibility of run ``s`` (into ``scores``/``eligible``); returns (n_tied, first)."""
+    n_arms = scores.shape[0]
+    lam_s = lam[s]
+    # -- eligibility: hard ceiling (kernels.ceiling_eligible) ∩ registered arms
+    lam_ceiling = lam_s if uses_ceiling[s] else 0.0
+    limit = (multiplier * pmax[s]) / (1.0 + lam_ceiling)
+    any_ok = False
+    for a in range(n_arms):
+        ok = (price_masked[s, a] <= limit) or (lam_ceiling <= 0.0)
+        eligible[a] = ok
+        any_ok = any_ok or ok
+    for a in range(n_arms):
+        eligible[a] = (eligible[a] or not any_ok) and active[s, a]
+    # -- scores of the eligible arms (kernels.arm_scores)
+    weight = lam_c[s] + (lam_s if uses_penalty[s] else 0.0)
+    g = gamma_col[s]
+    for a in range(n_arms):
+        if not eligible[a]:
+            continue
+        dt = t - max(last_update[s, a], last_played[s, a])
+        infl = stale[g, min(dt, cap)]
+        mean = _dot(theta[s, a], x)
+        var = _dot(ainv_flat[s, a], xx) * infl          # xᵀA⁻¹x = Σ_ij A⁻¹_ij·(x xᵀ)_ij
+        if var < 0.0:          # max(var, 0) keeping NaN, like np.maximum
+            var = 0.0
+        scores[a] = mean + alpha[s] * math.sqrt(var) - weight * ncost[s, a]
+    # -- ties (kernels.tied_best): NaN among the eligible scores makes the best NaN (nothing ties)
+    best = -np.inf
+    for a in range(n_arms):
+        if eligible[a]:
+            v = scores[a]
+            if v != v:
+                best = np.nan
+                break
+            if v > best:
+                best = v
+    n_tied, first = 0, 0
+    for a in range(n_arms):
+        if eligible[a] and scores[a] >= best - tol:
+            if n_tied == 0:
+                first = a
+            n_tied += 1
+    return n_tied, first
+
+
+@nb.njit(**_JIT)
+def advance(k0, k1, s_start, k_start, phase, given_arm,
+            # tables
+            features, rewards, costs, streams_t,
+            # arm state (S, K, ...) and pacer state (S,)
+            ainv, b, theta, rho, last_update, last_played, n_updates, lam, cost_ema,
+            # per-run parameters
+            alpha, lam_c, gamma, budget, has_pacer, uses_penalty, uses_ceiling, gamma_col, stale,
+            ncost, price_masked, pmax, active,
+            # scenario state of the segment
+            has_transforms, r_scale, r_shift, c_scale, forced_left, forced_arm,
+            # outputs (T, S)
+            out_arm, out_r, out_c, out_lam, out_forced, log_g,
+            # constants: (tol, ridge, ridge_floor, stability_trace, multiplier, eta, ema_alpha, lambda_cap)
+            consts, cap, stability_interval,
+            # scratch
+            scores, eligible, xx, u, v):
+    """Advance runs ``s_start …`` through steps ``[k0, k1)``; run ``s_start`` starts at ``k_start``
+    in ``phase`` (``given_arm`` is its choice when ``phase == OBSERVE``).
+
+    Returns ``(DONE, S, k1)`` when every run finished the segment, otherwise ``(code, s, k)``: run
+    ``s`` needs Python at step ``k`` (see the module docstring).
+    """
+    tol, ridge, ridge_floor, stability_trace = consts[0], consts[1], consts[2], consts[3]
+    multiplier, eta, ema_alpha, lambda_cap = consts[4], consts[5], consts[6], consts[7]
+    n_runs, n_arms = ainv.shape[0], ainv.shape[1]
+    d = features.shape[1]
+    ainv_flat = ainv.reshape(n_runs, n_arms, d * d)
+    for s in range(s_start, n_runs):
+        k = k_start if s == s_start else k0
+        ph = phase if s == s_start else ROUTE
+        while k < k1:
+            t = k + 1
+            x = features[streams_t[k, s]]
+            # ---------------------------------------------------------------- route + observe
+            if ph <= OBSERVE:
+                if ph == OBSERVE:
+                    arm = given_arm
+                elif forced_left[s] > 0:
+                    arm = forced_arm[s]
+                    forced_left[s] -= 1
+                    out_forced[k, s] = True
+                else:
+                    _outer(x, xx)
+                    n_tied, arm = _route(s, t, x, xx, ainv_flat, theta, last_update, last_played, lam, alpha,
+                                         lam_c, uses_penalty, uses_ceiling, gamma_col, stale, cap, ncost,
+                                         price_masked, pmax, active, multiplier, tol, scores, eligible)
+                    if n_tied > 1:
+                        return TIE, s, k
+                last_played[s, arm] = t
+                cell = streams_t[k, s] * n_arms + arm
+                reward = rewards[cell]
+                cost = costs[cell]
+                if has_transforms:
+                    reward = min(max(r_scale[s, arm] * reward + r_shift[s, arm], 0.0), 1.0)
+                    cost = c_scale[s, arm] * cost
+                out_arm[k, s] = arm
+                out_r[k, s] = reward
+                out_c[k, s] = cost
+                out_lam[k, s] = lam[s]
+                # 1. forgetting (γ = 1 would give g = 1 exactly: skipped) + ridge floor check
+                if gamma[s] < 1.0:
+                    dt = min(max(t - last_update[s, arm], 0), cap)
+                    g = gamma[s] ** float(dt)
+                    log_g[k, s] = g
+                    rg = 1.0 / g
+                    ai_flat = ainv_flat[s, arm]
+                    for i in range(d):
+                        b[s, arm, i] *= g
+                    for i in range(d * d):
+                        ai_flat[i] *= rg
+                    rho[s, arm] = rho[s, arm] * g
+                    if rho[s, arm] < ridge_floor * ridge:
+                        return FLOOR, s, k
+            arm = out_arm[k, s]
+            reward = out_r[k, s]
+            ai = ainv[s, arm]
+            th = theta[s, arm]
+            # ---------------------------------------------------------------- Sherman–Morrison
+            if ph <= AFTER_CORRUPT:
+                # 2.
+                last_update[s, arm] = t
+                # 3. u = A⁻¹x, den = 1 + xᵀu (a den < 1 is repaired in Python, then recomputed)
+                _matvec(ai, x, u)
+                den = 1.0 + _dot(u, x)
+                if ph <= AFTER_FLOOR and den < 1.0:
+                    return CORRUPT, s, k
+                resid = reward - _dot(th, x)
+                q = resid / den
+                rden = 1.0 / den
+                for j in range(d):
+                    v[j] = u[j] * rden
+                for i in range(d):
+                    ui = u[i]
+                    for j in range(d):
+                        ai[i, j] = ai[i, j] - ui * v[j]
+                    th[i] = th[i] + ui * q
+                    b[s, arm, i] += reward * x[i]
+                n_updates[s, arm] += 1
+                # 4. periodic stability check
+                if n_updates[s, arm] % stability_interval == 0:
+                    trace = 0.0
+                    for i in range(d):
+                        trace += ai[i, i]
+                    if trace > stability_trace:
+                        return STABILITY, s, k
+            # ---------------------------------------------------------------- 5. pacer
+            if has_pacer[s]:
+                ema = (1.0 - ema_alpha) * cost_ema[s] + ema_alpha * out_c[k, s]
+                lam[s] = min(lambda_cap, max(0.0, lam[s] + eta * (ema / budget[s] - 1.0)))
+                cost_ema[s] = ema
+            k += 1
+            ph = ROUTE
+    return DONE, n_runs, k1
