@@ -3,7 +3,9 @@
 A saved router is two files sharing a stem:
 
 * ``<stem>.npz`` — arrays: per-arm ``A``, ``A_inv``, ``b``, ``theta``, ``rho``, ``last_update``,
-  ``last_played``, ``n_updates``, the counter ``t`` and the ephemeral store's pending contexts ``pending_x``;
+  ``last_played``, ``n_updates``, the counter ``t``, the ephemeral store's pending contexts ``pending_x``,
+  and the policy's exact internal representation ``raw_N``, ``raw_M``, ``raw_c``, ``raw_scales``
+  (lazily scaled ``A = σ·N``, ``A⁻¹ = s·M``, ``b = β·c``; see :mod:`paretobandit.policy`);
 * ``<stem>.json`` — everything else: format name and version, dimension, the registry with prices,
   :class:`RouterConfig`, pacer configuration and state, counters, the tie-break generator's
   bit-generator state, the feature-service description, the context-store description with pending
@@ -184,6 +186,17 @@ def _validate(path, meta, arrays) -> tuple[int, int]:
             raise _fail(path, f"array {name!r} has dtype {arr.dtype}")
         if kind == "f" and not np.isfinite(arr).all():
             raise _fail(path, f"array {name!r} contains NaN or Inf")
+    raw_shapes = {"raw_N": (k, d, d), "raw_M": (k, d, d), "raw_c": (k, d), "raw_scales": (k, 3)}
+    present = [name for name in raw_shapes if name in arrays]
+    if present and len(present) != len(raw_shapes):
+        raise _fail(path, f"incomplete raw arrays {present}")
+    for name in present:
+        arr = arrays[name]
+        if arr.shape != raw_shapes[name] or arr.dtype.kind != "f" or not np.isfinite(arr).all():
+            raise _fail(path, f"array {name!r} is malformed (shape {arr.shape}, expected {raw_shapes[name]}, "
+                              "finite floats)")
+    if present and not (arrays["raw_scales"] > 0).all():
+        raise _fail(path, "raw_scales must be > 0")
     t = arrays.get("t")
     if t is None or t.shape != () or t.dtype.kind != "i" or int(t) < 0:
         raise _fail(path, "invalid counter t")

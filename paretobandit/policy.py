@@ -7,6 +7,12 @@ Scoring every arm is then two matrix–vector products into preallocated buffers
 every ``xᵀA_a⁻¹x`` and ``xᵀx`` (used for input validation) in one call. The scores are finished by
 :func:`paretobandit.kernels.finish_scores` (small K) or the equivalent array operations.
 
+Geometric forgetting is applied lazily: the arrays hold ``M``, ``N``, ``c`` with per-arm scalars such
+that ``A⁻¹ = s·M``, ``A = σ·N``, ``b = β·c``; a decay by ``g`` only changes the scalars (``s /= g``,
+``σ *= g``, ``β *= g``), so it costs O(1) instead of three O(d²) passes. The scalars are folded into the
+arrays (:meth:`normalise`) before any O(d³) step, on registry changes, and whenever they leave
+[1e-100, 1e100]; persistence saves the raw arrays and scalars so a reload continues bit for bit. The public :attr:`A`, :attr:`ainv` and :attr:`b` are materialised copies.
+
 Feedback follows ``docs/ALGORITHM.md`` step by step — forgetting with the ridge floor,
 Sherman–Morrison (in place, BLAS ``dger``), the corrupted-inverse guard and the periodic stability
 check — in O(d²) except for the rare re-inversions.
@@ -87,26 +93,29 @@ class LinUCBPolicy:
 
     # ------------------------------------------------------------------ array plumbing
     def _set_arrays(self, A, b, ainv, rho, last_update, last_played, n_updates, theta=None) -> None:
-        """Install a full set of arrays (A⁻¹ and θ computed when None). Not locked."""
+        """Install a full set of (materialised) arrays; A⁻¹ and θ computed when None. Not locked."""
         k, d = b.shape
         stack = np.empty((k * d + d + k, d))
-        ainv_view = stack[: k * d].reshape(k, d, d)
+        m_view = stack[: k * d].reshape(k, d, d)
         if ainv is None:
             if k:
-                ainv_view[...] = np.linalg.inv(A)
+                m_view[...] = np.linalg.inv(A)
         else:
-            ainv_view[...] = ainv
+            m_view[...] = ainv
         stack[k * d: k * d + d] = np.eye(d)
         theta_view = stack[k * d + d:]
         if theta is not None:
             theta_view[...] = theta
         elif k:
-            theta_view[...] = (ainv_view @ b[:, :, None])[:, :, 0]
-        self.A = np.ascontiguousarray(A, dtype=float)
-        self.b = np.ascontiguousarray(b, dtype=float)
+            theta_view[...] = (m_view @ b[:, :, None])[:, :, 0]
+        self._N = np.array(A, dtype=float, order="C")
+        self._c = np.array(b, dtype=float, order="C")
         self.stack = stack
-        self.ainv = ainv_view
+        self._M = m_view
         self.theta = theta_view
+        self._s = [1.0] * k          # A⁻¹ = s·M
+        self._sig = [1.0] * k        # A = σ·N
+        self._beta = [1.0] * k       # b = β·c
         self.rho = [float(v) for v in rho]
         self.last_update = [int(v) for v in last_update]
         self.last_played = [int(v) for v in last_played]
@@ -120,10 +129,49 @@ class LinUCBPolicy:
         self._vark = self._var[:k]
         self._small = k <= SMALL_K
 
+    def _normalise_arm(self, arm: int) -> None:
+        """Fold the lazy scalars of ``arm`` into its arrays (O(d²); caller holds :attr:`lock`)."""
+        if self._s[arm] != 1.0:
+            m = self._M[arm]
+            m *= self._s[arm]
+            self._s[arm] = 1.0
+        if self._sig[arm] != 1.0:
+            n = self._N[arm]
+            n *= self._sig[arm]
+            self._sig[arm] = 1.0
+        if self._beta[arm] != 1.0:
+            c = self._c[arm]
+            c *= self._beta[arm]
+            self._beta[arm] = 1.0
+
+    def normalise(self) -> None:
+        """Fold every lazy scalar into the arrays."""
+        with self.lock:
+            for arm in range(self.n_arms):
+                self._normalise_arm(arm)
+
     @property
     def n_arms(self) -> int:
         """Number of arms K."""
-        return self.b.shape[0]
+        return self._c.shape[0]
+
+    @property
+    def A(self) -> np.ndarray:
+        """Materialised design matrices ``A`` (K, d, d) — a copy."""
+        with self.lock:
+            return self._N * np.array(self._sig)[:, None, None]
+
+    @property
+    def ainv(self) -> np.ndarray:
+        """Materialised inverses ``A⁻¹`` (K, d, d) — a copy."""
+        with self.lock:
+            return self._M * np.array(self._s)[:, None, None]
+
+    @property
+    def b(self) -> np.ndarray:
+        """Materialised ``b`` (K, d) — a copy."""
+        with self.lock:
+            return self._c * np.array(self._beta)[:, None]
 
     # ------------------------------------------------------------------ scoring
     def inflation(self, t: int) -> list:
@@ -149,7 +197,11 @@ class LinUCBPolicy:
         np.dot(self._yblocks, x, out=self._var)
         var = self._var.tolist()
         xx = var.pop()
-        infl = self.inflation(t)
+        tbl = self._table_list
+        cap = self.config.staleness_cap
+        # inflation × lazy scale of A⁻¹: xᵀA⁻¹x·infl = (xᵀMx)·(s·infl)
+        infl = [(tbl[t - lt] if t - lt < cap else tbl[cap]) * sc
+                for lt, sc in zip(self.last_touch, self._s)]  # noqa: B905 - both have length K
         if self._small:
             return kernels.finish_scores(var, self._ymean.tolist(), infl, alpha, penalty_list), None, xx
         s = self._vark * infl
@@ -173,39 +225,43 @@ class LinUCBPolicy:
         Caller holds :attr:`write_lock` (so ``A``/``b`` of the arm cannot change meanwhile).
         """
         with self.lock:
-            a = self.A[arm].copy()
-            b = self.b[arm].copy()
+            self._normalise_arm(arm)
+            a = self._N[arm].copy()
+            b = self._c[arm].copy()
         if add_ridge:
             a[np.diag_indices_from(a)] += add_ridge
         ainv = _invert(a)
         theta = ainv @ b
         with self.lock:
-            self.A[arm] = a
-            self.ainv[arm] = ainv
+            self._N[arm] = a
+            self._M[arm] = ainv
             self.theta[arm] = theta
 
     def _sherman_morrison_locked(self, arm: int, x: np.ndarray, reward: float, force: bool = False):
         """ALGORITHM.md feedback step 3 in place (caller holds :attr:`lock`).
 
-        Returns ``(applied, stability_due)``; ``applied`` is False (nothing changed) when the
-        denominator is below 1, i.e. the inverse is corrupted, unless ``force``.
+        With ``A⁻¹ = s·M``: ``u = s·Mx``, ``den = 1 + s·xᵀMx``, ``M ← M − s·(Mx)(Mx)ᵀ/den``,
+        ``θ ← θ + Mx·s(r − xᵀθ)/den``, ``N ← N + xxᵀ/σ``, ``c ← c + (r/β)x``. Returns
+        ``(applied, stability_due)``; ``applied`` is False (nothing changed) when the denominator is
+        below 1, i.e. the inverse is corrupted, unless ``force``.
         """
-        ainv = self.ainv[arm]
-        u = ainv @ x
-        den = 1.0 + float(u @ x)
+        m = self._M[arm]
+        mx = m @ x
+        sc = self._s[arm]
+        den = 1.0 + sc * float(mx @ x)
         if den < 1.0 and not force:
             return False, False
         theta = self.theta[arm]
         resid = reward - float(theta @ x)
-        dger(-1.0 / den, u, u, a=ainv.T, overwrite_a=1)      # A⁻¹ ← A⁻¹ − uuᵀ/den (in place)
-        theta += u * (resid / den)                             # θ ← θ + u(r − xᵀθ)/den
-        dger(1.0, x, x, a=self.A[arm].T, overwrite_a=1)       # A ← A + xxᵀ
-        b = self.b[arm]
-        b += reward * x
+        dger(-sc / den, mx, mx, a=m.T, overwrite_a=1)                 # A⁻¹ ← A⁻¹ − uuᵀ/den (in place)
+        theta += mx * (sc * resid / den)                               # θ ← θ + u(r − xᵀθ)/den
+        dger(1.0 / self._sig[arm], x, x, a=self._N[arm].T, overwrite_a=1)   # A ← A + xxᵀ
+        c = self._c[arm]
+        c += (reward / self._beta[arm]) * x                            # b ← b + r·x
         n = self.n_updates[arm] + 1
         self.n_updates[arm] = n
         cfg = self.config
-        return True, (n % cfg.stability_interval == 0 and float(np.trace(ainv)) > cfg.stability_trace)
+        return True, (n % cfg.stability_interval == 0 and sc * float(np.trace(m)) > cfg.stability_trace)
 
     def update(self, arm: int, x: np.ndarray, reward: float) -> None:
         """Apply one (validated) reward for ``arm`` with context ``x`` at the current ``t``.
@@ -219,15 +275,19 @@ class LinUCBPolicy:
             with self.lock:
                 big_t = self.t
                 add = 0.0
-                # 1. forgetting (g = γ^min(dt, cap); dt <= 0 means g = 1)
+                # 1. forgetting (g = γ^min(dt, cap); dt <= 0 means g = 1): A ← gA, b ← gb, A⁻¹ ← A⁻¹/g, ρ ← gρ
                 if self._forget:
                     dt = big_t - self.last_update[arm]
                     if dt > 0:
                         cap = cfg.staleness_cap
                         g = self._decay[dt if dt < cap else cap]
-                        self.A[arm] *= g
-                        self.b[arm] *= g
-                        self.ainv[arm] /= g
+                        sig = self._sig[arm] * g
+                        self._sig[arm] = sig
+                        self._beta[arm] *= g
+                        sc = self._s[arm] / g
+                        self._s[arm] = sc
+                        if sc > 1e100 or sig < 1e-100 or self._beta[arm] < 1e-100:
+                            self._normalise_arm(arm)
                         rho = self.rho[arm] * g
                         if rho < self._floor:
                             add = lam0 - rho
@@ -272,11 +332,13 @@ class LinUCBPolicy:
             b_new = np.zeros(d) if b is None else np.asarray(b, dtype=float)
             ainv_new = np.linalg.inv(a_new)
             with self.lock:
+                for arm in range(self.n_arms):
+                    self._normalise_arm(arm)
                 t = self.t
                 rho, lu, lp, nu = self._lists()
                 self._set_arrays(
-                    np.concatenate([self.A, a_new[None]]), np.concatenate([self.b, b_new[None]]),
-                    np.concatenate([self.ainv, ainv_new[None]]), rho + [self.config.ridge], lu + [t], lp + [t],
+                    np.concatenate([self._N, a_new[None]]), np.concatenate([self._c, b_new[None]]),
+                    np.concatenate([self._M, ainv_new[None]]), rho + [self.config.ridge], lu + [t], lp + [t],
                     nu + [0], np.concatenate([self.theta, (ainv_new @ b_new)[None]]),
                 )
                 if on_commit is not None:
@@ -285,8 +347,10 @@ class LinUCBPolicy:
     def remove_arm(self, arm: int, on_commit=None) -> None:
         """Drop every piece of state of ``arm`` (``on_commit`` as in :meth:`add_arm`)."""
         with self.write_lock, self.lock:
+            for a in range(self.n_arms):
+                self._normalise_arm(a)
             keep = np.arange(self.n_arms) != arm
-            self._set_arrays(self.A[keep], self.b[keep], self.ainv[keep], *self._lists(keep), self.theta[keep])
+            self._set_arrays(self._N[keep], self._c[keep], self._M[keep], *self._lists(keep), self.theta[keep])
             if on_commit is not None:
                 on_commit()
 
@@ -297,38 +361,53 @@ class LinUCBPolicy:
             bb = np.array(b, dtype=float)
             ainv = np.linalg.inv(a)
             with self.lock:
-                self.A[arm] = a
-                self.b[arm] = bb
-                self.ainv[arm] = ainv
+                self._N[arm] = a
+                self._c[arm] = bb
+                self._M[arm] = ainv
+                self._s[arm] = self._sig[arm] = self._beta[arm] = 1.0
                 self.theta[arm] = ainv @ bb
                 self.rho[arm] = self.config.ridge
 
     # ------------------------------------------------------------------ state
     def arm_state(self, arm: int) -> dict:
-        """Copies of one arm's arrays and counters."""
+        """Materialised copies of one arm's arrays, and its counters."""
         with self.lock:
             return {
-                "A": self.A[arm].copy(), "A_inv": self.ainv[arm].copy(), "b": self.b[arm].copy(),
-                "theta": self.theta[arm].copy(), "rho": self.rho[arm], "last_update": self.last_update[arm],
-                "last_played": self.last_played[arm], "n_updates": self.n_updates[arm],
+                "A": self._N[arm] * self._sig[arm], "A_inv": self._M[arm] * self._s[arm],
+                "b": self._c[arm] * self._beta[arm], "theta": self.theta[arm].copy(), "rho": self.rho[arm],
+                "last_update": self.last_update[arm], "last_played": self.last_played[arm],
+                "n_updates": self.n_updates[arm],
             }
 
     def arrays(self, locked: bool = False) -> dict[str, np.ndarray]:
-        """Copies of every array (for persistence); ``locked=True`` if the caller holds :attr:`lock`."""
+        """Copies of every array (for persistence); ``locked=True`` if the caller holds :attr:`lock`.
+
+        ``A``, ``A_inv`` and ``b`` are materialised; ``raw_N``, ``raw_M``, ``raw_c`` and ``raw_scales``
+        ((K, 3): s, σ, β) are the exact internal representation, so that a reload continues bit for bit.
+        """
         if not locked:
             with self.lock:
                 return self.arrays(locked=True)
+        scales = np.array([self._s, self._sig, self._beta], dtype=float).T.reshape(self.n_arms, 3)
         return {
-            "A": self.A.copy(), "A_inv": self.ainv.copy(), "b": self.b.copy(), "theta": self.theta.copy(),
+            "A": self._N * scales[:, 1, None, None], "A_inv": self._M * scales[:, 0, None, None],
+            "b": self._c * scales[:, 2, None], "theta": self.theta.copy(),
             "rho": np.array(self.rho, dtype=float), "last_update": np.array(self.last_update, dtype=np.int64),
             "last_played": np.array(self.last_played, dtype=np.int64),
             "n_updates": np.array(self.n_updates, dtype=np.int64), "t": np.array(self.t, dtype=np.int64),
+            "raw_N": self._N.copy(), "raw_M": self._M.copy(), "raw_c": self._c.copy(), "raw_scales": scales,
         }
 
     def load_arrays(self, arrays: dict) -> None:
-        """Install arrays produced by :meth:`arrays` (validated by the caller). θ is taken as saved."""
+        """Install arrays produced by :meth:`arrays` (validated by the caller). θ is taken as saved; the
+        raw arrays, when present, are used as they are (bit-exact continuation)."""
+        raw = "raw_N" in arrays
         with self.write_lock, self.lock:
-            self._set_arrays(arrays["A"].copy(), arrays["b"].copy(), arrays["A_inv"], arrays["rho"].tolist(),
+            self._set_arrays(arrays["raw_N" if raw else "A"], arrays["raw_c" if raw else "b"],
+                             arrays["raw_M" if raw else "A_inv"], arrays["rho"].tolist(),
                              arrays["last_update"].tolist(), arrays["last_played"].tolist(),
                              arrays["n_updates"].tolist(), arrays["theta"])
+            if raw:
+                sc = arrays["raw_scales"]
+                self._s, self._sig, self._beta = sc[:, 0].tolist(), sc[:, 1].tolist(), sc[:, 2].tolist()
             self.t = int(arrays["t"])

@@ -142,7 +142,7 @@ def test_tampered_json(saved, change, match):
 
 def test_non_finite_arrays_rejected(tmp_path):
     router = BanditRouter.create(priors="none", seed=1)
-    router._policy.b[0, 0] = np.nan
+    router._policy._c[0, 0] = np.nan
     with pytest.raises(StateFileError, match="NaN"):
         BanditRouter.load(router.save(tmp_path / "s"))
 

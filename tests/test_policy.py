@@ -150,7 +150,7 @@ def test_stability_check_reregularises():
 
 def test_corrupted_inverse_is_rebuilt():
     pol = LinUCBPolicy(2, 1, RouterConfig(forgetting_factor=1.0))
-    pol.ainv[0] = -np.eye(2)        # corrupted: xᵀA⁻¹x < 0 -> denominator < 1
+    pol._M[0] = -np.eye(2)          # corrupted: xᵀA⁻¹x < 0 -> denominator < 1
     x = np.array([1.0, 1.0])
     pol.update(0, x, 1.0)
     expected = 2 * np.eye(2) + np.outer(x, x)

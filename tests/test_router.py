@@ -219,7 +219,7 @@ def test_hot_swap_register_reprice_remove():
 
 def test_exploit_is_greedy_for_calling_thread_only():
     router = make_router(alpha=5.0, cost_penalty=0.0)
-    router._policy.theta[:, -1] = [0.5, 0.4, 0.3]   # llama best on mean; bonus equal for all
+    router._policy.theta[:, -1] = [0.5, 0.4, 0.3]  # (theta is the live view)   # llama best on mean; bonus equal for all
     seen = {}
 
     def other():
