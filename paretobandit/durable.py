@@ -33,6 +33,8 @@ Semantics
   the bounded record of applied ids has forgotten it) and is never applied twice.
 * Request ids are ``<prefix><n>`` with a prefix fixed for the directory and the counter restored from the
   checkpoint, so ids handed out before a crash stay valid after it.
+* One router per directory: an exclusive lock on ``<directory>/LOCK`` (released by the OS if the process
+  dies) makes a second :func:`open_router` fail with :class:`~paretobandit.errors.StoreError`.
 * Calls on one durable router are serialised (each one includes an fsync); the context store is always
   the in-memory store (the journal makes it durable), so ``context_store=`` is rejected.
 * If a journal write fails, the in-memory state is ahead of the journal: the router refuses every further
@@ -93,10 +95,15 @@ class _ReplayFeatures:
 
 
 class _Journal:
-    """The SQLite write-ahead journal (one connection, autocommit; every append is its own transaction)."""
+    """The SQLite write-ahead journal (one connection, autocommit; every append is its own transaction).
+
+    Holds an exclusive ``flock`` on ``<directory>/LOCK`` while open, so a second router (in this or another
+    process) cannot journal into the same directory; the OS releases it when the process dies.
+    """
 
     def __init__(self, path: Path):
         self.path = str(path)
+        self._lock_fd = _lock_directory(path.parent)
         try:
             self.conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None,
                                         check_same_thread=False)
@@ -107,8 +114,10 @@ class _Journal:
                 "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
                 "kind TEXT NOT NULL, request_id TEXT, ts REAL NOT NULL, payload TEXT NOT NULL, x BLOB)")
         except sqlite3.Error as exc:
+            _unlock(self._lock_fd)
             raise StoreError(f"cannot open journal {self.path!r}: {exc}") from None
         if str(mode).lower() != "wal":
+            self.close()
             raise StoreError(f"journal {self.path!r}: WAL journal mode unavailable (got {mode!r})")
 
     def get(self, key: str):
@@ -144,7 +153,32 @@ class _Journal:
             raise
 
     def close(self) -> None:
-        self.conn.close()
+        try:
+            self.conn.close()
+        finally:
+            _unlock(self._lock_fd)
+            self._lock_fd = None
+
+
+def _lock_directory(directory: Path):
+    """Exclusive, non-blocking lock of a durable directory (``None`` where ``fcntl`` is unavailable)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - non-POSIX platforms: no cross-process protection
+        return None
+    fd = os.open(directory / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise StoreError(f"durable directory {directory} is already open (in this or another process); "
+                         "close that router first") from None
+    return fd
+
+
+def _unlock(fd) -> None:
+    if fd is not None:
+        os.close(fd)  # closing the descriptor releases the flock
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -29,7 +29,13 @@ import numpy as np
 import pytest
 
 from paretobandit import BanditRouter
-from paretobandit.errors import ConfigError, DuplicateFeedbackError, StateFileError, StoreError
+from paretobandit.errors import (
+    ConfigError,
+    DuplicateFeedbackError,
+    ParetoBanditError,
+    StateFileError,
+    StoreError,
+)
 
 CHILD = Path(__file__).with_name("_durable_child.py")
 _spec = importlib.util.spec_from_file_location("_durable_child", CHILD)
@@ -220,7 +226,57 @@ def test_failed_journal_write_stops_the_router(tmp_path):
         router.process_feedback(log.request_id, 0.5)
     with pytest.raises(StoreError, match="reopen"):
         router.route(np.zeros(25))
-    router._closed = True
+    router.close()  # no checkpoint after a failure; releases the directory lock
     again = BanditRouter.open(tmp_path / "f")  # the un-journaled feedback is not there: it was never acked
     again.process_feedback(log.request_id, 0.5)
     again.close()
+
+
+def test_directory_lock_and_rejected_calls_write_nothing(tmp_path):
+    router = BanditRouter.open(tmp_path / "l", priors="none", budget=0.002, seed=0)
+    with pytest.raises(StoreError, match="already open"):
+        BanditRouter.open(tmp_path / "l")
+    _, log = router.route(np.zeros(25))
+    seq = router.journal_seq
+    for bad in (lambda: router.route(np.full(25, np.nan)), lambda: router.process_feedback("nope", 0.5),
+                lambda: router.process_feedback(log.request_id, float("nan")),
+                lambda: router.register_model("m"), lambda: router.remove_model("nope"),
+                lambda: router.update_model_pricing("nope", blended=1.0),
+                lambda: router.route(np.zeros(25), max_cost=1e-12)):
+        with pytest.raises(ParetoBanditError):
+            bad()
+    assert router.journal_seq == seq
+    router.close()
+    router.close()  # idempotent
+    BanditRouter.open(tmp_path / "l").close()  # the lock was released
+
+
+def test_threads_on_a_durable_router_replay_exactly(tmp_path):
+    import threading
+
+    router = BanditRouter.open(tmp_path / "c", priors="none", budget=0.002, seed=5, alpha=0.2)
+    errors = []
+
+    def worker(k):
+        rng = np.random.default_rng(k)
+        try:
+            for i in range(40):
+                _, log = router.route(rng.normal(size=25))
+                router.process_feedback(log.request_id, float(rng.random()))
+                if k == 0 and i == 20:
+                    router.checkpoint()
+                if k == 1 and i == 10:
+                    router.register_model("late", input_cost_per_m=0.3, output_cost_per_m=0.9)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=60)
+    assert not errors and not any(th.is_alive() for th in threads)
+    expected = state_bytes(router)
+    _crash(router)
+    with BanditRouter.open(tmp_path / "c") as again:
+        assert state_bytes(again) == expected
