@@ -274,6 +274,25 @@ def finish_scores(var, mean, inflation, alpha: float, penalty) -> list:
     return out
 
 
+def finish_scores_stale(var, mean, last_touch, scale, t: int, table, cap: int, alpha: float, penalty) -> list:
+    """:func:`finish_scores` with the staleness inflation looked up inline.
+
+    ``inflation[a] = table[min(t − last_touch[a], cap)]·scale[a]`` with ``table`` from
+    :func:`staleness_table` (as a list) and ``t > last_touch[a]``; ``scale`` is an extra per-arm
+    multiplier of the variance (1 for plain A⁻¹). Same values as
+    ``finish_scores(var, mean, inflation, alpha, penalty)``.
+    """
+    out = []
+    sqrt = math.sqrt
+    for a in range(len(var)):
+        dt = t - last_touch[a]
+        v = var[a] * ((table[dt] if dt < cap else table[cap]) * scale[a])
+        if v < 0.0:
+            v = 0.0
+        out.append(mean[a] + alpha * sqrt(v) - penalty[a])
+    return out
+
+
 def arm_scores_stacked_list(stack, x, inflation, alpha: float, penalty) -> list:
     """:func:`arm_scores_stacked` finished by :func:`finish_scores` (lists in, list out)."""
     k = len(inflation)

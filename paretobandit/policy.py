@@ -197,13 +197,15 @@ class LinUCBPolicy:
         np.dot(self._yblocks, x, out=self._var)
         var = self._var.tolist()
         xx = var.pop()
+        # inflation × lazy scale of A⁻¹: xᵀA⁻¹x·infl = (xᵀMx)·(infl·s)
+        if self._small:
+            return kernels.finish_scores_stale(var, self._ymean.tolist(), self.last_touch, self._s, t,
+                                               self._table_list, self.config.staleness_cap, alpha,
+                                               penalty_list), None, xx
         tbl = self._table_list
         cap = self.config.staleness_cap
-        # inflation × lazy scale of A⁻¹: xᵀA⁻¹x·infl = (xᵀMx)·(s·infl)
         infl = [(tbl[t - lt] if t - lt < cap else tbl[cap]) * sc
                 for lt, sc in zip(self.last_touch, self._s)]  # noqa: B905 - both have length K
-        if self._small:
-            return kernels.finish_scores(var, self._ymean.tolist(), infl, alpha, penalty_list), None, xx
         s = self._vark * infl
         np.maximum(s, 0.0, out=s)
         np.sqrt(s, out=s)
