@@ -51,7 +51,10 @@ class MinimalLinUCB:
 
 
 def _portfolio(k: int) -> dict:
-    return {f"model-{i}": {"input_cost_per_m": 0.1 * (i + 1), "output_cost_per_m": 0.3 * (i + 1)} for i in range(k)}
+    return {
+        f"model-{i}": {"input_cost_per_m": 0.1 * (i + 1), "output_cost_per_m": 0.3 * (i + 1)}
+        for i in range(k)
+    }
 
 
 def _pct(samples, q) -> float:
@@ -64,15 +67,23 @@ def bench(k: int, d: int, n: int, rounds: int, budget=None, seed: int = 0) -> di
     vecs = rng.normal(size=(512, d - 1)) * 0.3
     xs = np.c_[vecs, np.ones(512)]
     rewards = rng.random(512)
-    router = BanditRouter.create(model_registry=_portfolio(k), feature_service=FeatureService.for_precomputed(d - 1),
-                                 priors="none", seed=seed, budget=budget)
+    router = BanditRouter.create(
+        model_registry=_portfolio(k),
+        feature_service=FeatureService.for_precomputed(d - 1),
+        priors="none",
+        seed=seed,
+        budget=budget,
+    )
     ref = MinimalLinUCB(k, d)
     clock = time.perf_counter_ns
-    for i in range(min(n, 300)):                           # warm-up
+    for i in range(min(n, 300)):  # warm-up
         _, log = router.route(vecs[i % 512])
         router.process_feedback(log.request_id, float(rewards[i % 512]))
         ref.update(ref.route(xs[i % 512]), xs[i % 512], float(rewards[i % 512]))
-    res = {"router": {"route": [], "feedback": [], "loop": []}, "ref": {"route": [], "feedback": [], "loop": []}}
+    res = {
+        "router": {"route": [], "feedback": [], "loop": []},
+        "ref": {"route": [], "feedback": [], "loop": []},
+    }
     route, feedback = router.route, router.process_feedback
     for _ in range(rounds):
         # --- router: per-call latencies
@@ -111,9 +122,13 @@ def bench(k: int, d: int, n: int, rounds: int, budget=None, seed: int = 0) -> di
     out = {"K": k, "d": d, "n": n * rounds, "budget": budget}
     for impl in ("router", "ref"):
         r = res[impl]
-        out[impl] = {"route_p50": _pct(r["route"], 50), "route_p99": _pct(r["route"], 99),
-                     "feedback_p50": _pct(r["feedback"], 50), "feedback_p99": _pct(r["feedback"], 99),
-                     "throughput": float(np.median(r["loop"]))}
+        out[impl] = {
+            "route_p50": _pct(r["route"], 50),
+            "route_p99": _pct(r["route"], 99),
+            "feedback_p50": _pct(r["feedback"], 50),
+            "feedback_p99": _pct(r["feedback"], 99),
+            "throughput": float(np.median(r["loop"])),
+        }
     out["ratio"] = {key: out["router"][key] / out["ref"][key] for key in out["router"]}
     return out
 
@@ -137,9 +152,14 @@ def main(argv=None) -> list[dict]:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(args.blas_threads)
-    print(f"# {platform.processor() or platform.machine()}, numpy {np.__version__}, python {platform.python_version()}")
-    print("| K | d | route p50 µs (×ref) | route p99 µs | feedback p50 µs (×ref) | feedback p99 µs | "
-          "route+feedback /s (×ref) |")
+    print(
+        f"# {platform.processor() or platform.machine()}, numpy {np.__version__}, "
+        f"python {platform.python_version()}"
+    )
+    print(
+        "| K | d | route p50 µs (×ref) | route p99 µs | feedback p50 µs (×ref) | feedback p99 µs | "
+        "route+feedback /s (×ref) |"
+    )
     print("|---|---|---|---|---|---|---|")
     results = []
     for d in args.d:
@@ -147,10 +167,13 @@ def main(argv=None) -> list[dict]:
             r = bench(k, d, _samples(d, args.quick), args.rounds, budget=args.budget)
             results.append(r)
             a, f, q = r["router"], r["ref"], r["ratio"]
-            print(f"| {k} | {d} | {a['route_p50']:.1f} ({q['route_p50']:.2f}×; ref {f['route_p50']:.1f}) "
-                  f"| {a['route_p99']:.1f} | {a['feedback_p50']:.1f} ({q['feedback_p50']:.2f}×; ref "
-                  f"{f['feedback_p50']:.1f}) | {a['feedback_p99']:.1f} | {a['throughput']:,.0f} "
-                  f"({q['throughput']:.2f}×; ref {f['throughput']:,.0f}) |", flush=True)
+            print(
+                f"| {k} | {d} | {a['route_p50']:.1f} ({q['route_p50']:.2f}×; ref {f['route_p50']:.1f}) "
+                f"| {a['route_p99']:.1f} | {a['feedback_p50']:.1f} ({q['feedback_p50']:.2f}×; ref "
+                f"{f['feedback_p50']:.1f}) | {a['feedback_p99']:.1f} | {a['throughput']:,.0f} "
+                f"({q['throughput']:.2f}×; ref {f['throughput']:,.0f}) |",
+                flush=True,
+            )
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=1)

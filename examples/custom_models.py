@@ -10,10 +10,16 @@ from paretobandit import BanditRouter, FeatureService
 models = {
     "small-fast": {"input_cost_per_m": 0.05, "output_cost_per_m": 0.20, "speed": "fast"},
     "medium": {"input_cost_per_m": 0.50, "output_cost_per_m": 1.50},
-    "large": {"blended": 6.0},                       # one price for input and output
+    "large": {"blended": 6.0},  # one price for input and output
 }
-router = BanditRouter.create(model_registry=models, feature_service=FeatureService.for_precomputed(16),
-                             priors="none", alpha=0.05, budget=0.001, seed=1)
+router = BanditRouter.create(
+    model_registry=models,
+    feature_service=FeatureService.for_precomputed(16),
+    priors="none",
+    alpha=0.05,
+    budget=0.001,
+    seed=1,
+)
 rng = np.random.default_rng(1)
 quality = {"small-fast": 0.55, "medium": 0.7, "large": 0.85, "gemini-2.0-flash": 0.8}
 

@@ -24,8 +24,8 @@ __all__ = ["BudgetPacer", "PacingMode"]
 class PacingMode(str, enum.Enum):
     """How the pacer's λ acts on routing."""
 
-    HARD = "hard"          #: eligibility ceiling only
-    SOFT = "soft"          #: score penalty λ·c̃ only
+    HARD = "hard"  #: eligibility ceiling only
+    SOFT = "soft"  #: score penalty λ·c̃ only
     ADAPTIVE = "adaptive"  #: both (default)
 
 
@@ -61,8 +61,15 @@ class BudgetPacer:
     :attr:`lambda_` is a single attribute read.
     """
 
-    def __init__(self, budget, mode=PacingMode.ADAPTIVE, eta=0.05, ema_alpha=0.05, lambda_cap=5.0,
-                 ceiling_multiplier=1.0):
+    def __init__(
+        self,
+        budget,
+        mode=PacingMode.ADAPTIVE,
+        eta=0.05,
+        ema_alpha=0.05,
+        lambda_cap=5.0,
+        ceiling_multiplier=1.0,
+    ):
         self.budget = _positive("budget", budget)
         try:
             self.mode = PacingMode(mode)
@@ -96,7 +103,12 @@ class BudgetPacer:
 
     def update(self, cost) -> float:
         """Feed one realised cost (finite, ≥ 0) and return the new λ."""
-        if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not math.isfinite(cost) or cost < 0:
+        if (
+            isinstance(cost, bool)
+            or not isinstance(cost, (int, float))
+            or not math.isfinite(cost)
+            or cost < 0
+        ):
             raise InvalidInputError(f"cost must be a finite number >= 0 ($), got {cost!r}")
         return self._step(float(cost))
 
@@ -104,7 +116,8 @@ class BudgetPacer:
         """Unvalidated step (the router validates at its boundary)."""
         with self._lock:
             self.lambda_, self.cost_ema = kernels.pacer_step_scalar(
-                self.lambda_, self.cost_ema, cost, self.budget, self.eta, self.ema_alpha, self.lambda_cap)
+                self.lambda_, self.cost_ema, cost, self.budget, self.eta, self.ema_alpha, self.lambda_cap
+            )
             self.n_updates += 1
             return self.lambda_
 
@@ -118,9 +131,15 @@ class BudgetPacer:
         """JSON-able configuration and state."""
         with self._lock:
             return {
-                "budget": self.budget, "mode": self.mode.value, "eta": self.eta, "ema_alpha": self.ema_alpha,
-                "lambda_cap": self.lambda_cap, "ceiling_multiplier": self.ceiling_multiplier,
-                "lambda": self.lambda_, "cost_ema": self.cost_ema, "n_updates": self.n_updates,
+                "budget": self.budget,
+                "mode": self.mode.value,
+                "eta": self.eta,
+                "ema_alpha": self.ema_alpha,
+                "lambda_cap": self.lambda_cap,
+                "ceiling_multiplier": self.ceiling_multiplier,
+                "lambda": self.lambda_,
+                "cost_ema": self.cost_ema,
+                "n_updates": self.n_updates,
             }
 
     to_dict = state_dict
@@ -129,8 +148,14 @@ class BudgetPacer:
     def from_dict(cls, data: dict) -> BudgetPacer:
         """Inverse of :meth:`state_dict`; malformed data raises :class:`StateFileError`."""
         try:
-            pacer = cls(data["budget"], data["mode"], data["eta"], data["ema_alpha"], data["lambda_cap"],
-                        data["ceiling_multiplier"])
+            pacer = cls(
+                data["budget"],
+                data["mode"],
+                data["eta"],
+                data["ema_alpha"],
+                data["lambda_cap"],
+                data["ceiling_multiplier"],
+            )
             lam, ema, n = data["lambda"], data["cost_ema"], data["n_updates"]
         except (KeyError, TypeError, ConfigError) as exc:
             raise StateFileError(f"invalid pacer state: {exc}") from None
@@ -143,5 +168,7 @@ class BudgetPacer:
         return pacer
 
     def __repr__(self) -> str:
-        return (f"BudgetPacer(budget={self.budget!r}, mode={self.mode.value!r}, lambda={self.lambda_:.4f}, "
-                f"cost_ema={self.cost_ema:.6g})")
+        return (
+            f"BudgetPacer(budget={self.budget!r}, mode={self.mode.value!r}, lambda={self.lambda_:.4f}, "
+            f"cost_ema={self.cost_ema:.6g})"
+        )

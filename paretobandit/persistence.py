@@ -44,8 +44,14 @@ FORMAT_NAME = "paretobandit-router"
 FORMAT_VERSION = 1
 
 _ARM_ARRAYS = {  # name -> (trailing shape in terms of d, dtype kind)
-    "A": ("dd", "f"), "A_inv": ("dd", "f"), "b": ("d", "f"), "theta": ("d", "f"), "rho": ("", "f"),
-    "last_update": ("", "i"), "last_played": ("", "i"), "n_updates": ("", "i"),
+    "A": ("dd", "f"),
+    "A_inv": ("dd", "f"),
+    "b": ("d", "f"),
+    "theta": ("d", "f"),
+    "rho": ("", "f"),
+    "last_update": ("", "i"),
+    "last_played": ("", "i"),
+    "n_updates": ("", "i"),
 }
 
 
@@ -58,9 +64,14 @@ def router_state(router) -> dict:
         store_desc = dict(store.describe())
         if isinstance(store, EphemeralContextStore):
             pending = store.export_state()
-            arrays["pending_x"] = pending["x"].reshape(len(pending["ids"]), -1) if pending["ids"] else \
-                np.zeros((0, policy.d))
-            store_desc["pending"] = {"ids": pending["ids"], "meta": pending["meta"], "created": pending["created"]}
+            arrays["pending_x"] = (
+                pending["x"].reshape(len(pending["ids"]), -1) if pending["ids"] else np.zeros((0, policy.d))
+            )
+            store_desc["pending"] = {
+                "ids": pending["ids"],
+                "meta": pending["meta"],
+                "created": pending["created"],
+            }
             store_desc["applied"] = pending["applied"]
         pacer = router._pacer
         meta = {
@@ -71,8 +82,12 @@ def router_state(router) -> dict:
             "registry": router._registry.to_dict(),
             "config": router.config.to_dict(),
             "pacer": pacer.state_dict() if pacer is not None else None,
-            "counters": {"t": policy.t, "n_feedback": router._n_feedback, "pulls": dict(router._pulls),
-                         "next_request": _peek_counter(router)},
+            "counters": {
+                "t": policy.t,
+                "n_feedback": router._n_feedback,
+                "pulls": dict(router._pulls),
+                "next_request": _peek_counter(router),
+            },
             "rng": _jsonable(router._rng.bit_generator.state),
             "feature_service": router._fs.describe(),
             "context_store": store_desc,
@@ -152,10 +167,17 @@ def _read(path):
         meta = json.loads(json_path.read_text())
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise _fail(json_path, f"not a readable JSON state file ({exc})") from None
+    fmt = meta.get("format") if isinstance(meta, dict) else None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise _fail(json_path, f"not a ParetoBandit router state (format {meta.get('format') if isinstance(meta, dict) else None!r})")
+        raise _fail(
+            json_path,
+            f"not a ParetoBandit router state (format {fmt!r})",
+        )
     if meta.get("version") != FORMAT_VERSION:
-        raise _fail(json_path, f"unsupported state version {meta.get('version')!r} (this library reads {FORMAT_VERSION})")
+        raise _fail(
+            json_path,
+            f"unsupported state version {meta.get('version')!r} (this library reads {FORMAT_VERSION})",
+        )
     blob = npz_path.read_bytes()
     if meta.get("npz_sha256") != hashlib.sha256(blob).hexdigest():
         raise _fail(npz_path, "checksum mismatch with the .json (truncated, corrupt or from another save)")
@@ -181,7 +203,9 @@ def _validate(path, meta, arrays) -> tuple[int, int]:
         if arr is None:
             raise _fail(path, f"array {name!r} missing")
         if arr.shape != shapes[trail]:
-            raise _fail(path, f"array {name!r} has shape {arr.shape}, expected {shapes[trail]} (K={k}, d={d})")
+            raise _fail(
+                path, f"array {name!r} has shape {arr.shape}, expected {shapes[trail]} (K={k}, d={d})"
+            )
         if arr.dtype.kind != kind:
             raise _fail(path, f"array {name!r} has dtype {arr.dtype}")
         if kind == "f" and not np.isfinite(arr).all():
@@ -193,8 +217,11 @@ def _validate(path, meta, arrays) -> tuple[int, int]:
     for name in present:
         arr = arrays[name]
         if arr.shape != raw_shapes[name] or arr.dtype.kind != "f" or not np.isfinite(arr).all():
-            raise _fail(path, f"array {name!r} is malformed (shape {arr.shape}, expected {raw_shapes[name]}, "
-                              "finite floats)")
+            raise _fail(
+                path,
+                f"array {name!r} is malformed (shape {arr.shape}, expected {raw_shapes[name]}, "
+                "finite floats)",
+            )
     if present and not (arrays["raw_scales"] > 0).all():
         raise _fail(path, "raw_scales must be > 0")
     t = arrays.get("t")
@@ -231,30 +258,48 @@ def load_router(cls, path, feature_service=None, context_store=None):
         except (ParetoBanditError, KeyError) as exc:
             raise _fail(path, f"cannot rebuild the feature service ({exc}); pass feature_service=") from None
     if feature_service.dimension != d:
-        raise _fail(path, f"state has dimension {d} but the feature service produces {feature_service.dimension}")
+        raise _fail(
+            path, f"state has dimension {d} but the feature service produces {feature_service.dimension}"
+        )
     store_desc = meta.get("context_store") or {}
     if context_store is None:
         try:
             if store_desc.get("kind") == "sqlite":
                 context_store = SqliteContextStore(store_desc["path"], ttl=store_desc.get("ttl"))
             else:
-                context_store = EphemeralContextStore(ttl=store_desc.get("ttl"),
-                                                      max_applied=store_desc.get("max_applied", 100_000))
+                context_store = EphemeralContextStore(
+                    ttl=store_desc.get("ttl"), max_applied=store_desc.get("max_applied", 100_000)
+                )
                 pending = store_desc.get("pending") or {"ids": [], "meta": [], "created": []}
                 px = arrays.get("pending_x", np.zeros((0, d)))
                 ids = pending["ids"]
                 if px.shape != (len(ids), d) or (px.size and not np.isfinite(px).all()):
                     raise _fail(path, f"pending contexts have shape {px.shape}, expected ({len(ids)}, {d})")
-                context_store.import_state({"ids": ids, "x": px, "meta": pending["meta"],
-                                            "created": pending["created"], "applied": store_desc.get("applied", [])})
+                context_store.import_state(
+                    {
+                        "ids": ids,
+                        "x": px,
+                        "meta": pending["meta"],
+                        "created": pending["created"],
+                        "applied": store_desc.get("applied", []),
+                    }
+                )
         except StateFileError:
             raise
         except (ParetoBanditError, KeyError, TypeError, ValueError, IndexError) as exc:
             raise _fail(path, f"invalid context store state ({exc})") from None
     policy = LinUCBPolicy(d, k, config)
     policy.load_arrays(arrays)
-    router = cls(registry=registry, feature_service=feature_service, config=config, pacer=pacer,
-                 store=context_store, rng=rng, policy=policy, prior_info=meta.get("priors"))
+    router = cls(
+        registry=registry,
+        feature_service=feature_service,
+        config=config,
+        pacer=pacer,
+        store=context_store,
+        rng=rng,
+        policy=policy,
+        prior_info=meta.get("priors"),
+    )
     router._pulls = pulls
     router._n_feedback = int(counters.get("n_feedback", 0))
     router._counter = itertools.count(int(counters.get("next_request", 1)))

@@ -11,7 +11,8 @@ Geometric forgetting is applied lazily: the arrays hold ``M``, ``N``, ``c`` with
 that ``A⁻¹ = s·M``, ``A = σ·N``, ``b = β·c``; a decay by ``g`` only changes the scalars (``s /= g``,
 ``σ *= g``, ``β *= g``), so it costs O(1) instead of three O(d²) passes. The scalars are folded into the
 arrays (:meth:`normalise`) before any O(d³) step, on registry changes, and whenever they leave
-[1e-100, 1e100]; persistence saves the raw arrays and scalars so a reload continues bit for bit. The public :attr:`A`, :attr:`ainv` and :attr:`b` are materialised copies.
+[1e-100, 1e100]; persistence saves the raw arrays and scalars so a reload continues bit for bit.
+The public :attr:`A`, :attr:`ainv` and :attr:`b` are materialised copies.
 
 Feedback follows ``docs/ALGORITHM.md`` step by step — forgetting with the ridge floor,
 Sherman–Morrison (in place, BLAS ``dger``), the corrupted-inverse guard and the periodic stability
@@ -82,12 +83,17 @@ class LinUCBPolicy:
         self._table = kernels.staleness_table(config.forgetting_factor, config.v_max, config.staleness_cap)
         self._table_list = self._table.tolist()
         self._forget = config.forgetting_factor < 1.0
-        self._decay = kernels.decay_factor(config.forgetting_factor, np.arange(config.staleness_cap + 1),
-                                           config.staleness_cap).tolist()
+        self._decay = kernels.decay_factor(
+            config.forgetting_factor, np.arange(config.staleness_cap + 1), config.staleness_cap
+        ).tolist()
         self._floor = config.ridge_floor * config.ridge
         self._set_arrays(
             np.broadcast_to(config.ridge * np.eye(self.d), (n_arms, self.d, self.d)).copy(),
-            np.zeros((n_arms, self.d)), None, [config.ridge] * n_arms, [0] * n_arms, [0] * n_arms,
+            np.zeros((n_arms, self.d)),
+            None,
+            [config.ridge] * n_arms,
+            [0] * n_arms,
+            [0] * n_arms,
             [0] * n_arms,
         )
 
@@ -102,8 +108,8 @@ class LinUCBPolicy:
                 m_view[...] = np.linalg.inv(A)
         else:
             m_view[...] = ainv
-        stack[k * d: k * d + d] = np.eye(d)
-        theta_view = stack[k * d + d:]
+        stack[k * d : k * d + d] = np.eye(d)
+        theta_view = stack[k * d + d :]
         if theta is not None:
             theta_view[...] = theta
         elif k:
@@ -113,9 +119,9 @@ class LinUCBPolicy:
         self.stack = stack
         self._M = m_view
         self.theta = theta_view
-        self._s = [1.0] * k          # A⁻¹ = s·M
-        self._sig = [1.0] * k        # A = σ·N
-        self._beta = [1.0] * k       # b = β·c
+        self._s = [1.0] * k  # A⁻¹ = s·M
+        self._sig = [1.0] * k  # A = σ·N
+        self._beta = [1.0] * k  # b = β·c
         self.rho = [float(v) for v in rho]
         self.last_update = [int(v) for v in last_update]
         self.last_played = [int(v) for v in last_played]
@@ -124,7 +130,7 @@ class LinUCBPolicy:
         # scoring buffers (used under ``lock`` only)
         self._y = np.empty(k * d + d + k)
         self._yblocks = self._y[: (k + 1) * d].reshape(k + 1, d)
-        self._ymean = self._y[(k + 1) * d:]
+        self._ymean = self._y[(k + 1) * d :]
         self._var = np.empty(k + 1)
         self._vark = self._var[:k]
         self._small = k <= SMALL_K
@@ -199,13 +205,24 @@ class LinUCBPolicy:
         xx = var.pop()
         # inflation × lazy scale of A⁻¹: xᵀA⁻¹x·infl = (xᵀMx)·(infl·s)
         if self._small:
-            return kernels.finish_scores_stale(var, self._ymean.tolist(), self.last_touch, self._s, t,
-                                               self._table_list, self.config.staleness_cap, alpha,
-                                               penalty_list), None, xx
+            return (
+                kernels.finish_scores_stale(
+                    var,
+                    self._ymean.tolist(),
+                    self.last_touch,
+                    self._s,
+                    t,
+                    self._table_list,
+                    self.config.staleness_cap,
+                    alpha,
+                    penalty_list,
+                ),
+                None,
+                xx,
+            )
         tbl = self._table_list
         cap = self.config.staleness_cap
-        infl = [(tbl[t - lt] if t - lt < cap else tbl[cap]) * sc
-                for lt, sc in zip(self.last_touch, self._s)]  # noqa: B905 - both have length K
+        infl = [(tbl[t - lt] if t - lt < cap else tbl[cap]) * sc for lt, sc in zip(self.last_touch, self._s)]  # noqa: B905 - both have length K
         s = self._vark * infl
         np.maximum(s, 0.0, out=s)
         np.sqrt(s, out=s)
@@ -255,11 +272,11 @@ class LinUCBPolicy:
             return False, False
         theta = self.theta[arm]
         resid = reward - float(theta @ x)
-        dger(-sc / den, mx, mx, a=m.T, overwrite_a=1)                 # A⁻¹ ← A⁻¹ − uuᵀ/den (in place)
-        theta += mx * (sc * resid / den)                               # θ ← θ + u(r − xᵀθ)/den
-        dger(1.0 / self._sig[arm], x, x, a=self._N[arm].T, overwrite_a=1)   # A ← A + xxᵀ
+        dger(-sc / den, mx, mx, a=m.T, overwrite_a=1)  # A⁻¹ ← A⁻¹ − uuᵀ/den (in place)
+        theta += mx * (sc * resid / den)  # θ ← θ + u(r − xᵀθ)/den
+        dger(1.0 / self._sig[arm], x, x, a=self._N[arm].T, overwrite_a=1)  # A ← A + xxᵀ
         c = self._c[arm]
-        c += (reward / self._beta[arm]) * x                            # b ← b + r·x
+        c += (reward / self._beta[arm]) * x  # b ← b + r·x
         n = self.n_updates[arm] + 1
         self.n_updates[arm] = n
         cfg = self.config
@@ -303,11 +320,11 @@ class LinUCBPolicy:
                 if not add:
                     applied, check = self._sherman_morrison_locked(arm, x, reward)
             if not applied:
-                if add:                      # ridge floor: A ← A + (λ₀ − ρ)I, re-invert
+                if add:  # ridge floor: A ← A + (λ₀ − ρ)I, re-invert
                     self._reinvert(arm, add)
                     with self.lock:
                         applied, check = self._sherman_morrison_locked(arm, x, reward)
-                if not applied:              # corrupted inverse: A ← A + λ₀I, re-invert, retry
+                if not applied:  # corrupted inverse: A ← A + λ₀I, re-invert, retry
                     self._reinvert(arm, lam0)
                     with self.lock:
                         applied, check = self._sherman_morrison_locked(arm, x, reward, force=True)
@@ -339,9 +356,14 @@ class LinUCBPolicy:
                 t = self.t
                 rho, lu, lp, nu = self._lists()
                 self._set_arrays(
-                    np.concatenate([self._N, a_new[None]]), np.concatenate([self._c, b_new[None]]),
-                    np.concatenate([self._M, ainv_new[None]]), rho + [self.config.ridge], lu + [t], lp + [t],
-                    nu + [0], np.concatenate([self.theta, (ainv_new @ b_new)[None]]),
+                    np.concatenate([self._N, a_new[None]]),
+                    np.concatenate([self._c, b_new[None]]),
+                    np.concatenate([self._M, ainv_new[None]]),
+                    rho + [self.config.ridge],
+                    lu + [t],
+                    lp + [t],
+                    nu + [0],
+                    np.concatenate([self.theta, (ainv_new @ b_new)[None]]),
                 )
                 if on_commit is not None:
                     on_commit()
@@ -352,7 +374,9 @@ class LinUCBPolicy:
             for a in range(self.n_arms):
                 self._normalise_arm(a)
             keep = np.arange(self.n_arms) != arm
-            self._set_arrays(self._N[keep], self._c[keep], self._M[keep], *self._lists(keep), self.theta[keep])
+            self._set_arrays(
+                self._N[keep], self._c[keep], self._M[keep], *self._lists(keep), self.theta[keep]
+            )
             if on_commit is not None:
                 on_commit()
 
@@ -375,9 +399,13 @@ class LinUCBPolicy:
         """Materialised copies of one arm's arrays, and its counters."""
         with self.lock:
             return {
-                "A": self._N[arm] * self._sig[arm], "A_inv": self._M[arm] * self._s[arm],
-                "b": self._c[arm] * self._beta[arm], "theta": self.theta[arm].copy(), "rho": self.rho[arm],
-                "last_update": self.last_update[arm], "last_played": self.last_played[arm],
+                "A": self._N[arm] * self._sig[arm],
+                "A_inv": self._M[arm] * self._s[arm],
+                "b": self._c[arm] * self._beta[arm],
+                "theta": self.theta[arm].copy(),
+                "rho": self.rho[arm],
+                "last_update": self.last_update[arm],
+                "last_played": self.last_played[arm],
                 "n_updates": self.n_updates[arm],
             }
 
@@ -392,12 +420,19 @@ class LinUCBPolicy:
                 return self.arrays(locked=True)
         scales = np.array([self._s, self._sig, self._beta], dtype=float).T.reshape(self.n_arms, 3)
         return {
-            "A": self._N * scales[:, 1, None, None], "A_inv": self._M * scales[:, 0, None, None],
-            "b": self._c * scales[:, 2, None], "theta": self.theta.copy(),
-            "rho": np.array(self.rho, dtype=float), "last_update": np.array(self.last_update, dtype=np.int64),
+            "A": self._N * scales[:, 1, None, None],
+            "A_inv": self._M * scales[:, 0, None, None],
+            "b": self._c * scales[:, 2, None],
+            "theta": self.theta.copy(),
+            "rho": np.array(self.rho, dtype=float),
+            "last_update": np.array(self.last_update, dtype=np.int64),
             "last_played": np.array(self.last_played, dtype=np.int64),
-            "n_updates": np.array(self.n_updates, dtype=np.int64), "t": np.array(self.t, dtype=np.int64),
-            "raw_N": self._N.copy(), "raw_M": self._M.copy(), "raw_c": self._c.copy(), "raw_scales": scales,
+            "n_updates": np.array(self.n_updates, dtype=np.int64),
+            "t": np.array(self.t, dtype=np.int64),
+            "raw_N": self._N.copy(),
+            "raw_M": self._M.copy(),
+            "raw_c": self._c.copy(),
+            "raw_scales": scales,
         }
 
     def load_arrays(self, arrays: dict) -> None:
@@ -405,10 +440,16 @@ class LinUCBPolicy:
         raw arrays, when present, are used as they are (bit-exact continuation)."""
         raw = "raw_N" in arrays
         with self.write_lock, self.lock:
-            self._set_arrays(arrays["raw_N" if raw else "A"], arrays["raw_c" if raw else "b"],
-                             arrays["raw_M" if raw else "A_inv"], arrays["rho"].tolist(),
-                             arrays["last_update"].tolist(), arrays["last_played"].tolist(),
-                             arrays["n_updates"].tolist(), arrays["theta"])
+            self._set_arrays(
+                arrays["raw_N" if raw else "A"],
+                arrays["raw_c" if raw else "b"],
+                arrays["raw_M" if raw else "A_inv"],
+                arrays["rho"].tolist(),
+                arrays["last_update"].tolist(),
+                arrays["last_played"].tolist(),
+                arrays["n_updates"].tolist(),
+                arrays["theta"],
+            )
             if raw:
                 sc = arrays["raw_scales"]
                 self._s, self._sig, self._beta = sc[:, 0].tolist(), sc[:, 1].tolist(), sc[:, 2].tolist()

@@ -28,7 +28,13 @@ import numpy as np
 from . import kernels
 from .errors import ConfigError, DataError, InvalidInputError
 
-__all__ = ["DEFAULT_PRIORS_NAME", "default_priors_path", "generate_warmup_priors", "load_priors", "save_priors"]
+__all__ = [
+    "DEFAULT_PRIORS_NAME",
+    "default_priors_path",
+    "generate_warmup_priors",
+    "load_priors",
+    "save_priors",
+]
 
 #: File name of the paper's K = 3, d = 26 priors.
 DEFAULT_PRIORS_NAME = "priors_k3_d26.npz"
@@ -41,7 +47,9 @@ def default_priors_path() -> Path | None:
     candidates = []
     if env:
         candidates.append(Path(env) / "artifacts" / DEFAULT_PRIORS_NAME)
-    candidates.append(Path(__file__).resolve().parent.parent / "data" / "raw" / "artifacts" / DEFAULT_PRIORS_NAME)
+    candidates.append(
+        Path(__file__).resolve().parent.parent / "data" / "raw" / "artifacts" / DEFAULT_PRIORS_NAME
+    )
     for path in candidates:
         if path.is_file():
             return path
@@ -154,8 +162,12 @@ def save_priors(path, models: Sequence[str], A, b, meta: Mapping | None = None) 
 
 
 def _check_plasticity(plasticity) -> float:
-    if isinstance(plasticity, bool) or not isinstance(plasticity, (int, float)) or not np.isfinite(plasticity) \
-            or plasticity <= 0:
+    if (
+        isinstance(plasticity, bool)
+        or not isinstance(plasticity, (int, float))
+        or not np.isfinite(plasticity)
+        or plasticity <= 0
+    ):
         raise ConfigError(f"plasticity must be a finite number > 0, got {plasticity!r}")
     return float(plasticity)
 
@@ -186,12 +198,16 @@ def _from_rows(rows, feature_service, plasticity):
     models: list[str] = []
     for i, row in enumerate(rows):
         if not isinstance(row, Mapping) or "prompt" not in row or not isinstance(row.get("arms"), Mapping):
-            raise InvalidInputError(f"rows[{i}] must be a dict with 'prompt' and 'arms' {{model: {{'reward': r}}}}")
+            raise InvalidInputError(
+                f"rows[{i}] must be a dict with 'prompt' and 'arms' {{model: {{'reward': r}}}}"
+            )
         if i == 0:
             models = list(row["arms"])
         elif list(row["arms"]) != models and set(row["arms"]) != set(models):
-            raise InvalidInputError(f"rows[{i}] labels models {sorted(row['arms'])}, expected {sorted(models)} "
-                                    "(full information: every arm on every prompt)")
+            raise InvalidInputError(
+                f"rows[{i}] labels models {sorted(row['arms'])}, expected {sorted(models)} "
+                "(full information: every arm on every prompt)"
+            )
     if not models:
         raise InvalidInputError("rows[0]['arms'] is empty")
     x = np.stack([feature_service.extract(row["prompt"]) for row in rows])
@@ -231,6 +247,8 @@ def generate_warmup_priors(data, rewards_or_features=None, models=None, plastici
             raise InvalidInputError("generate_warmup_priors(X, R): R (n, K rewards) is required")
         return _from_arrays(data, rewards_or_features, models, plasticity)
     if rewards_or_features is None or not hasattr(rewards_or_features, "extract"):
-        raise InvalidInputError("generate_warmup_priors(rows, feature_service): a feature service with "
-                                "extract() is required for reward-table rows")
+        raise InvalidInputError(
+            "generate_warmup_priors(rows, feature_service): a feature service with "
+            "extract() is required for reward-table rows"
+        )
     return _from_rows(data, rewards_or_features, plasticity)

@@ -49,7 +49,9 @@ def _price(label: str, value) -> float:
     return value
 
 
-def validate_prices(name: str, input_cost_per_m=None, output_cost_per_m=None, blended=None) -> tuple[float, float]:
+def validate_prices(
+    name: str, input_cost_per_m=None, output_cost_per_m=None, blended=None
+) -> tuple[float, float]:
     """Resolve the accepted price forms to ``(input, output)`` $ per million tokens.
 
     Parameters
@@ -71,7 +73,9 @@ def validate_prices(name: str, input_cost_per_m=None, output_cost_per_m=None, bl
     pair_given = (input_cost_per_m is not None, output_cost_per_m is not None)
     if blended is not None:
         if any(pair_given):
-            raise ConfigError(f"model {name!r}: give either input_cost_per_m/output_cost_per_m or blended, not both")
+            raise ConfigError(
+                f"model {name!r}: give either input_cost_per_m/output_cost_per_m or blended, not both"
+            )
         value = _price(f"blended price of {name!r}", blended)
         return value, value
     if not any(pair_given):
@@ -152,8 +156,9 @@ class ModelRegistry:
         self._specs = specs
 
     # ------------------------------------------------------------------ construction helpers
-    def _make_spec(self, name, input_cost_per_m=None, output_cost_per_m=None, blended=None, metadata=None,
-                   **extra) -> ModelSpec:
+    def _make_spec(
+        self, name, input_cost_per_m=None, output_cost_per_m=None, blended=None, metadata=None, **extra
+    ) -> ModelSpec:
         inp, out = validate_prices(name, input_cost_per_m, output_cost_per_m, blended)
         meta = dict(metadata or {})
         meta.update(extra)
@@ -217,8 +222,13 @@ class ModelRegistry:
     # ------------------------------------------------------------------ mutation
     def add(self, name, input_cost_per_m=None, output_cost_per_m=None, blended=None, **metadata) -> ModelSpec:
         """Register a new model (appended last). Raises :class:`DuplicateModelError` if present."""
-        spec = self.spec_for(name, input_cost_per_m=input_cost_per_m, output_cost_per_m=output_cost_per_m,
-                             blended=blended, **metadata)
+        spec = self.spec_for(
+            name,
+            input_cost_per_m=input_cost_per_m,
+            output_cost_per_m=output_cost_per_m,
+            blended=blended,
+            **metadata,
+        )
         self._specs[name] = spec
         return spec
 
@@ -234,8 +244,14 @@ class ModelRegistry:
         """Validated new spec for ``name`` with changed prices (metadata kept); does not mutate."""
         old = self.get(name)
         spec = self._make_spec(name, input_cost_per_m, output_cost_per_m, blended)
-        return ModelSpec(name, spec.input_cost_per_m, spec.output_cost_per_m, spec.blended_per_1k,
-                         spec.normalised_cost, dict(old.metadata))
+        return ModelSpec(
+            name,
+            spec.input_cost_per_m,
+            spec.output_cost_per_m,
+            spec.blended_per_1k,
+            spec.normalised_cost,
+            dict(old.metadata),
+        )
 
     def reprice(self, name, input_cost_per_m=None, output_cost_per_m=None, blended=None) -> ModelSpec:
         """Change the prices of ``name`` in place (cost drift)."""

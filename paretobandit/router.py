@@ -121,26 +121,40 @@ class BanditRouter:
     """
 
     # ------------------------------------------------------------------ construction
-    def __init__(self, *, registry: ModelRegistry, feature_service, config: RouterConfig, pacer, store, rng,
-                 policy: LinUCBPolicy | None = None, prior_info: dict | None = None):
+    def __init__(
+        self,
+        *,
+        registry: ModelRegistry,
+        feature_service,
+        config: RouterConfig,
+        pacer,
+        store,
+        rng,
+        policy: LinUCBPolicy | None = None,
+        prior_info: dict | None = None,
+    ):
         self.config = config
         self._fs = feature_service
         self._registry = registry
-        self._policy = policy if policy is not None else LinUCBPolicy(feature_service.dimension, len(registry),
-                                                                      config)
+        self._policy = (
+            policy if policy is not None else LinUCBPolicy(feature_service.dimension, len(registry), config)
+        )
         self._pacer = pacer
         self._store = store
         self._rng = rng
         self._local = threading.local()
-        self._exploiting = 0          # threads currently inside exploit() (skips the thread-local lookup)
+        self._exploiting = 0  # threads currently inside exploit() (skips the thread-local lookup)
         self._exploit_lock = threading.Lock()
         self._view = _View(registry, config.output_tokens)
         self._pen_view = None
         self._pen_w = None
         self._pen = None
         # precomputed-vector services get a cheaper input path in route()
-        self._raw_shape = (feature_service.dimension - 1,) if getattr(feature_service, "kind", None) \
-            == "precomputed" else None
+        self._raw_shape = (
+            (feature_service.dimension - 1,)
+            if getattr(feature_service, "kind", None) == "precomputed"
+            else None
+        )
         self._pulls = dict.fromkeys(registry.names, 0)
         self._n_feedback = 0
         self._id_prefix = secrets.token_hex(4) + "-"
@@ -149,15 +163,27 @@ class BanditRouter:
         self.prior_info = dict(prior_info or {"source": "none"})
 
     @classmethod
-    def create(cls, model_registry=None, feature_service=None, priors="auto", prior_n_effective=1163.9,
-               alpha=0.01, forgetting_factor=0.997, cost_penalty=0.3, budget=None, context_store=None,
-               seed=None, config=None) -> BanditRouter:
+    def create(
+        cls,
+        model_registry=None,
+        feature_service=None,
+        priors="auto",
+        prior_n_effective=1163.9,
+        alpha=0.01,
+        forgetting_factor=0.997,
+        cost_penalty=0.3,
+        budget=None,
+        context_store=None,
+        seed=None,
+        config=None,
+    ) -> BanditRouter:
         """Build a router.
 
         Parameters
         ----------
         model_registry : dict, optional
-            ``{name: {"input_cost_per_m": .., "output_cost_per_m": .., **metadata}}`` (or ``{"blended": ..}``),
+            ``{name: {"input_cost_per_m": .., "output_cost_per_m": .., **metadata}}``
+            (or ``{"blended": ..}``),
             $ per million tokens. ``None``: the paper's K = 3 portfolio
             (:data:`paretobandit.registry.DEFAULT_PORTFOLIO`).
         feature_service : FeatureService, optional
@@ -175,7 +201,8 @@ class BanditRouter:
         budget : float or BudgetPacer, optional
             Target mean $ per request (→ an adaptive :class:`BudgetPacer`), or a pacer. ``None``: no pacing.
         context_store : EphemeralContextStore or SqliteContextStore, optional
-            Where routed contexts wait for feedback. ``None``: an in-memory store (TTL ``config.context_ttl``).
+            Where routed contexts wait for feedback. ``None``: an in-memory store
+            (TTL ``config.context_ttl``).
         seed : int, optional
             Seed of the tie-breaking generator.
         config : RouterConfig, optional
@@ -184,8 +211,13 @@ class BanditRouter:
         ------
         ConfigError, DataError, DimensionMismatchError
         """
-        config = cls._resolve_config(config, alpha=alpha, forgetting_factor=forgetting_factor,
-                                     cost_penalty=cost_penalty, prior_n_effective=prior_n_effective)
+        config = cls._resolve_config(
+            config,
+            alpha=alpha,
+            forgetting_factor=forgetting_factor,
+            cost_penalty=cost_penalty,
+            prior_n_effective=prior_n_effective,
+        )
         registry = ModelRegistry(model_registry, config.cost_floor, config.cost_ceil)
         prior_path, strict = cls._resolve_priors_arg(priors)
         if feature_service is None:
@@ -197,13 +229,23 @@ class BanditRouter:
                 dim = a_off.shape[-1] - 1
             feature_service = FeatureService.for_precomputed(dim)
         elif not (hasattr(feature_service, "extract") and hasattr(feature_service, "dimension")):
-            raise ConfigError(f"feature_service must be a FeatureService, got {type(feature_service).__name__}")
+            raise ConfigError(
+                f"feature_service must be a FeatureService, got {type(feature_service).__name__}"
+            )
         pacer = cls._resolve_pacer(budget)
         store = cls._resolve_store(context_store, config)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
+        ):
             raise ConfigError(f"seed must be None or an int >= 0, got {seed!r}")
-        router = cls(registry=registry, feature_service=feature_service, config=config, pacer=pacer, store=store,
-                     rng=np.random.default_rng(seed))
+        router = cls(
+            registry=registry,
+            feature_service=feature_service,
+            config=config,
+            pacer=pacer,
+            store=store,
+            rng=np.random.default_rng(seed),
+        )
         router._apply_priors(prior_path, strict)
         return router
 
@@ -227,8 +269,10 @@ class BanditRouter:
         if priors == "warmup":
             path = default_priors_path()
             if path is None:
-                raise DataError("priors='warmup' but priors_k3_d26.npz was found neither in "
-                                "$PARETOBANDIT_DATA/artifacts/ nor in <repo>/data/raw/artifacts/")
+                raise DataError(
+                    "priors='warmup' but priors_k3_d26.npz was found neither in "
+                    "$PARETOBANDIT_DATA/artifacts/ nor in <repo>/data/raw/artifacts/"
+                )
             return path, True
         if isinstance(priors, (str, os.PathLike)):
             path = Path(priors)
@@ -242,7 +286,9 @@ class BanditRouter:
         if budget is None or isinstance(budget, BudgetPacer):
             return budget
         if isinstance(budget, bool) or not isinstance(budget, _NUMBER):
-            raise ConfigError(f"budget must be None, a number ($ per request) or a BudgetPacer, got {budget!r}")
+            raise ConfigError(
+                f"budget must be None, a number ($ per request) or a BudgetPacer, got {budget!r}"
+            )
         return BudgetPacer(float(budget))
 
     @staticmethod
@@ -280,8 +326,12 @@ class BanditRouter:
         cold = [m for m in self._view.names if m not in models]
         if cold:
             logger.info("priors %s: no prior for %s (cold start)", path, cold)
-        self.prior_info = {"source": str(path), "models": matched, "cold": cold,
-                           "n_effective": self.config.prior_n_effective}
+        self.prior_info = {
+            "source": str(path),
+            "models": matched,
+            "cold": cold,
+            "n_effective": self.config.prior_n_effective,
+        }
 
     # ------------------------------------------------------------------ introspection
     @property
@@ -327,9 +377,14 @@ class BanditRouter:
                 raise UnknownModelError(f"unknown model {name!r}; registered: {', '.join(self._view.names)}")
             state = self._policy.arm_state(i)
             spec = self._registry.get(name)
-            state.update(pulls=self._pulls[name], input_cost_per_m=spec.input_cost_per_m,
-                         output_cost_per_m=spec.output_cost_per_m, blended_per_1k=spec.blended_per_1k,
-                         normalised_cost=spec.normalised_cost, metadata=dict(spec.metadata))
+            state.update(
+                pulls=self._pulls[name],
+                input_cost_per_m=spec.input_cost_per_m,
+                output_cost_per_m=spec.output_cost_per_m,
+                blended_per_1k=spec.blended_per_1k,
+                normalised_cost=spec.normalised_cost,
+                metadata=dict(spec.metadata),
+            )
             return state
 
     # ------------------------------------------------------------------ routing
@@ -378,8 +433,12 @@ class BanditRouter:
         InvalidInputError, DimensionMismatchError, UnknownModelError, BudgetExceededError, StoreError
         """
         raw_shape = self._raw_shape
-        if raw_shape is not None and prompt_or_vector.__class__ is np.ndarray \
-                and prompt_or_vector.shape == raw_shape and prompt_or_vector.dtype == np.float64:
+        if (
+            raw_shape is not None
+            and prompt_or_vector.__class__ is np.ndarray
+            and prompt_or_vector.shape == raw_shape
+            and prompt_or_vector.dtype == np.float64
+        ):
             # Precomputed-vector fast path: the same vector FeatureService.extract builds (values + bias);
             # NaN/Inf fail the norm check below, which then asks the feature service for its own error.
             x = np.empty(raw_shape[0] + 1)
@@ -389,7 +448,7 @@ class BanditRouter:
         else:
             x = self._fs.extract(prompt_or_vector)
             n_in = kernels.estimate_input_tokens(prompt_or_vector) if isinstance(prompt_or_vector, str) else 0
-        if force_model is not None or max_cost is not None:   # (otherwise checked from the scores below)
+        if force_model is not None or max_cost is not None:  # (otherwise checked from the scores below)
             if not float(x @ x) <= 1e12:
                 self._reject_vector(prompt_or_vector, x)
         if max_cost is not None:
@@ -401,8 +460,9 @@ class BanditRouter:
             lam = pacer.lambda_ if pacer is not None else 0.0
             if force_model is not None:
                 if force_model.__class__ is not str or force_model not in view.index:
-                    raise UnknownModelError(f"force_model {force_model!r} is not registered; "
-                                            f"registered: {', '.join(view.names)}")
+                    raise UnknownModelError(
+                        f"force_model {force_model!r} is not registered; registered: {', '.join(view.names)}"
+                    )
                 i = view.index[force_model]
                 scores: dict = {}
                 eligible = [force_model]
@@ -443,8 +503,13 @@ class BanditRouter:
             policy.touch(i, t)
             model = view.names[i]
             self._pulls[model] += 1
-        cost = view.est0_list[i] if n_in == 0 else float(
-            kernels.request_cost_estimate(view.inp[i], view.out[i], n_in, self.config.output_tokens))
+        cost = (
+            view.est0_list[i]
+            if n_in == 0
+            else float(
+                kernels.request_cost_estimate(view.inp[i], view.out[i], n_in, self.config.output_tokens)
+            )
+        )
         request_id = f"{self._id_prefix}{next(self._counter)}"
         self._store.put(request_id, x, {"model": model, "cost": cost})
         return model, RoutingLog(request_id, model, cost, scores, eligible, lam, t)
@@ -452,21 +517,29 @@ class BanditRouter:
     def _reject_vector(self, prompt_or_vector, x) -> None:
         """``xᵀx`` is NaN, Inf or > 1e12: raise the right typed error (no state has changed)."""
         if self._raw_shape is not None:
-            self._fs.extract(prompt_or_vector)   # NaN/Inf: the feature service's InvalidInputError
+            self._fs.extract(prompt_or_vector)  # NaN/Inf: the feature service's InvalidInputError
         # a finite but huge vector would overflow A = Σxxᵀ for good
-        raise InvalidInputError(f"feature vector norm exceeds 1e6 (max |x_i| = {np.abs(x).max():.3g}); "
-                                "features are expected to be O(1) (whitened or normalised embeddings)")
+        raise InvalidInputError(
+            f"feature vector norm exceeds 1e6 (max |x_i| = {np.abs(x).max():.3g}); "
+            "features are expected to be O(1) (whitened or normalised embeddings)"
+        )
 
     def _apply_max_cost(self, view, mask, max_cost, n_in):
         """Intersect the eligibility mask with ``estimate ≤ max_cost`` (ALGORITHM.md route step 5)."""
-        est = view.est0 if n_in == 0 else kernels.request_cost_estimate(
-            view.inp, view.out, n_in, self.config.output_tokens)
+        est = (
+            view.est0
+            if n_in == 0
+            else kernels.request_cost_estimate(view.inp, view.out, n_in, self.config.output_tokens)
+        )
         fits = est <= max_cost
         if not fits.any():
             estimates = dict(zip(view.names, est.tolist(), strict=True))
             listing = ", ".join(f"{m}: ${c:.6g}" for m, c in estimates.items())
-            raise BudgetExceededError(f"no model fits max_cost=${max_cost:.6g} for this request "
-                                      f"(estimated cost per model: {listing})", estimates)
+            raise BudgetExceededError(
+                f"no model fits max_cost=${max_cost:.6g} for this request "
+                f"(estimated cost per model: {listing})",
+                estimates,
+            )
         if fits.all():
             return mask
         if mask is None:
@@ -479,8 +552,9 @@ class BanditRouter:
     def _check_reward(reward) -> float:
         """The reward as a float (finite, not yet clamped); no side effects."""
         if isinstance(reward, bool) or not isinstance(reward, _NUMBER):
-            raise InvalidInputError(f"reward must be a number in [0, 1], got {reward!r} "
-                                    f"({type(reward).__name__})")
+            raise InvalidInputError(
+                f"reward must be a number in [0, 1], got {reward!r} ({type(reward).__name__})"
+            )
         r = float(reward)
         if not math.isfinite(r):
             raise InvalidInputError(f"reward must be finite, got {reward!r}")
@@ -518,26 +592,30 @@ class BanditRouter:
             if self._pacer is not None:
                 self._pacer._step(meta["cost"] if cost is None else cost)
             self._n_feedback += 1
-            if clamped and not self._warned_clamp:   # logged once per router, after the feedback applied
+            if clamped and not self._warned_clamp:  # logged once per router, after the feedback applied
                 self._warned_clamp = True
                 logger.warning("reward %r outside [0, 1] clamped (further clamps are not logged)", reward)
 
     def _check_pending(self, request_id, x, meta) -> None:
         """Called by the store before it consumes a context: reject feedback that cannot be applied."""
         if meta["model"] not in self._view.index:
-            raise UnknownModelError(f"request {request_id!r} was routed to {meta['model']!r}, which has since "
-                                    "been removed; the feedback is not applied")
+            raise UnknownModelError(
+                f"request {request_id!r} was routed to {meta['model']!r}, which has since "
+                "been removed; the feedback is not applied"
+            )
         if x.shape != (self._policy.d,):
-            raise DimensionMismatchError(f"stored context of {request_id!r} has shape {x.shape}, "
-                                         f"expected ({self._policy.d},)")
+            raise DimensionMismatchError(
+                f"stored context of {request_id!r} has shape {x.shape}, expected ({self._policy.d},)"
+            )
 
     # ------------------------------------------------------------------ registry
     def _publish_view(self) -> None:
         """New registry snapshot (caller holds the policy lock)."""
         self._view = _View(self._registry, self.config.output_tokens)
 
-    def register_model(self, name, input_cost_per_m=None, output_cost_per_m=None, *, blended=None,
-                       **metadata) -> None:
+    def register_model(
+        self, name, input_cost_per_m=None, output_cost_per_m=None, *, blended=None, **metadata
+    ) -> None:
         """Add a cold arm (``A = λ₀I``, ``b = 0``, ``last_update = last_played = t``) at runtime.
 
         Parameters
@@ -556,11 +634,18 @@ class BanditRouter:
         try:
             json.dumps(metadata)
         except (TypeError, ValueError):
-            raise InvalidInputError(f"metadata of {name!r} must be JSON-serialisable, got {metadata!r}") from None
+            raise InvalidInputError(
+                f"metadata of {name!r} must be JSON-serialisable, got {metadata!r}"
+            ) from None
         policy = self._policy
         with policy.write_lock:
-            spec = self._registry.spec_for(name, input_cost_per_m=input_cost_per_m,
-                                           output_cost_per_m=output_cost_per_m, blended=blended, **metadata)
+            spec = self._registry.spec_for(
+                name,
+                input_cost_per_m=input_cost_per_m,
+                output_cost_per_m=output_cost_per_m,
+                blended=blended,
+                **metadata,
+            )
 
             def commit():
                 self._registry.set_spec(spec)
@@ -569,7 +654,9 @@ class BanditRouter:
 
             policy.add_arm(on_commit=commit)
 
-    def update_model_pricing(self, name, input_cost_per_m=None, output_cost_per_m=None, *, blended=None) -> None:
+    def update_model_pricing(
+        self, name, input_cost_per_m=None, output_cost_per_m=None, *, blended=None
+    ) -> None:
         """Change a model's prices in place (the next decision sees the new c̃ and p_max)."""
         with self._policy.write_lock:
             validate_model_name(name)
@@ -652,21 +739,47 @@ class BanditRouter:
             pulls = [self._pulls[n] for n in view.names]
         total = max(sum(pulls), 1)
         header = ["model", "$/M in", "$/M out", "norm. cost", "est. quality", "pulls", "share"]
-        rows = [[s.name, f"{s.input_cost_per_m:g}", f"{s.output_cost_per_m:g}", f"{s.normalised_cost:.3f}",
-                 f"{theta[i, -1]:.3f}", str(pulls[i]), f"{pulls[i] / total:.1%}"] for i, s in enumerate(specs)]
+        rows = [
+            [
+                s.name,
+                f"{s.input_cost_per_m:g}",
+                f"{s.output_cost_per_m:g}",
+                f"{s.normalised_cost:.3f}",
+                f"{theta[i, -1]:.3f}",
+                str(pulls[i]),
+                f"{pulls[i] / total:.1%}",
+            ]
+            for i, s in enumerate(specs)
+        ]
         lam = self._pacer.lambda_ if self._pacer is not None else None
-        footer = (f"t={self.t}, d={self.dimension}, alpha={self.config.alpha}, gamma={self.config.forgetting_factor}"
-                  + (f", pacer λ={lam:.4f} (budget ${self._pacer.budget:g}/request)" if lam is not None
-                     else ", no pacer"))
+        footer = (
+            f"t={self.t}, d={self.dimension}, alpha={self.config.alpha}, "
+            f"gamma={self.config.forgetting_factor}"
+            + (
+                f", pacer λ={lam:.4f} (budget ${self._pacer.budget:g}/request)"
+                if lam is not None
+                else ", no pacer"
+            )
+        )
         return header, rows, footer
 
     def __repr__(self) -> str:
         header, rows, footer = self._table()
         widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header))]
-        lines = ["BanditRouter(" + footer + ")",
-                 "  ".join(h.ljust(w) if c == 0 else h.rjust(w) for c, (h, w) in enumerate(zip(header, widths)))]
+        lines = [
+            "BanditRouter(" + footer + ")",
+            "  ".join(
+                h.ljust(w) if c == 0 else h.rjust(w)
+                for c, (h, w) in enumerate(zip(header, widths, strict=True))
+            ),
+        ]
         for r in rows:
-            lines.append("  ".join(v.ljust(w) if c == 0 else v.rjust(w) for c, (v, w) in enumerate(zip(r, widths))))
+            lines.append(
+                "  ".join(
+                    v.ljust(w) if c == 0 else v.rjust(w)
+                    for c, (v, w) in enumerate(zip(r, widths, strict=True))
+                )
+            )
         lines.append("(est. quality: θ bias term, the predicted reward at the mean whitened context)")
         return "\n".join(lines)
 
@@ -674,5 +787,7 @@ class BanditRouter:
         header, rows, footer = self._table()
         head = "".join(f"<th>{escape(h)}</th>" for h in header)
         body = "".join("<tr>" + "".join(f"<td>{escape(v)}</td>" for v in r) + "</tr>" for r in rows)
-        return (f"<div><b>BanditRouter</b> <small>{escape(footer)}</small>"
-                f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
+        return (
+            f"<div><b>BanditRouter</b> <small>{escape(footer)}</small>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+        )

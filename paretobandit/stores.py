@@ -86,7 +86,9 @@ class EphemeralContextStore:
         if entry is None:
             if request_id in self._applied:
                 raise DuplicateFeedbackError(f"feedback for request {request_id!r} was already applied")
-            raise UnknownRequestError(f"unknown request id {request_id!r} (never routed, expired or forgotten)")
+            raise UnknownRequestError(
+                f"unknown request id {request_id!r} (never routed, expired or forgotten)"
+            )
         if self.ttl is not None and self._clock() - entry[2] > self.ttl:
             del self._pending[request_id]
             raise UnknownRequestError(f"request {request_id!r} expired (ttl {self.ttl} s)")
@@ -144,14 +146,23 @@ class EphemeralContextStore:
             entries = [self._pending[k] for k in ids]
             applied = list(self._applied)
         xs = np.array([e[0] for e in entries], dtype=float) if entries else np.zeros((0, 0))
-        return {"ids": ids, "x": xs, "meta": [e[1] for e in entries], "created": [e[2] for e in entries],
-                "applied": applied}
+        return {
+            "ids": ids,
+            "x": xs,
+            "meta": [e[1] for e in entries],
+            "created": [e[2] for e in entries],
+            "applied": applied,
+        }
 
     def import_state(self, state: dict) -> None:
         """Inverse of :meth:`export_state` (replaces the current content)."""
         with self._lock:
             self._pending = {
-                rid: (np.array(state["x"][i], dtype=float), dict(state["meta"][i]), float(state["created"][i]))
+                rid: (
+                    np.array(state["x"][i], dtype=float),
+                    dict(state["meta"][i]),
+                    float(state["created"][i]),
+                )
                 for i, rid in enumerate(state["ids"])
             }
             self._applied = OrderedDict((rid, None) for rid in state["applied"])
@@ -185,14 +196,18 @@ class SqliteContextStore:
         self._clock = clock
         self._lock = threading.Lock()
         try:
-            self._conn = sqlite3.connect(self.path, timeout=timeout, check_same_thread=False,
-                                         isolation_level=None)
+            self._conn = sqlite3.connect(
+                self.path, timeout=timeout, check_same_thread=False, isolation_level=None
+            )
             mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS pending (request_id TEXT PRIMARY KEY, x BLOB NOT NULL, "
-                "meta TEXT NOT NULL, created REAL NOT NULL)")
-            self._conn.execute("CREATE TABLE IF NOT EXISTS applied (request_id TEXT PRIMARY KEY, applied REAL)")
+                "meta TEXT NOT NULL, created REAL NOT NULL)"
+            )
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS applied (request_id TEXT PRIMARY KEY, applied REAL)"
+            )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open context store {self.path!r}: {exc}") from None
         if str(mode).lower() != "wal":
@@ -212,14 +227,17 @@ class SqliteContextStore:
         blob = np.ascontiguousarray(x, dtype="<f8").tobytes()
         try:
             with self._lock:
-                self._conn.execute("INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?)",
-                                   (request_id, blob, json.dumps(meta), self._clock()))
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?)",
+                    (request_id, blob, json.dumps(meta), self._clock()),
+                )
         except (sqlite3.Error, TypeError, ValueError) as exc:
             raise StoreError(f"cannot write context {request_id!r} to {self.path!r}: {exc}") from None
 
     def _lookup_locked(self, request_id):
-        row = self._conn.execute("SELECT x, meta, created FROM pending WHERE request_id = ?",
-                                 (request_id,)).fetchone()
+        row = self._conn.execute(
+            "SELECT x, meta, created FROM pending WHERE request_id = ?", (request_id,)
+        ).fetchone()
         if row is None:
             if self._conn.execute("SELECT 1 FROM applied WHERE request_id = ?", (request_id,)).fetchone():
                 raise DuplicateFeedbackError(f"feedback for request {request_id!r} was already applied")
@@ -250,7 +268,9 @@ class SqliteContextStore:
                     if check is not None:
                         check(request_id, *result)
                     self._conn.execute("DELETE FROM pending WHERE request_id = ?", (request_id,))
-                    self._conn.execute("INSERT OR REPLACE INTO applied VALUES (?, ?)", (request_id, self._clock()))
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO applied VALUES (?, ?)", (request_id, self._clock())
+                    )
                     self._conn.execute("COMMIT")
                     return result
                 except UnknownRequestError:

@@ -71,8 +71,9 @@ def test_finish_scores_list_equals_array_version():
     lt, scale, t = [5, 0, 99], [1.0, 2.0, 0.5], 100
     infl = [table[min(t - v, 1000)] * sc for v, sc in zip(lt, scale, strict=True)]
     var, mean = [0.3, 0.2, 0.1], [0.5, 0.6, 0.7]
-    assert kernels.finish_scores_stale(var, mean, lt, scale, t, table, 1000, 0.2, [0.0, 0.1, 0.2]) == \
-        kernels.finish_scores(var, mean, infl, 0.2, [0.0, 0.1, 0.2])
+    assert kernels.finish_scores_stale(
+        var, mean, lt, scale, t, table, 1000, 0.2, [0.0, 0.1, 0.2]
+    ) == kernels.finish_scores(var, mean, infl, 0.2, [0.0, 0.1, 0.2])
 
 
 def test_pick_arm_consumes_rng_only_on_ties():

@@ -50,9 +50,20 @@ def test_state_round_trip():
         BudgetPacer.from_dict(bad)
 
 
-@pytest.mark.parametrize("kw", [{"budget": 0}, {"budget": -1}, {"budget": float("nan")}, {"budget": "1"},
-                                {"budget": 1, "mode": "x"}, {"budget": 1, "eta": 0}, {"budget": 1, "ema_alpha": 2},
-                                {"budget": 1, "lambda_cap": -1}, {"budget": 1, "ceiling_multiplier": 0}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"budget": 0},
+        {"budget": -1},
+        {"budget": float("nan")},
+        {"budget": "1"},
+        {"budget": 1, "mode": "x"},
+        {"budget": 1, "eta": 0},
+        {"budget": 1, "ema_alpha": 2},
+        {"budget": 1, "lambda_cap": -1},
+        {"budget": 1, "ceiling_multiplier": 0},
+    ],
+)
 def test_validation(kw):
     with pytest.raises(ConfigError):
         BudgetPacer(**kw)

@@ -38,7 +38,9 @@ def test_round_trip_continues_identically(tmp_path):
     assert path.suffix == ".json" and path.with_suffix(".npz").is_file()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temp files left behind"
     loaded = BanditRouter.load(path)
-    assert json.dumps(loaded.state_dict()["meta"]["registry"]) == json.dumps(router.state_dict()["meta"]["registry"])
+    assert json.dumps(loaded.state_dict()["meta"]["registry"]) == json.dumps(
+        router.state_dict()["meta"]["registry"]
+    )
     pending2 = [type(p)(**{f: getattr(p, f) for f in p.__slots__}) for p in pending]
     t1, _ = _drive(router, np.random.default_rng(9), 1000, pending)
     t2, _ = _drive(loaded, np.random.default_rng(9), 1000, pending2)
@@ -54,8 +56,18 @@ def test_saved_content_is_complete_and_pickle_free(tmp_path):
     _, log = router.route(np.ones(25))
     path = router.save(tmp_path / "s.json")
     meta = json.loads(path.read_text())
-    for key in ("format", "version", "dimension", "registry", "config", "pacer", "counters", "rng",
-                "feature_service", "context_store"):
+    for key in (
+        "format",
+        "version",
+        "dimension",
+        "registry",
+        "config",
+        "pacer",
+        "counters",
+        "rng",
+        "feature_service",
+        "context_store",
+    ):
         assert key in meta
     assert meta["registry"]["google/gemini-2.5-pro"]["output_cost_per_m"] == 10.0
     assert meta["context_store"]["pending"]["ids"] == [log.request_id]
@@ -124,16 +136,19 @@ def test_truncated_npz(saved):
         BanditRouter.load(saved)
 
 
-@pytest.mark.parametrize("change,match", [
-    (lambda m: m.update(format="something-else"), "not a ParetoBandit"),
-    (lambda m: m.update(version=99), "version"),
-    (lambda m: m.update(dimension=10), "shape"),
-    (lambda m: m.update(models=m["models"][:2]), "shape"),
-    (lambda m: m["registry"].pop("google/gemini-2.5-pro"), "registry"),
-    (lambda m: m["config"].update(alpha=-1), "alpha"),
-    (lambda m: m.update(rng={"bit_generator": "nope"}), "invalid state"),
-    (lambda m: m["pacer"] is None and m.update(pacer={"budget": -1}), "pacer"),
-])
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        (lambda m: m.update(format="something-else"), "not a ParetoBandit"),
+        (lambda m: m.update(version=99), "version"),
+        (lambda m: m.update(dimension=10), "shape"),
+        (lambda m: m.update(models=m["models"][:2]), "shape"),
+        (lambda m: m["registry"].pop("google/gemini-2.5-pro"), "registry"),
+        (lambda m: m["config"].update(alpha=-1), "alpha"),
+        (lambda m: m.update(rng={"bit_generator": "nope"}), "invalid state"),
+        (lambda m: m["pacer"] is None and m.update(pacer={"budget": -1}), "pacer"),
+    ],
+)
 def test_tampered_json(saved, change, match):
     _tamper(saved, change)
     with pytest.raises(StateFileError, match=match):

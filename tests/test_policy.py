@@ -74,8 +74,13 @@ def _run(policy, events):
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**31 - 1), gamma=st.sampled_from([0.9, 0.99, 0.997, 1.0]),
-       d=st.integers(2, 8), k=st.integers(1, 3), gap=st.integers(1, 40))
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    gamma=st.sampled_from([0.9, 0.99, 0.997, 1.0]),
+    d=st.integers(2, 8),
+    k=st.integers(1, 3),
+    gap=st.integers(1, 40),
+)
 def test_sherman_morrison_with_forgetting_equals_direct_solve(seed, gamma, d, k, gap):
     rng = np.random.default_rng(seed)
     cfg = RouterConfig(forgetting_factor=gamma)
@@ -92,7 +97,9 @@ def test_sherman_morrison_with_forgetting_equals_direct_solve(seed, gamma, d, k,
     for arm in range(k):
         np.testing.assert_allclose(policy.A[arm], a_ref[arm], rtol=1e-10, atol=1e-10)
         np.testing.assert_allclose(policy.ainv[arm], np.linalg.inv(a_ref[arm]), rtol=0, atol=1e-8)
-        np.testing.assert_allclose(policy.theta[arm], np.linalg.solve(a_ref[arm], b_ref[arm]), rtol=0, atol=1e-8)
+        np.testing.assert_allclose(
+            policy.theta[arm], np.linalg.solve(a_ref[arm], b_ref[arm]), rtol=0, atol=1e-8
+        )
 
 
 def test_staleness_inflates_the_bonus():
@@ -122,15 +129,15 @@ def test_ridge_floor_restores_ridge():
     d = 3
     pol = LinUCBPolicy(d, 1, cfg)
     x = np.array([1.0, 0.0, 1.0])
-    pol.update(0, x, 1.0)          # t = 0: no decay
+    pol.update(0, x, 1.0)  # t = 0: no decay
     a_before = pol.A[0].copy()
-    pol.t = 4                      # g = 0.5**4 = 0.0625 -> rho = 0.0625 < 0.1
+    pol.t = 4  # g = 0.5**4 = 0.0625 -> rho = 0.0625 < 0.1
     pol.update(0, x, 0.0)
     expected = 0.0625 * a_before + (1.0 - 0.0625) * np.eye(d) + np.outer(x, x)
     np.testing.assert_allclose(pol.A[0], expected, atol=1e-14)
     assert pol.rho[0] == 1.0
     np.testing.assert_allclose(pol.ainv[0], np.linalg.inv(expected), atol=1e-12)
-    pol.t = 5                      # g = 0.5 -> rho 0.5, above the floor: no restoration
+    pol.t = 5  # g = 0.5 -> rho 0.5, above the floor: no restoration
     pol.update(0, x, 0.0)
     assert pol.rho[0] == 0.5
 
@@ -141,7 +148,7 @@ def test_stability_check_reregularises():
     x = np.array([1.0, 1.0])
     pol.update(0, x, 1.0)
     np.testing.assert_allclose(pol.A[0], np.eye(2) + np.outer(x, x))
-    pol.update(0, x, 1.0)           # second update: interval hit, trace > 1e-9 -> + λ₀I
+    pol.update(0, x, 1.0)  # second update: interval hit, trace > 1e-9 -> + λ₀I
     expected = 2 * np.eye(2) + 2 * np.outer(x, x)
     np.testing.assert_allclose(pol.A[0], expected)
     np.testing.assert_allclose(pol.ainv[0], np.linalg.inv(expected))
@@ -150,7 +157,7 @@ def test_stability_check_reregularises():
 
 def test_corrupted_inverse_is_rebuilt():
     pol = LinUCBPolicy(2, 1, RouterConfig(forgetting_factor=1.0))
-    pol._M[0] = -np.eye(2)          # corrupted: xᵀA⁻¹x < 0 -> denominator < 1
+    pol._M[0] = -np.eye(2)  # corrupted: xᵀA⁻¹x < 0 -> denominator < 1
     x = np.array([1.0, 1.0])
     pol.update(0, x, 1.0)
     expected = 2 * np.eye(2) + np.outer(x, x)

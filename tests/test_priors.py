@@ -35,8 +35,10 @@ def test_array_form_matches_offline_statistics():
 def test_row_form_equals_array_form():
     x, r = _data(n=50, d=5)
     fs = FeatureService.for_precomputed(4)
-    rows = [{"prompt": x[i, :-1], "arms": {m: {"reward": r[i, j]} for j, m in enumerate(NAMES)}}
-            for i in range(50)]
+    rows = [
+        {"prompt": x[i, :-1], "arms": {m: {"reward": r[i, j]} for j, m in enumerate(NAMES)}}
+        for i in range(50)
+    ]
     models, a, b = generate_warmup_priors(rows, fs, plasticity=0.2)
     m2, a2, b2 = generate_warmup_priors(x, r, models=NAMES, plasticity=0.2)
     assert models == m2
@@ -74,7 +76,9 @@ def test_save_load_and_rescale(tmp_path):
 def test_load_rejects_bad_files(tmp_path):
     with pytest.raises(DataError):
         load_priors(tmp_path / "missing.npz")
-    np.savez(tmp_path / "obj.npz", models=np.array([object()], dtype=object), A=np.eye(2)[None], b=np.ones((1, 2)))
+    np.savez(
+        tmp_path / "obj.npz", models=np.array([object()], dtype=object), A=np.eye(2)[None], b=np.ones((1, 2))
+    )
     with pytest.raises(DataError):
         load_priors(tmp_path / "obj.npz")
     np.savez(tmp_path / "shape.npz", models=np.array(["a"]), A=np.eye(2)[None], b=np.ones((1, 3)))

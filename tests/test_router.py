@@ -85,12 +85,19 @@ class Reference:
             self.lam, self.ema = kernels.pacer_step(self.lam, self.ema, cost, self.budget)
 
 
-@pytest.mark.parametrize("budget,cost_penalty,alpha", [(None, 0.0, 0.05), (0.002, 0.0, 0.01), (0.001, 0.3, 0.5)])
+@pytest.mark.parametrize(
+    "budget,cost_penalty,alpha", [(None, 0.0, 0.05), (0.002, 0.0, 0.01), (0.001, 0.3, 0.5)]
+)
 def test_router_equals_literal_reference(budget, cost_penalty, alpha):
     d = 6
     cfg = RouterConfig(alpha=alpha, cost_penalty=cost_penalty, forgetting_factor=0.99)
-    router = BanditRouter.create(feature_service=FeatureService.for_precomputed(d - 1), priors="none",
-                                 budget=budget, seed=3, config=cfg)
+    router = BanditRouter.create(
+        feature_service=FeatureService.for_precomputed(d - 1),
+        priors="none",
+        budget=budget,
+        seed=3,
+        config=cfg,
+    )
     ref = Reference(DEFAULT_PORTFOLIO, d, cfg, budget, seed=3)
     rng = np.random.default_rng(7)
     quality = np.array([0.4, 0.6, 0.9])
@@ -154,7 +161,9 @@ def test_prompt_cost_estimate_uses_tokens():
     router = make_router(feature_service=Text())
     model, log = router.route("a b c d e f g h i j")  # 10 words -> 13 tokens
     spec = DEFAULT_PORTFOLIO[model]
-    assert log.cost_usd == pytest.approx((spec["input_cost_per_m"] * 13 + spec["output_cost_per_m"] * 600) / 1e6)
+    assert log.cost_usd == pytest.approx(
+        (spec["input_cost_per_m"] * 13 + spec["output_cost_per_m"] * 600) / 1e6
+    )
 
 
 def test_feedback_cost_defaults_to_estimate():
@@ -166,7 +175,7 @@ def test_feedback_cost_defaults_to_estimate():
 
 def test_max_cost_filters_and_raises():
     router = make_router()
-    _, log = router.route(np.zeros(25), max_cost=1e-4)   # only llama (6e-5) fits
+    _, log = router.route(np.zeros(25), max_cost=1e-4)  # only llama (6e-5) fits
     assert log.model == "meta-llama/llama-3.1-8b-instruct" and log.eligible == [log.model]
     t = router.t
     with pytest.raises(BudgetExceededError) as err:
@@ -179,7 +188,7 @@ def test_max_cost_filters_and_raises():
 def test_pacer_ceiling_limits_eligibility():
     pacer = BudgetPacer(0.001)
     router = make_router(budget=pacer)
-    pacer.lambda_ = 1.0      # ceiling p_max/2: gemini (5.6e-3 $/1k) is excluded
+    pacer.lambda_ = 1.0  # ceiling p_max/2: gemini (5.6e-3 $/1k) is excluded
     _, log = router.route(np.zeros(25))
     assert "google/gemini-2.5-pro" not in log.eligible and log.pacer_lambda == 1.0
     soft = make_router(budget=BudgetPacer(0.001, mode=PacingMode.SOFT))
@@ -219,7 +228,11 @@ def test_hot_swap_register_reprice_remove():
 
 def test_exploit_is_greedy_for_calling_thread_only():
     router = make_router(alpha=5.0, cost_penalty=0.0)
-    router._policy.theta[:, -1] = [0.5, 0.4, 0.3]  # (theta is the live view)   # llama best on mean; bonus equal for all
+    router._policy.theta[:, -1] = [
+        0.5,
+        0.4,
+        0.3,
+    ]  # (theta is the live view)   # llama best on mean; bonus equal for all
     seen = {}
 
     def other():
@@ -254,12 +267,14 @@ def test_reward_clamped_and_logged_once(caplog):
     assert sum("clamped" in m for m in caplog.messages) == 1
     st = router.arm_state("google/gemini-2.5-pro")
     x = np.append(np.zeros(25), 1.0)
-    np.testing.assert_allclose(st["b"], (1.0 * 0.997 ** 1 + 0.0) * x)
+    np.testing.assert_allclose(st["b"], (1.0 * 0.997**1 + 0.0) * x)
 
 
 def test_config_and_kwargs():
     router = make_router(config=RouterConfig(alpha=0.2, ridge=2.0), forgetting_factor=0.99)
-    assert router.config.alpha == 0.2 and router.config.ridge == 2.0 and router.config.forgetting_factor == 0.99
+    assert (
+        router.config.alpha == 0.2 and router.config.ridge == 2.0 and router.config.forgetting_factor == 0.99
+    )
 
 
 def test_repr_and_html():
@@ -277,8 +292,11 @@ def test_budget_pacing_converges_when_expensive_arm_is_best():
     budget = 0.002
     router = make_router(budget=budget, cost_penalty=0.0, alpha=0.01)
     rng = np.random.default_rng(11)
-    quality = {"meta-llama/llama-3.1-8b-instruct": 0.5, "mistralai/mistral-large-2512": 0.7,
-               "google/gemini-2.5-pro": 0.95}
+    quality = {
+        "meta-llama/llama-3.1-8b-instruct": 0.5,
+        "mistralai/mistral-large-2512": 0.7,
+        "google/gemini-2.5-pro": 0.95,
+    }
     costs = []
     n = 5000
     for _ in range(n):
@@ -286,10 +304,10 @@ def test_budget_pacing_converges_when_expensive_arm_is_best():
         router.process_feedback(log.request_id, quality[model] + 0.05 * rng.normal(), cost=log.cost_usd)
         costs.append(log.cost_usd)
     costs = np.array(costs)
-    assert costs[: n // 10].mean() > costs[-n // 2:].mean() or costs.mean() <= budget
+    assert costs[: n // 10].mean() > costs[-n // 2 :].mean() or costs.mean() <= budget
     assert costs[-3000:].mean() <= budget * 1.01
     assert 0.0 <= router.pacer.lambda_ <= 5.0
-    assert np.mean(np.array(costs) > 0.005) > 0.05   # the best (expensive) arm is still used
+    assert np.mean(np.array(costs) > 0.005) > 0.05  # the best (expensive) arm is still used
 
 
 @pytest.mark.realdata

@@ -36,7 +36,7 @@ def router():
     for _ in range(30):
         _, log = r.route(rng.normal(size=25))
         r.process_feedback(log.request_id, float(rng.random()))
-    r._pending_log = r.route(rng.normal(size=25))[1]   # one context awaiting feedback
+    r._pending_log = r.route(rng.normal(size=25))[1]  # one context awaiting feedback
     _, done = r.route(rng.normal(size=25))
     r.process_feedback(done.request_id, 0.3)
     r._done_log = done
@@ -104,14 +104,27 @@ def test_unknown_and_duplicate_feedback(router):
 
 @pytest.mark.parametrize("reward", [float("nan"), float("inf"), -float("inf"), "0.5", None, [0.5], True])
 def test_bad_rewards(router, reward):
-    rejects(router, InvalidInputError, router.process_feedback, router._pending_log.request_id, reward,
-            match="reward")
+    rejects(
+        router,
+        InvalidInputError,
+        router.process_feedback,
+        router._pending_log.request_id,
+        reward,
+        match="reward",
+    )
 
 
 @pytest.mark.parametrize("cost", [-0.1, float("nan"), float("inf"), "1"])
 def test_bad_costs(router, cost):
-    rejects(router, InvalidInputError, router.process_feedback, router._pending_log.request_id, 0.5, cost=cost,
-            match="cost")
+    rejects(
+        router,
+        InvalidInputError,
+        router.process_feedback,
+        router._pending_log.request_id,
+        0.5,
+        cost=cost,
+        match="cost",
+    )
 
 
 def test_pending_feedback_still_applies_after_rejections(router):
@@ -120,42 +133,84 @@ def test_pending_feedback_still_applies_after_rejections(router):
     rejects(router, DuplicateFeedbackError, router.process_feedback, router._pending_log.request_id, 0.5)
 
 
-@pytest.mark.parametrize("prices,exc", [
-    ({"input_cost_per_m": -1.0, "output_cost_per_m": 1.0}, InvalidInputError),
-    ({"input_cost_per_m": float("nan"), "output_cost_per_m": 1.0}, InvalidInputError),
-    ({"input_cost_per_m": 1.0, "output_cost_per_m": float("inf")}, InvalidInputError),
-    ({"input_cost_per_m": "1", "output_cost_per_m": 1.0}, InvalidInputError),
-    ({"blended": -2.0}, InvalidInputError),
-    ({}, ConfigError),
-    ({"input_cost_per_m": 1.0}, ConfigError),
-    ({"input_cost_per_m": 1.0, "output_cost_per_m": 1.0, "blended": 1.0}, ConfigError),
-])
+@pytest.mark.parametrize(
+    "prices,exc",
+    [
+        ({"input_cost_per_m": -1.0, "output_cost_per_m": 1.0}, InvalidInputError),
+        ({"input_cost_per_m": float("nan"), "output_cost_per_m": 1.0}, InvalidInputError),
+        ({"input_cost_per_m": 1.0, "output_cost_per_m": float("inf")}, InvalidInputError),
+        ({"input_cost_per_m": "1", "output_cost_per_m": 1.0}, InvalidInputError),
+        ({"blended": -2.0}, InvalidInputError),
+        ({}, ConfigError),
+        ({"input_cost_per_m": 1.0}, ConfigError),
+        ({"input_cost_per_m": 1.0, "output_cost_per_m": 1.0, "blended": 1.0}, ConfigError),
+    ],
+)
 def test_bad_prices(router, prices, exc):
     rejects(router, exc, router.register_model, "new-model", **prices)
-    rejects(router, exc if prices else ConfigError, router.update_model_pricing, "google/gemini-2.5-pro", **prices)
+    rejects(
+        router, exc if prices else ConfigError, router.update_model_pricing, "google/gemini-2.5-pro", **prices
+    )
 
 
 def test_registry_errors(router):
-    rejects(router, DuplicateModelError, router.register_model, "google/gemini-2.5-pro", input_cost_per_m=1,
-            output_cost_per_m=1)
+    rejects(
+        router,
+        DuplicateModelError,
+        router.register_model,
+        "google/gemini-2.5-pro",
+        input_cost_per_m=1,
+        output_cost_per_m=1,
+    )
     rejects(router, InvalidInputError, router.register_model, "", input_cost_per_m=1, output_cost_per_m=1)
-    rejects(router, InvalidInputError, router.register_model, "m", input_cost_per_m=1, output_cost_per_m=1,
-            speed=object())
+    rejects(
+        router,
+        InvalidInputError,
+        router.register_model,
+        "m",
+        input_cost_per_m=1,
+        output_cost_per_m=1,
+        speed=object(),
+    )
     rejects(router, UnknownModelError, router.remove_model, "nope")
-    rejects(router, UnknownModelError, router.update_model_pricing, "nope", input_cost_per_m=1, output_cost_per_m=1)
+    rejects(
+        router,
+        UnknownModelError,
+        router.update_model_pricing,
+        "nope",
+        input_cost_per_m=1,
+        output_cost_per_m=1,
+    )
     rejects(router, UnknownModelError, router.arm_state, "nope")
     single = BanditRouter.create(model_registry={"only": {"blended": 1.0}}, priors="none")
     rejects(single, RegistryError, single.remove_model, "only", match="last model")
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"alpha": -0.1}, {"forgetting_factor": 0.0}, {"forgetting_factor": 1.5}, {"forgetting_factor": float("nan")},
-    {"budget": 0}, {"budget": -1.0}, {"budget": float("inf")}, {"budget": "1"}, {"cost_penalty": -1},
-    {"prior_n_effective": 0}, {"seed": -1}, {"seed": 1.5}, {"priors": 3}, {"model_registry": {}},
-    {"model_registry": {"m": {}}}, {"model_registry": {"m": {"input_cost_per_m": 1.0}}},
-    {"model_registry": ["m"]}, {"config": {"alpha": 1}}, {"context_store": object()},
-    {"feature_service": object()},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"alpha": -0.1},
+        {"forgetting_factor": 0.0},
+        {"forgetting_factor": 1.5},
+        {"forgetting_factor": float("nan")},
+        {"budget": 0},
+        {"budget": -1.0},
+        {"budget": float("inf")},
+        {"budget": "1"},
+        {"cost_penalty": -1},
+        {"prior_n_effective": 0},
+        {"seed": -1},
+        {"seed": 1.5},
+        {"priors": 3},
+        {"model_registry": {}},
+        {"model_registry": {"m": {}}},
+        {"model_registry": {"m": {"input_cost_per_m": 1.0}}},
+        {"model_registry": ["m"]},
+        {"config": {"alpha": 1}},
+        {"context_store": object()},
+        {"feature_service": object()},
+    ],
+)
 def test_invalid_config(kwargs):
     kwargs.setdefault("priors", "none")
     with pytest.raises(ConfigError):

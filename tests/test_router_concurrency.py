@@ -1,4 +1,4 @@
-"""Concurrency: 8 threads routing, giving feedback and editing the portfolio; readers never wait on inversions."""
+"""Concurrency: 8 threads route, give feedback and edit the portfolio; readers never wait on inversions."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def test_eight_threads_mixed_operations():
         rng = np.random.default_rng(k)
         barrier.wait()
         try:
-            for i in range(n_iter):
+            for _ in range(n_iter):
                 model, log = router.route(rng.normal(size=25))
                 routed.append(1)
                 try:
@@ -49,8 +49,11 @@ def test_eight_threads_mixed_operations():
         rng = np.random.default_rng(99)
         try:
             for _ in range(200):
-                router.update_model_pricing("google/gemini-2.5-pro", input_cost_per_m=float(rng.uniform(0.5, 2)),
-                                            output_cost_per_m=float(rng.uniform(5, 12)))
+                router.update_model_pricing(
+                    "google/gemini-2.5-pro",
+                    input_cost_per_m=float(rng.uniform(0.5, 2)),
+                    output_cost_per_m=float(rng.uniform(5, 12)),
+                )
                 repr(router)
                 router.state_dict()
         except BaseException as exc:  # noqa: BLE001
@@ -64,8 +67,11 @@ def test_eight_threads_mixed_operations():
         th.join(timeout=120)
     assert not errors, errors[:3]
     assert router.t == len(routed) == 6 * n_iter
-    assert router.models == ["meta-llama/llama-3.1-8b-instruct", "mistralai/mistral-large-2512",
-                             "google/gemini-2.5-pro"]
+    assert router.models == [
+        "meta-llama/llama-3.1-8b-instruct",
+        "mistralai/mistral-large-2512",
+        "google/gemini-2.5-pro",
+    ]
     state = router.state_dict()["arrays"]
     assert state["A"].shape == (3, 26, 26) and np.isfinite(state["A_inv"]).all()
     total_updates = int(state["n_updates"].sum())
@@ -76,7 +82,7 @@ def test_readers_do_not_wait_on_inversion(monkeypatch):
     router = BanditRouter.create(priors="none", forgetting_factor=0.5, seed=0)
     _, log0 = router.route(np.zeros(25), force_model="google/gemini-2.5-pro")
     router.process_feedback(log0.request_id, 0.5)
-    for _ in range(10):          # make the arm stale: decay 0.5**10 -> ridge floor -> re-inversion
+    for _ in range(10):  # make the arm stale: decay 0.5**10 -> ridge floor -> re-inversion
         router.route(np.zeros(25), force_model="meta-llama/llama-3.1-8b-instruct")
     _, log = router.route(np.zeros(25), force_model="google/gemini-2.5-pro")
     inverting, release = threading.Event(), threading.Event()
@@ -92,7 +98,7 @@ def test_readers_do_not_wait_on_inversion(monkeypatch):
     th.start()
     assert inverting.wait(10)
     t_before = router.t
-    for _ in range(5):            # routes complete while the inversion is still in progress
+    for _ in range(5):  # routes complete while the inversion is still in progress
         router.route(np.ones(25))
     assert router.t == t_before + 5 and th.is_alive()
     release.set()

@@ -57,7 +57,7 @@ def test_ttl_enforced_on_read(make_store):
     clock.now += 6
     with pytest.raises(UnknownRequestError, match="expired"):
         store.take("a")
-    with pytest.raises(UnknownRequestError):   # gone, not merely hidden
+    with pytest.raises(UnknownRequestError):  # gone, not merely hidden
         store.take("a")
     assert store.purge_expired() == 1
     assert len(store) == 0
@@ -75,7 +75,7 @@ def test_ephemeral_applied_record_is_bounded():
         store.put(str(i), np.ones(2), {})
         store.take(str(i))
     assert len(store._applied) == 3
-    with pytest.raises(UnknownRequestError):      # forgotten: still never applied twice
+    with pytest.raises(UnknownRequestError):  # forgotten: still never applied twice
         store.take("0")
     with pytest.raises(DuplicateFeedbackError):
         store.take("4")
@@ -96,7 +96,7 @@ def test_ephemeral_export_import():
 def test_sqlite_wal_and_synchronous_full(tmp_path):
     store = SqliteContextStore(tmp_path / "c.db")
     assert store.pragma("journal_mode") == "wal"
-    assert store.pragma("synchronous") == 2     # FULL
+    assert store.pragma("synchronous") == 2  # FULL
 
 
 def test_sqlite_durable_across_connections(tmp_path):
