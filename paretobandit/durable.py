@@ -239,11 +239,21 @@ class DurableRouter(BanditRouter):
             raise StoreError(f"durable router {self._directory} stopped after a journal write failed "
                              f"({self._failed}); reopen it to recover the journaled state")
 
-    def _append(self, kind: str, request_id, payload: dict, x=None) -> None:
+    def _append(self, kind: str, request_id, build) -> None:
+        """Journal an operation already applied in memory; on any failure stop the router (fail-stop).
+
+        ``build()`` returns ``(payload dict, context vector or None)``; it runs inside the guard so that
+        its errors stop the router too. The timestamp is the store clock's last reading (the put/take
+        time when a TTL is set), taken before ``build`` runs.
+        """
         try:
-            self._journal.append(kind, request_id, self._clock.last, payload, x)
-        except (sqlite3.Error, TypeError, ValueError) as exc:
+            ts = self._clock.last
+            payload, x = build()
+            self._journal.append(kind, request_id, ts, payload, x)
+        except BaseException as exc:  # the in-memory state is now ahead of the journal
             self._failed = exc
+            if not isinstance(exc, Exception):
+                raise
             raise StoreError(f"journal write failed in {self._journal.path!r}: {exc}; the router now refuses "
                              "calls until reopened (the call was not made durable)") from None
 
@@ -253,16 +263,17 @@ class DurableRouter(BanditRouter):
         with self._dlock:
             self._usable()
             model, log = super().route(prompt_or_vector, max_cost=max_cost, force_model=force_model)
-            ts = self._clock.last
-            x, _ = self._store.get(log.request_id)
-            self._clock.last = ts
-            payload = {
-                "model": model, "t": log.t, "cost": log.cost_usd,
-                "max_cost": None if max_cost is None else float(max_cost), "force_model": force_model,
-                "words": len(prompt_or_vector.split()) if isinstance(prompt_or_vector, str) else None,
-                "greedy": bool(getattr(self._local, "depth", 0)),
-            }
-            self._append("route", log.request_id, payload, x)
+
+            def build():
+                x = self._store.get(log.request_id)[0]  # the context exactly as stored for feedback
+                return {
+                    "model": model, "t": log.t, "cost": log.cost_usd,
+                    "max_cost": None if max_cost is None else float(max_cost), "force_model": force_model,
+                    "words": len(prompt_or_vector.split()) if isinstance(prompt_or_vector, str) else None,
+                    "greedy": bool(getattr(self._local, "depth", 0)),
+                }, x
+
+            self._append("route", log.request_id, build)
             return model, log
 
     def process_feedback(self, request_id, reward, cost=None) -> None:
@@ -270,8 +281,8 @@ class DurableRouter(BanditRouter):
         with self._dlock:
             self._usable()
             super().process_feedback(request_id, reward, cost)
-            self._append("feedback", request_id, {"reward": float(reward),
-                                                  "cost": None if cost is None else float(cost)})
+            self._append("feedback", request_id,
+                         lambda: ({"reward": float(reward), "cost": _num(cost)}, None))
 
     def register_model(self, name, input_cost_per_m=None, output_cost_per_m=None, *, blended=None,
                        **metadata) -> None:
@@ -279,9 +290,10 @@ class DurableRouter(BanditRouter):
         with self._dlock:
             self._usable()
             super().register_model(name, input_cost_per_m, output_cost_per_m, blended=blended, **metadata)
-            self._append("register", None, {"name": name, "input": _num(input_cost_per_m),
-                                            "output": _num(output_cost_per_m), "blended": _num(blended),
-                                            "metadata": metadata})
+            self._append("register", None,
+                         lambda: ({"name": name, "input": _num(input_cost_per_m),
+                                   "output": _num(output_cost_per_m), "blended": _num(blended),
+                                   "metadata": metadata}, None))
 
     def update_model_pricing(self, name, input_cost_per_m=None, output_cost_per_m=None, *,
                              blended=None) -> None:
@@ -289,15 +301,16 @@ class DurableRouter(BanditRouter):
         with self._dlock:
             self._usable()
             super().update_model_pricing(name, input_cost_per_m, output_cost_per_m, blended=blended)
-            self._append("reprice", None, {"name": name, "input": _num(input_cost_per_m),
-                                           "output": _num(output_cost_per_m), "blended": _num(blended)})
+            self._append("reprice", None,
+                         lambda: ({"name": name, "input": _num(input_cost_per_m),
+                                   "output": _num(output_cost_per_m), "blended": _num(blended)}, None))
 
     def remove_model(self, name) -> None:
         """:meth:`BanditRouter.remove_model`, journaled."""
         with self._dlock:
             self._usable()
             super().remove_model(name)
-            self._append("remove", None, {"name": name})
+            self._append("remove", None, lambda: ({"name": name}, None))
 
     # ------------------------------------------------------------------ replay
     def _replay(self, rows) -> int:
