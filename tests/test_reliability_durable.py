@@ -12,6 +12,9 @@ jitter, some during start-up/replay), reopens the directory after each kill and 
   stream (same request-id prefix);
 * re-sending any acknowledged feedback raises ``DuplicateFeedbackError`` and changes nothing;
 * after the last kill the child finishes the stream and the final state equals the uninterrupted run.
+
+Every fourth run checkpoints after each action, so those kills mostly land inside a checkpoint (seen as
+leftover temporary or second checkpoint files before recovery cleans them up).
 """
 
 from __future__ import annotations
@@ -58,8 +61,9 @@ def read_acks(path: Path) -> list[int]:
     return [int(line) for line in path.read_text().split("\n") if line.strip()]
 
 
-def _spawn(directory, ack_path):
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+def _spawn(directory, ack_path, checkpoint_every=child.CHECKPOINT_EVERY):
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]),
+               PB_CHECKPOINT_EVERY=str(checkpoint_every))
     return subprocess.Popen([sys.executable, str(CHILD), str(directory), str(ack_path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
@@ -70,11 +74,12 @@ def test_sigkill_recovery(tmp_path):
     rng = np.random.default_rng(2026)
     ref = BanditRouter.create(**child.CREATE_KWARGS)
     ref_pos = 0
-    kills = mid_stream = 0
+    kills = mid_stream = interrupted_checkpoints = 0
     deadline = time.monotonic() + 150
     while True:
         assert time.monotonic() < deadline, "durable kill test ran too long"
-        proc = _spawn(directory, ack_path)
+        # every 4th run checkpoints after each action, so the kill most likely lands inside a checkpoint
+        proc = _spawn(directory, ack_path, 1 if kills % 4 == 3 else child.CHECKPOINT_EVERY)
         if kills < N_KILLS:
             if kills % 7 == 6:  # anywhere: during start-up, open, replay or the first actions
                 time.sleep(float(rng.uniform(0.0, 0.8)))
@@ -97,6 +102,8 @@ def test_sigkill_recovery(tmp_path):
             assert "done" in out
             break
         # ---- recover in this process and check
+        interrupted_checkpoints += any(p.suffix == ".tmp" for p in directory.iterdir()) or len(
+            [p for p in directory.glob("checkpoint-*.json")]) > 1
         acks = read_acks(ack_path)
         router = BanditRouter.open(directory)
         try:
@@ -119,7 +126,8 @@ def test_sigkill_recovery(tmp_path):
             assert state_bytes(router) == before
         finally:
             router.close(checkpoint=False)
-    print(f"durable: {kills} SIGKILLs, {mid_stream} recoveries mid-stream, {len(acts)} actions")
+    print(f"durable: {kills} SIGKILLs, {mid_stream} recoveries mid-stream, {interrupted_checkpoints} "
+          f"inside a checkpoint (leftover files), {len(acts)} actions")
     assert kills >= 20 and mid_stream >= 15, (kills, mid_stream)
     for j in range(ref_pos, len(acts)):
         child.apply(ref, acts[j], ref._id_prefix)
