@@ -50,6 +50,7 @@ __all__ = ["BanditRouter", "RoutingLog"]
 logger = logging.getLogger(__name__)
 
 _NUMBER = (int, float, np.integer, np.floating)
+_F64 = np.dtype(np.float64)
 
 
 @dataclass(slots=True)
@@ -437,11 +438,11 @@ class BanditRouter:
             raw_shape is not None
             and prompt_or_vector.__class__ is np.ndarray
             and prompt_or_vector.shape == raw_shape
-            and prompt_or_vector.dtype == np.float64
+            and prompt_or_vector.dtype is _F64
         ):
             # Precomputed-vector fast path: the same vector FeatureService.extract builds (values + bias);
             # NaN/Inf fail the norm check below, which then asks the feature service for its own error.
-            x = np.empty(raw_shape[0] + 1)
+            x = np.empty(self._policy.d)
             x[:-1] = prompt_or_vector
             x[-1] = 1.0
             n_in = 0
