@@ -242,6 +242,9 @@ def test_failed_journal_write_stops_the_router(tmp_path):
 
 def test_directory_lock_and_rejected_calls_write_nothing(tmp_path):
     router = BanditRouter.open(tmp_path / "l", priors="none", budget=0.002, seed=0)
+    conn = router._journal.conn
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     with pytest.raises(StoreError, match="already open"):
         BanditRouter.open(tmp_path / "l")
     _, log = router.route(np.zeros(25))
