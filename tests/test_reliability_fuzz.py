@@ -13,6 +13,9 @@ good and bad prices), and a save/load round trip that continues on the loaded ro
 
 Small dimension (d = 5) and γ = 0.9 so that forgetting, the ridge floor and re-inversions happen within a
 few dozen steps.
+
+A second machine runs a durable router (``BanditRouter.open``) next to an in-memory shadow fed the same
+calls, with random checkpoints and crash/reopen (journal replay) steps: outcomes and full state must match.
 """
 
 from __future__ import annotations
@@ -217,3 +220,82 @@ RouterMachine.TestCase.settings = settings(max_examples=100, stateful_step_count
                                            phases=[Phase.explicit, Phase.reuse, Phase.generate],
                                            suppress_health_check=[HealthCheck.too_slow])
 TestRouterFuzz = RouterMachine.TestCase
+
+
+class DurableMachine(RuleBasedStateMachine):
+    """Durable router vs an in-memory shadow fed the same calls, with checkpoints and crash/reopen.
+
+    Invariant: after every step (including a crash — the router dropped without a checkpoint — and a
+    reopen that replays the journal) the durable router's full state equals the shadow's, and every call
+    had the same outcome (same model and request id, or the same error type) on both.
+    """
+
+    pending = Bundle("d_pending")
+
+    def __init__(self):
+        super().__init__()
+        self.tmp = Path(tempfile.mkdtemp(prefix="pb-dfuzz-"))
+        kwargs = {"model_registry": {"a": {"input_cost_per_m": 0.1, "output_cost_per_m": 0.2},
+                                     "b": {"input_cost_per_m": 1.0, "output_cost_per_m": 3.0}},
+                  "priors": "none", "alpha": 0.2, "forgetting_factor": 0.9, "budget": 0.0008, "seed": 1}
+        self.router = BanditRouter.open(self.tmp / "d", feature_service=FeatureService.for_precomputed(DIM),
+                                        **kwargs)
+        self.shadow = BanditRouter.create(feature_service=FeatureService.for_precomputed(DIM), **kwargs)
+        self.shadow._id_prefix = self.router.id_prefix
+
+    def _both(self, name, *args, **kwargs):
+        out = []
+        for r in (self.router, self.shadow):
+            try:
+                res = getattr(r, name)(*args, **kwargs)
+                out.append(("ok", (res[0], res[1].request_id) if name == "route" else None))
+            except ParetoBanditError as exc:
+                out.append(("error", type(exc).__name__))
+        assert out[0] == out[1], f"{name}: durable {out[0]} vs in-memory {out[1]}"
+        return out[0]
+
+    @rule(target=pending, v=st.one_of(good_vec, bad_vec), cap=max_cost)
+    def route(self, v, cap):
+        status, res = self._both("route", v, max_cost=cap)
+        return res[1] if status == "ok" else "never-routed"
+
+    @rule(rid=st.one_of(pending, st.just("unknown")), r=reward, c=cost)
+    def feedback(self, rid, r, c):
+        self._both("process_feedback", rid, r, cost=c)
+
+    @rule(name=st.sampled_from(NAMES[:4]), blended=price)
+    def register(self, name, blended):
+        self._both("register_model", name, blended=blended, tier="x")
+
+    @rule(name=st.sampled_from(NAMES[:4]), blended=price)
+    def reprice(self, name, blended):
+        self._both("update_model_pricing", name, blended=blended)
+
+    @rule(name=st.sampled_from(NAMES[:4]))
+    def remove(self, name):
+        self._both("remove_model", name)
+
+    @rule()
+    def checkpoint(self):
+        self.router.checkpoint()
+
+    @rule()
+    def crash_and_reopen(self):
+        self.router.close(checkpoint=False)
+        self.router = BanditRouter.open(self.tmp / "d", feature_service=FeatureService.for_precomputed(DIM))
+
+    @invariant()
+    def same_state_as_shadow(self):
+        assert snapshot(self.router) == snapshot(self.shadow)
+
+    def teardown(self):
+        self.router.close(checkpoint=False)
+        for p in sorted(self.tmp.rglob("*"), reverse=True):
+            p.rmdir() if p.is_dir() else p.unlink()
+        self.tmp.rmdir()
+
+
+DurableMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=30, deadline=None,
+                                            phases=[Phase.explicit, Phase.reuse, Phase.generate],
+                                            suppress_health_check=[HealthCheck.too_slow])
+TestDurableFuzz = DurableMachine.TestCase
