@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -84,10 +85,14 @@ def test_sigkill_recovery(tmp_path):
             if kills % 7 == 6:  # anywhere: during start-up, open, replay or the first actions
                 time.sleep(float(rng.uniform(0.0, 0.8)))
             else:
-                line = proc.stdout.readline()
-                assert line.startswith("ready"), (line, proc.stderr.read() if proc.poll() is not None else "")
+                ready, _, _ = select.select([proc.stdout], [], [], 60)
+                line = proc.stdout.readline() if ready else "(no output within 60 s)"
+                if not line.startswith("ready"):
+                    proc.kill()
+                    raise AssertionError((line, proc.stderr.read()))
                 target = len(read_acks(ack_path)) + int(rng.integers(1, 40))
                 while proc.poll() is None and len(read_acks(ack_path)) < target:
+                    assert time.monotonic() < deadline, "child made no progress"
                     time.sleep(0.001)
                 time.sleep(float(rng.uniform(0.0, 0.004)))
             if proc.poll() is not None:  # finished the stream before the kill
