@@ -77,60 +77,66 @@ def test_sigkill_recovery(tmp_path):
     ref_pos = 0
     kills = mid_stream = interrupted_checkpoints = 0
     deadline = time.monotonic() + 150
-    while True:
-        assert time.monotonic() < deadline, "durable kill test ran too long"
-        # every 4th run checkpoints after each action, so the kill most likely lands inside a checkpoint
-        proc = _spawn(directory, ack_path, 1 if kills % 4 == 3 else child.CHECKPOINT_EVERY)
-        if kills < N_KILLS:
-            if kills % 7 == 6:  # anywhere: during start-up, open, replay or the first actions
-                time.sleep(float(rng.uniform(0.0, 0.8)))
+    proc = None
+    try:
+        while True:
+            assert time.monotonic() < deadline, "durable kill test ran too long"
+            # every 4th run checkpoints after each action, so the kill most likely lands inside a checkpoint
+            proc = _spawn(directory, ack_path, 1 if kills % 4 == 3 else child.CHECKPOINT_EVERY)
+            if kills < N_KILLS:
+                if kills % 7 == 6:  # anywhere: during start-up, open, replay or the first actions
+                    time.sleep(float(rng.uniform(0.0, 0.8)))
+                else:
+                    ready, _, _ = select.select([proc.stdout], [], [], 60)
+                    line = proc.stdout.readline() if ready else "(no output within 60 s)"
+                    if not line.startswith("ready"):
+                        proc.kill()
+                        raise AssertionError((line, proc.stderr.read()))
+                    target = len(read_acks(ack_path)) + int(rng.integers(1, 40))
+                    while proc.poll() is None and len(read_acks(ack_path)) < target:
+                        assert time.monotonic() < deadline, "child made no progress"
+                        time.sleep(0.001)
+                    time.sleep(float(rng.uniform(0.0, 0.004)))
+                if proc.poll() is not None:  # finished the stream before the kill
+                    assert proc.returncode == 0, proc.stderr.read()
+                    break
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                kills += 1
             else:
-                ready, _, _ = select.select([proc.stdout], [], [], 60)
-                line = proc.stdout.readline() if ready else "(no output within 60 s)"
-                if not line.startswith("ready"):
-                    proc.kill()
-                    raise AssertionError((line, proc.stderr.read()))
-                target = len(read_acks(ack_path)) + int(rng.integers(1, 40))
-                while proc.poll() is None and len(read_acks(ack_path)) < target:
-                    assert time.monotonic() < deadline, "child made no progress"
-                    time.sleep(0.001)
-                time.sleep(float(rng.uniform(0.0, 0.004)))
-            if proc.poll() is not None:  # finished the stream before the kill
-                assert proc.returncode == 0, proc.stderr.read()
+                out, err = proc.communicate(timeout=120)
+                assert proc.returncode == 0, err
+                assert "done" in out
                 break
-            proc.send_signal(signal.SIGKILL)
+            # ---- recover in this process and check
+            interrupted_checkpoints += any(p.suffix == ".tmp" for p in directory.iterdir()) or len(
+                [p for p in directory.glob("checkpoint-*.json")]) > 1
+            acks = read_acks(ack_path)
+            router = BanditRouter.open(directory)
+            try:
+                if ref_pos == 0:
+                    ref._id_prefix = router.id_prefix
+                k = router.journal_seq
+                last = acks[-1] if acks else -1
+                assert acks == sorted(set(acks)), "acks out of order or repeated"
+                assert last + 1 <= k <= last + 2, f"journal position {k}, last ack {last}"
+                mid_stream += 0 < k < len(acts)
+                for j in range(ref_pos, k):
+                    child.apply(ref, acts[j], router.id_prefix)
+                ref_pos = k
+                before = state_bytes(router)
+                assert before == state_bytes(ref), f"recovered state differs from the reference at {k}"
+                for j in range(k):
+                    if acts[j][0] == "feedback":
+                        with pytest.raises(DuplicateFeedbackError):
+                            child.apply(router, acts[j], router.id_prefix)
+                assert state_bytes(router) == before
+            finally:
+                router.close(checkpoint=False)
+    finally:  # never leave a child behind on a failure
+        if proc is not None and proc.poll() is None:
+            proc.kill()
             proc.wait()
-            kills += 1
-        else:
-            out, err = proc.communicate(timeout=120)
-            assert proc.returncode == 0, err
-            assert "done" in out
-            break
-        # ---- recover in this process and check
-        interrupted_checkpoints += any(p.suffix == ".tmp" for p in directory.iterdir()) or len(
-            [p for p in directory.glob("checkpoint-*.json")]) > 1
-        acks = read_acks(ack_path)
-        router = BanditRouter.open(directory)
-        try:
-            if ref_pos == 0:
-                ref._id_prefix = router.id_prefix
-            k = router.journal_seq
-            last = acks[-1] if acks else -1
-            assert acks == sorted(set(acks)), "acks out of order or repeated"
-            assert last + 1 <= k <= last + 2, f"journal position {k}, last ack {last}"
-            mid_stream += 0 < k < len(acts)
-            for j in range(ref_pos, k):
-                child.apply(ref, acts[j], router.id_prefix)
-            ref_pos = k
-            before = state_bytes(router)
-            assert before == state_bytes(ref), f"recovered state differs from the reference after {k} actions"
-            for j in range(k):
-                if acts[j][0] == "feedback":
-                    with pytest.raises(DuplicateFeedbackError):
-                        child.apply(router, acts[j], router.id_prefix)
-            assert state_bytes(router) == before
-        finally:
-            router.close(checkpoint=False)
     print(f"durable: {kills} SIGKILLs, {mid_stream} recoveries mid-stream, {interrupted_checkpoints} "
           f"inside a checkpoint (leftover files), {len(acts)} actions")
     assert kills >= 20 and mid_stream >= 15, (kills, mid_stream)
