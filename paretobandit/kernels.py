@@ -283,13 +283,15 @@ def finish_scores_stale(var, mean, last_touch, scale, t: int, table, cap: int, a
     ``finish_scores(var, mean, inflation, alpha, penalty)``.
     """
     out = []
+    append = out.append
     sqrt = math.sqrt
-    for a in range(len(var)):
-        dt = t - last_touch[a]
-        v = var[a] * ((table[dt] if dt < cap else table[cap]) * scale[a])
+    tcap = table[cap]
+    for v, m, lt, sc, p in zip(var, mean, last_touch, scale, penalty):  # noqa: B905 - all length K
+        dt = t - lt
+        v = v * ((table[dt] if dt < cap else tcap) * sc)
         if v < 0.0:
             v = 0.0
-        out.append(mean[a] + alpha * sqrt(v) - penalty[a])
+        append(m + alpha * sqrt(v) - p)
     return out
 
 

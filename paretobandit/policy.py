@@ -31,16 +31,16 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from scipy.linalg.blas import dger
+from scipy.linalg.blas import daxpy, dger
 
 from . import kernels
 from .config import RouterConfig
 
 __all__ = ["LinUCBPolicy"]
 
-#: Up to this many arms, scores are finished in Python floats (measured faster than the array path
-#: up to K = 50 on the reference machine: each NumPy call costs ~1 µs on small arrays).
-SMALL_K = 64
+#: Up to this many arms, scores are finished in Python floats (a NumPy call costs ~1 µs on small
+#: arrays, so a short Python loop wins for a handful of arms).
+SMALL_K = 16
 
 
 def _invert(a: np.ndarray) -> np.ndarray:
@@ -128,6 +128,11 @@ class LinUCBPolicy:
         self.last_played = [int(v) for v in last_played]
         self.n_updates = [int(v) for v in n_updates]
         self.last_touch = [max(u, p) for u, p in zip(self.last_update, self.last_played, strict=True)]
+        # array mirrors of last_touch and s for the array scoring path (K > SMALL_K)
+        self._lt_arr = np.array(self.last_touch, dtype=np.int64)
+        self._s_arr = np.ones(k)
+        self._dt = np.empty(k, dtype=np.int64)
+        self._infl = np.empty(k)
         # scoring buffers (used under ``lock`` only)
         self._y = np.empty(k * d + d + k)
         self._yblocks = self._y[: (k + 1) * d].reshape(k + 1, d)
@@ -142,6 +147,7 @@ class LinUCBPolicy:
             m = self._M[arm]
             m *= self._s[arm]
             self._s[arm] = 1.0
+            self._s_arr[arm] = 1.0
         if self._sig[arm] != 1.0:
             n = self._N[arm]
             n *= self._sig[arm]
@@ -221,9 +227,12 @@ class LinUCBPolicy:
                 None,
                 xx,
             )
-        tbl = self._table_list
-        cap = self.config.staleness_cap
-        infl = [(tbl[t - lt] if t - lt < cap else tbl[cap]) * sc for lt, sc in zip(self.last_touch, self._s)]  # noqa: B905 - both have length K
+        dt = self._dt
+        np.subtract(t, self._lt_arr, out=dt)
+        np.minimum(dt, self.config.staleness_cap, out=dt)
+        infl = self._infl
+        self._table.take(dt, out=infl)
+        infl *= self._s_arr
         s = self._vark * infl
         np.maximum(s, 0.0, out=s)
         np.sqrt(s, out=s)
@@ -237,6 +246,8 @@ class LinUCBPolicy:
         """Record that ``arm`` was played at request ``t`` (caller holds :attr:`lock`)."""
         self.last_played[arm] = t
         self.last_touch[arm] = t
+        if not self._small:
+            self._lt_arr[arm] = t
 
     # ------------------------------------------------------------------ update
     def _reinvert(self, arm: int, add_ridge: float) -> None:
@@ -266,18 +277,17 @@ class LinUCBPolicy:
         below 1, i.e. the inverse is corrupted, unless ``force``.
         """
         m = self._M[arm]
-        mx = m @ x
+        mx = m.dot(x)
         sc = self._s[arm]
-        den = 1.0 + sc * float(mx @ x)
+        den = 1.0 + sc * float(mx.dot(x))
         if den < 1.0 and not force:
             return False, False
         theta = self.theta[arm]
-        resid = reward - float(theta @ x)
+        resid = reward - float(theta.dot(x))
         dger(-sc / den, mx, mx, a=m.T, overwrite_a=1)  # A⁻¹ ← A⁻¹ − uuᵀ/den (in place)
-        theta += mx * (sc * resid / den)  # θ ← θ + u(r − xᵀθ)/den
+        daxpy(mx, theta, a=sc * resid / den)  # θ ← θ + u(r − xᵀθ)/den (in place)
         dger(1.0 / self._sig[arm], x, x, a=self._N[arm].T, overwrite_a=1)  # A ← A + xxᵀ
-        c = self._c[arm]
-        c += (reward / self._beta[arm]) * x  # b ← b + r·x
+        daxpy(x, self._c[arm], a=reward / self._beta[arm])  # b ← b + r·x
         n = self.n_updates[arm] + 1
         self.n_updates[arm] = n
         cfg = self.config
@@ -306,6 +316,8 @@ class LinUCBPolicy:
                         self._beta[arm] *= g
                         sc = self._s[arm] / g
                         self._s[arm] = sc
+                        if not self._small:
+                            self._s_arr[arm] = sc
                         if sc > 1e100 or sig < 1e-100 or self._beta[arm] < 1e-100:
                             self._normalise_arm(arm)
                         rho = self.rho[arm] * g
@@ -317,6 +329,7 @@ class LinUCBPolicy:
                 self.last_update[arm] = big_t
                 if big_t > self.last_touch[arm]:
                     self.last_touch[arm] = big_t
+                    self._lt_arr[arm] = big_t
                 applied = check = False
                 if not add:
                     applied, check = self._sherman_morrison_locked(arm, x, reward)
@@ -392,6 +405,7 @@ class LinUCBPolicy:
                 self._c[arm] = bb
                 self._M[arm] = ainv
                 self._s[arm] = self._sig[arm] = self._beta[arm] = 1.0
+                self._s_arr[arm] = 1.0
                 self.theta[arm] = ainv @ bb
                 self.rho[arm] = self.config.ridge
 
@@ -454,4 +468,5 @@ class LinUCBPolicy:
             if raw:
                 sc = arrays["raw_scales"]
                 self._s, self._sig, self._beta = sc[:, 0].tolist(), sc[:, 1].tolist(), sc[:, 2].tolist()
+                self._s_arr = np.array(self._s)
             self.t = int(arrays["t"])

@@ -43,7 +43,7 @@ def _scores(pol, x, t, alpha=1.0):
     return np.array(pol.scores(x, t, alpha, np.zeros(k), [0.0] * k)[0])
 
 
-@pytest.mark.parametrize("k", [2, 30, 64, 65])
+@pytest.mark.parametrize("k", [2, 16, 17, 50])
 def test_policy_scores_equal_generic_kernel(k):
     rng = np.random.default_rng(k)
     d = 7
@@ -59,7 +59,7 @@ def test_policy_scores_equal_generic_kernel(k):
     sl, s, xx = pol.scores(x, t, 0.3, 0.7 * ncost, (0.7 * ncost).tolist())
     ref = kernels.arm_scores(pol.theta, pol.ainv, x, np.array(pol.inflation(t)), 0.3, 0.7, ncost)
     np.testing.assert_allclose(sl, ref, rtol=0, atol=1e-12)
-    assert (s is None) == (k <= 64)
+    assert (s is None) == (k <= 16)
     assert xx == pytest.approx(float(x @ x), rel=1e-14)
     infl = kernels.staleness_inflation(0.99, t - np.maximum(pol.last_update, pol.last_played), 200.0, 1000)
     np.testing.assert_array_equal(pol.inflation(t), infl)
