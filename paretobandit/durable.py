@@ -202,8 +202,8 @@ class DurableRouter(BanditRouter):
     directory, and the router is a context manager (``close()`` on exit).
     """
 
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self._dlock = threading.RLock()
         self._journal: _Journal | None = None
         self._directory: Path | None = None
