@@ -86,6 +86,8 @@ def router_state(router) -> dict:
                 "t": policy.t,
                 "n_feedback": router._n_feedback,
                 "pulls": dict(router._pulls),
+                "arm_uid": dict(router._arm_uid),
+                "next_uid": router._next_uid,
                 "next_request": _peek_counter(router),
             },
             "rng": _jsonable(router._rng.bit_generator.state),
@@ -244,6 +246,10 @@ def load_router(cls, path, feature_service=None, context_store=None):
         pacer = BudgetPacer.from_dict(meta["pacer"]) if meta.get("pacer") is not None else None
         counters = meta["counters"]
         pulls = {m: int(counters["pulls"][m]) for m in meta["models"]}
+        arm_uid = {m: int(counters.get("arm_uid", {}).get(m, i)) for i, m in enumerate(meta["models"])}
+        next_uid = int(counters.get("next_uid", len(meta["models"])))
+        if len(set(arm_uid.values())) != len(arm_uid) or max(arm_uid.values()) >= next_uid:
+            raise StateFileError(f"{path}: inconsistent arm ids {arm_uid} / next {next_uid}")
         rng = np.random.default_rng()
         rng.bit_generator.state = meta["rng"]
     except StateFileError:
@@ -301,6 +307,8 @@ def load_router(cls, path, feature_service=None, context_store=None):
         prior_info=meta.get("priors"),
     )
     router._pulls = pulls
+    router._arm_uid = arm_uid
+    router._next_uid = next_uid
     router._n_feedback = int(counters.get("n_feedback", 0))
     router._counter = itertools.count(int(counters.get("next_request", 1)))
     router._id_prefix = secrets.token_hex(4) + "-"

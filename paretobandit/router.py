@@ -157,6 +157,10 @@ class BanditRouter:
             else None
         )
         self._pulls = dict.fromkeys(registry.names, 0)
+        # each registration gets a fresh arm id, so feedback routed to a removed model is never applied
+        # to a later model registered under the same name
+        self._arm_uid = {name: i for i, name in enumerate(registry.names)}
+        self._next_uid = len(registry)
         self._n_feedback = 0
         self._id_prefix = secrets.token_hex(4) + "-"
         self._counter = itertools.count(1)
@@ -504,6 +508,7 @@ class BanditRouter:
             policy.touch(i, t)
             model = view.names[i]
             self._pulls[model] += 1
+            uid = self._arm_uid[model]
         cost = (
             view.est0_list[i]
             if n_in == 0
@@ -512,7 +517,7 @@ class BanditRouter:
             )
         )
         request_id = f"{self._id_prefix}{next(self._counter)}"
-        self._store.put(request_id, x, {"model": model, "cost": cost})
+        self._store.put(request_id, x, {"model": model, "cost": cost, "arm": uid})
         return model, RoutingLog(request_id, model, cost, scores, eligible, lam, t)
 
     def _reject_vector(self, prompt_or_vector, x) -> None:
@@ -599,7 +604,8 @@ class BanditRouter:
 
     def _check_pending(self, request_id, x, meta) -> None:
         """Called by the store before it consumes a context: reject feedback that cannot be applied."""
-        if meta["model"] not in self._view.index:
+        uid = meta.get("arm")
+        if meta["model"] not in self._view.index or (uid is not None and self._arm_uid[meta["model"]] != uid):
             raise UnknownModelError(
                 f"request {request_id!r} was routed to {meta['model']!r}, which has since "
                 "been removed; the feedback is not applied"
@@ -651,6 +657,8 @@ class BanditRouter:
             def commit():
                 self._registry.set_spec(spec)
                 self._pulls[name] = 0
+                self._arm_uid[name] = self._next_uid
+                self._next_uid += 1
                 self._publish_view()
 
             policy.add_arm(on_commit=commit)
@@ -682,6 +690,7 @@ class BanditRouter:
             def commit():
                 self._registry.remove(name)
                 del self._pulls[name]
+                del self._arm_uid[name]
                 self._publish_view()
 
             policy.remove_arm(i, on_commit=commit)

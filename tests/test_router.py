@@ -324,3 +324,17 @@ def test_auto_priors_realdata(monkeypatch):
     np.testing.assert_allclose(router.arm_state("google/gemini-2.5-pro")["A"], a[j])
     warm = BanditRouter.create(priors="warmup", seed=0)
     np.testing.assert_array_equal(warm.arm_state("google/gemini-2.5-pro")["b"], b[j])
+
+
+def test_feedback_for_removed_then_reregistered_model_is_rejected():
+    router = make_router()
+    router.register_model("x", blended=0.1)
+    _, log = router.route(np.ones(25), force_model="x")
+    router.remove_model("x")
+    router.register_model("x", blended=0.1)
+    with pytest.raises(UnknownModelError):
+        router.process_feedback(log.request_id, 0.9)
+    assert router.arm_state("x")["n_updates"] == 0
+    _, log2 = router.route(np.ones(25), force_model="x")
+    router.process_feedback(log2.request_id, 0.9)
+    assert router.arm_state("x")["n_updates"] == 1
