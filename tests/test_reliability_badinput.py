@@ -70,6 +70,12 @@ def make_router(seed=1):
     return r
 
 
+def saved_bytes_of(router) -> tuple[str, dict]:
+    """The full state as comparable values (``state_dict``, arrays as bytes)."""
+    state = router.state_dict()
+    return json.dumps(state["meta"], sort_keys=True), {k: v.tobytes() for k, v in state["arrays"].items()}
+
+
 def saved_bytes(router, directory, name) -> tuple[bytes, bytes]:
     path = router.save(directory / name)
     return path.read_bytes(), path.with_suffix(".npz").read_bytes()
@@ -345,13 +351,15 @@ def test_out_of_range_reward_is_clamped_and_logged(tmp_path, caplog):
     assert saved_bytes(clamped, tmp_path, "a") == saved_bytes(twin, tmp_path, "b")
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: pending contexts are keyed by model *name*; a model "
-                   "removed and re-registered under the same name receives the old arm's feedback")
 def test_feedback_for_removed_model_rejected_even_after_reregistration():
+    """A context routed to a removed arm never feeds a new arm registered under the same name."""
     r = BanditRouter.create(priors="none", seed=0)
     r.register_model("x", blended=0.1)
     _, log = r.route(np.ones(25), force_model="x")
     r.remove_model("x")
     r.register_model("x", blended=0.1)
+    before = saved_bytes_of(r)
     with pytest.raises(UnknownModelError):
         r.process_feedback(log.request_id, 0.9)
+    assert saved_bytes_of(r) == before
+    assert r.arm_state("x")["n_updates"] == 0
