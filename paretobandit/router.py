@@ -490,7 +490,7 @@ class BanditRouter:
                 if not xx <= 1e12:
                     self._reject_vector(prompt_or_vector, x)
                 if mask is None:
-                    eligible = view.all_names
+                    eligible = list(view.all_names)
                     if s is None:
                         best = max(sl)
                         ties = [j for j, v in enumerate(sl) if v >= best - kernels.TIE_TOLERANCE]
