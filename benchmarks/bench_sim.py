@@ -7,17 +7,26 @@ Usage::
     python benchmarks/bench_sim.py --standin       # random stand-in features (timing only)
 
 Reports (1) Exp 01 = 20 seeds × 7 budgets (val warm-up + test, 140 runs) through
-:func:`paretobandit.experiments.run_budget_pacing` (the engine) and through ``BanditRouter``
-loops — a subset of the 140 router runs is timed and extrapolated unless ``--router-runs 140`` —
-and checks that those router runs make the engine's decisions; (2) engine throughput in
-run-steps per second for S ∈ {1, 20, 140, 1000}. Timings only: nothing here is a result.
+:func:`paretobandit.experiments.run_budget_pacing` with each step backend of the engine — the
+compiled numba kernel and the NumPy reference step (``PARETOBANDIT_SIM_NUMBA=0``) — and through
+``BanditRouter`` loops in the same process (a subset of the 140 router runs is timed and
+extrapolated unless ``--router-runs 140``), and checks that those router runs make the engine's
+decisions; (2) the numba compile time (cold cache, in a subprocess) and the cached-load time;
+(3) engine throughput in run-steps per second for S ∈ {1, 20, 140, 1000} per backend.
+
+Wall-clock and CPU (process) seconds are both printed: on a shared machine the wall clock depends on
+the other jobs (the load average is printed), the CPU time much less. Timings only: nothing here is
+a result.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,7 +35,26 @@ import numpy as np
 from paretobandit.experiments import default_budgets, run_budget_pacing
 from paretobandit.experiments.common import default_priors_path, load_prior_arrays, make_seeds
 from paretobandit.sim import simulate, warmup_test_streams
+from paretobandit.sim.engine import numba_available
 from paretobandit.sim.reference import run_router
+
+
+@contextlib.contextmanager
+def _numba_env(enabled: bool):
+    """Select the engine's step backend for code that calls :func:`simulate` with defaults."""
+    old = os.environ.get("PARETOBANDIT_SIM_NUMBA")
+    os.environ["PARETOBANDIT_SIM_NUMBA"] = "1" if enabled else "0"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PARETOBANDIT_SIM_NUMBA")
+        else:
+            os.environ["PARETOBANDIT_SIM_NUMBA"] = old
+
+
+def _backends() -> list[tuple[str, bool]]:
+    return ([("numba", True)] if numba_available() else []) + [("numpy", False)]
 
 
 def _load(standin: bool):
@@ -73,10 +101,18 @@ def bench_exp01(args) -> dict:
                   router_params={"alpha": 0.01, "forgetting_factor": 0.997, "prior_n_effective": 1163.9,
                                  "cost_penalty": 0.0},
                   pacer_params={"mode": "adaptive"}, priors=pri, n_resamples=1000)
-    run_budget_pacing(**{**common, "seeds": seeds[:1], "budgets": budgets[:1]})      # warm caches
-    t0, c0 = time.perf_counter(), time.process_time()
-    res = run_budget_pacing(**common, n_jobs=args.n_jobs, backend=args.backend)
-    t_engine, c_engine = time.perf_counter() - t0, time.process_time() - c0
+    engine = {}
+    for name, enabled in _backends():
+        with _numba_env(enabled):
+            run_budget_pacing(**{**common, "seeds": seeds[:1], "budgets": budgets[:1]})   # warm caches
+            t0, c0 = time.perf_counter(), time.process_time()
+            res = run_budget_pacing(**common, n_jobs=args.n_jobs, backend=args.backend)
+            engine[name] = (time.perf_counter() - t0, time.process_time() - c0, res)
+    first = next(iter(engine))
+    for name, (_, _, other) in engine.items():     # both backends give the same Exp 01 numbers
+        for a, b in zip(engine[first][2]["per_budget"], other["per_budget"], strict=True):
+            ok = np.allclose(a["per_seed"]["mean_reward"], b["per_seed"]["mean_reward"], rtol=0, atol=1e-12)
+            assert ok, f"{name} and {first} disagree"
 
     # Router loop over a subset of (budget, seed) runs, spread across budgets.
     n_val, n_test = len(val), len(test)
@@ -85,23 +121,24 @@ def bench_exp01(args) -> dict:
     costs = np.vstack([val.costs, test.costs])
     streams = warmup_test_streams(seeds, n_val, n_test)
     pairs = [(b, s) for s in range(len(seeds)) for b in range(len(budgets))][: args.router_runs]
-    sim = simulate(feats, rewards, costs, streams[[s for _, s in pairs]], prices,
-                   seeds=[seeds[s] for _, s in pairs], budget=[budgets[b] for b, _ in pairs], alpha=0.01,
-                   gamma=0.997, cost_penalty=0.0, priors=None if pri is None else _aligned(pri, models))
+    sims = [simulate(feats, rewards, costs, streams[[s for _, s in pairs]], prices,
+                     seeds=[seeds[s] for _, s in pairs], budget=[budgets[b] for b, _ in pairs], alpha=0.01,
+                     gamma=0.997, cost_penalty=0.0, priors=None if pri is None else _aligned(pri, models),
+                     compiled=enabled) for _, enabled in _backends()]
     mismatches = 0
     t0, c0 = time.perf_counter(), time.process_time()
     for i, (b, s) in enumerate(pairs):
         out = run_router(feats, rewards, costs, streams[s], prices, models, seed=seeds[s], alpha=0.01,
                          gamma=0.997, cost_penalty=0.0, budget=float(budgets[b]), pacer_mode="adaptive",
                          priors_path=pri_path, n_eff=1163.9)
-        mismatches += int((out["arm"] != sim.arm[i]).sum())
+        mismatches += sum(int((out["arm"] != sim.arm[i]).sum()) for sim in sims)
     t_router_subset, c_router_subset = time.perf_counter() - t0, time.process_time() - c0
     n_total = len(budgets) * len(seeds)
     t_router = t_router_subset / len(pairs) * n_total
     c_router = c_router_subset / len(pairs) * n_total
-    return {"kind": kind, "t_engine": t_engine, "c_engine": c_engine, "t_router": t_router,
+    return {"kind": kind, "engine": engine, "t_router": t_router,
             "c_router": c_router, "router_runs": len(pairs), "n_total": n_total, "steps": n_val + n_test,
-            "mismatches": mismatches, "result": res}
+            "mismatches": mismatches}
 
 
 def _aligned(pri, models):
@@ -110,7 +147,32 @@ def _aligned(pri, models):
     return align_priors(*pri, models)
 
 
-def bench_throughput(sizes, n_steps, n_jobs, backend) -> list[tuple[int, float, float, float]]:
+_COMPILE_PROBE = """
+import time
+t0 = time.perf_counter()
+import numpy as np
+from paretobandit.sim import simulate
+from paretobandit.sim.synthetic import synthetic_tables
+tb = synthetic_tables(50, 5, 3, seed=0)
+t1 = time.perf_counter()
+simulate(tb.features, tb.rewards, tb.costs, np.arange(50), tb.prices, seeds=[0], budget=1e-3, compiled=True)
+print(t1 - t0, time.perf_counter() - t1)
+"""
+
+
+def bench_compile() -> tuple[float, float]:
+    """Seconds of the first compiled ``simulate`` call in a fresh interpreter: (cold cache, warm cache)."""
+    out = []
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        for _ in range(2):                 # 1st: compiles and writes the cache; 2nd: loads it
+            p = subprocess.run([sys.executable, "-c", _COMPILE_PROBE], env=env, capture_output=True,
+                               text=True, check=True)
+            out.append(float(p.stdout.split()[-1]))
+    return out[0], out[1]
+
+
+def bench_throughput(sizes, n_steps, n_jobs, backend, compiled) -> list[tuple[int, float, float, float]]:
     from paretobandit.sim.synthetic import synthetic_tables
 
     tb = synthetic_tables(3609, 26, 3, seed=0)
@@ -124,7 +186,7 @@ def bench_throughput(sizes, n_steps, n_jobs, backend) -> list[tuple[int, float, 
         t0, c0 = time.perf_counter(), time.process_time()
         simulate(tb.features, tb.rewards, tb.costs, streams, tb.prices, seeds=list(range(s)), budget=budgets,
                  cost_penalty=0.0, priors=Priors(a_off, b_off), n_jobs=n_jobs if s > 1 else 1,
-                 backend=backend)
+                 backend=backend, compiled=compiled)
         dt, ct = time.perf_counter() - t0, time.process_time() - c0
         rows.append((s, dt / n_steps * 1e3, s * n_steps / dt, s * n_steps / ct))
     return rows
@@ -139,24 +201,38 @@ def main(argv=None) -> int:
     ap.add_argument("--throughput-steps", type=int, default=300)
     ap.add_argument("--skip-exp01", action="store_true")
     args = ap.parse_args(argv)
-    print(f"numpy {np.__version__}, {os.cpu_count()} CPUs, n_jobs={args.n_jobs} ({args.backend}), "
-          f"load average {os.getloadavg()[0]:.2f} (timings are wall clock; CPU seconds alongside)")
+    try:
+        import numba
+        nb_version = f"numba {numba.__version__}"
+    except ImportError:
+        nb_version = "numba not installed (NumPy step only)"
+    print(f"numpy {np.__version__}, {nb_version}, {os.cpu_count()} CPUs, n_jobs={args.n_jobs} "
+          f"({args.backend}), load average {os.getloadavg()[0]:.2f} at start")
+    print("wall = elapsed seconds (depends on the other jobs on the machine); CPU = process CPU seconds")
+    if numba_available():
+        cold, warm = bench_compile()
+        print(f"\nnumba kernel: first call in a fresh process {cold:.2f} s with a cold cache (compilation), "
+              f"{warm:.2f} s with the on-disk cache (cache=True); excluded from the timings below")
     if not args.skip_exp01:
         r = bench_exp01(args)
-        speed = r["t_router"] / r["t_engine"]
         print(f"\nExp 01 full scale ({r['n_total']} runs × {r['steps']} steps, {r['kind']})")
-        print(f"{'path':<34}{'wall s':>10}{'CPU s':>10}")
-        print(f"{'engine (run_budget_pacing)':<34}{r['t_engine']:>10.2f}{r['c_engine']:>10.2f}")
-        extra = "" if r["router_runs"] == r["n_total"] else f"   (extrapolated from {r['router_runs']} runs)"
-        print(f"{'online BanditRouter loop':<34}{r['t_router']:>10.2f}{r['c_router']:>10.2f}{extra}")
-        print(f"{'speed-up':<34}{speed:>9.1f}×{r['c_router'] / r['c_engine']:>9.1f}×   "
-              "target ≥ 30× and engine ≤ 5 s")
-        print(f"router-vs-engine decision mismatches over the timed runs: {r['mismatches']}")
-    rows = bench_throughput([1, 20, 140, 1000], args.throughput_steps, args.n_jobs, args.backend)
-    print(f"\nEngine throughput ({args.throughput_steps} steps, d=26, K=3, priors, adaptive pacer)")
-    print(f"{'S':>6}{'ms/step':>10}{'run-steps/s':>14}{'per CPU s':>14}")
-    for s, ms, rate, cpu_rate in rows:
-        print(f"{s:>6}{ms:>10.3f}{rate:>14,.0f}{cpu_rate:>14,.0f}")
+        print(f"{'path':<40}{'wall s':>9}{'CPU s':>9}{'× wall':>9}{'× CPU':>9}")
+        for name, (t, c, _) in r["engine"].items():
+            label = f"engine, {name} step (run_budget_pacing)"
+            print(f"{label:<40}{t:>9.2f}{c:>9.2f}{r['t_router'] / t:>8.1f}×{r['c_router'] / c:>8.1f}×")
+        extra = "" if r["router_runs"] == r["n_total"] else f"  (extrapolated from {r['router_runs']} runs)"
+        print(f"{'online BanditRouter loop':<40}{r['t_router']:>9.2f}{r['c_router']:>9.2f}{'1.0×':>9}"
+              f"{'1.0×':>9}{extra}")
+        print("target: ≥ 30× the router loop and ≤ 5 s wall for the engine")
+        print(f"router-vs-engine decision mismatches over the timed runs (both backends): {r['mismatches']}")
+    for name, enabled in _backends():
+        rows = bench_throughput([1, 20, 140, 1000], args.throughput_steps, args.n_jobs, args.backend, enabled)
+        print(f"\nEngine throughput, {name} step ({args.throughput_steps} steps, d=26, K=3, priors, "
+              "adaptive pacer)")
+        print(f"{'S':>6}{'ms/step':>10}{'run-steps/s':>14}{'per CPU s':>14}")
+        for s, ms, rate, cpu_rate in rows:
+            print(f"{s:>6}{ms:>10.3f}{rate:>14,.0f}{cpu_rate:>14,.0f}")
+    print(f"\nload average {os.getloadavg()[0]:.2f} at the end")
     return 0
 
 

@@ -11,8 +11,12 @@ the same order and with the same element-wise IEEE expressions as the NumPy refe
 * eligibility by the hard ceiling ``p_a ≤ multiplier·p_max/(1 + λ)`` (dropped when it empties the
   set), intersected with the registered arms;
 * the best eligible arm; scores within ``TIE_TOLERANCE`` of the best are ties;
-* forgetting ``b ← gb, A⁻¹ ← A⁻¹/g, ρ ← gρ`` with ``g = γ^min(dt, cap)``; Sherman–Morrison;
-  ``θ ← θ + u(r − xᵀθ)/den``; ``b ← b + r·x``; the periodic stability check; the pacer step.
+* forgetting ``A ← gA, b ← gb, A⁻¹ ← A⁻¹/g, ρ ← gρ`` with ``g = γ^min(dt, cap)``;
+  Sherman–Morrison; ``θ ← θ + u(r − xᵀθ)/den``; ``A ← A + xxᵀ``; ``b ← b + r·x``; the periodic
+  stability check; the pacer step.
+
+``A`` itself is kept up to date here (two cheap d×d passes over data already in cache), unlike the
+NumPy step, which logs A's updates and replays them only when a repair or the result needs ``A``.
 
 Numerics: the reference's operations in the reference's order, except three rewrites that change
 results only by rounding (far inside the 1e-9 contract — the online router's own stacked GEMV
@@ -22,9 +26,12 @@ differs from NumPy's batched matmul in the same way): dot products are summed in
 divisions of the update (``A⁻¹/g``, ``uuᵀ/den``) multiply by ``1/g`` and ``u/den``. Divisions are
 the costliest instruction here (two d×d of them per run-step).
 
-Runs are processed one after the other (run-major), so a run's K·d² inverse matrices stay in cache
-for the whole segment. The kernel hands control back to Python — returning ``(code, run, step)``
-— for the rare things that must stay in the reference implementation:
+Runs are processed one after the other (run-major), so a run's ``A``, ``A⁻¹`` (2·K·d² floats) stay
+in cache for the whole segment; the stream and the per-step outputs are run-major (S, n) buffers
+for the same reason (a (T, S) array read down a column misses the cache at every step).
+
+The kernel hands control back to Python — returning ``(code, run, step)`` — for the rare things
+that must stay in the reference implementation:
 
 ``TIE``
     more than one arm tied at the top: Python calls :func:`kernels.pick_arm` with the run's own
@@ -32,8 +39,9 @@ for the whole segment. The kernel hands control back to Python — returning ``(
     step at ``OBSERVE`` with the chosen arm. ``scores``/``eligible`` hold that run's step.
 ``FLOOR``, ``CORRUPT``, ``STABILITY``
     a re-inversion repair (ridge floor after the decay; ``den < 1`` before Sherman–Morrison;
-    ``trace(A⁻¹)`` above the limit after it). Python rebuilds ``A`` from the update log, re-inverts
-    it with NumPy and resumes at the following phase (``AFTER_FLOOR`` / ``AFTER_CORRUPT`` /
+    ``trace(A⁻¹)`` above the limit after it). Python adds the ridge term to ``A``, re-inverts it
+    with NumPy (:meth:`BatchSimulator._repair`, shared with the NumPy step) and resumes at the next
+    phase (``AFTER_FLOOR`` / ``AFTER_CORRUPT`` /
     ``AFTER_STABILITY``).
 
 Compiled with ``cache=True`` (the machine code is stored in ``__pycache__``; the first call in a
@@ -69,30 +77,28 @@ def _dot(a, b):
     return acc
 
 
-@nb.njit(**_JIT_DOT)
-def _matvec(m, x, out):
-    """``out ← m @ x`` for a (d, d) matrix."""
+@nb.njit(**_JIT)
+def _vecmat(x, m, out):
+    """``out ← xᵀm = Σ_i x_i·m[i, :]`` — row updates, no reduction (vectorises over the columns).
+
+    For the symmetric ``A⁻¹`` this is ``A⁻¹x`` up to rounding.
+    """
+    for j in range(m.shape[1]):
+        out[j] = 0.0
     for i in range(m.shape[0]):
-        acc = 0.0
+        xi = x[i]
         for j in range(m.shape[1]):
-            acc += m[i, j] * x[j]
-        out[i] = acc
+            out[j] += xi * m[i, j]
 
 
 @nb.njit(**_JIT)
-def _outer(x, xx):
-    """``xx ← vec(x xᵀ)`` (row-major)."""
-    d = x.shape[0]
-    for i in range(d):
-        for j in range(d):
-            xx[i * d + j] = x[i] * x[j]
-
-
-@nb.njit(**_JIT)
-def _route(s, t, x, xx, ainv_flat, theta, last_update, last_played, lam, alpha, lam_c, uses_penalty,
+def _route(s, t, x, ys, ainv, theta, last_update, last_played, lam, alpha, lam_c, uses_penalty,
            uses_ceiling, gamma_col, stale, cap, ncost, price_masked, pmax, active, multiplier, tol, scores,
            eligible):
-    """Scores and eligibility of run ``s`` (into ``scores``/``eligible``); returns (n_tied, first)."""
+    """Scores and eligibility of run ``s`` (into ``scores``/``eligible``); returns (n_tied, first).
+
+    ``ys[a]`` receives ``xᵀA⁻¹_a`` of every eligible arm (reused by the update of the chosen arm).
+    """
     n_arms = scores.shape[0]
     lam_s = lam[s]
     # -- eligibility: hard ceiling (kernels.ceiling_eligible) ∩ registered arms
@@ -114,7 +120,8 @@ def _route(s, t, x, xx, ainv_flat, theta, last_update, last_played, lam, alpha, 
         dt = t - max(last_update[s, a], last_played[s, a])
         infl = stale[g, min(dt, cap)]
         mean = _dot(theta[s, a], x)
-        var = _dot(ainv_flat[s, a], xx) * infl          # xᵀA⁻¹x = Σ_ij A⁻¹_ij·(x xᵀ)_ij
+        _vecmat(x, ainv[s, a], ys[a])
+        var = _dot(ys[a], x) * infl
         if var < 0.0:          # max(var, 0) keeping NaN, like np.maximum
             var = 0.0
         scores[a] = mean + alpha[s] * math.sqrt(var) - weight * ncost[s, a]
@@ -138,22 +145,22 @@ def _route(s, t, x, xx, ainv_flat, theta, last_update, last_played, lam, alpha, 
 
 
 @nb.njit(**_JIT)
-def advance(k0, k1, s_start, k_start, phase, given_arm,
-            # tables
-            features, rewards, costs, streams_t,
+def advance(k0, k1, s_start, k_start, phase, given_arm, base,
+            # tables; streams (S, n) run-major: column k − base is step k
+            features, rewards, costs, streams,
             # arm state (S, K, ...) and pacer state (S,)
-            ainv, b, theta, rho, last_update, last_played, n_updates, lam, cost_ema,
+            a_mat, ainv, b, theta, rho, last_update, last_played, n_updates, lam, cost_ema,
             # per-run parameters
             alpha, lam_c, gamma, budget, has_pacer, uses_penalty, uses_ceiling, gamma_col, stale,
             ncost, price_masked, pmax, active,
             # scenario state of the segment
             has_transforms, r_scale, r_shift, c_scale, forced_left, forced_arm,
-            # outputs (T, S)
-            out_arm, out_r, out_c, out_lam, out_forced, log_g,
+            # outputs (S, n) run-major, column k − base (the engine transposes them into its (T, S) arrays)
+            out_arm, out_r, out_c, out_lam, out_forced,
             # constants: (tol, ridge, ridge_floor, stability_trace, multiplier, eta, ema_alpha, lambda_cap)
             consts, cap, stability_interval,
             # scratch
-            scores, eligible, xx, u, v):
+            scores, eligible, ys, u, v):
     """Advance runs ``s_start …`` through steps ``[k0, k1)``; run ``s_start`` starts at ``k_start``
     in ``phase`` (``given_arm`` is its choice when ``phase == OBSERVE``).
 
@@ -165,12 +172,16 @@ def advance(k0, k1, s_start, k_start, phase, given_arm,
     n_runs, n_arms = ainv.shape[0], ainv.shape[1]
     d = features.shape[1]
     ainv_flat = ainv.reshape(n_runs, n_arms, d * d)
+    a_flat = a_mat.reshape(n_runs, n_arms, d * d)
     for s in range(s_start, n_runs):
         k = k_start if s == s_start else k0
         ph = phase if s == s_start else ROUTE
         while k < k1:
             t = k + 1
-            x = features[streams_t[k, s]]
+            col = k - base                  # column of step k in the run-major buffers
+            x = features[streams[s, col]]
+            routed = ph == OBSERVE          # ys[arm] holds xᵀA⁻¹ of the chosen arm (before the decay)
+            rg = 1.0
             # ---------------------------------------------------------------- route + observe
             if ph <= OBSERVE:
                 if ph == OBSERVE:
@@ -178,49 +189,55 @@ def advance(k0, k1, s_start, k_start, phase, given_arm,
                 elif forced_left[s] > 0:
                     arm = forced_arm[s]
                     forced_left[s] -= 1
-                    out_forced[k, s] = True
+                    out_forced[s, col] = True
                 else:
-                    _outer(x, xx)
-                    n_tied, arm = _route(s, t, x, xx, ainv_flat, theta, last_update, last_played, lam, alpha,
+                    routed = True
+                    n_tied, arm = _route(s, t, x, ys, ainv, theta, last_update, last_played, lam, alpha,
                                          lam_c, uses_penalty, uses_ceiling, gamma_col, stale, cap, ncost,
                                          price_masked, pmax, active, multiplier, tol, scores, eligible)
                     if n_tied > 1:
                         return TIE, s, k
                 last_played[s, arm] = t
-                cell = streams_t[k, s] * n_arms + arm
+                cell = streams[s, col] * n_arms + arm
                 reward = rewards[cell]
                 cost = costs[cell]
                 if has_transforms:
                     reward = min(max(r_scale[s, arm] * reward + r_shift[s, arm], 0.0), 1.0)
                     cost = c_scale[s, arm] * cost
-                out_arm[k, s] = arm
-                out_r[k, s] = reward
-                out_c[k, s] = cost
-                out_lam[k, s] = lam[s]
+                out_arm[s, col] = arm
+                out_r[s, col] = reward
+                out_c[s, col] = cost
+                out_lam[s, col] = lam[s]
                 # 1. forgetting (γ = 1 would give g = 1 exactly: skipped) + ridge floor check
                 if gamma[s] < 1.0:
                     dt = min(max(t - last_update[s, arm], 0), cap)
                     g = gamma[s] ** float(dt)
-                    log_g[k, s] = g
                     rg = 1.0 / g
-                    ai_flat = ainv_flat[s, arm]
+                    ai_flat, am_flat = ainv_flat[s, arm], a_flat[s, arm]
                     for i in range(d):
                         b[s, arm, i] *= g
                     for i in range(d * d):
                         ai_flat[i] *= rg
+                        am_flat[i] *= g
                     rho[s, arm] = rho[s, arm] * g
                     if rho[s, arm] < ridge_floor * ridge:
                         return FLOOR, s, k
-            arm = out_arm[k, s]
-            reward = out_r[k, s]
+            arm = out_arm[s, col]
+            reward = out_r[s, col]
             ai = ainv[s, arm]
+            am = a_mat[s, arm]
             th = theta[s, arm]
             # ---------------------------------------------------------------- Sherman–Morrison
             if ph <= AFTER_CORRUPT:
                 # 2.
                 last_update[s, arm] = t
-                # 3. u = A⁻¹x, den = 1 + xᵀu (a den < 1 is repaired in Python, then recomputed)
-                _matvec(ai, x, u)
+                # 3. u = A⁻¹x, den = 1 + xᵀu (a den < 1 is repaired in Python, then recomputed);
+                #    right after the route, u is the route's xᵀA⁻¹ divided by this step's decay
+                if routed:
+                    for i in range(d):
+                        u[i] = ys[arm, i] * rg
+                else:
+                    _vecmat(x, ai, u)
                 den = 1.0 + _dot(u, x)
                 if ph <= AFTER_FLOOR and den < 1.0:
                     return CORRUPT, s, k
@@ -231,8 +248,10 @@ def advance(k0, k1, s_start, k_start, phase, given_arm,
                     v[j] = u[j] * rden
                 for i in range(d):
                     ui = u[i]
+                    xi = x[i]
                     for j in range(d):
                         ai[i, j] = ai[i, j] - ui * v[j]
+                        am[i, j] += xi * x[j]
                     th[i] = th[i] + ui * q
                     b[s, arm, i] += reward * x[i]
                 n_updates[s, arm] += 1
@@ -245,7 +264,7 @@ def advance(k0, k1, s_start, k_start, phase, given_arm,
                         return STABILITY, s, k
             # ---------------------------------------------------------------- 5. pacer
             if has_pacer[s]:
-                ema = (1.0 - ema_alpha) * cost_ema[s] + ema_alpha * out_c[k, s]
+                ema = (1.0 - ema_alpha) * cost_ema[s] + ema_alpha * out_c[s, col]
                 lam[s] = min(lambda_cap, max(0.0, lam[s] + eta * (ema / budget[s] - 1.0)))
                 cost_ema[s] = ema
             k += 1

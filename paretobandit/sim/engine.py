@@ -699,22 +699,27 @@ class BatchSimulator:
                            pp.ceiling_multiplier, pp.eta, pp.ema_alpha, pp.lambda_cap])
         k_arms, d = self.k, self.d
         scores, eligible = np.zeros(k_arms), np.zeros(k_arms, dtype=bool)
-        xx, u, v = np.zeros(d * d), np.zeros(d), np.zeros(d)
+        ys, u, v = np.zeros((k_arms, d)), np.zeros(d), np.zeros(d)
         event_steps = sorted(self._point)
         gamma_col = np.ascontiguousarray(self._gamma_col[:, 0])
+        # Run-major (S, n) stream and outputs of steps [base, stop), copied to the (T, S) arrays at the end.
+        base = self.step_index
+        streams = np.ascontiguousarray(self._streams_t[base:stop].T)
+        outs = [np.zeros((self.n_runs, stop - base), dtype=a.dtype)
+                for a in (self._out_arm, self._out_r, self._out_c, self._out_lam, self._out_forced)]
+        out_arm = outs[0]
         while self.step_index < stop:
             k0 = self.step_index
             self._apply_events(k0)
             k1 = min([stop] + [e for e in event_steps if e > k0])
-            args = (self._x, self._r, self._c, self._streams_t,
-                    self.ainv, self.b, self.theta, self.rho, self.last_update, self.last_played,
+            args = (base, self._x, self._r, self._c, streams,
+                    self.A, self.ainv, self.b, self.theta, self.rho, self.last_update, self.last_played,
                     self.n_updates, self.lam, self.cost_ema,
                     self.alpha, self.lam_c, self.gamma, self.budget, self.has_pacer, self.uses_penalty,
                     self.uses_ceiling, gamma_col, self._stale, self.ncost, self._price_masked, self.pmax,
                     self.active, self._has_transforms, self._r_scale, self._r_shift, self._c_scale,
-                    self._forced_left, self._forced_arm,
-                    self._out_arm, self._out_r, self._out_c, self._out_lam, self._out_forced, self._log_g,
-                    consts, int(cfg.staleness_cap), int(cfg.stability_interval), scores, eligible, xx, u, v)
+                    self._forced_left, self._forced_arm, *outs,
+                    consts, int(cfg.staleness_cap), int(cfg.stability_interval), scores, eligible, ys, u, v)
             s, k, phase, arm = 0, k0, ck.ROUTE, -1
             while True:
                 code, s, k = ck.advance(k0, k1, s, k, phase, arm, *args)
@@ -723,7 +728,7 @@ class BatchSimulator:
                 if code == ck.TIE:
                     arm, phase = kernels.pick_arm(scores, eligible, self._rngs[s]), ck.OBSERVE
                     continue
-                a = int(self._out_arm[k, s])
+                a = int(out_arm[s, k - base])
                 if code == ck.FLOOR:
                     self.repairs["ridge_floor"] += 1
                     self.ainv[s, a], self.theta[s, a] = self._repair("ridge_floor", s, a, k, self.b[s, a],
@@ -741,6 +746,10 @@ class BatchSimulator:
                     phase = ck.AFTER_STABILITY
             self.step_index = k1
             self.t = k1
+        for dst, src in zip((self._out_arm, self._out_r, self._out_c, self._out_lam, self._out_forced), outs,
+                            strict=True):
+            dst[base:stop] = src.T
+        self._mat_step[:] = stop            # the kernel keeps A up to date: nothing to replay
 
     def _repair(self, kind: str, s: int, a: int, step: int, b: np.ndarray,
                 rho: float | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -752,10 +761,12 @@ class BatchSimulator:
         implementations (NumPy and compiled) repair through here; the callers count the repairs.
         """
         ridge = self.config.ridge
-        if kind == "stability":
-            a_mat = self._replay(s, a, step + 1) + ridge * self._eye
+        shift = ridge - rho if kind == "ridge_floor" else ridge
+        if self.compiled:                  # the compiled step keeps A current (decayed / updated)
+            a_mat = self.A[s, a] + shift * self._eye
+        elif kind == "stability":
+            a_mat = self._replay(s, a, step + 1) + shift * self._eye
         else:
-            shift = ridge - rho if kind == "ridge_floor" else ridge
             a_mat = self._decayed_A(s, a, step) + shift * self._eye
         self.A[s, a] = a_mat
         ainv = np.linalg.inv(a_mat)
