@@ -435,7 +435,18 @@ class BanditRouter:
 
         Raises
         ------
-        InvalidInputError, DimensionMismatchError, UnknownModelError, BudgetExceededError, StoreError
+        InvalidInputError, DimensionMismatchError, UnknownModelError, BudgetExceededError
+            Nothing changed.
+        StoreError
+            The context store could not keep the context: the decision was made (``t`` advanced, the arm
+            marked played) but no feedback can be given for it — as for a request that never reports back.
+
+        Notes
+        -----
+        With a precomputed-vector service, a float64 vector of the right length skips
+        ``FeatureService.extract`` (same result); NaN/Inf are detected from ``xᵀx`` (computed with the
+        scores) and then reported by the feature service (NumPy may also emit a RuntimeWarning).
+        ``‖x‖² > 1e12`` is rejected (it would overflow ``A``).
         """
         raw_shape = self._raw_shape
         if (
