@@ -127,6 +127,32 @@ def test_router_equals_literal_reference(budget, cost_penalty, alpha):
         assert router.pacer.lambda_ == pytest.approx(ref.lam, abs=1e-12)
 
 
+def test_many_arms_array_path_equals_literal_reference():
+    d, k = 5, 20
+    prices = {f"m{i}": {"input_cost_per_m": 0.1 * (i + 1), "output_cost_per_m": 0.2 * (i + 1)} for i in range(k)}
+    cfg = RouterConfig(alpha=0.3, cost_penalty=0.1, forgetting_factor=0.95)
+    router = BanditRouter.create(
+        model_registry=prices,
+        feature_service=FeatureService.for_precomputed(d - 1),
+        priors="none",
+        budget=0.001,
+        seed=1,
+        config=cfg,
+    )
+    ref = Reference(prices, d, cfg, 0.001, seed=1)
+    rng = np.random.default_rng(2)
+    for step in range(600):
+        v = rng.normal(size=d - 1)
+        x = np.append(v, 1.0)
+        model, log = router.route(v)
+        i, s = ref.route(x)
+        assert model == ref.names[i], f"step {step}"
+        np.testing.assert_allclose([log.scores[n] for n in ref.names], s, rtol=0, atol=1e-9)
+        r = float(rng.random())
+        router.process_feedback(log.request_id, r, cost=log.cost_usd)
+        ref.feedback(i, x, r, log.cost_usd)
+
+
 def test_defaults_and_log_fields():
     router = make_router()
     assert router.models == list(DEFAULT_PORTFOLIO)
