@@ -208,10 +208,10 @@ class LinUCBPolicy:
         """
         np.dot(self.stack, x, out=self._y)
         np.dot(self._yblocks, x, out=self._var)
-        var = self._var.tolist()
-        xx = var.pop()
         # inflation × lazy scale of A⁻¹: xᵀA⁻¹x·infl = (xᵀMx)·(infl·s)
         if self._small:
+            var = self._var.tolist()
+            xx = var.pop()
             return (
                 kernels.finish_scores_stale(
                     var,
@@ -227,6 +227,7 @@ class LinUCBPolicy:
                 None,
                 xx,
             )
+        xx = float(self._var[-1])
         dt = self._dt
         np.subtract(t, self._lt_arr, out=dt)
         np.minimum(dt, self.config.staleness_cap, out=dt)
