@@ -65,6 +65,8 @@ DONE, TIE, FLOOR, CORRUPT, STABILITY = 0, 1, 2, 3, 4
 ROUTE, OBSERVE, AFTER_FLOOR, AFTER_CORRUPT, AFTER_STABILITY = 0, 1, 2, 3, 4
 
 _JIT = dict(nogil=True, cache=True)
+#: Pending factors of A⁻¹ (growing) and A (shrinking) are applied before they leave [1/max, max].
+_SCALE_MAX = 1e32
 # Dot products may be summed in any order (vectorised); nothing else is re-associated.
 _JIT_DOT = dict(_JIT, fastmath={"reassoc"})
 
@@ -92,12 +94,29 @@ def _vecmat(x, m, out):
 
 
 @nb.njit(**_JIT)
-def _route(s, t, x, ys, ainv, theta, last_update, last_played, lam, alpha, lam_c, uses_penalty,
+def _fold(ainv_flat, a_flat, ai_scale, a_scale, s, a):
+    """Apply the pending factors of arm ``(s, a)``: ``A⁻¹ ← c·A⁻¹``, ``A ← e·A`` (then c = e = 1)."""
+    c, e = ai_scale[s, a], a_scale[s, a]
+    if c != 1.0:
+        m = ainv_flat[s, a]
+        for i in range(m.shape[0]):
+            m[i] *= c
+        ai_scale[s, a] = 1.0
+    if e != 1.0:
+        m = a_flat[s, a]
+        for i in range(m.shape[0]):
+            m[i] *= e
+        a_scale[s, a] = 1.0
+
+
+@nb.njit(**_JIT)
+def _route(s, t, x, ys, ainv, ai_scale, theta, last_update, last_played, lam, alpha, lam_c, uses_penalty,
            uses_ceiling, gamma_col, stale, cap, ncost, price_masked, pmax, active, multiplier, tol, scores,
            eligible):
     """Scores and eligibility of run ``s`` (into ``scores``/``eligible``); returns (n_tied, first).
 
-    ``ys[a]`` receives ``xᵀA⁻¹_a`` of every eligible arm (reused by the update of the chosen arm).
+    ``ys[a]`` receives ``xᵀA⁻¹_a`` (stored matrix, without its pending factor) of every eligible arm;
+    the update of the chosen arm reuses it.
     """
     n_arms = scores.shape[0]
     lam_s = lam[s]
@@ -121,7 +140,7 @@ def _route(s, t, x, ys, ainv, theta, last_update, last_played, lam, alpha, lam_c
         infl = stale[g, min(dt, cap)]
         mean = _dot(theta[s, a], x)
         _vecmat(x, ainv[s, a], ys[a])
-        var = _dot(ys[a], x) * infl
+        var = ai_scale[s, a] * _dot(ys[a], x) * infl
         if var < 0.0:          # max(var, 0) keeping NaN, like np.maximum
             var = 0.0
         scores[a] = mean + alpha[s] * math.sqrt(var) - weight * ncost[s, a]
@@ -149,9 +168,9 @@ def advance(k0, k1, s_start, k_start, phase, given_arm, base,
             # tables; streams (S, n) run-major: column k − base is step k
             features, rewards, costs, streams,
             # arm state (S, K, ...) and pacer state (S,)
-            a_mat, ainv, b, theta, rho, last_update, last_played, n_updates, lam, cost_ema,
+            a_mat, ainv, ai_scale, a_scale, b, theta, rho, last_update, last_played, n_updates, lam, cost_ema,
             # per-run parameters
-            alpha, lam_c, gamma, budget, has_pacer, uses_penalty, uses_ceiling, gamma_col, stale,
+            alpha, lam_c, gamma, budget, has_pacer, uses_penalty, uses_ceiling, gamma_col, stale, decay,
             ncost, price_masked, pmax, active,
             # scenario state of the segment
             has_transforms, r_scale, r_shift, c_scale, forced_left, forced_arm,
@@ -181,7 +200,6 @@ def advance(k0, k1, s_start, k_start, phase, given_arm, base,
             col = k - base                  # column of step k in the run-major buffers
             x = features[streams[s, col]]
             routed = ph == OBSERVE          # ys[arm] holds xᵀA⁻¹ of the chosen arm (before the decay)
-            rg = 1.0
             # ---------------------------------------------------------------- route + observe
             if ph <= OBSERVE:
                 if ph == OBSERVE:
@@ -192,9 +210,10 @@ def advance(k0, k1, s_start, k_start, phase, given_arm, base,
                     out_forced[s, col] = True
                 else:
                     routed = True
-                    n_tied, arm = _route(s, t, x, ys, ainv, theta, last_update, last_played, lam, alpha,
-                                         lam_c, uses_penalty, uses_ceiling, gamma_col, stale, cap, ncost,
-                                         price_masked, pmax, active, multiplier, tol, scores, eligible)
+                    n_tied, arm = _route(s, t, x, ys, ainv, ai_scale, theta, last_update, last_played, lam,
+                                         alpha, lam_c, uses_penalty, uses_ceiling, gamma_col, stale, cap,
+                                         ncost, price_masked, pmax, active, multiplier, tol, scores,
+                                         eligible)
                     if n_tied > 1:
                         return TIE, s, k
                 last_played[s, arm] = t
@@ -208,19 +227,28 @@ def advance(k0, k1, s_start, k_start, phase, given_arm, base,
                 out_r[s, col] = reward
                 out_c[s, col] = cost
                 out_lam[s, col] = lam[s]
-                # 1. forgetting (γ = 1 would give g = 1 exactly: skipped) + ridge floor check
+                # u = A⁻¹x of this step = (factor of A⁻¹ at the route / g)·ys[arm]
+                u_factor = ai_scale[s, arm]
+                # 1. forgetting (γ = 1 would give g = 1 exactly: skipped) + ridge floor check.
+                #    A⁻¹ ← A⁻¹/g and A ← gA go into the arms' pending factors.
                 if gamma[s] < 1.0:
-                    dt = min(max(t - last_update[s, arm], 0), cap)
-                    g = gamma[s] ** float(dt)
+                    g = decay[gamma_col[s], min(max(t - last_update[s, arm], 0), cap)]
                     rg = 1.0 / g
-                    ai_flat, am_flat = ainv_flat[s, arm], a_flat[s, arm]
+                    u_factor *= rg
                     for i in range(d):
                         b[s, arm, i] *= g
-                    for i in range(d * d):
-                        ai_flat[i] *= rg
-                        am_flat[i] *= g
+                    c, e = ai_scale[s, arm] * rg, a_scale[s, arm] * g
+                    if c > _SCALE_MAX or e < 1.0 / _SCALE_MAX:      # keep the factors in range
+                        _fold(ainv_flat, a_flat, ai_scale, a_scale, s, arm)
+                        ai_flat, am_flat = ainv_flat[s, arm], a_flat[s, arm]
+                        for i in range(d * d):
+                            ai_flat[i] *= rg
+                            am_flat[i] *= g
+                    else:
+                        ai_scale[s, arm], a_scale[s, arm] = c, e
                     rho[s, arm] = rho[s, arm] * g
                     if rho[s, arm] < ridge_floor * ridge:
+                        _fold(ainv_flat, a_flat, ai_scale, a_scale, s, arm)
                         return FLOOR, s, k
             arm = out_arm[s, col]
             reward = out_r[s, col]
@@ -232,35 +260,44 @@ def advance(k0, k1, s_start, k_start, phase, given_arm, base,
                 # 2.
                 last_update[s, arm] = t
                 # 3. u = A⁻¹x, den = 1 + xᵀu (a den < 1 is repaired in Python, then recomputed);
-                #    right after the route, u is the route's xᵀA⁻¹ divided by this step's decay
+                #    right after the route, u comes from the route's xᵀA⁻¹
+                c, e = ai_scale[s, arm], a_scale[s, arm]
                 if routed:
                     for i in range(d):
-                        u[i] = ys[arm, i] * rg
+                        u[i] = ys[arm, i] * u_factor
                 else:
                     _vecmat(x, ai, u)
+                    for i in range(d):
+                        u[i] *= c
                 den = 1.0 + _dot(u, x)
                 if ph <= AFTER_FLOOR and den < 1.0:
+                    _fold(ainv_flat, a_flat, ai_scale, a_scale, s, arm)
                     return CORRUPT, s, k
                 resid = reward - _dot(th, x)
                 q = resid / den
-                rden = 1.0 / den
+                # A⁻¹ − uuᵀ/den on the stored matrix (true = c·stored): stored − u·(u/(den·c))ᵀ;
+                # A + xxᵀ likewise: stored + x·(x/e)ᵀ
+                w = 1.0 / (den * c)
                 for j in range(d):
-                    v[j] = u[j] * rden
+                    v[j] = u[j] * w
+                re = 1.0 / e
                 for i in range(d):
                     ui = u[i]
                     xi = x[i]
+                    xe = xi * re
                     for j in range(d):
                         ai[i, j] = ai[i, j] - ui * v[j]
-                        am[i, j] += xi * x[j]
+                        am[i, j] += xe * x[j]
                     th[i] = th[i] + ui * q
-                    b[s, arm, i] += reward * x[i]
+                    b[s, arm, i] += reward * xi
                 n_updates[s, arm] += 1
                 # 4. periodic stability check
                 if n_updates[s, arm] % stability_interval == 0:
                     trace = 0.0
                     for i in range(d):
                         trace += ai[i, i]
-                    if trace > stability_trace:
+                    if c * trace > stability_trace:
+                        _fold(ainv_flat, a_flat, ai_scale, a_scale, s, arm)
                         return STABILITY, s, k
             # ---------------------------------------------------------------- 5. pacer
             if has_pacer[s]:
@@ -269,4 +306,6 @@ def advance(k0, k1, s_start, k_start, phase, given_arm, base,
                 cost_ema[s] = ema
             k += 1
             ph = ROUTE
+        for a in range(n_arms):             # the run's state is plain again when Python sees it
+            _fold(ainv_flat, a_flat, ai_scale, a_scale, s, a)
     return DONE, n_runs, k1

@@ -346,6 +346,9 @@ class BatchSimulator:
         self._gamma_col = gamma_idx.reshape(-1)[:, None]
         self._stale = np.stack([kernels.staleness_table(float(g), cfg.v_max, cfg.staleness_cap)
                                 for g in gammas])
+        # Forgetting factors g = γ^min(dt, cap) by lookup too (used by the compiled step).
+        self._decay = np.stack([kernels.decay_factor(float(g), np.arange(cfg.staleness_cap + 1),
+                                                     cfg.staleness_cap) for g in gammas])
 
         # ---- prices
         p = _array("prices", prices, 2 if np.ndim(prices) == 2 else 3)
@@ -702,6 +705,8 @@ class BatchSimulator:
         ys, u, v = np.zeros((k_arms, d)), np.zeros(d), np.zeros(d)
         event_steps = sorted(self._point)
         gamma_col = np.ascontiguousarray(self._gamma_col[:, 0])
+        cap = int(cfg.staleness_cap)
+        ai_scale, a_scale = np.ones((self.n_runs, k_arms)), np.ones((self.n_runs, k_arms))
         # Run-major (S, n) stream and outputs of steps [base, stop), copied to the (T, S) arrays at the end.
         base = self.step_index
         streams = np.ascontiguousarray(self._streams_t[base:stop].T)
@@ -713,13 +718,13 @@ class BatchSimulator:
             self._apply_events(k0)
             k1 = min([stop] + [e for e in event_steps if e > k0])
             args = (base, self._x, self._r, self._c, streams,
-                    self.A, self.ainv, self.b, self.theta, self.rho, self.last_update, self.last_played,
-                    self.n_updates, self.lam, self.cost_ema,
+                    self.A, self.ainv, ai_scale, a_scale, self.b, self.theta, self.rho, self.last_update,
+                    self.last_played, self.n_updates, self.lam, self.cost_ema,
                     self.alpha, self.lam_c, self.gamma, self.budget, self.has_pacer, self.uses_penalty,
-                    self.uses_ceiling, gamma_col, self._stale, self.ncost, self._price_masked, self.pmax,
-                    self.active, self._has_transforms, self._r_scale, self._r_shift, self._c_scale,
+                    self.uses_ceiling, gamma_col, self._stale, self._decay, self.ncost, self._price_masked,
+                    self.pmax, self.active, self._has_transforms, self._r_scale, self._r_shift, self._c_scale,
                     self._forced_left, self._forced_arm, *outs,
-                    consts, int(cfg.staleness_cap), int(cfg.stability_interval), scores, eligible, ys, u, v)
+                    consts, cap, int(cfg.stability_interval), scores, eligible, ys, u, v)
             s, k, phase, arm = 0, k0, ck.ROUTE, -1
             while True:
                 code, s, k = ck.advance(k0, k1, s, k, phase, arm, *args)
