@@ -2,7 +2,7 @@
 
 For every K ∈ {3, 10, 50} and d ∈ {26, 64, 385} it reports route p50/p99, feedback p50/p99 (µs) and the
 route+feedback throughput (requests/s) of the router and of the minimal reference written below, run
-in the same process with the samples interleaved in rounds (so machine load hits both alike), and the
+in the same process, alternating in short blocks (so machine load hits both alike), and the
 ratio router/reference.
 
 The router is measured through its public API with precomputed vectors: ``route(v)`` includes the
@@ -85,40 +85,42 @@ def bench(k: int, d: int, n: int, rounds: int, budget=None, seed: int = 0) -> di
         "ref": {"route": [], "feedback": [], "loop": []},
     }
     route, feedback = router.route, router.process_feedback
+    r_route, r_fb = res["router"]["route"], res["router"]["feedback"]
+    f_route, f_fb = res["ref"]["route"], res["ref"]["feedback"]
+    chunk = max(n // 20, 20)
     for _ in range(rounds):
-        # --- router: per-call latencies
-        r_route, r_fb = res["router"]["route"], res["router"]["feedback"]
-        for i in range(n):
-            v = vecs[i & 511]
+        # per-call latencies in alternating blocks of `chunk` calls (warm caches, and load hits both alike)
+        for start in range(0, n, chunk):
+            for i in range(start, start + chunk):
+                v = vecs[i & 511]
+                t0 = clock()
+                _, log = route(v)
+                t1 = clock()
+                feedback(log.request_id, 0.5)
+                t2 = clock()
+                r_route.append(t1 - t0)
+                r_fb.append(t2 - t1)
+            for i in range(start, start + chunk):
+                x = xs[i & 511]
+                t2 = clock()
+                a = ref.route(x)
+                t3 = clock()
+                ref.update(a, x, 0.5)
+                t4 = clock()
+                f_route.append(t3 - t2)
+                f_fb.append(t4 - t3)
+        # throughput: alternating chunks without per-call timers
+        for start in range(0, n, chunk):
             t0 = clock()
-            _, log = route(v)
-            t1 = clock()
-            feedback(log.request_id, 0.5)
-            t2 = clock()
-            r_route.append(t1 - t0)
-            r_fb.append(t2 - t1)
-        # --- reference: per-call latencies
-        f_route, f_fb = res["ref"]["route"], res["ref"]["feedback"]
-        for i in range(n):
-            x = xs[i & 511]
+            for i in range(start, start + chunk):
+                _, log = route(vecs[i & 511])
+                feedback(log.request_id, 0.5)
+            res["router"]["loop"].append(chunk / ((clock() - t0) / 1e9))
             t0 = clock()
-            a = ref.route(x)
-            t1 = clock()
-            ref.update(a, x, 0.5)
-            t2 = clock()
-            f_route.append(t1 - t0)
-            f_fb.append(t2 - t1)
-        # --- throughput loops (no per-call timers)
-        t0 = clock()
-        for i in range(n):
-            _, log = route(vecs[i & 511])
-            feedback(log.request_id, 0.5)
-        res["router"]["loop"].append(n / ((clock() - t0) / 1e9))
-        t0 = clock()
-        for i in range(n):
-            x = xs[i & 511]
-            ref.update(ref.route(x), x, 0.5)
-        res["ref"]["loop"].append(n / ((clock() - t0) / 1e9))
+            for i in range(start, start + chunk):
+                x = xs[i & 511]
+                ref.update(ref.route(x), x, 0.5)
+            res["ref"]["loop"].append(chunk / ((clock() - t0) / 1e9))
     out = {"K": k, "d": d, "n": n * rounds, "budget": budget}
     for impl in ("router", "ref"):
         r = res[impl]

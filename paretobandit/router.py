@@ -503,9 +503,13 @@ class BanditRouter:
                 if mask is None:
                     eligible = list(view.all_names)
                     if s is None:
-                        best = max(sl)
-                        ties = [j for j, v in enumerate(sl) if v >= best - kernels.TIE_TOLERANCE]
-                        i = ties[0] if len(ties) == 1 else ties[int(self._rng.integers(len(ties)))]
+                        top = sorted(sl)[-2:]
+                        best = top[-1]
+                        if len(top) == 1 or top[0] < best - kernels.TIE_TOLERANCE:
+                            i = sl.index(best)  # a unique best (the common case)
+                        else:  # ties: uniform among the tied arms, as kernels.pick_arm
+                            ties = [j for j, v in enumerate(sl) if v >= best - kernels.TIE_TOLERANCE]
+                            i = ties[int(self._rng.integers(len(ties)))]
                     else:
                         i = int(s.argmax())
                         if np.count_nonzero(s >= sl[i] - kernels.TIE_TOLERANCE) > 1:
@@ -516,7 +520,11 @@ class BanditRouter:
                 scores = dict(zip(view.names, sl))  # noqa: B905 - same length by construction
             t = policy.t + 1
             policy.t = t
-            policy.touch(i, t)
+            if policy._small:  # policy.touch(i, t), inlined for the small-K hot path
+                policy.last_played[i] = t
+                policy.last_touch[i] = t
+            else:
+                policy.touch(i, t)
             model = view.names[i]
             self._pulls[model] += 1
             uid = self._arm_uid[model]
