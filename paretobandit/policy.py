@@ -64,12 +64,14 @@ class LinUCBPolicy:
     ----------
     t : int
         Request counter (incremented by the router at each routing decision).
-    A : ndarray (K, d, d)
-    ainv : ndarray (K, d, d)
-        View into :attr:`stack`.
+    A, ainv : ndarray (K, d, d)
+        Materialised copies of ``A`` and ``A⁻¹`` (properties; the live state is lazily scaled).
     b : ndarray (K, d)
+        Materialised copy (property).
     theta : ndarray (K, d)
-        View into :attr:`stack`.
+        Live view into :attr:`stack` (never lazily scaled).
+    stack : ndarray (K·d + d + K, d)
+        ``[M_1; …; M_K; I; θ]`` — what scoring multiplies by ``x``.
     rho : list of float
         Decayed ridge tracker ρ of each arm.
     last_update, last_played, n_updates : list of int
