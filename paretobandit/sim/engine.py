@@ -691,85 +691,91 @@ class BatchSimulator:
     def _advance_compiled(self, stop: int) -> None:
         """Steps ``[step_index, stop)`` with the numba kernel, one event-free segment at a time.
 
-        Events are applied in Python at the first step of each segment (as in the NumPy step). Inside
-        a segment :func:`paretobandit.sim._compiled.advance` steps run after run and returns to this
-        loop only for a tie (picked with :func:`kernels.pick_arm` and the run's own generator) or a
-        re-inversion repair (:meth:`_repair`), then resumes where it stopped.
+        Events are applied in Python at the first step of each segment (as in the NumPy step).
+        Inside a segment :func:`paretobandit.sim._compiled.advance` steps the runs one after the
+        other and parks a run that meets a tie or needs a re-inversion; this loop serves all parked
+        runs at once (:meth:`_serve_parked`) and resumes them until every run ends the segment.
         """
         ck = _compiled_module()
         cfg, pp = self.config, self.pacer
-        consts = np.array([kernels.TIE_TOLERANCE, cfg.ridge, cfg.ridge_floor, cfg.stability_trace,
-                           pp.ceiling_multiplier, pp.eta, pp.ema_alpha, pp.lambda_cap])
-        k_arms, d = self.k, self.d
-        scores, eligible = np.zeros(k_arms), np.zeros(k_arms, dtype=bool)
-        ys, u, v = np.zeros((k_arms, d)), np.zeros(d), np.zeros(d)
-        event_steps = sorted(self._point)
-        gamma_col = np.ascontiguousarray(self._gamma_col[:, 0])
-        cap = int(cfg.staleness_cap)
-        ai_scale, a_scale = np.ones((self.n_runs, k_arms)), np.ones((self.n_runs, k_arms))
+        n_runs, k_arms, d = self.n_runs, self.k, self.d
+        consts = (float(kernels.TIE_TOLERANCE), float(cfg.ridge), float(cfg.ridge_floor),
+                  float(cfg.stability_trace), float(pp.ceiling_multiplier), float(pp.eta),
+                  float(pp.ema_alpha), float(pp.lambda_cap), float(cfg.staleness_cap),
+                  float(cfg.stability_interval))
+        scratch = (np.zeros((n_runs, k_arms)), np.zeros((n_runs, k_arms), dtype=bool),
+                   np.zeros((n_runs, k_arms, d)), np.zeros(d), np.zeros(d))
+        ai_scale, a_scale = np.ones((n_runs, k_arms)), np.ones((n_runs, k_arms))
+        state = (self.A, self.ainv, ai_scale, a_scale, self.b, self.theta, self.rho, self.last_update,
+                 self.last_played, self.n_updates, self.lam, self.cost_ema)
         # Run-major (S, n) stream and outputs of steps [base, stop), copied to the (T, S) arrays at the end.
         base = self.step_index
-        streams = np.ascontiguousarray(self._streams_t[base:stop].T)
-        outs = [np.zeros((self.n_runs, stop - base), dtype=a.dtype)
-                for a in (self._out_arm, self._out_r, self._out_c, self._out_lam, self._out_forced)]
-        out_arm = outs[0]
+        tables = (self._x, self._r, self._c, np.ascontiguousarray(self._streams_t[base:stop].T))
+        outputs = tuple(np.zeros((n_runs, stop - base), dtype=a.dtype)
+                        for a in (self._out_arm, self._out_r, self._out_c, self._out_lam, self._out_forced))
+        run_k, run_phase, run_code, given_arm = (np.zeros(n_runs, dtype=np.int64) for _ in range(4))
+        gamma_col = np.ascontiguousarray(self._gamma_col[:, 0])
+        event_steps = sorted(self._point)
         while self.step_index < stop:
             k0 = self.step_index
-            self._apply_events(k0)
+            self._apply_events(k0)              # may replace price arrays: rebuild the tuples below
             k1 = min([stop] + [e for e in event_steps if e > k0])
-            args = (base, self._x, self._r, self._c, streams,
-                    self.A, self.ainv, ai_scale, a_scale, self.b, self.theta, self.rho, self.last_update,
-                    self.last_played, self.n_updates, self.lam, self.cost_ema,
-                    self.alpha, self.lam_c, self.gamma, self.budget, self.has_pacer, self.uses_penalty,
-                    self.uses_ceiling, gamma_col, self._stale, self._decay, self.ncost, self._price_masked,
-                    self.pmax, self.active, self._has_transforms, self._r_scale, self._r_shift, self._c_scale,
-                    self._forced_left, self._forced_arm, *outs,
-                    consts, cap, int(cfg.stability_interval), scores, eligible, ys, u, v)
-            s, k, phase, arm = 0, k0, ck.ROUTE, -1
-            while True:
-                code, s, k = ck.advance(k0, k1, s, k, phase, arm, *args)
-                if code == ck.DONE:
-                    break
-                if code == ck.TIE:
-                    arm, phase = kernels.pick_arm(scores, eligible, self._rngs[s]), ck.OBSERVE
-                    continue
-                a = int(out_arm[s, k - base])
-                if code == ck.FLOOR:
-                    self.repairs["ridge_floor"] += 1
-                    self.ainv[s, a], self.theta[s, a] = self._repair("ridge_floor", s, a, k, self.b[s, a],
-                                                                     self.rho[s, a])
-                    self.rho[s, a] = cfg.ridge
-                    phase = ck.AFTER_FLOOR
-                elif code == ck.CORRUPT:
-                    self.repairs["corrupted_inverse"] += 1
-                    self.ainv[s, a], self.theta[s, a] = self._repair("corrupted_inverse", s, a, k,
-                                                                     self.b[s, a])
-                    phase = ck.AFTER_CORRUPT
-                else:
-                    self.repairs["stability"] += 1
-                    self.ainv[s, a], self.theta[s, a] = self._repair("stability", s, a, k, self.b[s, a])
-                    phase = ck.AFTER_STABILITY
+            params = (self.alpha, self.lam_c, self.gamma, self.budget, self.has_pacer, self.uses_penalty,
+                      self.uses_ceiling, gamma_col, self._stale, self._decay, self.ncost, self._price_masked,
+                      self.pmax, self.active)
+            scenario = (self._has_transforms, self._r_scale, self._r_shift, self._c_scale, self._forced_left,
+                        self._forced_arm)
+            run_k[:], run_phase[:], run_code[:] = k0, ck.ROUTE, ck.DONE
+            while ck.advance(k1, base, run_k, run_phase, run_code, given_arm, tables, state, params,
+                             scenario, outputs, consts, scratch):
+                self._serve_parked(ck, run_k, run_phase, run_code, given_arm, outputs[0], base, scratch)
             self.step_index = k1
             self.t = k1
-        for dst, src in zip((self._out_arm, self._out_r, self._out_c, self._out_lam, self._out_forced), outs,
-                            strict=True):
+        targets = (self._out_arm, self._out_r, self._out_c, self._out_lam, self._out_forced)
+        for dst, src in zip(targets, outputs, strict=True):
             dst[base:stop] = src.T
         self._mat_step[:] = stop            # the kernel keeps A up to date: nothing to replay
 
+    def _serve_parked(self, ck, run_k, run_phase, run_code, given_arm, out_arm, base, scratch) -> None:
+        """Break the ties and do the re-inversions of the runs the kernel parked; mark them resumable."""
+        ridge = self.config.ridge
+        parked = np.flatnonzero(run_code)
+        codes = run_code[parked]
+        for s in parked[codes == ck.TIE]:       # the router's rule with the run's own generator
+            given_arm[s] = kernels.pick_arm(scratch[0][s], scratch[1][s], self._rngs[s])
+            run_phase[s] = ck.OBSERVE
+        for code, kind, phase in ((ck.FLOOR, "ridge_floor", ck.AFTER_FLOOR),
+                                  (ck.CORRUPT, "corrupted_inverse", ck.AFTER_CORRUPT),
+                                  (ck.STABILITY, "stability", ck.AFTER_STABILITY)):
+            runs = parked[codes == code]
+            if runs.size == 0:
+                continue
+            arms = out_arm[runs, run_k[runs] - base].astype(np.intp)
+            shift = ridge - self.rho[runs, arms] if kind == "ridge_floor" else np.full(runs.size, ridge)
+            a_new = self.A[runs, arms] + shift[:, None, None] * self._eye
+            self.A[runs, arms] = a_new
+            ainv = np.linalg.inv(a_new)
+            self.ainv[runs, arms] = ainv
+            self.theta[runs, arms] = (ainv @ self.b[runs, arms][..., None])[..., 0]
+            if kind == "ridge_floor":
+                self.rho[runs, arms] = ridge
+            self.repairs[kind] += int(runs.size)
+            run_phase[runs] = phase
+        run_code[parked] = ck.DONE
+
     def _repair(self, kind: str, s: int, a: int, step: int, b: np.ndarray,
                 rho: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Re-regularise and re-invert ``A[s, a]`` during the update of ``step``; returns ``(A⁻¹, θ)``.
+        """NumPy step: re-regularise, re-invert ``A[s, a]`` in the update of ``step``; returns ``(A⁻¹, θ)``.
 
         ``kind`` is ``"ridge_floor"`` (``A ← A + (λ₀ − ρ)I`` after the decay, ``rho`` = decayed ρ),
         ``"corrupted_inverse"`` (``A ← A + λ₀I`` after the decay) or ``"stability"``
-        (``A ← A + λ₀I`` after the rank-one update). ``b`` is the arm's current ``b``. Both step
-        implementations (NumPy and compiled) repair through here; the callers count the repairs.
+        (``A ← A + λ₀I`` after the rank-one update). ``b`` is the arm's current ``b``; the callers
+        count the repairs. (The compiled step, which keeps ``A`` current, does the same re-inversions
+        stacked over the runs it parked: :meth:`_serve_parked`.)
         """
         ridge = self.config.ridge
         shift = ridge - rho if kind == "ridge_floor" else ridge
-        if self.compiled:                  # the compiled step keeps A current (decayed / updated)
-            a_mat = self.A[s, a] + shift * self._eye
-        elif kind == "stability":
+        if kind == "stability":
             a_mat = self._replay(s, a, step + 1) + shift * self._eye
         else:
             a_mat = self._decayed_A(s, a, step) + shift * self._eye
