@@ -1,7 +1,8 @@
 """Disjoint LinUCB with geometric forgetting, held as stacked per-arm arrays (SPEC §1.2, §1.5).
 
 All K arms live in one contiguous matrix ``stack`` of shape ``(K·d + d + K, d)``: rows ``a·d … a·d+d−1``
-are ``A_a⁻¹``, the next d rows an identity block, and the last K rows the ridge estimates ``θ_a``.
+are ``A_a⁻¹``, the next d rows an identity block (only for d ≤ :data:`EYE_MAX_D`), and the last K rows
+the ridge estimates ``θ_a``.
 Scoring every arm is then two matrix–vector products into preallocated buffers: ``y = stack·x`` gives
 ``A_a⁻¹x`` for every arm, ``x`` itself and ``θ_aᵀx``; ``Y·x`` (Y = the first K + 1 blocks of y) gives
 every ``xᵀA_a⁻¹x`` and ``xᵀx`` (used for input validation) in one call. The scores are finished by
@@ -38,6 +39,10 @@ from .config import RouterConfig
 
 __all__ = ["LinUCBPolicy"]
 
+#: Up to this context dimension the stack carries an identity block, so ``xᵀx`` comes with the variances
+#: (one NumPy call less); above it the block would add 1/K to the scoring work and ``x·x`` is computed apart.
+EYE_MAX_D = 128
+
 #: Up to this many arms, scores are finished in Python floats (a NumPy call costs ~1 µs on small
 #: arrays, so a short Python loop wins for a handful of arms).
 SMALL_K = 16
@@ -70,8 +75,8 @@ class LinUCBPolicy:
         Materialised copy (property).
     theta : ndarray (K, d)
         Live view into :attr:`stack` (never lazily scaled).
-    stack : ndarray (K·d + d + K, d)
-        ``[M_1; …; M_K; I; θ]`` — what scoring multiplies by ``x``.
+    stack : ndarray (K·d + e + K, d)
+        ``[M_1; …; M_K; I; θ]`` (e = d rows of I if d ≤ EYE_MAX_D, else none) — what scoring multiplies.
     rho : list of float
         Decayed ridge tracker ρ of each arm.
     last_update, last_played, n_updates : list of int
@@ -104,15 +109,17 @@ class LinUCBPolicy:
     def _set_arrays(self, A, b, ainv, rho, last_update, last_played, n_updates, theta=None) -> None:
         """Install a full set of (materialised) arrays; A⁻¹ and θ computed when None. Not locked."""
         k, d = b.shape
-        stack = np.empty((k * d + d + k, d))
+        e = d if d <= EYE_MAX_D else 0  # rows of the identity block (x·x for free; skipped for large d)
+        stack = np.empty((k * d + e + k, d))
         m_view = stack[: k * d].reshape(k, d, d)
         if ainv is None:
             if k:
                 m_view[...] = np.linalg.inv(A)
         else:
             m_view[...] = ainv
-        stack[k * d : k * d + d] = np.eye(d)
-        theta_view = stack[k * d + d :]
+        if e:
+            stack[k * d : k * d + d] = np.eye(d)
+        theta_view = stack[k * d + e :]
         if theta is not None:
             theta_view[...] = theta
         elif k:
@@ -136,10 +143,12 @@ class LinUCBPolicy:
         self._dt = np.empty(k, dtype=np.int64)
         self._infl = np.empty(k)
         # scoring buffers (used under ``lock`` only)
-        self._y = np.empty(k * d + d + k)
-        self._yblocks = self._y[: (k + 1) * d].reshape(k + 1, d)
-        self._ymean = self._y[(k + 1) * d :]
-        self._var = np.empty(k + 1)
+        self._eye = bool(e)
+        kb = k + 1 if e else k
+        self._y = np.empty(k * d + e + k)
+        self._yblocks = self._y[: kb * d].reshape(kb, d)
+        self._ymean = self._y[kb * d :]
+        self._var = np.empty(kb)
         self._vark = self._var[:k]
         self._small = k <= SMALL_K
 
@@ -213,7 +222,7 @@ class LinUCBPolicy:
         # inflation × lazy scale of A⁻¹: xᵀA⁻¹x·infl = (xᵀMx)·(infl·s)
         if self._small:
             var = self._var.tolist()
-            xx = var.pop()
+            xx = var.pop() if self._eye else float(x.dot(x))
             return (
                 kernels.finish_scores_stale(
                     var,
@@ -229,7 +238,7 @@ class LinUCBPolicy:
                 None,
                 xx,
             )
-        xx = float(self._var[-1])
+        xx = float(self._var[-1]) if self._eye else float(x.dot(x))
         dt = self._dt
         np.subtract(t, self._lt_arr, out=dt)
         np.minimum(dt, self.config.staleness_cap, out=dt)

@@ -180,3 +180,20 @@ def test_add_remove_arms_keep_other_state():
     for key in ("A", "A_inv", "b", "theta"):
         np.testing.assert_array_equal(before[key], after[key])
     assert pol.stack.shape == (2 * 3 + 3 + 2, 3)
+
+
+def test_large_dimension_layout_without_identity_block():
+    d, k = 130, 3
+    pol = LinUCBPolicy(d, k, RouterConfig(forgetting_factor=0.99))
+    assert pol.stack.shape == (k * d + k, d)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        pol.t += 1
+        x = np.append(rng.normal(size=d - 1) * 0.1, 1.0)
+        pol.update(int(rng.integers(k)), x, float(rng.random()))
+    x = np.append(rng.normal(size=d - 1) * 0.1, 1.0)
+    t = pol.t + 1
+    sl, _, xx = pol.scores(x, t, 0.2, np.zeros(k), [0.0] * k)
+    ref = kernels.arm_scores(pol.theta, pol.ainv, x, np.array(pol.inflation(t)), 0.2, 0.0, np.zeros(k))
+    np.testing.assert_allclose(sl, ref, rtol=0, atol=1e-12)
+    assert xx == pytest.approx(float(x @ x))
