@@ -84,7 +84,8 @@ class RouterConfig:
         _check_number("cost_floor", self.cost_floor, low=0.0, low_open=True)
         _check_number("cost_ceil", self.cost_ceil, low=0.0, low_open=True)
         if self.cost_ceil <= self.cost_floor:
-            raise ConfigError(f"cost_ceil must exceed cost_floor, got {self.cost_ceil!r} <= {self.cost_floor!r}")
+            raise ConfigError(f"cost_ceil must exceed cost_floor, got {self.cost_ceil!r} "
+                              f"<= {self.cost_floor!r}")
         _check_number("output_tokens", self.output_tokens, low=0, integer=True)
         if self.context_ttl is not None:
             _check_number("context_ttl", self.context_ttl, low=0.0, low_open=True)

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from ._environ import temporary_environ
 from .errors import (
     ConfigError,
     DimensionMismatchError,
@@ -241,10 +242,7 @@ def _load_sentence_transformer(path: str, device: str) -> Any:
             return _MODEL_CACHE[key]
         if not Path(path).is_dir():
             raise ModelLoadError(f"embedding model folder {path} does not exist")
-        saved = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ["TRANSFORMERS_OFFLINE"] = "1"
-        try:
+        with temporary_environ({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}):
             try:
                 from sentence_transformers import SentenceTransformer
             except ImportError as exc:
@@ -261,12 +259,6 @@ def _load_sentence_transformer(path: str, device: str) -> Any:
             except Exception as exc:  # noqa: BLE001 - any loader failure is reported the same way
                 raise ModelLoadError(f"could not load the embedding model from {path} "
                                      f"(offline, device={device}): {exc}") from exc
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
         _MODEL_CACHE[key] = model
         return model
 

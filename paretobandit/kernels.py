@@ -28,7 +28,8 @@ TIE_TOLERANCE = 1e-12
 # --------------------------------------------------------------------------- costs
 def blended_price(input_cost_per_m, output_cost_per_m):
     """Blended price in $ per 1k tokens: mean of input and output $/M, divided by 1000."""
-    return (np.asarray(input_cost_per_m, dtype=float) + np.asarray(output_cost_per_m, dtype=float)) / 2.0 / 1000.0
+    total = np.asarray(input_cost_per_m, dtype=float) + np.asarray(output_cost_per_m, dtype=float)
+    return total / 2.0 / 1000.0
 
 
 def normalised_cost(price_per_1k, floor=1e-4, ceil=0.10):

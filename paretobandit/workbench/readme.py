@@ -32,6 +32,12 @@ def _f(value: str, digits: int = 3) -> str:
     return "–" if value in ("", None) else f"{float(value):.{digits}f}"
 
 
+def _ci(row: dict, key: str, low: str | None = None, high: str | None = None) -> str:
+    """``value [low, high]`` with three decimals, from ``key``, ``key_ci_low`` and ``key_ci_high``."""
+    low, high = low or f"{key}_ci_low", high or f"{key}_ci_high"
+    return f"{_f(row[key])} [{_f(row[low])}, {_f(row[high])}]"
+
+
 def _e(value: str) -> str:
     return f"{float(value):.1e}".replace("e-0", "e-")
 
@@ -49,10 +55,11 @@ def budget_pacing(root: Path) -> str:
         if r["method"] != "pacer":
             continue
         paper = PAPER_EXP01.get(_e(r["budget"]), ("?", "?", "?"))
-        body.append([_e(r["budget"]), f"{_f(r['mean_reward'])} [{_f(r['reward_ci_low'])}, {_f(r['reward_ci_high'])}]",
+        body.append([_e(r["budget"]), _ci(r, "mean_reward", "reward_ci_low", "reward_ci_high"),
                      paper[0], _e(r["mean_cost"]), paper[1], _f(r["utilisation"], 2), paper[2],
                      _f(r["median_lambda"], 2)])
-    return _table(["B ($/req)", "reward [95% CI]", "paper", "cost", "paper", "util", "paper", "median λ"], body)
+    header = ["B ($/req)", "reward [95% CI]", "paper", "cost", "paper", "util", "paper", "median λ"]
+    return _table(header, body)
 
 
 def budget_pacing_refs(root: Path) -> str:
@@ -82,8 +89,8 @@ def budget_drift(root: Path) -> str:
                      _phases(rows, "share_pro"),
                      f"{float(lift['reward_lift']):+.3f} [{_f(lift['reward_lift_ci_low'])}, "
                      f"{_f(lift['reward_lift_ci_high'])}]"])
-    return _table(["budget", "condition", "cost/B P1/P2/P3", "reward P1/P2/P3", "Pro share", "lift P2−P1 [CI]"],
-                  body)
+    header = ["budget", "condition", "cost/B P1/P2/P3", "reward P1/P2/P3", "Pro share", "lift P2−P1 [CI]"]
+    return _table(header, body)
 
 
 def quality_degradation(root: Path) -> str:
@@ -93,7 +100,7 @@ def quality_degradation(root: Path) -> str:
         r = rows[0]
         body.append([budget, cond, _phases(rows, "cost_ratio"), _phases(rows, "mean_reward", 3),
                      _phases(rows, "mistral_share"),
-                     f"{_f(r['recovery_ratio'])} [{_f(r['recovery_ratio_ci_low'])}, {_f(r['recovery_ratio_ci_high'])}]",
+                     _ci(r, "recovery_ratio"),
                      f"{_f(r['trough'])} ({_f(r['trough_depth'])})"])
     return _table(["budget", "condition", "cost/B P1/P2/P3", "reward P1/P2/P3", "Mistral share",
                    "recovery P3/P1 [CI]", "trough (depth)"], body)
@@ -103,14 +110,15 @@ def onboarding(root: Path) -> str:
     """Exp 04: per scenario × budget."""
     body = []
     for r in _rows("onboarding", root):
-        ratio = "–" if r["cost_ratio"] == "" else (
-            f"{_f(r['cost_ratio'])} [{_f(r['cost_ratio_ci_low'])}, {_f(r['cost_ratio_ci_high'])}]")
-        step = "–" if r["adoption_step"] == "" else f"{float(r['adoption_step']):.0f} / {float(r['adoption_step_mean']):.1f}"
+        ratio = "–" if r["cost_ratio"] == "" else _ci(r, "cost_ratio")
+        step = "–" if r["adoption_step"] == "" else (
+            f"{float(r['adoption_step']):.0f} / {float(r['adoption_step_mean']):.1f}")
         body.append([r["scenario"], r["budget"], ratio, _f(r["mean_reward"]),
                      f"{100 * float(r['flash_share']):.1f}% / {100 * float(r['flash_share_last']):.1f}%",
                      f"{r['adopted_runs']}/{r['n_runs']}", step])
-    return _table(["scenario", "budget", "P2 cost/B [CI]", "P2 reward", "Flash share P2 / last 200", "adopted",
-                   "adoption step median / mean"], body)
+    header = ["scenario", "budget", "P2 cost/B [CI]", "P2 reward", "Flash share P2 / last 200", "adopted",
+              "adoption step median / mean"]
+    return _table(header, body)
 
 
 TABLES: dict[str, Callable[[Path], str]] = {

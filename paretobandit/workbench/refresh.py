@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from .._environ import temporary_environ
 from .config import REPO_ROOT
 from .notebook import NOTEBOOK_ENV
 
@@ -23,19 +23,11 @@ def refresh_notebooks(paths: Iterable[Path | str] | None = None, *, timeout: int
     from nbclient import NotebookClient
 
     files = sorted(Path(p) for p in paths) if paths else sorted((REPO_ROOT / "notebooks").glob("*.ipynb"))
-    saved = {k: os.environ.get(k) for k in NOTEBOOK_ENV}
-    os.environ.update(NOTEBOOK_ENV)
-    try:
+    with temporary_environ(NOTEBOOK_ENV):
         for path in files:
             echo(f"executing {path}")
             nb = nbformat.read(path, as_version=4)
             NotebookClient(nb, kernel_name="python3", timeout=timeout, record_timing=False,
                            resources={"metadata": {"path": str(path.parent)}}).execute()
             nbformat.write(nb, path)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     return files

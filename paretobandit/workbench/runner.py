@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import graphlib
 import hashlib
-import os
 import time
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from .._environ import temporary_environ
 from . import config as wconfig
 from .notebook import NOTEBOOK_ENV as _NB_ENV
 
@@ -200,18 +200,10 @@ def _execute(exp: Experiment, params: dict, root: Path, progress: bool) -> None:
     import tqdm.auto  # noqa: F401  (tqdm reads TQDM_* at import: import it before TQDM_DISABLE is set)
 
     exp.results_dir.mkdir(parents=True, exist_ok=True)
-    saved = {k: os.environ.get(k) for k in NOTEBOOK_ENV}
-    os.environ.update(NOTEBOOK_ENV)
-    try:
+    with temporary_environ(NOTEBOOK_ENV):
         pm.execute_notebook(str(exp.notebook), str(exp.executed_notebook), parameters=params,
                             kernel_name="python3", cwd=str(root), log_output=False,
                             progress_bar={"desc": exp.name, "unit": "cell"} if progress else False)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def run(*, only: Iterable[str] | None = None, scale: str = "full", force: bool = False,
