@@ -8,12 +8,13 @@ Scoring every arm is then two matrix–vector products into preallocated buffers
 every ``xᵀA_a⁻¹x`` and ``xᵀx`` (used for input validation) in one call. The scores are finished by
 :func:`paretobandit.kernels.finish_scores` (small K) or the equivalent array operations.
 
-Geometric forgetting is applied lazily: the arrays hold ``M``, ``N``, ``c`` with per-arm scalars such
-that ``A⁻¹ = s·M``, ``A = σ·N``, ``b = β·c``; a decay by ``g`` only changes the scalars (``s /= g``,
-``σ *= g``, ``β *= g``), so it costs O(1) instead of three O(d²) passes. The scalars are folded into the
-arrays (:meth:`normalise`) before any O(d³) step, on registry changes, and whenever they leave
-[1e-100, 1e100]; persistence saves the raw arrays and scalars so a reload continues bit for bit.
-The public :attr:`A`, :attr:`ainv` and :attr:`b` are materialised copies.
+``A`` is only read by the rare re-inversions and by persistence, so its rank-one update touches the lower
+triangle only (BLAS ``dsyr``); readers symmetrise it. Geometric forgetting is applied lazily: the arrays
+hold ``M``, ``N``, ``c`` with per-arm scalars such that ``A⁻¹ = s·M``, ``A = σ·N``, ``b = β·c``; a decay
+by ``g`` only changes the scalars (``s /= g``, ``σ *= g``, ``β *= g``), so it costs O(1) instead of three
+O(d²) passes. The scalars are folded into the arrays (:meth:`normalise`) before any O(d³) step, on
+registry changes, and whenever they leave [1e-100, 1e100]; persistence saves the raw arrays and scalars
+so a reload continues bit for bit. The public :attr:`A`, :attr:`ainv` and :attr:`b` are materialised copies.
 
 Feedback follows ``docs/ALGORITHM.md`` step by step — forgetting with the ridge floor,
 Sherman–Morrison (in place, BLAS ``dger``), the corrupted-inverse guard and the periodic stability
@@ -32,7 +33,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from scipy.linalg.blas import daxpy, dger
+from scipy.linalg.blas import daxpy, dger, dsyr
 
 from . import kernels
 from .config import RouterConfig
@@ -46,6 +47,13 @@ EYE_MAX_D = 128
 #: Up to this many arms, scores are finished in Python floats (a NumPy call costs ~1 µs on small
 #: arrays, so a short Python loop wins for a handful of arms).
 SMALL_K = 16
+
+
+def _sym(n: np.ndarray) -> np.ndarray:
+    """Symmetric matrix (or stack) from its lower triangle (``N`` is updated on that half only)."""
+    full = np.tril(n)
+    full += np.swapaxes(np.tril(n, -1), -1, -2)
+    return full
 
 
 def _invert(a: np.ndarray) -> np.ndarray:
@@ -183,7 +191,7 @@ class LinUCBPolicy:
     def A(self) -> np.ndarray:
         """Materialised design matrices ``A`` (K, d, d) — a copy."""
         with self.lock:
-            return self._N * np.array(self._sig)[:, None, None]
+            return _sym(self._N) * np.array(self._sig)[:, None, None]
 
     @property
     def ainv(self) -> np.ndarray:
@@ -269,7 +277,7 @@ class LinUCBPolicy:
         """
         with self.lock:
             self._normalise_arm(arm)
-            a = self._N[arm].copy()
+            a = _sym(self._N[arm])
             b = self._c[arm].copy()
         if add_ridge:
             a[np.diag_indices_from(a)] += add_ridge
@@ -298,7 +306,7 @@ class LinUCBPolicy:
         resid = reward - float(theta.dot(x))
         dger(-sc / den, mx, mx, a=m.T, overwrite_a=1)  # A⁻¹ ← A⁻¹ − uuᵀ/den (in place)
         daxpy(mx, theta, a=sc * resid / den)  # θ ← θ + u(r − xᵀθ)/den (in place)
-        dger(1.0 / self._sig[arm], x, x, a=self._N[arm].T, overwrite_a=1)  # A ← A + xxᵀ
+        dsyr(1.0 / self._sig[arm], x, a=self._N[arm].T, lower=0, overwrite_a=1)  # A ← A + xxᵀ (lower half)
         daxpy(x, self._c[arm], a=reward / self._beta[arm])  # b ← b + r·x
         n = self.n_updates[arm] + 1
         self.n_updates[arm] = n
@@ -426,7 +434,7 @@ class LinUCBPolicy:
         """Materialised copies of one arm's arrays, and its counters."""
         with self.lock:
             return {
-                "A": self._N[arm] * self._sig[arm],
+                "A": _sym(self._N[arm]) * self._sig[arm],
                 "A_inv": self._M[arm] * self._s[arm],
                 "b": self._c[arm] * self._beta[arm],
                 "theta": self.theta[arm].copy(),
@@ -447,7 +455,7 @@ class LinUCBPolicy:
                 return self.arrays(locked=True)
         scales = np.array([self._s, self._sig, self._beta], dtype=float).T.reshape(self.n_arms, 3)
         return {
-            "A": self._N * scales[:, 1, None, None],
+            "A": _sym(self._N) * scales[:, 1, None, None],
             "A_inv": self._M * scales[:, 0, None, None],
             "b": self._c * scales[:, 2, None],
             "theta": self.theta.copy(),
