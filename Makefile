@@ -29,9 +29,12 @@ demo: setup
 	$(PY) examples/quickstart.py
 
 # Unit, property, config and integration tests, then nbval on every notebook (pytest config in pyproject.toml).
+# Notebook outputs of the test run go to results/_nbval/, never over the committed results.
+NBVAL_ENV := PARETOBANDIT_RESULTS_ROOT=results/_nbval PARETOBANDIT_MACROS_DIR=results/_nbval/macros \
+             HF_HUB_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 TQDM_DISABLE=1
 test: data
 	$(PY) -m ruff check .
-	HF_HUB_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 TQDM_DISABLE=1 $(PY) -m pytest
+	$(NBVAL_ENV) $(PY) -m pytest
 
 lint: setup
 	$(PY) -m ruff check .
