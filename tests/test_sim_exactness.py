@@ -95,6 +95,13 @@ SCENARIOS = {
     "ties_under_ceiling": dict(table="zero", alpha=0.0, pacer_mode="hard", budget=1e-3, priors=False),
     "stability_reinversion": dict(config=dict(stability_interval=50, stability_trace=0.5), priors=False),
     "corrupted_prior_inverse": dict(priors="bad", budget=None, alpha=0.05),
+    # Arm 2 is priced out, then becomes free while the others' rewards drop to 0: its first update
+    # comes ~800 steps late, so one decay factor is 0.9^800 < 1e-32 (the compiled step's deferred
+    # factors leave their range and are applied eagerly) and the ridge floor fires at once.
+    "long_unplayed_arm": dict(gamma=0.9, alpha=0.0, cost_penalty=0.3, budget=None, priors=False,
+                              events=[PriceChange(0, 2, 200.0, 400.0), PriceChange(800, 2, 0.0, 0.0),
+                                      RewardTransform.constant(0, 800, 3000, 0.0),
+                                      RewardTransform.constant(1, 800, 3000, 0.0)]),
 }
 
 #: Repair paths each scenario must exercise (checked on the engine's counters).
@@ -158,6 +165,8 @@ def test_single_run_equals_router(world, router_runs, name, compiled):
     _assert_equal_run(res, 0, ref, tb.rewards.shape[1])
     if name in MUST_REPAIR:
         assert res.final["repairs"][MUST_REPAIR[name]] > 0
+    if name == "long_unplayed_arm":
+        assert np.flatnonzero(res.arm[0] == 2)[0] >= 700
     if name.startswith("ties"):
         # the tie-break generator really was exercised
         assert len(np.unique(res.arm[0])) > 1

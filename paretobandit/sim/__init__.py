@@ -28,7 +28,9 @@ Exp 03-style silent degradation, ParetoBandit vs. a no-pacer condition, 20 seeds
 
 Events may be restricted to some runs (``runs=[...]``); α, γ, λ_c, budget (None = no pacer),
 pacer mode, n_eff (None = no priors) and seeds are per-run. ``n_jobs`` steps sub-batches in
-parallel (``backend="threads"`` or ``"processes"``) with identical results. See
+parallel (``backend="threads"`` or ``"processes"``) with identical results. ``compiled`` selects the
+step implementation: the numba kernel (default when numba is installed — the ``workbench`` extra)
+or the NumPy reference (``compiled=False``, or ``PARETOBANDIT_SIM_NUMBA=0``). See
 :mod:`paretobandit.sim.engine` and :mod:`paretobandit.sim.events` for the exact semantics.
 """
 

@@ -1,4 +1,4 @@
-"""Batched simulation engine: S independent router runs advanced in lockstep with NumPy.
+"""Batched simulation engine: S independent router runs advanced in lockstep.
 
 A *run* is one online ``BanditRouter`` with its own configuration (α, γ, λ_c, prior strength,
 pacer mode and budget, tie-break seed), fed its own stream of prompt indices and scenario events.
@@ -18,6 +18,16 @@ Exactness by construction
 * Numerics: every decision, reward, cost and λ is computed with the kernels' expressions; ``A``
   (read only by the rare re-inversions and reported at the end) is updated lazily in closed form,
   equal to the sequential updates up to rounding (≪ 1e-9; ``tests/test_sim_exactness.py``).
+
+Two step implementations
+------------------------
+* NumPy (``compiled=False``): the reference described above, array operations over all runs per
+  step (:meth:`BatchSimulator._step_numpy`).
+* Compiled (``compiled=True``; the default when numba is installed): :mod:`paretobandit.sim._compiled`
+  runs the same algorithm run after run in machine code, ~4–5× faster (``benchmarks/bench_sim.py``).
+  Ties and re-inversions still go through :func:`kernels.pick_arm` and ``numpy.linalg.inv``; the
+  arithmetic differs from the NumPy step only by rounding. ``tests/test_sim_exactness.py`` holds
+  both to the router contract; ``PARETOBANDIT_SIM_NUMBA=0`` makes NumPy the default.
 
 Not modelled (no experiment needs them): per-request ``max_cost``, ``remove_model``, delayed or
 missing feedback (every request gets its feedback before the next route).
