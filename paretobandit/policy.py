@@ -249,9 +249,8 @@ class LinUCBPolicy:
         xx = float(self._var[-1]) if self._eye else float(x.dot(x))
         dt = self._dt
         np.subtract(t, self._lt_arr, out=dt)
-        np.minimum(dt, self.config.staleness_cap, out=dt)
         infl = self._infl
-        self._table.take(dt, out=infl)
+        self._table.take(dt, out=infl, mode="clip")  # dt > cap reads table[cap] = inflation at the cap
         infl *= self._s_arr
         s = self._vark * infl
         np.maximum(s, 0.0, out=s)

@@ -63,6 +63,11 @@ def test_policy_scores_equal_generic_kernel(k):
     assert xx == pytest.approx(float(x @ x), rel=1e-14)
     infl = kernels.staleness_inflation(0.99, t - np.maximum(pol.last_update, pol.last_played), 200.0, 1000)
     np.testing.assert_array_equal(pol.inflation(t), infl)
+    far = t + 5000  # beyond the staleness cap for every arm
+    sl_far = pol.scores(x, far, 0.3, 0.7 * ncost, (0.7 * ncost).tolist())[0]
+    ref_far = kernels.arm_scores(pol.theta, pol.ainv, x, np.array(pol.inflation(far)), 0.3, 0.7, ncost)
+    np.testing.assert_allclose(sl_far, ref_far, rtol=0, atol=1e-12)
+    assert pol.inflation(far) == [200.0] * k
 
 
 def _run(policy, events):
