@@ -129,7 +129,9 @@ def test_router_equals_literal_reference(budget, cost_penalty, alpha):
 
 def test_many_arms_array_path_equals_literal_reference():
     d, k = 5, 20
-    prices = {f"m{i}": {"input_cost_per_m": 0.1 * (i + 1), "output_cost_per_m": 0.2 * (i + 1)} for i in range(k)}
+    prices = {
+        f"m{i}": {"input_cost_per_m": 0.1 * (i + 1), "output_cost_per_m": 0.2 * (i + 1)} for i in range(k)
+    }
     cfg = RouterConfig(alpha=0.3, cost_penalty=0.1, forgetting_factor=0.95)
     router = BanditRouter.create(
         model_registry=prices,
