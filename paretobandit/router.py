@@ -89,7 +89,19 @@ class RoutingLog:
 class _View:
     """Immutable snapshot of the registry arrays used by :meth:`BanditRouter.route`."""
 
-    __slots__ = ("names", "index", "inp", "out", "price", "ncost", "p_max", "est0", "est0_list", "all_names")
+    __slots__ = (
+        "price_list",
+        "names",
+        "index",
+        "inp",
+        "out",
+        "price",
+        "ncost",
+        "p_max",
+        "est0",
+        "est0_list",
+        "all_names",
+    )
 
     def __init__(self, registry: ModelRegistry, output_tokens: int):
         arr = registry.arrays()
@@ -100,6 +112,7 @@ class _View:
         self.p_max = float(registry.p_max)
         self.est0 = kernels.request_cost_estimate(self.inp, self.out, 0, output_tokens)
         self.est0_list = self.est0.tolist()
+        self.price_list = self.price.tolist()
 
 
 def _check_number(name, value, *, positive=False, nonneg=False):
@@ -483,10 +496,12 @@ class BanditRouter:
                 scores: dict = {}
                 eligible = [force_model]
             else:
-                mask = None
+                mask = None  # eligibility as a list of bools (None: every arm eligible)
                 if pacer is not None and lam > 0.0 and pacer.uses_ceiling:
-                    mask = kernels.ceiling_eligible(view.price, view.p_max, lam, pacer.ceiling_multiplier)
-                    if mask.all():
+                    # kernels.ceiling_eligible on floats: p ≤ multiplier·p_max/(1 + λ), dropped if empty
+                    limit = (pacer.ceiling_multiplier * view.p_max) / (1.0 + lam)
+                    mask = [p <= limit for p in view.price_list]
+                    if all(mask) or not any(mask):
                         mask = None
                 if max_cost is not None:
                     mask = self._apply_max_cost(view, mask, max_cost, n_in)
@@ -514,9 +529,12 @@ class BanditRouter:
                         i = int(s.argmax())
                         if np.count_nonzero(s >= sl[i] - kernels.TIE_TOLERANCE) > 1:
                             i = kernels.pick_arm(s, True, self._rng)
-                else:
-                    eligible = [view.names[j] for j in np.flatnonzero(mask)]
-                    i = kernels.pick_arm(np.asarray(sl), mask, self._rng)
+                else:  # kernels.pick_arm restricted to the eligible arms, on Python floats
+                    allowed = [j for j, ok in enumerate(mask) if ok]
+                    eligible = [view.names[j] for j in allowed]
+                    best = max(sl[j] for j in allowed)
+                    ties = [j for j in allowed if sl[j] >= best - kernels.TIE_TOLERANCE]
+                    i = ties[0] if len(ties) == 1 else ties[int(self._rng.integers(len(ties)))]
                 scores = dict(zip(view.names, sl))  # noqa: B905 - same length by construction
             t = policy.t + 1
             policy.t = t
@@ -552,25 +570,25 @@ class BanditRouter:
     def _apply_max_cost(self, view, mask, max_cost, n_in):
         """Intersect the eligibility mask with ``estimate ≤ max_cost`` (ALGORITHM.md route step 5)."""
         est = (
-            view.est0
+            view.est0_list
             if n_in == 0
-            else kernels.request_cost_estimate(view.inp, view.out, n_in, self.config.output_tokens)
+            else kernels.request_cost_estimate(view.inp, view.out, n_in, self.config.output_tokens).tolist()
         )
-        fits = est <= max_cost
-        if not fits.any():
-            estimates = dict(zip(view.names, est.tolist(), strict=True))
+        fits = [e <= max_cost for e in est]
+        if not any(fits):
+            estimates = dict(zip(view.names, est, strict=True))
             listing = ", ".join(f"{m}: ${c:.6g}" for m, c in estimates.items())
             raise BudgetExceededError(
                 f"no model fits max_cost=${max_cost:.6g} for this request "
                 f"(estimated cost per model: {listing})",
                 estimates,
             )
-        if fits.all():
+        if all(fits):
             return mask
         if mask is None:
             return fits
-        both = mask & fits
-        return both if both.any() else fits
+        both = [a and b for a, b in zip(mask, fits, strict=True)]
+        return both if any(both) else fits
 
     # ------------------------------------------------------------------ feedback
     @staticmethod
