@@ -32,7 +32,7 @@ def build_paper(paper_dir: Path | None = None, *, echo: Callable[[str], None] = 
              "texlive-latex-base texlive-latex-recommended texlive-fonts-recommended texlive-latex-extra`; "
              f"the macros in {paper / 'macros'} are ready.")
         return None
-    subprocess.run([latexmk, "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-outdir=build",
+    subprocess.run([latexmk, "-pdf", "-g", "-interaction=nonstopmode", "-halt-on-error", "-outdir=build",
                     "main.tex"], cwd=paper, check=True)
     pdf = paper / "build" / "main.pdf"
     echo(f"paper built: {pdf}")
