@@ -81,16 +81,26 @@ def _dot(a, b):
 
 @nb.njit(**_JIT)
 def _vecmat(x, m, out):
-    """``out ← xᵀm = Σ_i x_i·m[i, :]`` — row updates, no reduction (vectorises over the columns).
+    """``out ← xᵀm = Σ_i x_i·m[i, :]`` — row updates, no reduction (vectorises over the columns),
+    four rows per pass over ``out``.
 
     For the symmetric ``A⁻¹`` this is ``A⁻¹x`` up to rounding.
     """
-    for j in range(m.shape[1]):
+    n_rows, n_cols = m.shape
+    for j in range(n_cols):
         out[j] = 0.0
-    for i in range(m.shape[0]):
-        xi = x[i]
-        for j in range(m.shape[1]):
-            out[j] += xi * m[i, j]
+    i = 0
+    while i + 4 <= n_rows:
+        x0, x1, x2, x3 = x[i], x[i + 1], x[i + 2], x[i + 3]
+        m0, m1, m2, m3 = m[i], m[i + 1], m[i + 2], m[i + 3]
+        for j in range(n_cols):
+            out[j] += (x0 * m0[j] + x1 * m1[j]) + (x2 * m2[j] + x3 * m3[j])
+        i += 4
+    while i < n_rows:
+        xi, mi = x[i], m[i]
+        for j in range(n_cols):
+            out[j] += xi * mi[j]
+        i += 1
 
 
 @nb.njit(**_JIT)
