@@ -65,6 +65,8 @@ DONE, TIE, FLOOR, CORRUPT, STABILITY = 0, 1, 2, 3, 4
 ROUTE, OBSERVE, AFTER_FLOOR, AFTER_CORRUPT, AFTER_STABILITY = 0, 1, 2, 3, 4
 
 _JIT = dict(nogil=True, cache=True)
+# Small hot helpers are inlined at the Numba-IR level (not _dot: its fastmath flags must stay its own).
+_JIT_INLINE = dict(_JIT, inline="always")
 #: Pending factors of A⁻¹ (growing) and A (shrinking) are applied before they leave [1/max, max].
 _SCALE_MAX = 1e32
 # Dot products may be summed in any order (vectorised); nothing else is re-associated.
@@ -79,7 +81,7 @@ def _dot(a, b):
     return acc
 
 
-@nb.njit(**_JIT)
+@nb.njit(**_JIT_INLINE)
 def _vecmat(x, m, out):
     """``out ← xᵀm = Σ_i x_i·m[i, :]`` — row updates, no reduction (vectorises over the columns),
     four rows per pass over ``out``.
@@ -119,7 +121,7 @@ def _fold(ainv_flat, a_flat, ai_scale, a_scale, s, a):
         a_scale[s, a] = 1.0
 
 
-@nb.njit(**_JIT)
+@nb.njit(**_JIT_INLINE)
 def _route(s, t, x, ys, ainv, ai_scale, theta, last_update, last_played, lam, alpha, lam_c, uses_penalty,
            uses_ceiling, gamma_col, stale, cap, ncost, price_masked, pmax, active, multiplier, tol, scores,
            eligible):
