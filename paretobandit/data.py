@@ -23,7 +23,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
@@ -33,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from ._atomic import atomic_write
 from .errors import DataError
 
 __all__ = [
@@ -205,15 +205,7 @@ class FetchReport:
 
 
 def _atomic_write_from(src_stream_writer: Callable[[Any], None], target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            src_stream_writer(fh)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(target, src_stream_writer)
 
 
 def _up_to_date(target: Path, digest: str) -> bool:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import threading
 import warnings
 import zipfile
@@ -35,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from ._atomic import atomic_write
 from ._environ import temporary_environ
 from .errors import (
     ConfigError,
@@ -292,16 +292,9 @@ def write_feature_cache(path: str | os.PathLike[str], keys: Sequence[str] | np.n
     """Write a feature cache atomically (temp file + rename)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, keys=np.asarray(list(keys), dtype="<U64"),
-                 vectors=np.asarray(vectors, dtype=np.float64),
-                 description=np.asarray(json.dumps(description, sort_keys=True)))
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(p, lambda fh: np.savez(fh, keys=np.asarray(list(keys), dtype="<U64"),
+                                        vectors=np.asarray(vectors, dtype=np.float64),
+                                        description=np.asarray(json.dumps(description, sort_keys=True))))
 
 
 # ------------------------------------------------------------------------------------------- service

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._atomic import atomic_write
 from .errors import ConfigError, FeatureError, InvalidInputError
 
 __all__ = ["PCA_KEYS", "PCAArtifact", "load_pca", "save_pca", "train_pca", "train_pca_from_embeddings"]
@@ -149,17 +149,10 @@ def save_pca(artifact: PCAArtifact, path: str | os.PathLike[str]) -> PCAArtifact
     """Write ``artifact`` to ``path`` atomically and return it re-loaded (with path and sha256)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, components=artifact.components, mean=artifact.mean,
-                 explained_variance=artifact.explained_variance,
-                 explained_variance_ratio=artifact.explained_variance_ratio,
-                 n_samples=np.int64(artifact.n_samples))
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(p, lambda fh: np.savez(fh, components=artifact.components, mean=artifact.mean,
+                                        explained_variance=artifact.explained_variance,
+                                        explained_variance_ratio=artifact.explained_variance_ratio,
+                                        n_samples=np.int64(artifact.n_samples)))
     return load_pca(p)
 
 

@@ -24,13 +24,12 @@ import hashlib
 import io
 import itertools
 import json
-import os
 import secrets
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ._atomic import atomic_write_bytes
 from .config import RouterConfig
 from .errors import ParetoBanditError, StateFileError
 from .pacer import BudgetPacer
@@ -115,17 +114,7 @@ def _jsonable(obj):
 
 
 def _atomic_write(target: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(target, data)
 
 
 def _stem(path) -> Path:

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from . import kernels
+from ._atomic import atomic_write
 from .errors import ConfigError, DataError, InvalidInputError
 
 __all__ = [
@@ -147,17 +147,7 @@ def save_priors(path, models: Sequence[str], A, b, meta: Mapping | None = None) 
         (path, lambda f: np.savez(f, models=np.array(models), A=a_off, b=b_off)),
         (path.with_suffix(".json"), lambda f: f.write(json.dumps(meta, indent=1, sort_keys=True).encode())),
     ):
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                writer(f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write(target, writer)
     return path
 
 
