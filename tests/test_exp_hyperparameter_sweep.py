@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _helpers import synthetic_split, table_kwargs
 
 from paretobandit.errors import ConfigError, DimensionMismatchError
 from paretobandit.experiments.budget_pacing import run_budget_pacing
@@ -14,7 +15,6 @@ from paretobandit.experiments.hyperparameter_sweep import (
     run_hyperparameter_sweep,
 )
 from paretobandit.experiments.quality_degradation import run_quality_degradation
-from paretobandit.sim.synthetic import synthetic_tables
 from paretobandit.workbench.config import compose
 
 N_VAL, N_TEST, L = 50, 60, 20
@@ -56,17 +56,11 @@ def test_pareto_front_and_knee():
 # ------------------------------------------------------------------------------------- protocol
 @pytest.fixture(scope="module")
 def tables():
-    val = synthetic_tables(N_VAL, d=6, k=3, seed=1)
-    test = synthetic_tables(N_TEST, d=6, k=3, seed=2)
-    a_off, b_off = val.priors(n_rows=200, seed=3)
-    return val, test, (val.models, a_off, b_off)
+    return synthetic_split(N_VAL, N_TEST)
 
 
 def _tables_kwargs(tables):
-    val, test, priors = tables
-    return dict(features_val=val.features, rewards_val=val.rewards, costs_val=val.costs,
-                features_test=test.features, rewards_test=test.rewards, costs_test=test.costs,
-                models=val.models, prices=val.prices, priors=priors)
+    return table_kwargs(tables)
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _helpers import synthetic_split, table_kwargs
 
 from paretobandit.config import RouterConfig
 from paretobandit.errors import ConfigError
@@ -26,7 +27,6 @@ from paretobandit.experiments.phased import (
 )
 from paretobandit.experiments.quality_degradation import degradation_shift, run_quality_degradation
 from paretobandit.sim import CostTransform, PriceChange, RewardTransform, simulate, three_phase_prompts
-from paretobandit.sim.synthetic import synthetic_tables
 from paretobandit.workbench.results import dumps
 
 N_VAL, N_TEST, L = 80, 100, 30
@@ -35,18 +35,12 @@ BUDGETS = {"tight": 3e-4, "loose": 2e-3}
 
 @pytest.fixture(scope="module")
 def tables():
-    val = synthetic_tables(N_VAL, d=6, k=3, seed=1)
-    test = synthetic_tables(N_TEST, d=6, k=3, seed=2)
-    a_off, b_off = val.priors(n_rows=200, seed=3)
-    return val, test, (val.models, a_off, b_off)
+    return synthetic_split(N_VAL, N_TEST)
 
 
 def _kwargs(tables, seeds=(5, 6)):
-    val, test, priors = tables
-    return dict(features_val=val.features, rewards_val=val.rewards, costs_val=val.costs,
-                features_test=test.features, rewards_test=test.rewards, costs_test=test.costs,
-                models=val.models, prices=val.prices, budgets=BUDGETS, seeds=list(seeds), phase_length=L,
-                router_params={"alpha": 0.05}, priors=priors, lambda_grid=(0.0, 0.3, 1.0, 3.0),
+    return dict(table_kwargs(tables), budgets=BUDGETS, seeds=list(seeds), phase_length=L,
+                router_params={"alpha": 0.05}, lambda_grid=(0.0, 0.3, 1.0, 3.0),
                 fit_seeds=(0, 1), window=10, late_steps=10, trace_stride=5)
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _helpers import synthetic_split, table_kwargs
 
 from paretobandit.errors import ConfigError
 from paretobandit.experiments.phased import three_phase_trial_streams
 from paretobandit.experiments.quality_degradation import run_quality_degradation
 from paretobandit.experiments.recovery_limit import DEFAULT_LEVELS, recovery_streams, run_recovery_limit
 from paretobandit.sim import three_phase_prompts
-from paretobandit.sim.synthetic import synthetic_tables
 from paretobandit.workbench.report_recovery_limit import (
     TABLE_COLUMNS,
     level_key,
@@ -27,18 +27,12 @@ LEVELS = (0.25, 0.75)
 
 @pytest.fixture(scope="module")
 def tables():
-    val = synthetic_tables(N_VAL, d=6, k=3, seed=1)
-    test = synthetic_tables(N_TEST, d=6, k=3, seed=2)
-    a_off, b_off = val.priors(n_rows=200, seed=3)
-    return val, test, (val.models, a_off, b_off)
+    return synthetic_split(N_VAL, N_TEST)
 
 
 def _kwargs(tables, seeds=(5, 6)):
-    val, test, priors = tables
-    return dict(features_val=val.features, rewards_val=val.rewards, costs_val=val.costs,
-                features_test=test.features, rewards_test=test.rewards, costs_test=test.costs,
-                models=val.models, prices=val.prices, budgets=BUDGETS, seeds=list(seeds), phase_length=L,
-                router_params={"alpha": 0.05}, priors=priors, window=10)
+    return dict(table_kwargs(tables), budgets=BUDGETS, seeds=list(seeds), phase_length=L,
+                router_params={"alpha": 0.05}, window=10)
 
 
 @pytest.fixture(scope="module")

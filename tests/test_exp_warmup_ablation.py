@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _helpers import synthetic_split, table_kwargs
 
 from paretobandit.errors import ConfigError
 from paretobandit.experiments.common import resolve_priors
@@ -14,7 +15,6 @@ from paretobandit.experiments.warmup_ablation import (
     sampled_steps,
 )
 from paretobandit.sim import simulate, warmup_test_streams
-from paretobandit.sim.synthetic import synthetic_tables
 from paretobandit.workbench.config import compose
 
 N_VAL, N_TEST = 60, 80
@@ -24,19 +24,13 @@ SEEDS = [9000, 9001]
 
 @pytest.fixture(scope="module")
 def tables():
-    val = synthetic_tables(N_VAL, d=6, k=3, seed=1)
-    test = synthetic_tables(N_TEST, d=6, k=3, seed=2)
-    a_off, b_off = val.priors(n_rows=200, seed=3)
-    return val, test, (val.models, a_off, b_off)
+    return synthetic_split(N_VAL, N_TEST)
 
 
 def _kwargs(tables):
-    val, test, priors = tables
-    return dict(features_val=val.features, rewards_val=val.rewards, costs_val=val.costs,
-                features_test=test.features, rewards_test=test.rewards, costs_test=test.costs,
-                models=val.models, prices=val.prices, budgets=BUDGETS, seeds=SEEDS,
+    return dict(table_kwargs(tables), budgets=BUDGETS, seeds=SEEDS,
                 router_params={"alpha": 0.01, "forgetting_factor": 0.997, "prior_n_effective": 50.0},
-                tabula_rasa={"alpha": 0.05, "gamma": 0.997}, priors=priors, trace_points=20)
+                tabula_rasa={"alpha": 0.05, "gamma": 0.997}, trace_points=20)
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,8 @@ import numpy as np
 
 from ..config import RouterConfig
 from ..errors import ConfigError, DimensionMismatchError, InvalidInputError
-from ..sim import PacerParams, simulate, warmup_test_streams
-from .common import as_price_array, resolve_priors, stack_tables, summarise
+from ..sim import simulate, warmup_test_streams
+from .common import as_price_array, parse_pacer, parse_seeds, prepare_tables, resolve_priors, summarise
 
 __all__ = ["default_budgets", "reference_points", "router_config", "run_budget_pacing"]
 
@@ -46,12 +46,6 @@ def router_config(router_params: Mapping | None) -> RouterConfig:
         params["forgetting_factor"] = params.pop("gamma")
     params.setdefault("cost_penalty", 0.0)
     return RouterConfig.from_dict(params)
-
-
-def _pacer(pacer_params: Mapping | None) -> tuple[str, PacerParams]:
-    params = dict(pacer_params or {})
-    mode = str(params.pop("mode", "adaptive"))
-    return mode, PacerParams.from_dict(params)
 
 
 def _check_budgets(budgets) -> np.ndarray:
@@ -116,18 +110,15 @@ def run_budget_pacing(*, features_val, rewards_val, costs_val, features_test, re
         a downsampled λ trajectory over the test steps (mean, p10, p90 over seeds); top level
         ``max_overshoot`` = worst budget's overshoot of the seed-mean cost (the SPEC headline).
     """
-    models = [str(m) for m in models]
-    feats, rewards, costs, n_val, n_test = stack_tables(features_val, rewards_val, costs_val,
-                                                         features_test, rewards_test, costs_test)
-    if rewards.shape[1] != len(models):
-        raise DimensionMismatchError(f"{len(models)} models but tables have {rewards.shape[1]} columns")
+    tables = prepare_tables(models, features_val, rewards_val, costs_val, features_test, rewards_test,
+                            costs_test)
+    models, feats, rewards, costs = tables.models, tables.feats, tables.rewards, tables.costs
+    n_val, n_test = tables.n_val, tables.n_test
     price = as_price_array(prices, models)
     budgets = _check_budgets(budgets)
-    seeds = [int(s) for s in seeds]
-    if not seeds:
-        raise ConfigError("at least one seed is needed")
+    seeds = parse_seeds(seeds)
     cfg = router_config(router_params)
-    mode, pacer = _pacer(pacer_params)
+    mode, pacer = parse_pacer(pacer_params)
     pri = resolve_priors(priors, models, feats.shape[1])
 
     n_b, n_s = budgets.size, len(seeds)
@@ -203,9 +194,7 @@ def reference_points(rewards_test, costs_test, models: Sequence[str], seeds) -> 
     models = [str(m) for m in models]
     if r.ndim != 2 or c.shape != r.shape or r.shape[1] != len(models) or r.shape[0] == 0:
         raise DimensionMismatchError(f"rewards {r.shape} / costs {c.shape} must be (n, K={len(models)})")
-    seeds = [int(s) for s in seeds]
-    if not seeds:
-        raise ConfigError("at least one seed is needed")
+    seeds = parse_seeds(seeds)
     n, k = r.shape
     fixed = {m: {"mean_reward": float(r[:, j].mean()), "mean_cost": float(c[:, j].mean())}
              for j, m in enumerate(models)}

@@ -14,23 +14,29 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError, DataError, DimensionMismatchError, InvalidInputError
-from ..sim import Priors
+from ..sim import PacerParams, Priors
 
 __all__ = [
     "DEFAULT_N_EFF",
     "PRIORS_FILE",
+    "Tables",
     "align_priors",
     "as_price_array",
     "bootstrap_ci",
     "default_priors_path",
     "load_prior_arrays",
     "make_seeds",
+    "parse_budgets",
+    "parse_pacer",
+    "parse_seeds",
+    "prepare_tables",
     "resolve_priors",
     "stack_tables",
     "summarise",
@@ -163,6 +169,82 @@ def stack_tables(features_val, rewards_val, costs_val, features_test, rewards_te
     if fv.shape[0] == 0 or ft.shape[0] == 0:
         raise InvalidInputError("val and test splits must be non-empty")
     return (np.vstack([fv, ft]), np.vstack([rv, rt]), np.vstack([cv, ct]), fv.shape[0], ft.shape[0])
+
+
+@dataclass(frozen=True)
+class Tables:
+    """Validated ``[val; test]`` stack of an experiment (see :func:`prepare_tables`).
+
+    Attributes
+    ----------
+    models : list of str
+        Model ids of the columns.
+    feats, rewards, costs : ndarray
+        ``(n_val + n_test, d)`` features and ``(n_val + n_test, K)`` reward / cost tables.
+    n_val, n_test : int
+        Rows of each split (val first).
+    """
+
+    models: list[str]
+    feats: np.ndarray
+    rewards: np.ndarray
+    costs: np.ndarray
+    n_val: int
+    n_test: int
+
+    @property
+    def k(self) -> int:
+        """Number of arms (columns)."""
+        return len(self.models)
+
+    @property
+    def d(self) -> int:
+        """Feature dimension."""
+        return self.feats.shape[1]
+
+
+def prepare_tables(models: Sequence[str], features_val, rewards_val, costs_val, features_test, rewards_test,
+                   costs_test) -> Tables:
+    """:func:`stack_tables` plus the check that the tables have one column per model.
+
+    ``models`` is normalised to a list of str; a column-count mismatch raises
+    :class:`~paretobandit.errors.DimensionMismatchError`.
+    """
+    models = [str(m) for m in models]
+    feats, rewards, costs, n_val, n_test = stack_tables(features_val, rewards_val, costs_val,
+                                                         features_test, rewards_test, costs_test)
+    k = len(models)
+    if rewards.shape[1] != k:
+        raise DimensionMismatchError(f"{k} models but tables have {rewards.shape[1]} columns")
+    return Tables(models, feats, rewards, costs, n_val, n_test)
+
+
+# ------------------------------------------------------------------------------------- parameters
+def parse_budgets(budgets: Mapping[str, float]) -> dict[str, float]:
+    """Named budgets ``{name: $ per request}`` as ``{str: float}``; each must be positive and finite.
+
+    Raises :class:`~paretobandit.errors.ConfigError` for an empty mapping or a non-positive /
+    non-finite value.
+    """
+    out = {str(n): float(b) for n, b in budgets.items()}
+    if not out or any(not np.isfinite(b) or b <= 0 for b in out.values()):
+        raise ConfigError(f"budgets must be positive numbers, got {out}")
+    return out
+
+
+def parse_seeds(seeds, *, required: bool = True) -> list[int]:
+    """Trial seeds as a list of int; with ``required`` an empty list raises ConfigError."""
+    out = [int(s) for s in seeds]
+    if required and not out:
+        raise ConfigError("at least one seed is needed")
+    return out
+
+
+def parse_pacer(pacer_params: Mapping | None) -> tuple[str, PacerParams]:
+    """``(mode, PacerParams)`` from experiment pacer settings; ``mode`` defaults to ``"adaptive"``."""
+    params = dict(pacer_params or {})
+    mode = str(params.pop("mode", "adaptive"))
+    return mode, PacerParams.from_dict(params)
 
 
 # ------------------------------------------------------------------------------------- statistics

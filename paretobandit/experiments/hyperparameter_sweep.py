@@ -33,9 +33,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ..errors import ConfigError, DimensionMismatchError
-from ..sim import PacerParams, simulate, three_phase_prompts, warmup_test_streams
+from ..sim import simulate, three_phase_prompts, warmup_test_streams
 from .budget_pacing import router_config
-from .common import as_price_array, resolve_priors, stack_tables
+from .common import as_price_array, parse_pacer, prepare_tables, resolve_priors
 from .phased import effective_phase_length, phase_bounds, three_phase_trial_streams
 from .quality_degradation import degradation_shift
 
@@ -120,12 +120,10 @@ def run_hyperparameter_sweep(*, features_val, rewards_val, costs_val, features_t
         ``pacing_cost_ratio`` ``[budget][seed]``, ``auc`` ``[seed]``; ``p_reward`` and
         ``p_cost_ratio`` ``[phase][seed]`` of the degradation runs, ``degraded_reward`` (= P2 reward).
     """
-    models = [str(m) for m in models]
-    feats, rewards, costs, n_val, n_test = stack_tables(features_val, rewards_val, costs_val,
-                                                         features_test, rewards_test, costs_test)
-    k = len(models)
-    if rewards.shape[1] != k:
-        raise DimensionMismatchError(f"{k} models but tables have {rewards.shape[1]} columns")
+    tables = prepare_tables(models, features_val, rewards_val, costs_val, features_test, rewards_test,
+                            costs_test)
+    models, feats, rewards, costs = tables.models, tables.feats, tables.rewards, tables.costs
+    n_val, n_test = tables.n_val, tables.n_test
     price = as_price_array(prices, models)
     alphas = _grid(alphas, "alphas", 0.0, None)
     gammas = _grid(gammas, "gammas", 0.0, 1.0)
@@ -137,9 +135,7 @@ def run_hyperparameter_sweep(*, features_val, rewards_val, costs_val, features_t
     if not p_seeds or not d_seeds:
         raise ConfigError("pacing_seeds and degradation_seeds must be non-empty")
     cfg = router_config(router_params)
-    pp = dict(pacer_params or {})
-    mode = str(pp.pop("mode", "adaptive"))
-    pacer = PacerParams.from_dict(pp)
+    mode, pacer = parse_pacer(pacer_params)
     pri = resolve_priors(priors, models, feats.shape[1])
     n_a, n_g, n_b, n_ps, n_ds = len(alphas), len(gammas), budgets.size, len(p_seeds), len(d_seeds)
 

@@ -40,8 +40,8 @@ import numpy as np
 
 from ..errors import ConfigError, DimensionMismatchError, InvalidInputError
 from ..sim import CostTransform, Onboard, RewardTransform, simulate, warmup_test_streams
-from .budget_pacing import _pacer, router_config
-from .common import as_price_array, resolve_priors, stack_tables
+from .budget_pacing import router_config
+from .common import as_price_array, parse_pacer, parse_seeds, resolve_priors, stack_tables
 
 __all__ = ["SCENARIOS", "Scenario", "adoption_steps", "rolling_share", "run_onboarding", "scenario_events",
            "scenarios_from_config"]
@@ -315,9 +315,7 @@ def run_onboarding(*, features_val, rewards_val, costs_val, features_test, rewar
     scen = dict(SCENARIOS if scenarios is None else scenarios)
     if not scen:
         raise ConfigError("at least one scenario is needed")
-    seeds = [int(s) for s in seeds]
-    if not seeds:
-        raise ConfigError("at least one seed is needed")
+    seeds = parse_seeds(seeds)
     for name, v, low in (("n_forced", n_forced, 0), ("last_steps", last_steps, 1),
                          ("trace_every", trace_every, 1), ("trace_window", trace_window, 1),
                          ("trace_p1_steps", trace_p1_steps, 0), ("switch_steps", switch_steps, 1)):
@@ -326,7 +324,7 @@ def run_onboarding(*, features_val, rewards_val, costs_val, features_test, rewar
     if n_forced >= n_test:
         raise ConfigError(f"n_forced = {n_forced} leaves no P2 step (n_test = {n_test})")
     cfg = router_config(router_params)
-    mode, pacer = _pacer(pacer_params)
+    mode, pacer = parse_pacer(pacer_params)
     pri = resolve_priors(priors, col_models, feats.shape[1])
     if pri is not None:                                       # the new arm never has a prior
         mask = np.ones(k, dtype=bool) if pri.mask is None else np.asarray(pri.mask, dtype=bool).copy()

@@ -35,17 +35,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ConfigError, DimensionMismatchError
+from ..errors import ConfigError
 from ..sim import (
     BatchSimulator,
     CostTransform,
-    PacerParams,
     PriceChange,
     RewardTransform,
     three_phase_prompts,
 )
 from .budget_pacing import router_config
-from .common import as_price_array, resolve_priors, stack_tables
+from .common import as_price_array, parse_budgets, parse_pacer, parse_seeds, prepare_tables, resolve_priors
 from .conditions import LAMBDA_GRID, FitJob, fit_cost_penalty, get_conditions
 
 __all__ = ["PhaseShift", "effective_phase_length", "phase_bounds", "run_phased", "three_phase_trial_streams",
@@ -204,22 +203,16 @@ def run_phased(*, features_val, rewards_val, costs_val, features_test, rewards_t
         ``reward_lift`` (P2 − P1), ``recovery_ratio`` (P3/P1), windowed ``trough`` and
         ``trough_depth``, and seed-mean ``trace`` series; plus the λ_c fit and the protocol's parameters.
     """
-    models = [str(m) for m in models]
-    feats, rewards, costs, n_val, n_test = stack_tables(features_val, rewards_val, costs_val,
-                                                         features_test, rewards_test, costs_test)
-    k = len(models)
-    if rewards.shape[1] != k:
-        raise DimensionMismatchError(f"{k} models but tables have {rewards.shape[1]} columns")
+    tables = prepare_tables(models, features_val, rewards_val, costs_val, features_test, rewards_test,
+                            costs_test)
+    models, feats, rewards, costs = tables.models, tables.feats, tables.rewards, tables.costs
+    n_val, n_test, k = tables.n_val, tables.n_test, tables.k
     base_prices = as_price_array(prices, models)
-    budgets = {str(n): float(b) for n, b in budgets.items()}
-    if not budgets or any(not np.isfinite(b) or b <= 0 for b in budgets.values()):
-        raise ConfigError(f"budgets must be positive numbers, got {budgets}")
-    seeds = [int(s) for s in seeds]
+    budgets = parse_budgets(budgets)
+    seeds = parse_seeds(seeds, required=False)
     conds = get_conditions(conditions)
     cfg = router_config(router_params)
-    pp = dict(pacer_params or {})
-    mode = str(pp.pop("mode", "adaptive"))
-    pacer = PacerParams.from_dict(pp)
+    mode, pacer = parse_pacer(pacer_params)
     pri = resolve_priors(priors, models, feats.shape[1])
     length = effective_phase_length(n_test, phase_length)
     phases = three_phase_prompts(n_test, length, phase_seed)

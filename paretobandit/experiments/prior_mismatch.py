@@ -38,9 +38,9 @@ import numpy as np
 
 from .. import kernels
 from ..errors import ConfigError, DimensionMismatchError
-from ..sim import PacerParams, Priors, simulate, warmup_test_streams
+from ..sim import Priors, simulate, warmup_test_streams
 from .budget_pacing import router_config
-from .common import as_price_array, load_prior_arrays, resolve_priors, stack_tables
+from .common import as_price_array, load_prior_arrays, parse_pacer, prepare_tables, resolve_priors
 from .warmup_ablation import oracle_rewards
 
 __all__ = ["PRIOR_SETS", "build_prior_sets", "invert_prior", "run_prior_mismatch"]
@@ -131,12 +131,10 @@ def run_prior_mismatch(*, features_val, rewards_val, costs_val, features_test, r
         ``warmup_mean_reward``, ``share`` per model); ``prior_implied_reward``: per set and model, the
         mean over test contexts of θ_offᵀx (what the prior predicts before any learning).
     """
-    models = [str(m) for m in models]
-    feats, rewards, costs, n_val, n_test = stack_tables(features_val, rewards_val, costs_val,
-                                                         features_test, rewards_test, costs_test)
-    k, d = len(models), feats.shape[1]
-    if rewards.shape[1] != k:
-        raise DimensionMismatchError(f"{k} models but tables have {rewards.shape[1]} columns")
+    tables = prepare_tables(models, features_val, rewards_val, costs_val, features_test, rewards_test,
+                            costs_test)
+    models, feats, rewards, costs = tables.models, tables.feats, tables.rewards, tables.costs
+    n_val, n_test, k, d = tables.n_val, tables.n_test, tables.k, tables.d
     price = as_price_array(prices, models)
     budget = float(budget)
     if not np.isfinite(budget) or budget <= 0:
@@ -146,9 +144,7 @@ def run_prior_mismatch(*, features_val, rewards_val, costs_val, features_test, r
     if not seeds or not n_effs or not prior_sets or any(v <= 0 for v in n_effs):
         raise ConfigError("prior_mismatch needs seeds, prior sets and positive n_eff values")
     cfg = router_config(router_params)
-    pp = dict(pacer_params or {})
-    mode = str(pp.pop("mode", "adaptive"))
-    pacer = PacerParams.from_dict(pp)
+    mode, pacer = parse_pacer(pacer_params)
     sets = {str(n): resolve_priors(p, models, d) for n, p in prior_sets.items()}
 
     blocks: list[tuple[str, float | None]] = [(n, v) for n in sets for v in n_effs]

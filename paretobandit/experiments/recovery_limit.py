@@ -38,10 +38,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError, DimensionMismatchError
-from ..sim import BatchSimulator, PacerParams, RewardTransform, three_phase_prompts
+from ..errors import ConfigError
+from ..sim import BatchSimulator, RewardTransform, three_phase_prompts
 from .budget_pacing import router_config
-from .common import as_price_array, resolve_priors, stack_tables
+from .common import as_price_array, parse_budgets, parse_pacer, parse_seeds, prepare_tables, resolve_priors
 from .phased import effective_phase_length, windowed_mean
 
 __all__ = ["DEFAULT_LEVELS", "recovery_streams", "run_recovery_limit"]
@@ -87,22 +87,18 @@ def run_recovery_limit(*, features_val, rewards_val, costs_val, features_test, r
     if degraded_model not in models:
         raise ConfigError(f"degraded model {degraded_model!r} is not in the portfolio {models}")
     arm = models.index(degraded_model)
-    feats, rewards, costs, n_val, n_test = stack_tables(features_val, rewards_val, costs_val,
-                                                         features_test, rewards_test, costs_test)
-    if rewards.shape[1] != len(models):
-        raise DimensionMismatchError(f"{len(models)} models but tables have {rewards.shape[1]} columns")
+    tables = prepare_tables(models, features_val, rewards_val, costs_val, features_test, rewards_test,
+                            costs_test)
+    feats, rewards, costs = tables.feats, tables.rewards, tables.costs
+    n_val, n_test = tables.n_val, tables.n_test
     levels = [float(v) for v in levels]
     if not levels or any(not 0.0 <= v <= 1.0 for v in levels) or len(set(levels)) != len(levels):
         raise ConfigError(f"levels must be distinct rewards in [0, 1], got {levels}")
-    budgets = {str(n): float(b) for n, b in budgets.items()}
-    if not budgets or any(not np.isfinite(b) or b <= 0 for b in budgets.values()):
-        raise ConfigError(f"budgets must be positive numbers, got {budgets}")
-    seeds = [int(s) for s in seeds]
+    budgets = parse_budgets(budgets)
+    seeds = parse_seeds(seeds, required=False)
     base_prices = as_price_array(prices, models)
     cfg = router_config(router_params)
-    pp = dict(pacer_params or {})
-    mode = str(pp.pop("mode", "adaptive"))
-    pacer = PacerParams.from_dict(pp)
+    mode, pacer = parse_pacer(pacer_params)
     pri = resolve_priors(priors, models, feats.shape[1])
     length = effective_phase_length(n_test, phase_length)
     p1, p2, _ = three_phase_prompts(n_test, length, phase_seed)

@@ -38,9 +38,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ..errors import ConfigError, DimensionMismatchError
-from ..sim import PacerParams, simulate, warmup_test_streams
+from ..sim import simulate, warmup_test_streams
 from .budget_pacing import router_config
-from .common import as_price_array, resolve_priors, stack_tables
+from .common import as_price_array, parse_pacer, parse_seeds, prepare_tables, resolve_priors
 
 __all__ = ["LEARNERS", "oracle_rewards", "random_picks", "run_warmup_ablation", "sampled_steps"]
 
@@ -121,24 +121,18 @@ def run_warmup_ablation(*, features_val, rewards_val, costs_val, features_test, 
         ``share`` per model) and ``trace`` (seed-mean cumulative regret over the whole stream at sampled
         steps); ``oracle_mean_reward`` of the test split.
     """
-    models = [str(m) for m in models]
-    feats, rewards, costs, n_val, n_test = stack_tables(features_val, rewards_val, costs_val,
-                                                         features_test, rewards_test, costs_test)
-    k = len(models)
-    if rewards.shape[1] != k:
-        raise DimensionMismatchError(f"{k} models but tables have {rewards.shape[1]} columns")
+    tables = prepare_tables(models, features_val, rewards_val, costs_val, features_test, rewards_test,
+                            costs_test)
+    models, feats, rewards, costs = tables.models, tables.feats, tables.rewards, tables.costs
+    n_val, n_test, k = tables.n_val, tables.n_test, tables.k
     if priors is None:
         raise ConfigError("the warm-up ablation needs the warm-up priors of the ParetoBandit condition")
     price = as_price_array(prices, models)
     budgets = _budgets(budgets)
-    seeds = [int(s) for s in seeds]
-    if not seeds:
-        raise ConfigError("at least one seed is needed")
+    seeds = parse_seeds(seeds)
     cfg = router_config(router_params)
     tr = {"alpha": 0.05, "gamma": 0.997, **dict(tabula_rasa or {})}
-    pp = dict(pacer_params or {})
-    mode = str(pp.pop("mode", "adaptive"))
-    pacer = PacerParams.from_dict(pp)
+    mode, pacer = parse_pacer(pacer_params)
     pri = resolve_priors(priors, models, feats.shape[1])
 
     n_s = len(seeds)

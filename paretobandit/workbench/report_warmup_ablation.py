@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from . import figures, style
+from .report_nonstationary import split_traces  # same cell/trace layout (re-exported)
 from .stats import summarise
 
 __all__ = ["TABLE_COLUMNS", "split_traces", "summarise_warmup_ablation", "table_view"]
@@ -25,18 +26,6 @@ TABLE_COLUMNS = ["budget", "budget_value", "condition", "test_regret", "test_reg
                  "warmup_regret_ci_low", "warmup_regret_ci_high", "share_llama", "share_mistral", "share_pro"]
 _LABELS = {"paretobandit": "ParetoBandit (priors)", "tabula_rasa": "Tabula rasa (no priors)",
            "random": "Uniform random"}
-
-
-def split_traces(raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(raw without per-cell traces, {budget: {condition: trace}})``."""
-    out = dict(raw)
-    cells, traces = [], {}
-    for cell in raw["cells"]:
-        cells.append({k: v for k, v in cell.items() if k != "trace"})
-        if "trace" in cell:
-            traces.setdefault(cell["budget"], {})[cell["condition"]] = cell["trace"]
-    out["cells"] = cells
-    return out, traces
 
 
 def summarise_warmup_ablation(raw: Mapping[str, Any], *, shorts: Mapping[str, str],
