@@ -32,7 +32,7 @@ demo: setup
 # Notebook outputs of the test run go to results/_nbval/, never over the committed results.
 NBVAL_ENV := PARETOBANDIT_RESULTS_ROOT=results/_nbval PARETOBANDIT_MACROS_DIR=results/_nbval/macros \
              HF_HUB_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 TQDM_DISABLE=1
-test: data
+test: features
 	$(PY) -m ruff check .
 	$(NBVAL_ENV) $(PY) -m pytest
 
