@@ -5,7 +5,10 @@ Gemini-2.5-Pro is repriced to 0.10/0.10 $/M (``router.update_model_pricing`` ⇒
 :class:`~paretobandit.sim.PriceChange`) and its realised dataset costs are multiplied by
 0.10/5.625 (the ratio of the new to the old blended price); P3 restores the original price.
 Conditions: naive, recalibrated, forgetting, paretobandit, unconstrained
-(:mod:`paretobandit.experiments.conditions`).
+(:mod:`paretobandit.experiments.conditions`). The paper's configuration (docs/PROTOCOLS.md §B1) is
+``penalty_mode="static"``: hand-set λ_c = M_b for naive / forgetting / recalibrated-P1 and the two-pass
+re-fit (seeds 9500–9509) of recalibrated at each phase boundary; ``variants=["fitted"]`` adds the
+val-fitted baselines beside it.
 
 >>> # res = run_budget_drift(features_val=..., ..., models=models, prices=prices,
 >>> #                        budgets={"tight": 3.0e-4, "moderate": 6.62e-4, "loose": 1.87e-3},
@@ -20,7 +23,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from .common import as_price_array
-from .phased import PhaseShift, run_phased
+from .phased import PhaseShift, run_phased_variants
 
 __all__ = ["DRIFT_CONDITIONS", "drift_shift", "run_budget_drift"]
 
@@ -45,9 +48,11 @@ def drift_shift(models: Sequence[str], prices, model: str, new_price: tuple[floa
 def run_budget_drift(*, models, prices, drift_model: str = "google/gemini-2.5-pro",
                      new_price: tuple[float, float] = (0.10, 0.10),
                      conditions: Sequence[str] = DRIFT_CONDITIONS, **kwargs) -> dict:
-    """Exp 02 for every condition × budget × seed; keyword arguments go to :func:`run_phased`."""
+    """Exp 02 for every condition × budget × seed; keyword arguments go to
+    :func:`~paretobandit.experiments.phased.run_phased_variants` (``penalty_mode``, ``static_penalty``,
+    ``refit_seeds``, ``variants``, …)."""
     shift = drift_shift(models, prices, drift_model, new_price)
-    out = run_phased(models=models, prices=prices, conditions=conditions, shift=shift,
-                     experiment="budget_drift", **kwargs)
+    out = run_phased_variants(models=models, prices=prices, conditions=conditions, shift=shift,
+                              experiment="budget_drift", **kwargs)
     out["drift_model"] = str(drift_model)
     return out

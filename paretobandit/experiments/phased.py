@@ -45,10 +45,18 @@ from ..sim import (
 )
 from .budget_pacing import router_config
 from .common import as_price_array, parse_budgets, parse_pacer, parse_seeds, prepare_tables, resolve_priors
-from .conditions import LAMBDA_GRID, FitJob, fit_cost_penalty, get_conditions
+from .conditions import (
+    LAMBDA_GRID,
+    PENALTY_MODES,
+    FitJob,
+    fit_cost_penalty,
+    get_conditions,
+    parse_static_penalty,
+    recalibrate_two_pass,
+)
 
-__all__ = ["PhaseShift", "effective_phase_length", "phase_bounds", "run_phased", "three_phase_trial_streams",
-           "windowed_mean"]
+__all__ = ["PhaseShift", "effective_phase_length", "phase_bounds", "run_phased", "run_phased_variants",
+           "three_phase_trial_streams", "windowed_mean"]
 
 N_PHASES = 3
 
@@ -158,12 +166,50 @@ def _plan(conditions, budgets: Mapping[str, float], n_seeds: int) -> list[tuple[
     return blocks
 
 
+def _fit_penalties(conds, penalty_mode, static, feats, rewards, costs, base_prices, shift, budgets, cfg, pri,
+                   lambda_grid, fit_seeds, refit_seeds) -> dict | None:
+    """The λ_c fits the conditions need: one batch each (``None`` when no condition has a static λ_c)."""
+    k = rewards.shape[1]
+    if penalty_mode == "static":
+        if not any(c.refit for c in conds):
+            return {"static": dict(static)}
+        targets = [FitJob("p2", 1.0, shift.p2_prices(base_prices), shift.p2_cost_scale(k)),
+                   FitJob("p3", 1.0, np.array(base_prices, dtype=float), np.ones(k))]
+        gammas = {c.fit_gamma(cfg) for c in conds if c.refit}
+        if gammas != {1.0}:
+            raise ConfigError(f"the two-pass re-fit is defined for γ = 1 routers, got {sorted(gammas)}")
+        return recalibrate_two_pass(features_val=feats, rewards_val=rewards, costs_val=costs,
+                                    base_prices=base_prices, targets=targets, static=static, budgets=budgets,
+                                    seeds=list(refit_seeds), config=cfg, priors=pri, grid=lambda_grid)
+    # "fitted": each fitted γ under the base prices, plus the P2 prices for refits
+    jobs, labels = [], set()
+    for c in conds:
+        if not c.fitted:
+            continue
+        g = c.fit_gamma(cfg)
+        for scenario in ("base", "p2"):
+            if scenario == "p2" and not c.refit:
+                continue
+            label = f"gamma={g:g}/{scenario}"
+            if label not in labels:
+                labels.add(label)
+                p = base_prices if scenario == "base" else shift.p2_prices(base_prices)
+                sc = np.ones(k) if scenario == "base" else shift.p2_cost_scale(k)
+                jobs.append(FitJob(label, g, p, sc))
+    if not jobs:
+        return None
+    return fit_cost_penalty(features_val=feats, rewards_val=rewards, costs_val=costs, jobs=jobs,
+                            budgets=budgets, seeds=list(fit_seeds), config=cfg, priors=pri, grid=lambda_grid)
+
+
 def run_phased(*, features_val, rewards_val, costs_val, features_test, rewards_test, costs_test,
                models: Sequence[str], prices, budgets: Mapping[str, float], seeds: Sequence[int],
                conditions: Sequence[str], shift: PhaseShift, phase_length: int = 608, phase_seed: int = 42,
                router_params: Mapping | None = None, pacer_params: Mapping | None = None, priors=None,
                lambda_grid: Sequence[float] = LAMBDA_GRID, fit_seeds: Sequence[int] = tuple(range(10)),
-               window: int = 50, late_steps: int = 200, trace_stride: int = 8,
+               penalty_mode: str = "fitted", static_penalty: Mapping[str, float] | None = None,
+               refit_seeds: Sequence[int] = tuple(range(9500, 9510)), window: int = 50, late_steps: int = 200,
+               trace_stride: int = 8,
                experiment: str = "phased") -> dict:
     """Run every condition × budget × seed of a three-phase experiment; return JSON-able per-seed metrics.
 
@@ -187,8 +233,19 @@ def run_phased(*, features_val, rewards_val, costs_val, features_test, rewards_t
         RouterConfig fields (``cost_penalty`` is set per condition) and pacer settings (``mode``, η, …).
     priors : path, Priors, (models, A, b) or None
         Warm-up priors.
-    lambda_grid, fit_seeds : sequences
-        λ_c grid and the seeds of its val fit (:func:`~paretobandit.experiments.conditions.fit_cost_penalty`).
+    lambda_grid : sequence of float
+        λ_c grid of the val fit and of the two-pass re-fit.
+    penalty_mode : {"static", "fitted"}
+        ``"static"`` (the paper): naive / forgetting / recalibrated-P1 use ``static_penalty[b]`` and
+        recalibrated re-fits P2 and P3 with
+        :func:`~paretobandit.experiments.conditions.recalibrate_two_pass` over ``refit_seeds``;
+        ``"fitted"``: λ_c fitted on val over ``fit_seeds``
+        (:func:`~paretobandit.experiments.conditions.fit_cost_penalty`; recalibrated re-fitted for P2
+        only, P3 = P1).
+    static_penalty : mapping budget name → λ_c
+        The hand-set M_b (``"static"`` only).
+    fit_seeds, refit_seeds : sequences of int
+        Seeds of the single-pass val fit and of the two-pass re-fit.
     window, trace_stride : int
         Window of the windowed reward/cost/share series and the step between stored trace points.
     late_steps : int
@@ -206,7 +263,7 @@ def run_phased(*, features_val, rewards_val, costs_val, features_test, rewards_t
     tables = prepare_tables(models, features_val, rewards_val, costs_val, features_test, rewards_test,
                             costs_test)
     models, feats, rewards, costs = tables.models, tables.feats, tables.rewards, tables.costs
-    n_val, n_test, k = tables.n_val, tables.n_test, tables.k
+    n_val, n_test = tables.n_val, tables.n_test
     base_prices = as_price_array(prices, models)
     budgets = parse_budgets(budgets)
     seeds = parse_seeds(seeds, required=False)
@@ -220,32 +277,22 @@ def run_phased(*, features_val, rewards_val, costs_val, features_test, rewards_t
     base_streams = three_phase_trial_streams(seeds, n_val, phases)
     n_s, n_t = len(seeds), base_streams.shape[1]
 
-    # ---- λ_c fits (one batch): each fitted γ under the base prices, plus the P2 prices for refits
-    jobs, fit_key = [], {}
-    for c in conds:
-        if not c.fitted:
-            continue
-        g = c.fit_gamma(cfg)
-        for scenario in ("base", "p2"):
-            if scenario == "p2" and not c.refit:
-                continue
-            label = f"gamma={g:g}/{scenario}"
-            fit_key[(c.name, scenario)] = label
-            if label not in {j.label for j in jobs}:
-                p = base_prices if scenario == "base" else shift.p2_prices(base_prices)
-                s = np.ones(k) if scenario == "base" else shift.p2_cost_scale(k)
-                jobs.append(FitJob(label, g, p, s))
-    fit = None
-    if jobs:
-        fit = fit_cost_penalty(features_val=feats[:n_val], rewards_val=rewards[:n_val],
-                               costs_val=costs[:n_val], jobs=jobs, budgets=budgets,
-                               seeds=list(fit_seeds), config=cfg, priors=pri, grid=lambda_grid)
+    if penalty_mode not in PENALTY_MODES:
+        raise ConfigError(f"penalty_mode must be one of {PENALTY_MODES}, got {penalty_mode!r}")
+    static = parse_static_penalty(static_penalty, budgets) if penalty_mode == "static" else None
+    fit = _fit_penalties(conds, penalty_mode, static, feats[:n_val], rewards[:n_val], costs[:n_val],
+                         base_prices, shift, budgets, cfg, pri, lambda_grid, fit_seeds, refit_seeds)
 
-    def lam_c_of(c, b, scenario="base"):
+    def lam_c_of(c, b, phase: int) -> float:
+        """λ_c of condition ``c`` at budget ``b`` in phase 0/1/2 (the warm-up uses phase 0's)."""
         if not c.fitted or b is None:
             return 0.0
-        key = fit_key[(c.name, scenario if c.refit else "base")]
-        return float(fit["jobs"][key]["chosen"][b])
+        if penalty_mode == "static":
+            if not c.refit or phase == 0:
+                return static[b]
+            return float(fit["targets"][("p2", "p3")[phase - 1]]["budgets"][b]["chosen"])
+        scenario = "p2" if (c.refit and phase == 1) else "base"
+        return float(fit["jobs"][f"gamma={c.fit_gamma(cfg):g}/{scenario}"]["chosen"][b])
 
     # ---- the batch: one block of n_s runs per (condition, budget)
     blocks = _plan(conds, budgets, n_s)
@@ -257,7 +304,7 @@ def run_phased(*, features_val, rewards_val, costs_val, features_test, rewards_t
     lam_phase = np.zeros((n_runs, N_PHASES))        # λ_c in P1, P2, P3 (warm-up uses P1's)
     for i, (c, b) in enumerate(blocks):
         cond = by_name[c]
-        lam_phase[i * n_s:(i + 1) * n_s] = [lam_c_of(cond, b), lam_c_of(cond, b, "p2"), lam_c_of(cond, b)]
+        lam_phase[i * n_s:(i + 1) * n_s] = [lam_c_of(cond, b, j) for j in range(N_PHASES)]
     streams = np.tile(base_streams, (len(blocks), 1))
     sim = BatchSimulator(feats, rewards, costs, streams, base_prices, seeds=seeds * len(blocks), gamma=gamma,
                          cost_penalty=lam_phase[:, 0].copy(),
@@ -356,6 +403,28 @@ def run_phased(*, features_val, rewards_val, costs_val, features_test, rewards_t
         "pacer_params": {"mode": mode, "eta": pacer.eta, "ema": pacer.ema_alpha,
                          "lambda_cap": pacer.lambda_cap, "ceiling_multiplier": pacer.ceiling_multiplier},
         "priors": pri is not None,
+        "penalty_mode": penalty_mode,
         "lambda_fit": fit,
         "cells": cells,
     }
+
+
+def run_phased_variants(*, conditions: Sequence[str], penalty_mode: str = "static",
+                        variants: Sequence[str] = (), **kwargs) -> dict:
+    """:func:`run_phased` in ``penalty_mode`` (every condition), plus each mode in ``variants`` for the
+    static-penalty conditions only (the others do not depend on it).
+
+    Returns the main run's dict with ``variants = {mode: run_phased(...) dict}``.
+    """
+    variants = [str(v) for v in variants]
+    bad = [v for v in variants if v not in PENALTY_MODES or v == penalty_mode]
+    if bad or len(set(variants)) != len(variants):
+        raise ConfigError(f"variants must be distinct penalty modes other than {penalty_mode!r} "
+                          f"(from {PENALTY_MODES}), got {variants}")
+    out = run_phased(conditions=conditions, penalty_mode=penalty_mode, **kwargs)
+    static_conds = [c.name for c in get_conditions(conditions) if c.fitted]
+    out["variants"] = {}
+    if static_conds:
+        for mode in variants:
+            out["variants"][mode] = run_phased(conditions=static_conds, penalty_mode=mode, **kwargs)
+    return out

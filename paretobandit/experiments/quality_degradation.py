@@ -3,7 +3,9 @@
 Three-phase protocol of :mod:`paretobandit.experiments.phased` (seeds ``6000 + i``): during P2 the
 observed reward of Mistral-Large is 0.75 on every prompt (cost unchanged, no price change — the
 router is not told); P3 restores the original rewards. Conditions: naive, forgetting,
-paretobandit, unconstrained (:mod:`paretobandit.experiments.conditions`). Besides per-phase reward,
+paretobandit, unconstrained (:mod:`paretobandit.experiments.conditions`); the paper's naive and
+forgetting use the hand-set λ_c = M_b (``penalty_mode="static"``, docs/PROTOCOLS.md §B2),
+``variants=["fitted"]`` adds the val-fitted baselines beside them. Besides per-phase reward,
 cost/B and Mistral's share, each trial reports its recovery ratio (P3 reward / P1 reward) and the
 trough of its windowed reward (window 50, over windows ending in P2 or P3) with its depth
 (P1 reward − trough).
@@ -14,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..errors import ConfigError
-from .phased import PhaseShift, run_phased
+from .phased import PhaseShift, run_phased_variants
 
 __all__ = ["DEGRADATION_CONDITIONS", "degradation_shift", "run_quality_degradation"]
 
@@ -32,9 +34,10 @@ def degradation_shift(models: Sequence[str], model: str, value: float = 0.75) ->
 def run_quality_degradation(*, models, degraded_model: str = "mistralai/mistral-large-2512",
                             degraded_reward: float = 0.75,
                             conditions: Sequence[str] = DEGRADATION_CONDITIONS, **kwargs) -> dict:
-    """Exp 03 for every condition × budget × seed; keyword arguments go to :func:`run_phased`."""
+    """Exp 03 for every condition × budget × seed; keyword arguments go to
+    :func:`~paretobandit.experiments.phased.run_phased_variants`."""
     shift = degradation_shift(models, degraded_model, degraded_reward)
-    out = run_phased(models=models, conditions=conditions, shift=shift, experiment="quality_degradation",
-                     **kwargs)
+    out = run_phased_variants(models=models, conditions=conditions, shift=shift,
+                              experiment="quality_degradation", **kwargs)
     out["degraded_model"] = str(degraded_model)
     return out

@@ -14,13 +14,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from . import figures
-from .report_nonstationary import BASE_COLUMNS, PHASE_NAMES, binding_cells, plot_traces, summarise_phased
+from .report_nonstationary import (
+    BASE_COLUMNS,
+    PHASE_NAMES,
+    add_variants,
+    binding_cells,
+    plot_traces,
+    summarise_phased,
+)
 
 __all__ = ["TABLE_COLUMNS", "summarise_budget_drift"]
 
 EXPERIMENT = "budget_drift"
 TABLE_COLUMNS = [*BASE_COLUMNS, "share_llama", "share_mistral", "share_pro", "reward_lift",
-                 "reward_lift_ci_low", "reward_lift_ci_high"]
+                 "reward_lift_ci_low", "reward_lift_ci_high", "variant"]
 BASELINES = ("naive", "recalibrated", "forgetting", "unconstrained")
 
 
@@ -36,7 +43,8 @@ def summarise_budget_drift(raw: Mapping[str, Any], *, shorts: Mapping[str, str],
     Headlines: ParetoBandit's largest |cost/B − 1| over binding cells (:func:`binding_cells`) and
     whether it is within ``tolerance``; its largest overshoot over all cells; every baseline's largest
     cost/B (overall and in P3); ParetoBandit's P2 − P1 reward lift per budget, its maximum and whether
-    it is positive at every budget.
+    it is positive at every budget. Rows carry ``variant`` ("paper", or the name of a run in
+    ``raw["variants"]``, e.g. "fitted"); a variant's cells go to ``summary["variant_<name>"]``.
     """
     summary, rows = summarise_phased(raw, shorts=shorts, bootstrap=bootstrap, row_extra=_lift_columns)
     bind = binding_cells(summary)
@@ -58,6 +66,7 @@ def summarise_budget_drift(raw: Mapping[str, Any], *, shorts: Mapping[str, str],
         heads[f"{cond}_max_util_phase_3"] = max(summary[b][cond]["phase_3"]["util"] for b in summary)
     summary["headlines"] = heads
     summary["binding"] = {b: ",".join(p.replace("phase_", "P") for p in ps) for b, ps in bind.items()}
+    add_variants(raw, summary, rows, shorts=shorts, bootstrap=bootstrap, row_extra=_lift_columns)
     return summary, rows
 
 
@@ -90,8 +99,11 @@ def table_view(rows: Sequence[Mapping[str, Any]]):
     import pandas as pd
 
     df = pd.DataFrame(rows)
-    wide = df.pivot_table(index=["budget", "condition"], columns="phase",
+    if "variant" not in df:
+        df["variant"] = "paper"
+    idx = ["variant", "budget", "condition"]
+    wide = df.pivot_table(index=idx, columns="phase",
                           values=["cost_ratio", "mean_reward", "mean_weight", "share_pro"], sort=False)
     wide.columns = [f"{m}_P{p}" for m, p in wide.columns]
-    lift = df[df.phase == 1].set_index(["budget", "condition"])["reward_lift"]
+    lift = df[df.phase == 1].set_index(idx)["reward_lift"]
     return wide.join(lift)

@@ -23,10 +23,12 @@ import numpy as np
 from . import style
 from .stats import summarise
 
-__all__ = ["BASE_COLUMNS", "PHASE_NAMES", "binding_cells", "cell_summary", "plot_traces", "split_traces",
-           "summarise_phased"]
+__all__ = ["BASE_COLUMNS", "PAPER_VARIANT", "PHASE_NAMES", "add_variants", "binding_cells", "cell_summary",
+           "plot_traces", "split_traces", "summarise_phased"]
 
 PHASE_NAMES = ("phase_1", "phase_2", "phase_3")
+#: ``variant`` of the rows of the paper's configuration (hand-set λ_c of the static-penalty baselines).
+PAPER_VARIANT = "paper"
 BASE_COLUMNS = ["budget", "budget_value", "condition", "phase", "cost_ratio", "cost_ratio_ci_low",
                 "cost_ratio_ci_high", "mean_reward", "reward_ci_low", "reward_ci_high", "mean_cost",
                 "lambda_c", "mean_lambda", "median_lambda", "mean_weight"]
@@ -38,7 +40,11 @@ _LINESTYLES = {"recalibrated": "--", "forgetting": "-."}
 
 
 def split_traces(raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(raw without the per-cell traces, {budget: {condition: trace}})``: traces are kept once."""
+    """``(raw without the per-cell traces, {budget: {condition: trace}})``: traces are kept once.
+
+    Only the main run's traces are kept (the figures show the paper's configuration); the cells of
+    ``raw["variants"]`` lose theirs.
+    """
     out = dict(raw)
     cells, traces = [], {}
     for cell in raw["cells"]:
@@ -46,6 +52,10 @@ def split_traces(raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
         if "trace" in cell:
             traces.setdefault(cell["budget"], {})[cell["condition"]] = cell["trace"]
     out["cells"] = cells
+    if raw.get("variants"):
+        out["variants"] = {
+            name: {**v, "cells": [{k: x for k, x in c.items() if k != "trace"} for c in v["cells"]]}
+            for name, v in raw["variants"].items()}
     return out, traces
 
 
@@ -136,6 +146,22 @@ def summarise_phased(raw: Mapping[str, Any], *, shorts: Mapping[str, str],
                     row.update(row_extra(cs, j))
                 rows.append(row)
     return summary, rows
+
+
+def add_variants(raw: Mapping[str, Any], summary: dict[str, Any], rows: list[dict[str, Any]], *,
+                 shorts: Mapping[str, str], bootstrap: Mapping[str, Any] | None = None,
+                 row_extra: Callable[[Mapping[str, Any], int], Mapping[str, Any]] | None = None) -> None:
+    """Label ``rows`` as the paper's (``variant = "paper"``) and append the rows of every run in
+    ``raw["variants"]`` (``variant`` = its name); their cell summaries go to ``summary["variant_<name>"]``.
+    """
+    for row in rows:
+        row["variant"] = PAPER_VARIANT
+    for name, vraw in (raw.get("variants") or {}).items():
+        vsum, vrows = summarise_phased(vraw, shorts=shorts, bootstrap=bootstrap, row_extra=row_extra)
+        for row in vrows:
+            row["variant"] = str(name)
+        rows.extend(vrows)
+        summary[f"variant_{name}"] = vsum
 
 
 # ------------------------------------------------------------------------------------- figures

@@ -12,14 +12,14 @@ from typing import Any
 import matplotlib.pyplot as plt
 
 from . import figures
-from .report_nonstationary import BASE_COLUMNS, PHASE_NAMES, plot_traces, summarise_phased
+from .report_nonstationary import BASE_COLUMNS, PHASE_NAMES, add_variants, plot_traces, summarise_phased
 
 __all__ = ["TABLE_COLUMNS", "summarise_quality_degradation"]
 
 EXPERIMENT = "quality_degradation"
 TABLE_COLUMNS = [*BASE_COLUMNS, "share_llama", "share_mistral", "share_pro", "mistral_share",
                  "mistral_late_share", "recovery_ratio", "recovery_ratio_ci_low", "recovery_ratio_ci_high",
-                 "trough", "trough_ci_low", "trough_ci_high", "trough_depth", "trough_step"]
+                 "trough", "trough_ci_low", "trough_ci_high", "trough_depth", "trough_step", "variant"]
 
 
 def _make_extra(short: str):
@@ -41,6 +41,7 @@ def summarise_quality_degradation(raw: Mapping[str, Any], *, shorts: Mapping[str
     Headlines: ParetoBandit's largest cost/B over the 9 budget × phase cells and whether all are within
     ``1 + tolerance``; whether the degraded model's share falls P1 → P2 at every budget and comes back
     (late-P3 share above late-P2 share) at every budget; ParetoBandit's recovery ratio per budget.
+    Rows carry ``variant`` as in :func:`~paretobandit.workbench.report_nonstationary.add_variants`.
     """
     degraded = raw["degraded_model"]
     short = shorts[degraded]
@@ -60,6 +61,7 @@ def summarise_quality_degradation(raw: Mapping[str, Any], *, shorts: Mapping[str
     for cond in raw["conditions"]:
         heads[f"{cond}_max_util"] = max(summary[b][cond][p]["util"] for b in budgets for p in PHASE_NAMES)
     summary["headlines"] = heads
+    add_variants(raw, summary, rows, shorts=shorts, bootstrap=bootstrap, row_extra=_make_extra(short))
     return summary, rows
 
 
@@ -82,8 +84,11 @@ def table_view(rows: Sequence[Mapping[str, Any]]):
     import pandas as pd
 
     df = pd.DataFrame(rows)
-    wide = df.pivot_table(index=["budget", "condition"], columns="phase",
+    if "variant" not in df:
+        df["variant"] = "paper"
+    idx = ["variant", "budget", "condition"]
+    wide = df.pivot_table(index=idx, columns="phase",
                           values=["cost_ratio", "mean_reward", "mistral_share"], sort=False)
     wide.columns = [f"{m}_P{p}" for m, p in wide.columns]
-    extra = df[df.phase == 1].set_index(["budget", "condition"])[["recovery_ratio", "trough", "trough_depth"]]
+    extra = df[df.phase == 1].set_index(idx)[["recovery_ratio", "trough", "trough_depth"]]
     return wide.join(extra)
