@@ -1,4 +1,4 @@
-"""Exp 04 — runtime onboarding K = 3 → 4 (SPEC §3).
+"""Exp 04 — runtime onboarding K = 3 → 4 (docs/PROTOCOLS.md §3, §B3).
 
 Per run (one budget × scenario × seed): a fresh router with the K = 3 warm-up priors (n_eff 1163.9,
 λ_c = 0) and an ADAPTIVE pacer at B (or no pacer for ``unconstrained``) routes the seed's shuffled
@@ -14,13 +14,19 @@ Scenarios change only the new arm, and only in P2:
 
 * ``good_cheap`` — as collected;
 * ``bad_cheap`` — observed reward × 0.5;
-* ``good_expensive`` — realised $ cost × 10 in the data and registry price 3.0/25.0 $/M.
+* ``good_expensive`` — realised $ cost × 10 in the data and registry price 3.0/25.0 $/M. In the paper's
+  configuration the hard ceiling sees Flash at ``ceiling_cost_per_m`` = 3.0 $/M (the upstream
+  registry's ``blended_cost_per_m`` field after its repricing call, §B3) while ``c̃`` comes from
+  (3.0 + 25.0)/2 = 14.0 $/M; so Gemini-Pro stays the ceiling's ``p_max`` and Flash is eligible while
+  λ_t ≤ 0.875. ``variants`` can add the same scenario with one consistent price (``ceiling_cost_per_m``
+  None ⇒ 14.0 $/M for both), reported beside it.
 
 Sustained adoption (:func:`adoption_steps`): the first P2 step ``k`` (0-based, the first forced pull is
 step 0) such that, for each of the ``sustain`` = 50 steps ``j = k … k + 49``, the new arm's share of the
 ``window`` = 100 selections ending at ``j`` (inclusive) is ≥ 10 %; the search starts at
 ``k = n_forced + window`` (= 120), so no window ever contains a forced pull, and the 50 steps must fit in
-P2. Runs without such a step are not adopted.
+P2. Runs without such a step are not adopted. The reported ``adoption_step`` is ``k + index_base``
+(``index_base = 1`` in the paper: the 1-indexed P2 step).
 
 >>> # res = run_onboarding(features_val=fv, rewards_val=val.rewards, costs_val=val.costs,
 >>> #                      features_test=ft, rewards_test=test.rewards, costs_test=test.costs,
@@ -43,8 +49,8 @@ from ..sim import CostTransform, Onboard, RewardTransform, simulate, warmup_test
 from .budget_pacing import router_config
 from .common import as_price_array, parse_pacer, parse_seeds, resolve_priors, stack_tables
 
-__all__ = ["SCENARIOS", "Scenario", "adoption_steps", "rolling_share", "run_onboarding", "scenario_events",
-           "scenarios_from_config"]
+__all__ = ["PAPER_VARIANT", "SCENARIOS", "Scenario", "adoption_steps", "rolling_share", "run_onboarding",
+           "scenario_events", "scenarios_from_config", "variants_from_config"]
 
 
 # ------------------------------------------------------------------------------------- scenarios
@@ -61,6 +67,8 @@ class Scenario:
         Realised $ costs of the new arm are multiplied by this.
     input_cost_per_m, output_cost_per_m : float or None
         Registry price at onboarding ($/M); ``None`` = the portfolio price of the new model.
+    ceiling_cost_per_m : float or None
+        Blended $/M the hard pacer ceiling uses for the new arm; ``None`` = (input + output)/2.
     """
 
     name: str
@@ -68,6 +76,7 @@ class Scenario:
     cost_scale: float = 1.0
     input_cost_per_m: float | None = None
     output_cost_per_m: float | None = None
+    ceiling_cost_per_m: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -79,20 +88,23 @@ class Scenario:
         if (self.input_cost_per_m is None) != (self.output_cost_per_m is None):
             raise ConfigError(f"scenario {self.name}: give both input_cost_per_m and "
                               "output_cost_per_m, or neither")
-        for key in ("input_cost_per_m", "output_cost_per_m"):
+        for key in ("input_cost_per_m", "output_cost_per_m", "ceiling_cost_per_m"):
             v = getattr(self, key)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
                                   or not math.isfinite(v) or v < 0):
                 raise ConfigError(f"scenario {self.name}: {key} must be a finite number >= 0, got {v!r}")
 
 
-#: The paper's three scenarios (SPEC §3, Exp 04).
+#: The paper's three scenarios (docs/PROTOCOLS.md §3, §B3), good_expensive with the ceiling quirk.
 SCENARIOS: dict[str, Scenario] = {
     "good_cheap": Scenario("good_cheap"),
     "bad_cheap": Scenario("bad_cheap", reward_scale=0.5),
     "good_expensive": Scenario("good_expensive", cost_scale=10.0, input_cost_per_m=3.0,
-                               output_cost_per_m=25.0),
+                               output_cost_per_m=25.0, ceiling_cost_per_m=3.0),
 }
+#: ``variant`` of the paper's scenario runs.
+PAPER_VARIANT = "paper"
+_SCENARIO_KEYS = {"reward_scale", "cost_scale", "input_cost_per_m", "output_cost_per_m", "ceiling_cost_per_m"}
 
 
 def scenarios_from_config(spec: Mapping[str, Any] | None) -> dict[str, Scenario]:
@@ -102,7 +114,7 @@ def scenarios_from_config(spec: Mapping[str, Any] | None) -> dict[str, Scenario]
     out = {}
     for name, params in spec.items():
         params = dict(params or {})
-        unknown = set(params) - {"reward_scale", "cost_scale", "input_cost_per_m", "output_cost_per_m"}
+        unknown = set(params) - _SCENARIO_KEYS
         if unknown:
             raise ConfigError(f"scenario {name}: unknown key(s) {sorted(unknown)}")
         values = {k: None if v is None else float(v) for k, v in params.items()}
@@ -112,17 +124,47 @@ def scenarios_from_config(spec: Mapping[str, Any] | None) -> dict[str, Scenario]
     return out
 
 
+def variants_from_config(spec: Mapping[str, Any] | None, scenarios: Mapping[str, Scenario]
+                         ) -> dict[str, dict[str, Scenario]]:
+    """``{variant: {scenario name: Scenario}}`` from ``{variant: {scenario: {key: value overrides}}}``.
+
+    Each override starts from the named scenario in ``scenarios`` (e.g. ``{"consistent_registry":
+    {"good_expensive": {"ceiling_cost_per_m": None}}}``).
+    """
+    out: dict[str, dict[str, Scenario]] = {}
+    for vname, scen_spec in dict(spec or {}).items():
+        if str(vname) == PAPER_VARIANT:
+            raise ConfigError(f"variant name {PAPER_VARIANT!r} is reserved for the paper's runs")
+        out[str(vname)] = {}
+        for sname, params in dict(scen_spec or {}).items():
+            if sname not in scenarios:
+                raise ConfigError(f"variant {vname}: unknown scenario {sname!r}; known: {list(scenarios)}")
+            params = dict(params or {})
+            unknown = set(params) - _SCENARIO_KEYS
+            if unknown:
+                raise ConfigError(f"variant {vname}/{sname}: unknown key(s) {sorted(unknown)}")
+            base = scenarios[sname]
+            values = {k: getattr(base, k) for k in _SCENARIO_KEYS}
+            values.update({k: None if v is None else float(v) for k, v in params.items()})
+            out[str(vname)][str(sname)] = Scenario(str(sname), **values)
+        if not out[str(vname)]:
+            raise ConfigError(f"variant {vname} has no scenario")
+    return out
+
+
 def scenario_events(scenario: Scenario, *, arm: int, start: int, stop: int, n_forced: int,
                     base_price: tuple[float, float], runs: Any = None) -> list:
     """Simulator events of ``scenario``: onboard ``arm`` at ``start`` and transform it on ``[start, stop)``.
 
     The registry price is the scenario's, else ``base_price`` (the portfolio's price of the new model);
+    the ceiling price is the scenario's ``ceiling_cost_per_m`` (``None`` = the blended registry price);
     transforms that change nothing (scale 1) are omitted.
     """
     price = ((scenario.input_cost_per_m, scenario.output_cost_per_m) if scenario.input_cost_per_m is not None
              else tuple(float(p) for p in base_price))
     events: list = [Onboard(step=start, arm=arm, n_forced=n_forced, input_cost_per_m=float(price[0]),
-                            output_cost_per_m=float(price[1]), runs=runs)]
+                            output_cost_per_m=float(price[1]), runs=runs,
+                            ceiling_cost_per_m=scenario.ceiling_cost_per_m)]
     if stop > start and scenario.reward_scale != 1.0:
         events.append(RewardTransform.scaled(arm, start, stop, scenario.reward_scale, runs=runs))
     if stop > start and scenario.cost_scale != 1.0:
@@ -232,13 +274,23 @@ def _trailing_mean(x: np.ndarray, window: int) -> np.ndarray:
     return (csum[:, t] - csum[:, lo]) / (t - lo)
 
 
+def _scenario_record(s: Scenario, default_price) -> dict:
+    pin = float(s.input_cost_per_m if s.input_cost_per_m is not None else default_price[0])
+    pout = float(s.output_cost_per_m if s.output_cost_per_m is not None else default_price[1])
+    return {"reward_scale": s.reward_scale, "cost_scale": s.cost_scale, "input_cost_per_m": pin,
+            "output_cost_per_m": pout,
+            "ceiling_cost_per_m": float((pin + pout) / 2 if s.ceiling_cost_per_m is None
+                                        else s.ceiling_cost_per_m)}
+
+
 def run_onboarding(*, features_val, rewards_val, costs_val, features_test, rewards_test, costs_test,
                    models: Sequence[str], prices, new_model: str, budgets, seeds,
                    scenarios: Mapping[str, Scenario] | None = None, router_params: dict | None = None,
                    pacer_params: dict | None = None, priors=None, n_forced: int = 20, window: int = 100,
                    threshold: float = 0.10, sustain: int = 50, last_steps: int = 200,
                    trace_every: int = 10, trace_window: int = 50, trace_p1_steps: int = 400,
-                   switch_steps: int = 200, n_jobs: int = 1) -> dict:
+                   switch_steps: int = 200, index_base: int = 1,
+                   variants: Mapping[str, Mapping[str, Scenario]] | None = None, n_jobs: int = 1) -> dict:
     """Run Exp 04 for every scenario × budget × seed; return per-seed metrics and traces (JSON-able).
 
     Parameters
@@ -276,6 +328,11 @@ def run_onboarding(*, features_val, rewards_val, costs_val, features_test, rewar
         trace starts at the adoption search start (earlier windows hold forced pulls).
     switch_steps : int
         ``lambda_peak_switch`` is the largest λ over the first ``switch_steps`` P2 steps.
+    index_base : {0, 1}
+        Reported ``adoption_step`` = 0-based P2 step + ``index_base`` (the paper: 1).
+    variants : mapping {variant: {scenario name: Scenario}}, optional
+        Further scenario runs reported beside the paper's (cells carry ``variant``; the paper's are
+        ``"paper"``), e.g. good_expensive with one consistent price (:func:`variants_from_config`).
 
     Returns
     -------
@@ -315,6 +372,14 @@ def run_onboarding(*, features_val, rewards_val, costs_val, features_test, rewar
     scen = dict(SCENARIOS if scenarios is None else scenarios)
     if not scen:
         raise ConfigError("at least one scenario is needed")
+    if index_base not in (0, 1) or isinstance(index_base, bool):
+        raise ConfigError(f"index_base must be 0 or 1, got {index_base!r}")
+    blocks = [(PAPER_VARIANT, n, s) for n, s in scen.items()]
+    for vname, vscen in dict(variants or {}).items():
+        if str(vname) == PAPER_VARIANT or not vscen:
+            raise ConfigError(f"variant {vname!r}: a non-empty scenario mapping with a name other than "
+                              f"{PAPER_VARIANT!r} is needed")
+        blocks += [(str(vname), n, s) for n, s in vscen.items()]
     seeds = parse_seeds(seeds)
     for name, v, low in (("n_forced", n_forced, 0), ("last_steps", last_steps, 1),
                          ("trace_every", trace_every, 1), ("trace_window", trace_window, 1),
@@ -331,9 +396,8 @@ def run_onboarding(*, features_val, rewards_val, costs_val, features_test, rewar
         mask[arm] = False
         pri = type(pri)(a_off=pri.a_off, b_off=pri.b_off, mask=mask)
 
-    # runs: scenario-major, then budget, then seed
-    scen_names = list(scen)
-    n_sc, n_b, n_s = len(scen_names), len(names), len(seeds)
+    # runs: (variant, scenario) block-major, then budget, then seed
+    n_sc, n_b, n_s = len(blocks), len(names), len(seeds)
     base = warmup_test_streams(seeds, n_val, n_test)                        # (n_s, T)
     n_runs = n_sc * n_b * n_s
     streams = np.tile(base, (n_sc * n_b, 1))
@@ -341,10 +405,10 @@ def run_onboarding(*, features_val, rewards_val, costs_val, features_test, rewar
     run_budget = [None if not np.isfinite(b) else float(b) for b in np.repeat(bud, n_s)] * n_sc
     total = n_val + n_test
     events: list = []
-    for i, sname in enumerate(scen_names):
+    for i, (_, _, sc) in enumerate(blocks):
         runs = np.zeros(n_runs, dtype=bool)
         runs[i * n_b * n_s:(i + 1) * n_b * n_s] = True
-        events += scenario_events(scen[sname], arm=arm, start=n_val, stop=total, n_forced=n_forced,
+        events += scenario_events(sc, arm=arm, start=n_val, stop=total, n_forced=n_forced,
                                   base_price=tuple(price[arm]), runs=runs)
     res = simulate(feats, rewards, costs, streams, price, seeds=run_seeds, budget=run_budget, pacer_mode=mode,
                    priors=pri, config=cfg, pacer=pacer, events=events, n_jobs=n_jobs)
@@ -387,7 +451,7 @@ def run_onboarding(*, features_val, rewards_val, costs_val, features_test, rewar
                 "p90": np.percentile(a, 90, axis=0).tolist()}
 
     cells = []
-    for i, sname in enumerate(scen_names):
+    for i, (vname, sname, _) in enumerate(blocks):
         for jb, bname in enumerate(names):
             lo = (i * n_b + jb) * n_s
             sl = slice(lo, lo + n_s)
@@ -395,7 +459,7 @@ def run_onboarding(*, features_val, rewards_val, costs_val, features_test, rewar
             has_b = bool(np.isfinite(b))
             per_seed = {
                 "seed": list(seeds),
-                "adoption_step": [None if a < 0 else int(a) for a in adopt[sl]],
+                "adoption_step": [None if a < 0 else int(a) + int(index_base) for a in adopt[sl]],
                 "mean_reward": mean_reward[sl].tolist(),
                 "mean_cost": mean_cost[sl].tolist(),
                 "cost_ratio": (mean_cost[sl] / b).tolist() if has_b else None,
@@ -420,8 +484,9 @@ def run_onboarding(*, features_val, rewards_val, costs_val, features_test, rewar
                            "cost": {"mean": cost_roll[sl][:, sw_steps].mean(axis=0).tolist()},
                            "reward": {"mean": reward_roll[sl][:, sw_steps].mean(axis=0).tolist()}},
             }
-            cells.append({"scenario": sname, "budget": bname, "budget_value": float(b) if has_b else None,
-                          "per_seed": per_seed, "traces": traces})
+            cells.append({"variant": vname, "scenario": sname, "budget": bname,
+                          "budget_value": float(b) if has_b else None, "per_seed": per_seed,
+                          "traces": traces})
     return {
         "experiment": "onboarding",
         "models": col_models,
@@ -430,15 +495,12 @@ def run_onboarding(*, features_val, rewards_val, costs_val, features_test, rewar
         "n_test": int(n_test),
         "seeds": list(seeds),
         "budgets": {n: (float(b) if np.isfinite(b) else None) for n, b in zip(names, bud, strict=True)},
-        "scenarios": {n: {"reward_scale": s.reward_scale, "cost_scale": s.cost_scale,
-                          "input_cost_per_m": float(s.input_cost_per_m if s.input_cost_per_m is not None
-                                                    else price[arm, 0]),
-                          "output_cost_per_m": float(s.output_cost_per_m if s.output_cost_per_m is not None
-                                                     else price[arm, 1])}
-                      for n, s in scen.items()},
+        "scenarios": {n: _scenario_record(s, price[arm]) for n, s in scen.items()},
+        "variants": {v: {n: _scenario_record(s, price[arm]) for n, s in vs.items()}
+                     for v, vs in dict(variants or {}).items()},
         "adoption": {"n_forced": int(n_forced), "window": int(window), "threshold": float(threshold),
                      "sustain": int(sustain), "search_start": int(n_forced + window),
-                     "last_steps": int(last)},
+                     "last_steps": int(last), "index_base": int(index_base)},
         "router_params": cfg.to_dict(),
         "pacer_params": {"mode": mode, "eta": pacer.eta, "ema": pacer.ema_alpha,
                          "lambda_cap": pacer.lambda_cap, "ceiling_multiplier": pacer.ceiling_multiplier},

@@ -371,6 +371,8 @@ class BatchSimulator:
             raise ConfigError("prices must be finite and >= 0 ($ per million tokens)")
         p = np.broadcast_to(p, (n_runs, k, 2))
         self.price = np.ascontiguousarray(kernels.blended_price(p[..., 0], p[..., 1]))
+        #: $/1k price the hard ceiling compares (= :attr:`price` unless an Onboard event gives its own).
+        self.ceiling_price = self.price.copy()
         self.ncost = self._ncost(self.price)
 
         # ---- events (validated before any state is built)
@@ -402,8 +404,8 @@ class BatchSimulator:
 
     def _refresh_prices(self) -> None:
         self.ncost = self._ncost(self.price)
-        self._price_masked = np.where(self.active, self.price, np.inf)
-        self.pmax = np.where(self.active, self.price, -np.inf).max(axis=1)
+        self._price_masked = np.where(self.active, self.ceiling_price, np.inf)
+        self.pmax = np.where(self.active, self.ceiling_price, -np.inf).max(axis=1)
 
     def _compile_events(self, events: list) -> None:
         n_runs, k, n_steps = self.n_runs, self.k, self.n_steps
@@ -538,6 +540,7 @@ class BatchSimulator:
                 self._c_scale[m, ev.arm] = ev.scale
             elif isinstance(ev, PriceChange):
                 self.price[m, ev.arm] = kernels.blended_price(ev.input_cost_per_m, ev.output_cost_per_m)
+                self.ceiling_price[m, ev.arm] = self.price[m, ev.arm]
                 prices_changed = True
             elif isinstance(ev, Onboard):
                 self._onboard(ev, m)
@@ -559,6 +562,8 @@ class BatchSimulator:
         self.active[m, a] = True
         if ev.input_cost_per_m is not None:
             self.price[m, a] = kernels.blended_price(ev.input_cost_per_m, ev.output_cost_per_m)
+        self.ceiling_price[m, a] = (self.price[m, a] if ev.ceiling_cost_per_m is None
+                                    else float(ev.ceiling_cost_per_m) / 1000.0)
         self._forced_left[m] = ev.n_forced
         self._forced_arm[m] = a
 
@@ -835,7 +840,7 @@ class BatchSimulator:
     _PER_RUN = ("alpha", "gamma", "_gamma_col", "lam_c", "budget", "has_pacer", "uses_ceiling",
                 "uses_penalty", "price", "ncost", "_price_masked", "pmax", "active", "A", "ainv", "b",
                 "theta", "rho", "last_update", "last_played", "n_updates", "lam", "cost_ema", "_r_scale",
-                "_r_shift", "_c_scale", "_forced_left", "_forced_arm", "_outer", "_mat_step")
+                "_r_shift", "_c_scale", "_forced_left", "_forced_arm", "_outer", "_mat_step", "ceiling_price")
     #: Attributes shaped (T, S) (sliced on the second axis).
     _PER_STEP_RUN = ("_streams_t", "_out_arm", "_out_r", "_out_c", "_out_lam", "_out_forced", "_log_g")
 

@@ -161,7 +161,10 @@ class Onboard:
     """Register ``arm`` (cold) before the route at ``step``, then force it for ``n_forced`` routes.
 
     ``input_cost_per_m``/``output_cost_per_m`` are its registry prices; ``None`` keeps the prices
-    given to the simulator for that column.
+    given to the simulator for that column. ``ceiling_cost_per_m`` is the blended $/M the hard pacer
+    ceiling uses for the arm (eligibility and ``p_max``): ``None`` = (input + output)/2, the price
+    that also sets ``c̃``. A different value models a registry whose ``blended_cost_per_m`` field
+    disagrees with its input/output prices (the upstream good_expensive quirk, docs/PROTOCOLS.md §B3).
     """
 
     step: int
@@ -170,6 +173,7 @@ class Onboard:
     input_cost_per_m: float | None = None
     output_cost_per_m: float | None = None
     runs: Any = None
+    ceiling_cost_per_m: float | None = None
 
     def __post_init__(self) -> None:
         _check_int("Onboard.step", self.step)
@@ -180,6 +184,8 @@ class Onboard:
         if self.input_cost_per_m is not None:
             _check_float("Onboard.input_cost_per_m", self.input_cost_per_m, 0.0)
             _check_float("Onboard.output_cost_per_m", self.output_cost_per_m, 0.0)
+        if self.ceiling_cost_per_m is not None:
+            _check_float("Onboard.ceiling_cost_per_m", self.ceiling_cost_per_m, 0.0)
 
 
 Event = PriceChange | RewardTransform | CostTransform | Onboard

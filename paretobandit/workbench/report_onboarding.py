@@ -25,15 +25,16 @@ TABLE_COLUMNS = ["budget", "scenario", "budget_value", "cost_ratio", "cost_ratio
                  "flash_share_last", "adoption_step", "adoption_step_mean", "adoption_step_mean_ci_low",
                  "adoption_step_mean_ci_high", "adoption_step_max",
                  "adopted_runs", "n_runs", "cost_ratio_post_forced", "switch_cost_ratio", "p1_cost_ratio",
-                 "lambda_end_p1", "lambda_mean_p2", "lambda_peak_switch"]
+                 "lambda_end_p1", "lambda_mean_p2", "lambda_peak_switch", "variant"]
+PAPER_VARIANT = "paper"
 
 
 def load_onboarding_splits(cfg) -> tuple[SplitArrays, SplitArrays]:
     """P1 (val) and P2 (test) arrays of the k4 portfolio; the P1 table may lack the new model.
 
-    ``cfg.portfolio.val_split`` is ``val_k4`` by default (all four columns; the new model's column is
-    never read in P1). With ``portfolio.val_split=val`` (the K = 3 table) the P1 arrays hold the other
-    models only, in portfolio order, which ``run_onboarding`` accepts.
+    ``cfg.portfolio.val_split`` is ``val`` in the paper's configuration (the K = 3 table): the P1 arrays
+    hold the other models only, in portfolio order, which ``run_onboarding`` accepts. With
+    ``portfolio.val_split=val_k4`` (all four columns) the new model's column is never read in P1.
     """
     from paretobandit.data import load_features, load_reward_table
 
@@ -55,11 +56,13 @@ def load_onboarding_splits(cfg) -> tuple[SplitArrays, SplitArrays]:
 def split_traces(raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(per_seed, traces)``: the protocol output without its traces, and the traces by cell.
 
-    Traces are keyed ``"<scenario>/<budget>"``.
+    Traces are keyed ``"<scenario>/<budget>"`` and kept for the paper's runs only (the figures show
+    the paper's configuration).
     """
     per_seed = {k: v for k, v in raw.items() if k != "cells"}
     per_seed["cells"] = [{k: v for k, v in c.items() if k != "traces"} for c in raw["cells"]]
-    traces = {f"{c['scenario']}/{c['budget']}": c["traces"] for c in raw["cells"]}
+    traces = {f"{c['scenario']}/{c['budget']}": c["traces"] for c in raw["cells"]
+              if c.get("variant", PAPER_VARIANT) == PAPER_VARIANT}
     return per_seed, traces
 
 
@@ -84,26 +87,31 @@ def summarise_onboarding(raw: Mapping[str, Any], *, bootstrap: Mapping[str, Any]
     Returns
     -------
     summary : dict
-        ``cells.<scenario>.<budget>`` scalars (``utilisation`` = P2 mean cost / B with CI,
+        ``cells.<scenario>.<budget>`` scalars of the paper's runs (a variant's under
+        ``variant_<name>.cells.<scenario>.<budget>``) (``utilisation`` = P2 mean cost / B with CI,
         ``mean_reward`` with CI, ``flash_share_pct``, ``flash_share_last_pct``, ``adopted_runs``,
         ``adoption_step_median``/``_mean`` (with a bootstrap CI over adopted runs)/``_max``, λ at
         the end of P1 and its P2 mean) and ``headlines``; scalars only, so each becomes a LaTeX
         macro. Missing values (no budget, no adopted run) are left out.
     rows : list of dict
-        One row per budget × scenario, columns :data:`TABLE_COLUMNS`.
+        One row per variant × budget × scenario, columns :data:`TABLE_COLUMNS` (``variant`` =
+        ``"paper"`` or the variant's name). Headlines are the paper's runs only.
     """
     boot = {"n_resamples": 10_000, "seed": 42, "confidence_level": 0.95, **dict(bootstrap or {})}
     cells: dict[str, dict[str, Any]] = {}
     rows: list[dict[str, Any]] = []
     adopted_by_scenario: dict[str, list[int]] = {}
     runs_by_scenario: dict[str, int] = {}
+    variant_cells: dict[str, dict[str, dict[str, Any]]] = {}
     for cell in raw["cells"]:
         ps = cell["per_seed"]
         scen, bname = cell["scenario"], cell["budget"]
+        variant = cell.get("variant", PAPER_VARIANT)
         steps = [int(a) for a in ps["adoption_step"] if a is not None]
         n = len(ps["adoption_step"])
-        adopted_by_scenario.setdefault(scen, []).extend(steps)
-        runs_by_scenario[scen] = runs_by_scenario.get(scen, 0) + n
+        if variant == PAPER_VARIANT:
+            adopted_by_scenario.setdefault(scen, []).extend(steps)
+            runs_by_scenario[scen] = runs_by_scenario.get(scen, 0) + n
         reward = _stat(ps["mean_reward"], boot)
         cost = _stat(ps["mean_cost"], boot)
         ratio = _stat(ps.get("cost_ratio"), boot)
@@ -129,7 +137,8 @@ def summarise_onboarding(raw: Mapping[str, Any], *, bootstrap: Mapping[str, Any]
             out.update(adoption_step_median=float(np.median(steps)), adoption_step_mean=step_stat["mean"],
                        adoption_step_mean_ci_low=step_stat["ci_low"],
                        adoption_step_mean_ci_high=step_stat["ci_high"], adoption_step_max=int(max(steps)))
-        cells.setdefault(scen, {})[bname] = out
+        target = cells if variant == PAPER_VARIANT else variant_cells.setdefault(variant, {})
+        target.setdefault(scen, {})[bname] = out
         rows.append({
             "budget": bname, "scenario": scen, "budget_value": cell.get("budget_value"),
             "cost_ratio": out.get("utilisation"), "cost_ratio_ci_low": out.get("utilisation_ci_low"),
@@ -147,6 +156,7 @@ def summarise_onboarding(raw: Mapping[str, Any], *, bootstrap: Mapping[str, Any]
             "switch_cost_ratio": out.get("switch_utilisation"),
             "p1_cost_ratio": out.get("p1_utilisation"), "lambda_end_p1": out["lambda_end_p1"],
             "lambda_mean_p2": out["lambda_mean_p2"], "lambda_peak_switch": out["lambda_peak_switch"],
+            "variant": variant,
         })
     headlines: dict[str, Any] = {}
     for scen, steps in adopted_by_scenario.items():
@@ -155,14 +165,18 @@ def summarise_onboarding(raw: Mapping[str, Any], *, bootstrap: Mapping[str, Any]
             h.update(adoption_step_median=float(np.median(steps)), adoption_step_mean=float(np.mean(steps)),
                      adoption_step_max=int(max(steps)))
         headlines[scen] = h
-    return {"cells": cells, "headlines": headlines}, rows
+    summary: dict[str, Any] = {"cells": cells, "headlines": headlines}
+    for variant, vcells in variant_cells.items():
+        summary[f"variant_{variant}"] = {"cells": vcells}
+    return summary, rows
 
 
 # --- figures (read the results document only) ----------------------------------------------------
 
 def _layout(results: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    scen = list(dict.fromkeys(r["scenario"] for r in results["table"]))
-    budgets = list(dict.fromkeys(r["budget"] for r in results["table"]))
+    table = [r for r in results["table"] if r.get("variant", PAPER_VARIANT) == PAPER_VARIANT]
+    scen = list(dict.fromkeys(r["scenario"] for r in table))
+    budgets = list(dict.fromkeys(r["budget"] for r in table))
     return scen, budgets
 
 
