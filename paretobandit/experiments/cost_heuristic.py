@@ -1,172 +1,236 @@
-"""Appendix — cost-heuristic validation (SPEC §3, Appendix; notebook 05).
+"""Appendix — cost-heuristic validation (docs/PROTOCOLS.md §A2; notebook 05).
 
 Question: does the router's normalised unit cost ``c̃`` (:func:`paretobandit.kernels.normalised_cost` of
-the blended catalog price, SPEC §1.3) order the models as the realised mean $ cost per request in the
-reward tables does?
+the blended catalog price) order the models as their realised per-request $ costs do, prompt by prompt?
+No router runs: this is a property of the catalog and the val tables.
 
-For every table (K = 3: ``val``, ``test``; K = 4: ``val_k4``, ``test_k4``) and model:
-
-* blended price ``p = (in + out)/2/1000`` $/1k tokens and ``c̃ = normalised_cost(p, floor, ceil)``;
-* realised mean (and median) $ cost per request over the table's rows;
-* ranks of both (1 = cheapest; average ranks on ties, as :func:`scipy.stats.rankdata`);
-* Spearman ρ and Kendall τ-b (:mod:`scipy.stats`) between ``c̃`` and the realised mean cost, and whether
-  the two orderings are identical. With K = 3 or 4 the rank statistics take few values (ρ = 1 iff the
-  orderings agree), so the per-prompt check below carries the finer information;
-* per-prompt pairwise agreement: over every prompt and every model pair with different ``c̃``, the
-  fraction in which the model with the larger ``c̃`` also had the larger realised cost on that prompt
-  (equal costs count as half), overall and per model pair;
-* Pearson r between ``c̃`` and ln(realised mean cost) (is the log normalisation close to linear in log
-  cost?).
-
-No router runs: this is a property of the catalog and the tables.
+Protocol (§A2, val only)
+------------------------
+1. K = 3 ``val`` and K = 4 ``val_k4``; rows where any arm's cost is <= 0 are dropped.
+2. Shared subset: the K = 3 table is restricted to the prompts present in the K = 4 table (1,766), so
+   both portfolios are analysed on the same prompts (:func:`shared_subset`).
+3. Heuristic order = arms sorted by ``c̃`` ascending (stable).
+4. Per-model distribution of the realised cost: mean, std (ddof 0), CV, min, p25, p50, p75, max.
+5. Ranking preservation per prompt: *full-ordering match* (the stable ascending sort of the prompt's
+   realised costs equals the heuristic order) and, for every pair (a cheaper by ``c̃``, b dearer), the
+   fraction of prompts with cost_a < cost_b **strictly**, ties counted separately; Wilson 95 % CIs
+   (:func:`paretobandit.workbench.stats.wilson_interval`, z = 1.96).
+6. Log-cost separation: per arm mean and std (ddof 0) of ln cost; for adjacent arms in heuristic order
+   the gap of log-means, pooled sd sqrt((s_i² + s_j²)/2) and Cohen's d = gap / pooled sd; total log
+   range = log-mean(dearest) − log-mean(cheapest) and each arm's within-arm fraction s_a / range.
+7. Spearman ρ (and p) between the prompt's word count (whitespace split) and each arm's cost.
+8. Spearman ρ (and p) between the per-prompt cost vectors of every arm pair.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
-from ..errors import ConfigError, DimensionMismatchError
+from ..errors import ConfigError, DataError, DimensionMismatchError
 from ..kernels import blended_price, normalised_cost
 from .common import as_price_array
 
-__all__ = ["cost_heuristic_table", "load_cost_tables", "pairwise_agreement", "pairwise_by_pair",
-           "rank_agreement", "run_cost_heuristic"]
+__all__ = ["CostTable", "analyse_portfolio", "cost_distribution", "full_order_match", "load_cost_tables",
+           "log_separation", "pairwise_order", "run_cost_heuristic", "shared_subset", "spearman_table"]
 
 
-def rank_agreement(a: Sequence[float], b: Sequence[float]) -> dict:
-    """Spearman ρ, Kendall τ-b and ordering equality of two per-model vectors (ascending orders)."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if a.shape != b.shape or a.ndim != 1 or a.size < 2:
-        raise DimensionMismatchError(f"need two equal-length vectors of >= 2 values, got {a.shape}, "
-                                     f"{b.shape}")
-    ra, rb = stats.rankdata(a), stats.rankdata(b)
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
-        rho = tau = float("nan")       # undefined for a constant vector
-    else:
-        rho = float(stats.spearmanr(a, b).statistic)
-        tau = float(stats.kendalltau(a, b).statistic)
-    return {"spearman": rho, "kendall": tau, "orderings_agree": bool(np.array_equal(ra, rb)),
-            "rank_a": ra.tolist(), "rank_b": rb.tolist()}
+@dataclass(frozen=True)
+class CostTable:
+    """Realised costs of one portfolio: ``costs`` (n, K) in ``models`` order, one prompt per row."""
+
+    portfolio: str
+    models: tuple[str, ...]
+    prices: np.ndarray          # (K, 2) $/M (input, output)
+    prompts: tuple[str, ...]
+    costs: np.ndarray
+
+    def __post_init__(self) -> None:
+        c = np.asarray(self.costs, dtype=float)
+        if c.ndim != 2 or c.shape[1] != len(self.models) or c.shape[0] != len(self.prompts):
+            raise DimensionMismatchError(f"{self.portfolio}: costs {c.shape} must be (n prompts = "
+                                         f"{len(self.prompts)}, K = {len(self.models)})")
+        if not np.all(np.isfinite(c)):
+            raise DataError(f"{self.portfolio}: realised costs must be finite")
+        if np.asarray(self.prices).shape != (len(self.models), 2):
+            raise DimensionMismatchError(f"{self.portfolio}: prices must be (K, 2)")
+
+    def rows(self, keep: np.ndarray) -> CostTable:
+        """The table restricted to the rows selected by ``keep`` (bool mask or indices)."""
+        idx = np.flatnonzero(keep) if np.asarray(keep).dtype == bool else np.asarray(keep, dtype=np.intp)
+        return CostTable(self.portfolio, self.models, self.prices, tuple(self.prompts[i] for i in idx),
+                         np.asarray(self.costs, dtype=float)[idx])
 
 
-def pairwise_agreement(ncost: Sequence[float], costs: np.ndarray) -> float:
-    """Per-prompt pairwise agreement of ``c̃`` with realised costs (``costs`` is (n, K)).
+def _drop_nonpositive(t: CostTable) -> tuple[CostTable, int]:
+    keep = (np.asarray(t.costs) > 0).all(axis=1)
+    return t.rows(keep), int((~keep).sum())
 
-    Over every row and every model pair ``(i, j)`` with ``c̃_i > c̃_j``: 1 if ``cost_i > cost_j``,
-    0.5 if equal, 0 otherwise; the mean over all such (row, pair) cases.
-    """
-    c = np.asarray(ncost, dtype=float)
+
+def shared_subset(small: CostTable, large: CostTable) -> tuple[CostTable, int]:
+    """``small`` restricted to the prompts present in ``large`` (file order kept) and the number dropped."""
+    present = set(large.prompts)
+    keep = np.array([p in present for p in small.prompts], dtype=bool)
+    return small.rows(keep), int((~keep).sum())
+
+
+def heuristic_order(ncost: Sequence[float]) -> np.ndarray:
+    """Arm indices sorted by ``c̃`` ascending (stable)."""
+    return np.argsort(np.asarray(ncost, dtype=float), kind="stable")
+
+
+def cost_distribution(costs) -> dict[str, list[float]]:
+    """Per column: mean, std (ddof 0), CV = std/mean, min, p25, p50, p75, max."""
     x = np.asarray(costs, dtype=float)
-    if x.ndim != 2 or x.shape[1] != c.size:
-        raise DimensionMismatchError(f"costs must be (n, K={c.size}), got {x.shape}")
-    scores = []
-    for i in range(c.size):
-        for j in range(c.size):
-            if c[i] > c[j]:
-                d = x[:, i] - x[:, j]
-                scores.append(np.where(d > 0, 1.0, np.where(d == 0, 0.5, 0.0)))
-    if not scores or x.shape[0] == 0:
-        return float("nan")
-    return float(np.mean(np.concatenate(scores)))
+    mean, std = x.mean(axis=0), x.std(axis=0, ddof=0)
+    q = np.percentile(x, [25, 50, 75], axis=0)
+    return {"mean": mean.tolist(), "std": std.tolist(), "cv": (std / mean).tolist(),
+            "min": x.min(axis=0).tolist(), "p25": q[0].tolist(), "p50": q[1].tolist(), "p75": q[2].tolist(),
+            "max": x.max(axis=0).tolist()}
 
 
-def pairwise_by_pair(models: Sequence[str], ncost: Sequence[float], costs: np.ndarray) -> dict:
-    """Per model pair with different ``c̃``: ``"cheap|dear"`` → fraction of prompts on which the model
-    with the larger ``c̃`` had the larger realised cost (ties ½), as in :func:`pairwise_agreement`."""
-    c = np.asarray(ncost, dtype=float)
+def full_order_match(costs, order: Sequence[int]) -> np.ndarray:
+    """Per prompt: does the stable ascending sort of its costs give exactly ``order``? (bool (n,))."""
     x = np.asarray(costs, dtype=float)
-    out = {}
-    for i in range(c.size):
-        for j in range(c.size):
-            if c[i] > c[j]:
-                out[f"{models[j]}|{models[i]}"] = pairwise_agreement([0.0, 1.0], x[:, [j, i]])
-    return dict(sorted(out.items()))
+    return (np.argsort(x, axis=1, kind="stable") == np.asarray(order)[None, :]).all(axis=1)
 
 
-def cost_heuristic_table(*, models: Sequence[str], prices, costs, floor: float = 1e-4,
-                         ceil: float = 0.10) -> dict:
-    """Per-model ``c̃``, blended price and realised costs of one table, plus the agreement statistics.
-
-    Parameters
-    ----------
-    models : sequence of str
-        Column order of ``costs``.
-    prices : mapping or (K, 2) array
-        Catalog prices in $/M (``{model: {input_cost_per_m, output_cost_per_m}}`` accepted).
-    costs : (n, K) array
-        Realised $ cost of each model on each prompt.
-    floor, ceil : float
-        Normalisation bounds in $/1k tokens (SPEC §1.3).
-    """
-    models = [str(m) for m in models]
-    p = as_price_array(prices, models)
+def pairwise_order(costs, cheap: int, dear: int) -> dict[str, int]:
+    """Counts of prompts with cost_cheap < cost_dear (``less``), equal (``ties``) and greater."""
     x = np.asarray(costs, dtype=float)
-    if x.ndim != 2 or x.shape[1] != len(models) or x.shape[0] == 0:
-        raise DimensionMismatchError(f"costs must be (n >= 1, K={len(models)}), got {x.shape}")
-    if not np.all(np.isfinite(x)) or np.any(x < 0):
-        raise ConfigError("realised costs must be finite and >= 0")
+    a, b = x[:, cheap], x[:, dear]
+    return {"less": int((a < b).sum()), "ties": int((a == b).sum()), "greater": int((a > b).sum()),
+            "n": int(x.shape[0])}
+
+
+def log_separation(costs, order: Sequence[int]) -> dict:
+    """Log-cost means/stds per arm, adjacent-pair gaps and Cohen's d, total range, within-arm fractions."""
+    x = np.log(np.asarray(costs, dtype=float))
+    mu, sd = x.mean(axis=0), x.std(axis=0, ddof=0)
+    order = [int(j) for j in order]
+    pairs = []
+    for i, j in zip(order[:-1], order[1:], strict=True):
+        pooled = float(np.sqrt((sd[i] ** 2 + sd[j] ** 2) / 2.0))
+        gap = float(mu[j] - mu[i])
+        pairs.append({"cheap": i, "dear": j, "gap": gap, "pooled_sd": pooled,
+                      "cohen_d": gap / pooled if pooled > 0 else float("inf")})
+    total = float(mu[order[-1]] - mu[order[0]])
+    return {"log_mean": mu.tolist(), "log_std": sd.tolist(), "adjacent": pairs, "total_range": total,
+            "within_fraction": (sd / total).tolist() if total != 0 else [float("nan")] * len(mu)}
+
+
+def spearman_table(a, b) -> dict[str, float]:
+    """Spearman ρ and two-sided p between two vectors (:func:`scipy.stats.spearmanr`)."""
+    res = stats.spearmanr(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+    return {"rho": float(res.statistic), "p": float(res.pvalue)}
+
+
+def analyse_portfolio(t: CostTable, *, floor: float = 1e-4, ceil: float = 0.10, z: float = 1.96) -> dict:
+    """Steps 3–8 of the protocol on one (already aligned) table; JSON-able."""
+    from ..workbench.stats import wilson_interval
+
+    x = np.asarray(t.costs, dtype=float)
+    if x.shape[0] == 0:
+        raise DataError(f"{t.portfolio}: no prompts left to analyse")
+    if (x <= 0).any():
+        raise DataError(f"{t.portfolio}: costs must be > 0 (drop such rows first)")
+    p = np.asarray(t.prices, dtype=float)
     blended = blended_price(p[:, 0], p[:, 1])
     nc = normalised_cost(blended, floor, ceil)
-    mean_cost = x.mean(axis=0)
-    agree = rank_agreement(nc, mean_cost)
-    logc = np.log(np.maximum(mean_cost, 1e-300))
-    pearson = float("nan")
-    if len(models) > 2 and np.ptp(nc) > 0 and np.ptp(logc) > 0:
-        pearson = float(stats.pearsonr(nc, logc).statistic)
-    per_model = {m: {"input_cost_per_m": float(p[j, 0]), "output_cost_per_m": float(p[j, 1]),
-                     "blended_price": float(blended[j]), "normalised_cost": float(nc[j]),
-                     "mean_cost": float(mean_cost[j]), "median_cost": float(np.median(x[:, j])),
-                     "rank_normalised_cost": agree["rank_a"][j], "rank_mean_cost": agree["rank_b"][j],
-                     "cost_per_blended_price": float(mean_cost[j] / blended[j]) if blended[j] > 0 else None}
-                 for j, m in enumerate(models)}
-    return {"n": int(x.shape[0]), "models": models, "per_model": per_model,
-            "order_normalised_cost": [models[j] for j in np.argsort(nc, kind="stable")],
-            "order_mean_cost": [models[j] for j in np.argsort(mean_cost, kind="stable")],
-            "spearman": agree["spearman"], "kendall": agree["kendall"],
-            "orderings_agree": agree["orderings_agree"],
-            "pairwise_agreement": pairwise_agreement(nc, x),
-            "pairwise_by_pair": pairwise_by_pair(models, nc, x),
-            "pearson_ncost_log_cost": pearson}
+    order = heuristic_order(nc)
+    n = int(x.shape[0])
+    match = full_order_match(x, order)
+    k_match = int(match.sum())
+    lo, hi = wilson_interval(k_match, n, z)
+    pairwise = []
+    for ia in range(len(order)):
+        for ib in range(ia + 1, len(order)):
+            a, b = int(order[ia]), int(order[ib])
+            cnt = pairwise_order(x, a, b)
+            plo, phi = wilson_interval(cnt["less"], n, z)
+            tlo, thi = wilson_interval(cnt["ties"], n, z)
+            pairwise.append({"cheap": t.models[a], "dear": t.models[b], **cnt, "fraction": cnt["less"] / n,
+                             "ci_low": plo, "ci_high": phi, "tie_fraction": cnt["ties"] / n,
+                             "tie_ci_low": tlo, "tie_ci_high": thi})
+    sep = log_separation(x, order)
+    words = np.array([len(pr.split()) for pr in t.prompts], dtype=float)
+    cross = []
+    for ia in range(len(order)):
+        for ib in range(ia + 1, len(order)):
+            a, b = int(order[ia]), int(order[ib])
+            cross.append({"cheap": t.models[a], "dear": t.models[b], **spearman_table(x[:, a], x[:, b])})
+    return {
+        "portfolio": t.portfolio, "n": n, "models": list(t.models),
+        "blended_price": blended.tolist(), "normalised_cost": nc.tolist(),
+        "heuristic_order": [t.models[j] for j in order],
+        "distribution": cost_distribution(x),
+        "full_order": {"matches": k_match, "n": n, "fraction": k_match / n, "ci_low": lo, "ci_high": hi},
+        "pairwise": pairwise,
+        "log_separation": {**sep, "adjacent": [
+            {**d, "cheap": t.models[d["cheap"]], "dear": t.models[d["dear"]]} for d in sep["adjacent"]]},
+        "spearman_words": [{"model": m, **spearman_table(words, x[:, j])} for j, m in enumerate(t.models)],
+        "spearman_cross": cross,
+    }
 
 
-def run_cost_heuristic(tables: Mapping[str, Mapping], *, floor: float = 1e-4, ceil: float = 0.10) -> dict:
-    """Run :func:`cost_heuristic_table` on several tables.
+def run_cost_heuristic(tables: Mapping[str, CostTable], *, floor: float = 1e-4, ceil: float = 0.10,
+                       z: float = 1.96, align_to: str | None = None) -> dict:
+    """The protocol on several portfolios.
 
     Parameters
     ----------
-    tables : mapping name → ``{"portfolio", "models", "prices", "costs"}``
-        e.g. ``{"val": {...k3...}, "test": ..., "val_k4": {...k4...}, "test_k4": ...}``.
+    tables : mapping portfolio name → CostTable
+        e.g. ``{"k3": val, "k4": val_k4}``.
+    floor, ceil : float
+        Normalisation bounds in $/1k tokens.
+    z : float
+        Normal quantile of the Wilson intervals (1.96).
+    align_to : str, optional
+        Portfolio whose prompts every other table is restricted to (step 2; the protocol: ``"k4"``).
 
     Returns
     -------
     dict
-        ``{"floor", "ceil", "tables": {name: {"portfolio", ...cost_heuristic_table...}}}`` (JSON-able).
+        ``{"floor", "ceil", "z", "align_to", "rows": {name: {"loaded", "dropped_nonpositive",
+        "dropped_unshared", "analysed"}}, "portfolios": {name: analyse_portfolio(...)}}``.
     """
     if not tables:
         raise ConfigError("at least one table is needed")
-    out = {}
+    if align_to is not None and align_to not in tables:
+        raise ConfigError(f"align_to = {align_to!r} is not one of the tables {list(tables)}")
+    clean, rows = {}, {}
     for name, t in tables.items():
-        res = cost_heuristic_table(models=t["models"], prices=t["prices"], costs=t["costs"], floor=floor,
-                                   ceil=ceil)
-        out[str(name)] = {"portfolio": str(t.get("portfolio", "")), **res}
-    return {"experiment": "cost_heuristic", "floor": float(floor), "ceil": float(ceil), "tables": out}
+        ct, dropped = _drop_nonpositive(t)
+        clean[name] = ct
+        rows[name] = {"loaded": len(t.prompts), "dropped_nonpositive": dropped, "dropped_unshared": 0}
+    if align_to is not None:
+        for name in clean:
+            if name != align_to:
+                clean[name], rows[name]["dropped_unshared"] = shared_subset(clean[name], clean[align_to])
+    out = {}
+    for name, t in clean.items():
+        rows[name]["analysed"] = len(t.prompts)
+        out[str(name)] = analyse_portfolio(t, floor=floor, ceil=ceil, z=z)
+    return {"experiment": "cost_heuristic", "floor": float(floor), "ceil": float(ceil), "z": float(z),
+            "align_to": align_to, "rows": rows, "portfolios": out}
 
 
-def load_cost_tables(specs: Mapping[str, Mapping], max_rows: int | None = None) -> dict:
-    """Input of :func:`run_cost_heuristic` from the data folder.
+def load_cost_tables(specs: Mapping[str, Mapping], max_rows: int | None = None) -> dict[str, CostTable]:
+    """``{portfolio: CostTable}`` from ``{portfolio: {"table": split name, "catalog": catalog name}}``.
 
-    ``specs``: table name → ``{"portfolio", "catalog"}`` (catalog name in ``data/raw/models``). Columns
-    follow each table's own model order; ``max_rows`` keeps the first rows only (CI scale).
+    Columns follow each table's own model order; ``max_rows`` keeps the first rows only (CI scale).
     """
     from ..data import load_catalog, load_reward_table
 
     out = {}
     for name, spec in specs.items():
-        table = load_reward_table(str(name))
+        table = load_reward_table(str(spec["table"]))
         rows = slice(None) if max_rows is None else slice(0, int(max_rows))
-        out[str(name)] = {"portfolio": str(spec["portfolio"]), "models": list(table.models),
-                          "prices": load_catalog(str(spec["catalog"])), "costs": table.costs[rows]}
+        models = tuple(table.models)
+        prices = as_price_array(load_catalog(str(spec["catalog"])), list(models))
+        out[str(name)] = CostTable(str(name), models, prices, tuple(table.prompts[rows]),
+                                   np.asarray(table.costs[rows], dtype=float))
     return out

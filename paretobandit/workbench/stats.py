@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from scipy import stats as _stats
 
-__all__ = ["bootstrap_ci", "summarise", "summarise_metrics"]
+__all__ = ["bootstrap_ci", "summarise", "summarise_metrics", "wilson_interval"]
 
 N_RESAMPLES = 10_000
 SEED = 42
@@ -65,3 +65,23 @@ def summarise(values: Sequence[float], **kwargs) -> dict[str, float]:
 def summarise_metrics(per_seed: Mapping[str, Sequence[float]], **kwargs) -> dict[str, dict[str, float]]:
     """Apply :func:`summarise` to every metric of a ``{metric: per-seed values}`` mapping."""
     return {name: summarise(vals, **kwargs) for name, vals in per_seed.items()}
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion ``successes / n`` (docs/PROTOCOLS.md §A2).
+
+    centre = (p̂ + z²/2n)/(1 + z²/n), half-width = z·sqrt(p̂(1 − p̂)/n + z²/4n²)/(1 + z²/n), clipped to
+    [0, 1]. ``z = 1.96`` as in the protocol (not the exact 97.5 % normal quantile).
+    """
+    if isinstance(successes, bool) or isinstance(n, bool):
+        raise ValueError("successes and n must be integers, not booleans")
+    k, n = int(successes), int(n)
+    if n <= 0 or not 0 <= k <= n or k != successes or n != int(n):
+        raise ValueError(f"need integers 0 <= successes <= n, n > 0; got successes={successes!r}, n={n!r}")
+    if not np.isfinite(z) or z <= 0:
+        raise ValueError(f"z must be a positive finite number, got {z!r}")
+    p = k / n
+    den = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / den
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
