@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from paretobandit import kernels
 from paretobandit.errors import ConfigError, DimensionMismatchError, InvalidInputError
 from paretobandit.experiments.onboarding import (
     SCENARIOS,
@@ -16,8 +18,9 @@ from paretobandit.experiments.onboarding import (
     run_onboarding,
     scenario_events,
     scenarios_from_config,
+    variants_from_config,
 )
-from paretobandit.sim import CostTransform, Onboard, RewardTransform
+from paretobandit.sim import BatchSimulator, CostTransform, Onboard, RewardTransform
 from paretobandit.sim.synthetic import synthetic_tables
 from paretobandit.workbench.report_onboarding import TABLE_COLUMNS, split_traces, summarise_onboarding
 from paretobandit.workbench.results import dumps
@@ -112,6 +115,8 @@ class TestScenarios:
         assert SCENARIOS["bad_cheap"].reward_scale == 0.5
         ge = SCENARIOS["good_expensive"]
         assert (ge.cost_scale, ge.input_cost_per_m, ge.output_cost_per_m) == (10.0, 3.0, 25.0)
+        assert ge.ceiling_cost_per_m == 3.0                     # the upstream registry quirk (§B3)
+        assert SCENARIOS["good_cheap"].ceiling_cost_per_m is None
 
     def test_events_good_cheap(self):
         ev = scenario_events(SCENARIOS["good_cheap"], arm=3, start=100, stop=300, n_forced=20,
@@ -129,6 +134,7 @@ class TestScenarios:
         ev = scenario_events(SCENARIOS["good_expensive"], arm=3, start=100, stop=300, n_forced=20,
                              base_price=(0.3, 2.5))
         assert (ev[0].input_cost_per_m, ev[0].output_cost_per_m) == (3.0, 25.0)
+        assert ev[0].ceiling_cost_per_m == 3.0
         assert isinstance(ev[1], CostTransform) and ev[1].scale == 10.0
         assert len(ev) == 2
 
@@ -144,6 +150,69 @@ class TestScenarios:
             Scenario("y", input_cost_per_m=1.0)
         with pytest.raises(ConfigError):
             Scenario("z", reward_scale=-1.0)
+        with pytest.raises(ConfigError):
+            Scenario("w", ceiling_cost_per_m=-3.0)
+
+    def test_variants_from_config(self):
+        v = variants_from_config({"consistent_registry": {"good_expensive": {"ceiling_cost_per_m": None}}},
+                                 SCENARIOS)
+        assert v == {"consistent_registry": {"good_expensive": replace(SCENARIOS["good_expensive"],
+                                                                       ceiling_cost_per_m=None)}}
+        assert variants_from_config(None, SCENARIOS) == {}
+        for bad in ({"paper": {"good_cheap": {}}}, {"x": {"nope": {}}}, {"x": {"good_cheap": {"zz": 1}}},
+                    {"x": {}}):
+            with pytest.raises(ConfigError):
+                variants_from_config(bad, SCENARIOS)
+
+
+# ------------------------------------------------------------------------------------- ceiling quirk
+class TestCeilingPrice:
+    """docs/PROTOCOLS.md §B3 table: Llama 0.1/0.1, Mistral 0.5/1.5, Pro 1.25/10 $/M; Flash onboarded at
+    3.0/25.0 with a 3.0 $/M ceiling price (paper) or one consistent price (14.0 $/M)."""
+
+    PRICES = np.array([[0.1, 0.1], [0.5, 1.5], [1.25, 10.0], [0.3, 2.5]])
+
+    def _after_onboarding(self, ceiling):
+        t = synthetic_tables(n=6, d=3, k=4, seed=0)
+        ev = Onboard(step=1, arm=3, n_forced=1, input_cost_per_m=3.0, output_cost_per_m=25.0,
+                     ceiling_cost_per_m=ceiling)
+        sim = BatchSimulator(t.features, t.rewards, t.costs, np.arange(4)[None, :], self.PRICES, seeds=[0],
+                             budget=[1e-3], events=[ev])
+        sim.run(2)
+        return sim
+
+    @staticmethod
+    def _eligible(sim, lam):
+        return kernels.ceiling_eligible(sim._price_masked, sim.pmax, np.array([lam]), 1.0)[0].tolist()
+
+    def test_paper_registry(self):
+        sim = self._after_onboarding(3.0)
+        assert sim.ncost[0, 3] == pytest.approx(0.7154, abs=1e-4)            # c̃ from (3 + 25)/2 = 14 $/M
+        assert sim.ceiling_price[0, 3] == pytest.approx(0.003)
+        assert sim.pmax[0] == pytest.approx(0.005625)                        # Pro stays p_max
+        # Flash eligible while λ ≤ 5.625/3 − 1 = 0.875; Pro only at λ = 0; Mistral while λ ≤ 4.625
+        assert self._eligible(sim, 0.87) == [True, True, False, True]
+        assert self._eligible(sim, 0.88) == [True, True, False, False]
+        assert self._eligible(sim, 4.62)[1] and not self._eligible(sim, 4.63)[1]
+
+    def test_consistent_registry(self):
+        sim = self._after_onboarding(None)
+        assert sim.ncost[0, 3] == pytest.approx(0.7154, abs=1e-4)
+        assert sim.ceiling_price[0, 3] == pytest.approx(0.014) and sim.pmax[0] == pytest.approx(0.014)
+        # Flash is p_max: excluded at any λ > 0; Pro eligible while λ ≤ 14/5.625 − 1 = 1.489
+        assert self._eligible(sim, 0.01) == [True, True, True, False]
+        assert self._eligible(sim, 1.48)[2] and not self._eligible(sim, 1.50)[2]
+
+    def test_reprice_keeps_one_price(self):
+        from paretobandit.sim import PriceChange
+
+        t = synthetic_tables(n=6, d=3, k=3, seed=0)
+        sim = BatchSimulator(t.features, t.rewards, t.costs, np.arange(4)[None, :], self.PRICES[:3],
+                             seeds=[0],
+                             events=[PriceChange(step=1, arm=2, input_cost_per_m=0.1, output_cost_per_m=0.1)])
+        sim.run(2)
+        assert sim.ceiling_price[0, 2] == sim.price[0, 2] == pytest.approx(0.0001)
+        assert sim.pmax[0] == pytest.approx(0.001)                           # Mistral's 1.0 $/M blend
 
 
 # ------------------------------------------------------------------------------------- protocol
@@ -183,7 +252,7 @@ class TestProtocol:
             assert len(ps["adoption_step"]) == 2
             # forced pulls: 5 of 140 P2 steps at least
             assert all(s >= 5 / 140 - 1e-12 for s in ps["flash_share"])
-            assert all(a is None or a >= 25 for a in ps["adoption_step"])
+            assert all(a is None or a >= 26 for a in ps["adoption_step"])   # 1-indexed, search from 25
             assert (ps["cost_ratio"] is None) == (c["budget"] == "none")
             assert set(ps["share"]) == set(raw["models"])
             assert c["traces"]["switch"]["step"][0] == -30
@@ -238,6 +307,33 @@ class TestProtocol:
         s2, rows2 = summarise_onboarding(raw2, bootstrap={"n_resamples": 200})
         assert dumps(s1) == dumps(s2) and dumps(rows1) == dumps(rows2)
         json.loads(dumps(split_traces(raw1)))
+
+    def test_index_base_and_variants(self, tables):
+        base = _run(tables)
+        zero = _run(tables, index_base=0)
+        for c1, c0 in zip(base["cells"], zero["cells"], strict=True):
+            assert c1["per_seed"]["adoption_step"] == [None if a is None else a + 1
+                                                      for a in c0["per_seed"]["adoption_step"]]
+        consistent = {"good_expensive": replace(SCENARIOS["good_expensive"], ceiling_cost_per_m=None)}
+        raw = _run(tables, variants={"consistent_registry": consistent})
+        assert [(c["variant"], c["scenario"]) for c in raw["cells"]][-2:] == [
+            ("consistent_registry", "good_expensive")] * 2
+        assert raw["variants"]["consistent_registry"]["good_expensive"]["ceiling_cost_per_m"] == 14.0
+        assert raw["scenarios"]["good_expensive"]["ceiling_cost_per_m"] == 3.0
+        # a variant block is the same run as that scenario on its own
+        alone = _run(tables, scenarios=consistent)
+        assert [c["per_seed"] for c in raw["cells"][-2:]] == [c["per_seed"] for c in alone["cells"]]
+        assert [c["per_seed"] for c in raw["cells"][:-2]] == [c["per_seed"] for c in base["cells"]]
+        summary, rows = summarise_onboarding(raw, bootstrap={"n_resamples": 200})
+        assert [r["variant"] for r in rows].count("consistent_registry") == 2 and len(rows) == 8
+        assert set(summary["variant_consistent_registry"]["cells"]) == {"good_expensive"}
+        assert summary["headlines"]["good_expensive"]["n_runs"] == 4             # paper runs only
+        _, traces = split_traces(raw)
+        assert len(traces) == 6
+        with pytest.raises(ConfigError):
+            _run(tables, variants={"paper": consistent})
+        with pytest.raises(ConfigError):
+            _run(tables, index_base=2)
 
     def test_validation(self, tables):
         with pytest.raises(ConfigError):
@@ -300,11 +396,13 @@ def test_protocol_equals_online_router(tables, tmp_path):
     path = tmp_path / "priors.npz"
     np.savez(path, models=np.array(names), A=a_off, b=b_off)
     budgets = {"tight": 3e-4, "none": None}
-    raw = _run(tb, seeds=[9003], priors=str(path), budgets=budgets)
+    # the online router has one price per arm: compare with the consistent-registry scenarios
+    scenarios = {n: replace(sc, ceiling_cost_per_m=None) for n, sc in SCENARIOS.items()}
+    raw = _run(tb, seeds=[9003], priors=str(path), budgets=budgets, scenarios=scenarios, index_base=0)
     f, r, c = tb["features"], tb["rewards"], tb["costs"]
     stream = warmup_test_streams([9003], 120, 140)[0]
     for cell in raw["cells"]:
-        scen = SCENARIOS[cell["scenario"]]
+        scen = scenarios[cell["scenario"]]
         events = scenario_events(scen, arm=3, start=120, stop=260, n_forced=5,
                                  base_price=tuple(tb["prices"][3]))
         ref = run_router(f, r, c, stream, tb["prices"], tb["models"], seed=9003, alpha=0.05, gamma=0.997,

@@ -123,8 +123,12 @@ def log_separation(costs, order: Sequence[int]) -> dict:
 
 
 def spearman_table(a, b) -> dict[str, float]:
-    """Spearman ρ and two-sided p between two vectors (:func:`scipy.stats.spearmanr`)."""
-    res = stats.spearmanr(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+    """Spearman ρ and two-sided p between two vectors (:func:`scipy.stats.spearmanr`); NaN (stored as
+    null) when either vector is constant, where ρ is undefined."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return {"rho": float("nan"), "p": float("nan")}
+    res = stats.spearmanr(a, b)
     return {"rho": float(res.statistic), "p": float(res.pvalue)}
 
 
