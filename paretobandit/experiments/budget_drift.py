@@ -1,4 +1,4 @@
-"""Exp 02 — budget pacing under cost drift (SPEC §3).
+"""Exp 02 — budget pacing under cost drift (docs/PROTOCOLS.md §3, §B1).
 
 Three-phase protocol of :mod:`paretobandit.experiments.phased` (seeds ``8000 + i``): during P2
 Gemini-2.5-Pro is repriced to 0.10/0.10 $/M (``router.update_model_pricing`` ⇒ a

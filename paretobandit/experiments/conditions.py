@@ -27,7 +27,7 @@ Every condition starts from the same warm-up priors (n_eff, α from the router c
 ---------------------------------------------------
 For each *fit job* (a γ and a price scenario), each grid value λ_c ∈ :data:`LAMBDA_GRID` and each
 fit seed ``s``: a fresh router with priors, that γ and λ_c, no pacer, learns online on the val split
-in the order ``default_rng(s).permutation(n_val)`` (the SPEC §2 warm-up order of seed ``s``); its
+in the order ``default_rng(s).permutation(n_val)`` (the docs/PROTOCOLS.md §2 warm-up order of seed ``s``); its
 cost is the mean realised $ over the whole val stream. The grid's mean cost is averaged over the fit
 seeds and, per budget B, the chosen λ_c is the grid value minimising ``|mean cost − B|`` (ties go to
 the smaller λ_c). All jobs × grid × seeds run as ONE batch of the simulator (per-run ``gamma``,
@@ -66,7 +66,7 @@ __all__ = ["CONDITIONS", "LAMBDA_GRID", "PENALTY_MODES", "Condition", "FitJob", 
 #: ``"static"``: the paper's hand-set M_b (+ two-pass re-fit); ``"fitted"``: λ_c fitted on val.
 PENALTY_MODES = ("static", "fitted")
 
-#: SPEC §3: grid of static cost weights searched on val.
+#: docs/PROTOCOLS.md §3: grid of static cost weights searched on val.
 LAMBDA_GRID = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0)
 
 
@@ -135,7 +135,7 @@ class FitJob:
 
 
 def val_orders(seeds: Sequence[int], n_val: int) -> np.ndarray:
-    """(S, n_val): ``default_rng(s).permutation(n_val)`` per seed (the SPEC §2 warm-up order)."""
+    """(S, n_val): ``default_rng(s).permutation(n_val)`` per seed (the docs/PROTOCOLS.md §2 warm-up order)."""
     return np.stack([np.random.default_rng(int(s)).permutation(int(n_val)) for s in seeds]).astype(np.intp)
 
 

@@ -7,8 +7,8 @@ is registered cold (no prior, ``A = λ₀I, b = 0``) at its registry price, forc
 requests (bandit + pacer update each), then competes normally over the seed's shuffled test split (P2).
 Router and pacer state carry over from P1 to P2 (it is one deployment).
 
-Streams follow SPEC §2 exactly: ``rng = default_rng(seed)``, ``val_order = rng.permutation(n_val)``,
-then ``test_order = rng.permutation(n_test)`` from the same generator.
+Streams follow docs/PROTOCOLS.md §2 exactly: ``rng = default_rng(seed)``,
+``val_order = rng.permutation(n_val)``, then ``test_order = rng.permutation(n_test)`` from the same generator.
 
 Scenarios change only the new arm, and only in P2:
 
@@ -313,7 +313,7 @@ def run_onboarding(*, features_val, rewards_val, costs_val, features_test, rewar
     budgets : mapping {name: B or None} or sequence
         Budgets in $/request; ``None`` = no pacer (λ = 0 throughout).
     seeds : sequence of int
-        Trial seeds (SPEC: ``9000 + i``).
+        Trial seeds (docs/PROTOCOLS.md §3: ``9000 + i``).
     scenarios : mapping {name: Scenario}, optional
         Default :data:`SCENARIOS`.
     router_params, pacer_params, priors

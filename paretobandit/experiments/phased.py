@@ -1,4 +1,4 @@
-"""Three-phase non-stationary protocol (SPEC §2) shared by Exp 02 (cost drift) and Exp 03 (degradation).
+"""Three-phase non-stationary protocol (docs/PROTOCOLS.md §2) of Exp 02 (cost drift) and Exp 03 (degradation).
 
 Phases
 ------

@@ -1,4 +1,4 @@
-"""Exp 03 — silent quality degradation (SPEC §3).
+"""Exp 03 — silent quality degradation (docs/PROTOCOLS.md §3, §B2).
 
 Three-phase protocol of :mod:`paretobandit.experiments.phased` (seeds ``6000 + i``): during P2 the
 observed reward of Mistral-Large is 0.75 on every prompt (cost unchanged, no price change — the
