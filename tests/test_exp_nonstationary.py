@@ -395,3 +395,11 @@ def test_two_pass_refit_reproduces_the_published_p3_costs():
     e = out["targets"]["p3"]["budgets"]["tight"]
     assert e["mean_cost"] == pytest.approx([4.05e-3, 7.63e-4, 3.90e-4], rel=5e-3)
     assert e["chosen"] == 0.3
+
+
+def test_penalty_mode_and_variant_validation(tables):
+    kw = _kwargs(tables, seeds=(5,))
+    for bad in ({"penalty_mode": "oracle"}, {"variants": ["static"]}, {"variants": ["fitted", "fitted"]},
+                {"variants": ["nope"]}, {"static_penalty": None}, {"static_penalty": {"tight": 0.4}}):
+        with pytest.raises(ConfigError):
+            run_budget_drift(drift_model="arm2", **{**kw, **bad})
