@@ -66,6 +66,12 @@ def split_traces(raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
     return per_seed, traces
 
 
+def _step(x: float) -> int | float:
+    """A median step: an int when it is a whole step (so its macro prints ``121``, not ``121.000``)."""
+    x = float(x)
+    return int(x) if x.is_integer() else x
+
+
 def _stat(values, boot: Mapping[str, Any]) -> dict[str, float] | None:
     if values is None:
         return None
@@ -134,7 +140,7 @@ def summarise_onboarding(raw: Mapping[str, Any], *, bootstrap: Mapping[str, Any]
                        switch_utilisation=float(np.mean(ps["switch_cost_ratio"])))
         if steps:
             step_stat = summarise(steps, **boot)
-            out.update(adoption_step_median=float(np.median(steps)), adoption_step_mean=step_stat["mean"],
+            out.update(adoption_step_median=_step(np.median(steps)), adoption_step_mean=step_stat["mean"],
                        adoption_step_mean_ci_low=step_stat["ci_low"],
                        adoption_step_mean_ci_high=step_stat["ci_high"], adoption_step_max=int(max(steps)))
         target = cells if variant == PAPER_VARIANT else variant_cells.setdefault(variant, {})
@@ -162,7 +168,7 @@ def summarise_onboarding(raw: Mapping[str, Any], *, bootstrap: Mapping[str, Any]
     for scen, steps in adopted_by_scenario.items():
         h: dict[str, Any] = {"adopted_runs": len(steps), "n_runs": runs_by_scenario[scen]}
         if steps:
-            h.update(adoption_step_median=float(np.median(steps)), adoption_step_mean=float(np.mean(steps)),
+            h.update(adoption_step_median=_step(np.median(steps)), adoption_step_mean=float(np.mean(steps)),
                      adoption_step_max=int(max(steps)))
         headlines[scen] = h
     summary: dict[str, Any] = {"cells": cells, "headlines": headlines}
