@@ -34,7 +34,7 @@ def test_median_ci_differs_from_mean_ci_on_skewed_data():
     x = [1.0] * 9 + [100.0]
     mean_ci = stats.bootstrap_stat_ci(x, "mean")
     med_ci = stats.bootstrap_stat_ci(x, "median")
-    assert med_ci == (1.0, 1.0)          # a median above 1 needs >= 5 of 10 draws to be the outlier (p < 0.2 %)
+    assert med_ci == (1.0, 1.0)  # a median above 1 needs >= 5 of 10 draws to be the outlier (p < 0.2 %)
     assert mean_ci[1] > 10.0
 
 
@@ -42,7 +42,8 @@ def test_bootstrap_ci_is_the_mean_version():
     x = np.random.default_rng(3).normal(size=12)
     assert stats.bootstrap_ci(x) == stats.bootstrap_stat_ci(x, "mean")
     assert stats.bootstrap_ci(x, confidence_level=0.9875) == stats.bootstrap_stat_ci(
-        x, "mean", confidence_level=0.9875)
+        x, "mean", confidence_level=0.9875
+    )
 
 
 def test_paired_bootstrap_uses_one_matrix():
@@ -66,14 +67,14 @@ def test_bonferroni_level():
 def test_holm_by_hand():
     # sorted 0.01, 0.03, 0.04, 0.2 -> 4·0.01 = 0.04, 3·0.03 = 0.09, max(0.09, 2·0.04) = 0.09, 0.2
     assert stats.holm([0.01, 0.04, 0.03, 0.2]) == pytest.approx([0.04, 0.09, 0.09, 0.2])
-    assert stats.holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])          # capped at 1
+    assert stats.holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])  # capped at 1
     assert stats.holm([0.02]) == [0.02]
     with pytest.raises(ValueError):
         stats.holm([0.1, 1.5])
 
 
 def test_normal_ci_by_hand():
-    lo, hi = stats.normal_ci(10.0, 2.0, 16)          # 1.96·2/4 = 0.98
+    lo, hi = stats.normal_ci(10.0, 2.0, 16)  # 1.96·2/4 = 0.98
     assert (lo, hi) == pytest.approx((9.02, 10.98))
 
 
@@ -93,7 +94,7 @@ def test_sign_test_by_hand():
     out = stats.sign_test([1.0, 2.0, -1.0, 0.0, 3.0])
     assert out == {"wins": 3, "n": 4, "p": pytest.approx(5 / 16)}
     assert stats.sign_test([1.0, 2.0, -1.0, 0.0, 3.0], "two-sided")["p"] == pytest.approx(10 / 16)
-    assert stats.sign_test([1.0] * 20)["p"] == pytest.approx(0.5 ** 20)
+    assert stats.sign_test([1.0] * 20)["p"] == pytest.approx(0.5**20)
     assert stats.sign_test([0.0, 0.0])["p"] == 1.0
 
 

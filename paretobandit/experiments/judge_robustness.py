@@ -34,8 +34,16 @@ from ..workbench import stats
 from .budget_pacing import router_config
 from .common import as_price_array, parse_pacer, parse_seeds
 
-__all__ = ["GAP_BINS", "JUDGES", "agreement_analysis", "build_judge_features", "kendall_w", "lins_ccc",
-           "load_judge_tables", "run_cross_judge_regret"]
+__all__ = [
+    "GAP_BINS",
+    "JUDGES",
+    "agreement_analysis",
+    "build_judge_features",
+    "kendall_w",
+    "lins_ccc",
+    "load_judge_tables",
+    "run_cross_judge_regret",
+]
 
 JUDGES = ("r1", "gpt_mini", "claude")
 GAP_BINS = (0.0, 0.05, 0.10, 0.20, 0.30, 1.00)
@@ -45,7 +53,9 @@ def lins_ccc(x: Sequence[float], y: Sequence[float]) -> float:
     """Lin's concordance ``2·s_xy / (s_x² + s_y² + (x̄ − ȳ)²)`` with ddof-1 (co)variances (§A5)."""
     x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
     if x.shape != y.shape or x.size < 2:
-        raise DimensionMismatchError(f"need two equal-length samples of >= 2 values, got {x.shape}, {y.shape}")
+        raise DimensionMismatchError(
+            f"need two equal-length samples of >= 2 values, got {x.shape}, {y.shape}"
+        )
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise ConfigError("lins_ccc needs finite values")
     sxy = np.cov(x, y, ddof=1)[0, 1]
@@ -62,11 +72,17 @@ def kendall_w(ranks: np.ndarray) -> np.ndarray:
     _, m, n = r.shape
     tot = r.sum(axis=1)
     s = ((tot - tot.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
-    return 12.0 * s / (m * m * (n ** 3 - n))
+    return 12.0 * s / (m * m * (n**3 - n))
 
 
-def load_judge_tables(pattern: str, *, judges: Sequence[str] = JUDGES, splits: Sequence[str] = ("val", "test"),
-                      models: Sequence[str] | None = None, max_rows: int | None = None) -> dict:
+def load_judge_tables(
+    pattern: str,
+    *,
+    judges: Sequence[str] = JUDGES,
+    splits: Sequence[str] = ("val", "test"),
+    models: Sequence[str] | None = None,
+    max_rows: int | None = None,
+) -> dict:
     """``{split: {judge: {prompts, rewards (n, K), costs (n, K)}}, "models"}`` from ``pattern.format(judge,
     split)`` table names/paths, columns in ``models`` order (default: the first table's); every judge of a
     split must have the same prompts in the same order. ``max_rows`` keeps the first rows (CI scale)."""
@@ -84,15 +100,24 @@ def load_judge_tables(pattern: str, *, judges: Sequence[str] = JUDGES, splits: S
                 ref = t.prompts
             elif t.prompts != ref:
                 raise DataError(f"{split}: judge {judge!r} does not have the same prompts in the same order")
-            out.setdefault(str(split), {})[str(judge)] = {"prompts": t.prompts[rows], "rewards": t.rewards[rows][:, cols],
-                                                          "costs": t.costs[rows][:, cols]}
+            out.setdefault(str(split), {})[str(judge)] = {
+                "prompts": t.prompts[rows],
+                "rewards": t.rewards[rows][:, cols],
+                "costs": t.costs[rows][:, cols],
+            }
     out["models"] = models
     return out
 
 
-def build_judge_features(pattern: str, *, judge: str = "r1", splits: Sequence[str] = ("val", "test"),
-                         cache: str = "judges", feature_service=None,
-                         max_rows: int | None = None) -> dict[str, np.ndarray]:
+def build_judge_features(
+    pattern: str,
+    *,
+    judge: str = "r1",
+    splits: Sequence[str] = ("val", "test"),
+    cache: str = "judges",
+    feature_service=None,
+    max_rows: int | None = None,
+) -> dict[str, np.ndarray]:
     """Features of the cross-judge prompts, ``{split: (n, d)}``, via the default FeatureService pipeline.
 
     The prompts of ``pattern.format(judge=judge, split=...)`` are embedded into the content-addressed
@@ -117,10 +142,18 @@ def _agreement(judge: np.ndarray, ref: np.ndarray) -> dict:
     diff = y - x
     sd = float(diff.std(ddof=1))
     lo, hi = np.percentile(diff, [2.5, 97.5])
-    return {"pearson": float(sps.pearsonr(x, y).statistic), "spearman": float(sps.spearmanr(x, y).statistic),
-            "kendall": float(sps.kendalltau(x, y).statistic), "ccc": lins_ccc(x, y), "bias": float(diff.mean()),
-            "mad": float(np.abs(diff).mean()), "ba_low": float(diff.mean() - 1.96 * sd),
-            "ba_high": float(diff.mean() + 1.96 * sd), "diff_p2_5": float(lo), "diff_p97_5": float(hi)}
+    return {
+        "pearson": float(sps.pearsonr(x, y).statistic),
+        "spearman": float(sps.spearmanr(x, y).statistic),
+        "kendall": float(sps.kendalltau(x, y).statistic),
+        "ccc": lins_ccc(x, y),
+        "bias": float(diff.mean()),
+        "mad": float(np.abs(diff).mean()),
+        "ba_low": float(diff.mean() - 1.96 * sd),
+        "ba_high": float(diff.mean() + 1.96 * sd),
+        "diff_p2_5": float(lo),
+        "diff_p97_5": float(hi),
+    }
 
 
 def _margin(r: np.ndarray) -> np.ndarray:
@@ -128,9 +161,16 @@ def _margin(r: np.ndarray) -> np.ndarray:
     return s[:, -1] - s[:, -2]
 
 
-def agreement_analysis(rewards: Mapping[str, np.ndarray], models: Sequence[str], *, reference: str = "r1",
-                       gap_bins: Sequence[float] = GAP_BINS, actionable_margin: float = 0.05, alpha: float = 0.05,
-                       bootstrap: Mapping | None = None) -> dict:
+def agreement_analysis(
+    rewards: Mapping[str, np.ndarray],
+    models: Sequence[str],
+    *,
+    reference: str = "r1",
+    gap_bins: Sequence[float] = GAP_BINS,
+    actionable_margin: float = 0.05,
+    alpha: float = 0.05,
+    bootstrap: Mapping | None = None,
+) -> dict:
     """Part (I) of §A5 on pooled ``{judge: (n, K)}`` reward tables (module docstring)."""
     boot = {"n_resamples": 10_000, "seed": 42, **dict(bootstrap or {})}
     boot.pop("confidence_level", None)
@@ -151,19 +191,33 @@ def agreement_analysis(rewards: Mapping[str, np.ndarray], models: Sequence[str],
         means = r[j].mean(axis=0)
         order = np.argsort(-means, kind="stable")
         pairs = []
-        for a, b in combinations(order, 2):                    # (higher, lower) by mean
+        for a, b in combinations(order, 2):  # (higher, lower) by mean
             d = r[j][:, a] - r[j][:, b]
             lo, hi = stats.bootstrap_stat_ci(d, "mean", **boot)
             blo, bhi = stats.bootstrap_stat_ci(d, "mean", **boot, confidence_level=level)
-            pairs.append({"higher": models[a], "lower": models[b], "mean_diff": float(d.mean()), "ci_low": lo,
-                          "ci_high": hi, "bonf_low": blo, "bonf_high": bhi, "significant": bool(blo > 0)})
+            pairs.append(
+                {
+                    "higher": models[a],
+                    "lower": models[b],
+                    "mean_diff": float(d.mean()),
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "bonf_low": blo,
+                    "bonf_high": bhi,
+                    "significant": bool(blo > 0),
+                }
+            )
         gap = r[j].max(axis=1) - r[j].min(axis=1)
-        ordering[j] = {"means": dict(zip(models, means.tolist(), strict=True)),
-                       "order": [models[i] for i in order], "pairs": pairs,
-                       "gap_mean": float(gap.mean()), "gap_median": float(np.median(gap))}
+        ordering[j] = {
+            "means": dict(zip(models, means.tolist(), strict=True)),
+            "order": [models[i] for i in order],
+            "pairs": pairs,
+            "gap_mean": float(gap.mean()),
+            "gap_median": float(np.median(gap)),
+        }
     min_bonf = float(min(p["bonf_low"] for o in ordering.values() for p in o["pairs"]))
 
-    choice = {j: np.argmax(r[j], axis=1) for j in judges}                # first maximum = cheaper arm
+    choice = {j: np.argmax(r[j], axis=1) for j in judges}  # first maximum = cheaper arm
     idx = np.arange(ref.shape[0])
     own = {j: round(float(r[j].max(axis=1).mean()), 4) for j in judges}
     oracle = []
@@ -171,47 +225,82 @@ def agreement_analysis(rewards: Mapping[str, np.ndarray], models: Sequence[str],
         for e in judges:
             v = r[e][idx, choice[t]]
             lo, hi = stats.bootstrap_stat_ci(v, "mean", **boot)
-            oracle.append({"judge": t, "eval_judge": e, "mean_reward": float(v.mean()), "ci_low": lo, "ci_high": hi,
-                           "capture_pct": round(float(v.mean()), 4) / own[e] * 100.0})
+            oracle.append(
+                {
+                    "judge": t,
+                    "eval_judge": e,
+                    "mean_reward": float(v.mean()),
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "capture_pct": round(float(v.mean()), 4) / own[e] * 100.0,
+                }
+            )
     lift = {j: float(r[j].max(axis=1).mean() - r[j].mean(axis=0).max()) for j in judges}
 
     panel = np.mean([r[j] for j in judges], axis=0)
     m_ref, m_pan = _margin(ref), _margin(panel)
     gap_ref = ref.max(axis=1) - ref.min(axis=1)
     gap_pan = panel.max(axis=1) - panel.min(axis=1)
-    panel_stats = {"margin_r1": float(m_ref.mean()), "margin_panel": float(m_pan.mean()),
-                   "compression_pct": float((1.0 - m_pan.mean() / m_ref.mean()) * 100.0),
-                   "fraction_compressed_pct": float((gap_pan < gap_ref).mean() * 100.0),
-                   "best_agreement_pct": float((np.argmax(panel, axis=1) == choice[reference]).mean() * 100.0),
-                   "snr_r1": float(m_ref.mean() / m_ref.std(ddof=0)), "snr_panel": float(m_pan.mean() / m_pan.std(ddof=0)),
-                   "actionable_r1_pct": float((m_ref >= actionable_margin).mean() * 100.0),
-                   "actionable_panel_pct": float((m_pan >= actionable_margin).mean() * 100.0)}
+    panel_stats = {
+        "margin_r1": float(m_ref.mean()),
+        "margin_panel": float(m_pan.mean()),
+        "compression_pct": float((1.0 - m_pan.mean() / m_ref.mean()) * 100.0),
+        "fraction_compressed_pct": float((gap_pan < gap_ref).mean() * 100.0),
+        "best_agreement_pct": float((np.argmax(panel, axis=1) == choice[reference]).mean() * 100.0),
+        "snr_r1": float(m_ref.mean() / m_ref.std(ddof=0)),
+        "snr_panel": float(m_pan.mean() / m_pan.std(ddof=0)),
+        "actionable_r1_pct": float((m_ref >= actionable_margin).mean() * 100.0),
+        "actionable_panel_pct": float((m_pan >= actionable_margin).mean() * 100.0),
+    }
 
-    ranks = np.stack([sps.rankdata(r[j], axis=1) for j in judges], axis=1)        # (n, m, K), average ranks
+    ranks = np.stack([sps.rankdata(r[j], axis=1) for j in judges], axis=1)  # (n, m, K), average ranks
     w = kendall_w(ranks)
     edges = np.asarray(gap_bins, dtype=float)
     which = np.clip(np.searchsorted(edges, gap_ref, side="right") - 1, 0, len(edges) - 2)
     bins = []
     for b in range(len(edges) - 1):
         sel = which == b
-        row = {"low": float(edges[b]), "high": float(edges[b + 1]), "n": int(sel.sum()),
-               "kendall_w": float(w[sel].mean()) if sel.any() else float("nan")}
+        row = {
+            "low": float(edges[b]),
+            "high": float(edges[b + 1]),
+            "n": int(sel.sum()),
+            "kendall_w": float(w[sel].mean()) if sel.any() else float("nan"),
+        }
         for j in judges:
             if j != reference:
-                row[f"best_agree_{j}"] = float((choice[j][sel] == choice[reference][sel]).mean()) if sel.any() \
-                    else float("nan")
+                row[f"best_agree_{j}"] = (
+                    float((choice[j][sel] == choice[reference][sel]).mean()) if sel.any() else float("nan")
+                )
         bins.append(row)
-    return {"n_prompts": int(ref.shape[0]), "reference": reference, "agreement": agreement, "ordering": ordering,
-            "bonferroni_level": level, "min_bonferroni_low": min_bonf, "oracle": oracle, "oracle_lift": lift,
-            "panel": panel_stats, "gap_bins": bins}
+    return {
+        "n_prompts": int(ref.shape[0]),
+        "reference": reference,
+        "agreement": agreement,
+        "ordering": ordering,
+        "bonferroni_level": level,
+        "min_bonferroni_low": min_bonf,
+        "oracle": oracle,
+        "oracle_lift": lift,
+        "panel": panel_stats,
+        "gap_bins": bins,
+    }
 
 
 # ------------------------------------------------------------------------------------- (II) regret
-def run_cross_judge_regret(tables: Mapping, features: Mapping[str, np.ndarray], *, prices, seeds,
-                           budgets: Mapping[str, float | None], judges: Sequence[str] = JUDGES,
-                           tabula_rasa: Mapping | None = None, router_params: Mapping | None = None,
-                           pacer_params: Mapping | None = None, tiebreak_offset: int = 1_000_000,
-                           test_order_offset: int = 2_000_000) -> dict:
+def run_cross_judge_regret(
+    tables: Mapping,
+    features: Mapping[str, np.ndarray],
+    *,
+    prices,
+    seeds,
+    budgets: Mapping[str, float | None],
+    judges: Sequence[str] = JUDGES,
+    tabula_rasa: Mapping | None = None,
+    router_params: Mapping | None = None,
+    pacer_params: Mapping | None = None,
+    tiebreak_offset: int = 1_000_000,
+    test_order_offset: int = 2_000_000,
+) -> dict:
     """Part (II) of §A5: Tabula Rasa and Random cold-start regret under each judge (module docstring).
 
     Parameters
@@ -237,9 +326,17 @@ def run_cross_judge_regret(tables: Mapping, features: Mapping[str, np.ndarray], 
     names = [str(b) for b in budgets]
     bvals = [None if budgets[b] is None else float(budgets[b]) for b in budgets]
     n_s = len(seeds)
-    streams = np.stack([np.concatenate([np.random.default_rng(s).permutation(n_val),
-                                        n_val + np.random.default_rng(s + test_order_offset).permutation(n_test)])
-                        for s in seeds]).astype(np.intp)
+    streams = np.stack(
+        [
+            np.concatenate(
+                [
+                    np.random.default_rng(s).permutation(n_val),
+                    n_val + np.random.default_rng(s + test_order_offset).permutation(n_test),
+                ]
+            )
+            for s in seeds
+        ]
+    ).astype(np.intp)
     picks = np.stack([np.random.default_rng(s).choice(k, n_test) for s in seeds])
     test_rows = streams[:, n_val:] - n_val
     cells = []
@@ -247,27 +344,67 @@ def run_cross_judge_regret(tables: Mapping, features: Mapping[str, np.ndarray], 
         rv, rt = tables["val"][j]["rewards"], tables["test"][j]["rewards"]
         cv, ct = tables["val"][j]["costs"], tables["test"][j]["costs"]
         if rv.shape != (n_val, k) or rt.shape != (n_test, k):
-            raise DimensionMismatchError(f"judge {j!r}: reward tables {rv.shape}/{rt.shape} do not match the "
-                                         f"features ({n_val}/{n_test} rows, K = {k})")
+            raise DimensionMismatchError(
+                f"judge {j!r}: reward tables {rv.shape}/{rt.shape} do not match the "
+                f"features ({n_val}/{n_test} rows, K = {k})"
+            )
         rewards, costs = np.vstack([rv, rt]), np.vstack([cv, ct])
-        res = simulate(feats, rewards, costs, np.tile(streams, (len(names), 1)), price,
-                       seeds=[s + tiebreak_offset for s in seeds] * len(names), alpha=float(tr["alpha"]),
-                       gamma=float(tr["gamma"]), budget=[b for b in bvals for _ in range(n_s)], pacer_mode=mode,
-                       priors=None, config=cfg, pacer=pacer)
+        res = simulate(
+            feats,
+            rewards,
+            costs,
+            np.tile(streams, (len(names), 1)),
+            price,
+            seeds=[s + tiebreak_offset for s in seeds] * len(names),
+            alpha=float(tr["alpha"]),
+            gamma=float(tr["gamma"]),
+            budget=[b for b in bvals for _ in range(n_s)],
+            pacer_mode=mode,
+            priors=None,
+            config=cfg,
+            pacer=pacer,
+        )
         oracle = rt.max(axis=1)[test_rows]
         rand = rt[test_rows, picks]
         for i, b in enumerate(names):
-            reward = res.reward[i * n_s:(i + 1) * n_s, n_val:]
-            cells.append({"judge": j, "budget": b, "budget_value": bvals[i], "method": "tabula_rasa",
-                          "per_seed": {"seed": seeds, "total_regret": (oracle - reward).sum(axis=1).tolist(),
-                                       "mean_reward": reward.mean(axis=1).tolist(),
-                                       "mean_cost": res.cost[i * n_s:(i + 1) * n_s, n_val:].mean(axis=1).tolist()}})
-            cells.append({"judge": j, "budget": b, "budget_value": bvals[i], "method": "random",
-                          "per_seed": {"seed": seeds, "total_regret": (oracle - rand).sum(axis=1).tolist(),
-                                       "mean_reward": rand.mean(axis=1).tolist()}})
-    return {"models": models, "n_val": int(n_val), "n_test": int(n_test), "seeds": seeds, "judges": list(judges),
-            "budgets": dict(zip(names, bvals, strict=True)),
-            "tabula_rasa": {"alpha": float(tr["alpha"]), "gamma": float(tr["gamma"])}, "cells": cells}
+            reward = res.reward[i * n_s : (i + 1) * n_s, n_val:]
+            cells.append(
+                {
+                    "judge": j,
+                    "budget": b,
+                    "budget_value": bvals[i],
+                    "method": "tabula_rasa",
+                    "per_seed": {
+                        "seed": seeds,
+                        "total_regret": (oracle - reward).sum(axis=1).tolist(),
+                        "mean_reward": reward.mean(axis=1).tolist(),
+                        "mean_cost": res.cost[i * n_s : (i + 1) * n_s, n_val:].mean(axis=1).tolist(),
+                    },
+                }
+            )
+            cells.append(
+                {
+                    "judge": j,
+                    "budget": b,
+                    "budget_value": bvals[i],
+                    "method": "random",
+                    "per_seed": {
+                        "seed": seeds,
+                        "total_regret": (oracle - rand).sum(axis=1).tolist(),
+                        "mean_reward": rand.mean(axis=1).tolist(),
+                    },
+                }
+            )
+    return {
+        "models": models,
+        "n_val": int(n_val),
+        "n_test": int(n_test),
+        "seeds": seeds,
+        "judges": list(judges),
+        "budgets": dict(zip(names, bvals, strict=True)),
+        "tabula_rasa": {"alpha": float(tr["alpha"]), "gamma": float(tr["gamma"])},
+        "cells": cells,
+    }
 
 
 def regret_statistics(raw: Mapping, *, reference: str = "r1", bootstrap: Mapping | None = None) -> list[dict]:
@@ -276,22 +413,36 @@ def regret_statistics(raw: Mapping, *, reference: str = "r1", bootstrap: Mapping
     judge (CI = bootstrap of per-seed ratios) and the Random-regret compression vs the reference."""
     boot = {"n_resamples": 10_000, "seed": 42, **dict(bootstrap or {})}
     boot.pop("confidence_level", None)
-    cell = {(c["judge"], c["budget"], c["method"]): np.asarray(c["per_seed"]["total_regret"]) for c in raw["cells"]}
+    cell = {
+        (c["judge"], c["budget"], c["method"]): np.asarray(c["per_seed"]["total_regret"])
+        for c in raw["cells"]
+    }
     out = []
     for (j, b, m), v in cell.items():
         lo, hi = stats.bootstrap_stat_ci(v, "mean", **boot)
-        row = {"judge": j, "budget": b, "method": m, "regret_mean": float(v.mean()),
-               "regret_se": float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else float("nan"),
-               "regret_ci_low": lo, "regret_ci_high": hi}
+        row = {
+            "judge": j,
+            "budget": b,
+            "method": m,
+            "regret_mean": float(v.mean()),
+            "regret_se": float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else float("nan"),
+            "regret_ci_low": lo,
+            "regret_ci_high": hi,
+        }
         if m == "tabula_rasa":
             rnd, ref = cell[(j, b, "random")], cell[(reference, b, "tabula_rasa")]
             red = (1.0 - v / rnd) * 100.0
             rlo, rhi = stats.bootstrap_stat_ci(red, "mean", **boot)
             ratio = v / ref
             qlo, qhi = stats.bootstrap_stat_ci(ratio, "mean", **boot)
-            row.update(reduction_pct=float((1.0 - v.mean() / rnd.mean()) * 100.0), reduction_ci_low=rlo,
-                       reduction_ci_high=rhi, ratio_to_r1=float(v.mean() / ref.mean()), ratio_ci_low=qlo,
-                       ratio_ci_high=qhi)
+            row.update(
+                reduction_pct=float((1.0 - v.mean() / rnd.mean()) * 100.0),
+                reduction_ci_low=rlo,
+                reduction_ci_high=rhi,
+                ratio_to_r1=float(v.mean() / ref.mean()),
+                ratio_ci_low=qlo,
+                ratio_ci_high=qhi,
+            )
         else:
             ref = cell[(reference, b, "random")]
             row["random_compression_pct"] = float((1.0 - v.mean() / ref.mean()) * 100.0)

@@ -68,10 +68,22 @@ def load_prior_levels(paths: Mapping[str, str], models: Sequence[str]) -> dict[s
     return out
 
 
-def run_prior_mismatch(*, features_test, rewards_test, costs_test, models: Sequence[str], prices, seeds,
-                       prior_levels: Mapping[str, Priors], n_effs: Sequence[float] = (10.0, 100.0, 1000.0),
-                       alpha: float = 0.01, gamma: float = 0.997, baselines: Mapping[str, Mapping] | None = None,
-                       router_params: Mapping | None = None, r_at: int = 200) -> dict:
+def run_prior_mismatch(
+    *,
+    features_test,
+    rewards_test,
+    costs_test,
+    models: Sequence[str],
+    prices,
+    seeds,
+    prior_levels: Mapping[str, Priors],
+    n_effs: Sequence[float] = (10.0, 100.0, 1000.0),
+    alpha: float = 0.01,
+    gamma: float = 0.997,
+    baselines: Mapping[str, Mapping] | None = None,
+    router_params: Mapping | None = None,
+    r_at: int = 200,
+) -> dict:
     """Every prior level × n_eff and every no-prior baseline × seed of §A4; JSON-able per-seed metrics.
 
     Parameters
@@ -109,7 +121,10 @@ def run_prior_mismatch(*, features_test, rewards_test, costs_test, models: Seque
         raise ConfigError("prior_mismatch needs prior levels and positive n_eff values")
     if not 1 <= int(r_at) <= n:
         raise ConfigError(f"r_at must be in [1, {n}], got {r_at!r}")
-    base = {"tabula_rasa": {"alpha": 0.05, "gamma": 0.997}, "tabula_rasa_matched": {"alpha": 0.01, "gamma": 0.997}}
+    base = {
+        "tabula_rasa": {"alpha": 0.05, "gamma": 0.997},
+        "tabula_rasa_matched": {"alpha": 0.01, "gamma": 0.997},
+    }
     if baselines is not None:
         base = {str(b): dict(v) for b, v in baselines.items()}
     cfg = router_config(router_params)
@@ -122,43 +137,94 @@ def run_prior_mismatch(*, features_test, rewards_test, costs_test, models: Seque
     n_s = len(seeds)
     eye = np.broadcast_to(np.eye(d), (k, d, d))
     a_off = np.stack([prior_levels[nm].a_off if v is not None else eye for nm, v, _, _ in blocks])
-    b_off = np.stack([prior_levels[nm].b_off if v is not None else np.zeros((k, d)) for nm, v, _, _ in blocks])
-    mask = np.stack([np.ones(k, bool) if v is None or prior_levels[nm].mask is None
-                     else np.asarray(prior_levels[nm].mask, bool) for nm, v, _, _ in blocks])
-    pri = Priors(a_off=np.repeat(a_off, n_s, axis=0), b_off=np.repeat(b_off, n_s, axis=0),
-                 mask=np.repeat(mask, n_s, axis=0))
+    b_off = np.stack(
+        [prior_levels[nm].b_off if v is not None else np.zeros((k, d)) for nm, v, _, _ in blocks]
+    )
+    mask = np.stack(
+        [
+            np.ones(k, bool)
+            if v is None or prior_levels[nm].mask is None
+            else np.asarray(prior_levels[nm].mask, bool)
+            for nm, v, _, _ in blocks
+        ]
+    )
+    pri = Priors(
+        a_off=np.repeat(a_off, n_s, axis=0),
+        b_off=np.repeat(b_off, n_s, axis=0),
+        mask=np.repeat(mask, n_s, axis=0),
+    )
     orders, _ = cold_start_streams(seeds, n, k)
-    res = simulate(x, r, c, np.tile(orders, (len(blocks), 1)), price, seeds=seeds * len(blocks),
-                   alpha=np.repeat([b[2] for b in blocks], n_s), gamma=np.repeat([b[3] for b in blocks], n_s),
-                   n_eff=np.repeat([np.nan if b[1] is None else b[1] for b in blocks], n_s), budget=None,
-                   priors=pri, config=cfg)
+    res = simulate(
+        x,
+        r,
+        c,
+        np.tile(orders, (len(blocks), 1)),
+        price,
+        seeds=seeds * len(blocks),
+        alpha=np.repeat([b[2] for b in blocks], n_s),
+        gamma=np.repeat([b[3] for b in blocks], n_s),
+        n_eff=np.repeat([np.nan if b[1] is None else b[1] for b in blocks], n_s),
+        budget=None,
+        priors=pri,
+        config=cfg,
+    )
     oracle = oracle_rewards(r)[orders]
     cells = []
     for i, (name, v, a, g) in enumerate(blocks):
         rs = slice(i * n_s, (i + 1) * n_s)
         reward = res.reward[rs]
         hit = np.abs(reward - oracle) < 1e-9
-        cells.append({"prior": name, "n_eff": v, "alpha": a, "gamma": g,
-                      "per_seed": {"seed": seeds, **trial_metrics(oracle - reward, reward, hit, r_at=r_at,
-                                                                  agreement_window=min(50, n))}})
-    return {"experiment": "prior_mismatch", "models": models, "n_test": int(n), "seeds": seeds,
-            "prior_levels": list(prior_levels), "baselines": list(base), "n_effs": n_effs, "r_at": int(r_at),
-            "router_params": cfg.to_dict(), "oracle_mean_reward": float(oracle_rewards(r).mean()),
-            "cells": cells}
+        cells.append(
+            {
+                "prior": name,
+                "n_eff": v,
+                "alpha": a,
+                "gamma": g,
+                "per_seed": {
+                    "seed": seeds,
+                    **trial_metrics(oracle - reward, reward, hit, r_at=r_at, agreement_window=min(50, n)),
+                },
+            }
+        )
+    return {
+        "experiment": "prior_mismatch",
+        "models": models,
+        "n_test": int(n),
+        "seeds": seeds,
+        "prior_levels": list(prior_levels),
+        "baselines": list(base),
+        "n_effs": n_effs,
+        "r_at": int(r_at),
+        "router_params": cfg.to_dict(),
+        "oracle_mean_reward": float(oracle_rewards(r).mean()),
+        "cells": cells,
+    }
 
 
 def _compare(cond: np.ndarray, ref: np.ndarray, threshold: float) -> dict:
-    sign = stats.sign_test(ref - cond, "two-sided")            # win: cond has the lower regret
+    sign = stats.sign_test(ref - cond, "two-sided")  # win: cond has the lower regret
     cat_c, cat_r = int((cond > threshold).sum()), int((ref > threshold).sum())
     diff = cond - ref
-    return {"sign_wins": sign["wins"], "sign_n": sign["n"], "sign_p": sign["p"], "cat_cond": cat_c,
-            "cat_base": cat_r, "fisher_p": stats.fisher_less(cat_c, cond.size, cat_r, ref.size),
-            "delta_mean": float(diff.mean()), "delta_median": float(np.median(diff))}
+    return {
+        "sign_wins": sign["wins"],
+        "sign_n": sign["n"],
+        "sign_p": sign["p"],
+        "cat_cond": cat_c,
+        "cat_base": cat_r,
+        "fisher_p": stats.fisher_less(cat_c, cond.size, cat_r, ref.size),
+        "delta_mean": float(diff.mean()),
+        "delta_median": float(np.median(diff)),
+    }
 
 
-def analyse_prior_mismatch(raw: Mapping, *, catastrophic_factor: float = 2.0,
-                           catastrophic_reference: str = "tabula_rasa_matched", headline_baseline: str = "tabula_rasa",
-                           bootstrap: Mapping | None = None) -> dict:
+def analyse_prior_mismatch(
+    raw: Mapping,
+    *,
+    catastrophic_factor: float = 2.0,
+    catastrophic_reference: str = "tabula_rasa_matched",
+    headline_baseline: str = "tabula_rasa",
+    bootstrap: Mapping | None = None,
+) -> dict:
     """§A4 statistics (module docstring): per-condition summaries, the pairwise tests against each
     baseline with Holm per baseline and family, and the derived numbers vs ``headline_baseline``.
 
@@ -169,15 +235,25 @@ def analyse_prior_mismatch(raw: Mapping, *, catastrophic_factor: float = 2.0,
     boot.pop("confidence_level", None)
     key = {(c["prior"], c["n_eff"]): c for c in raw["cells"]}
     regret = {kk: np.asarray(c["per_seed"]["total_regret"]) for kk, c in key.items()}
-    conditions = [{"prior": c["prior"], "n_eff": c["n_eff"],
-                   "total_regret": condition_stats(c["per_seed"]["total_regret"], boot),
-                   "r_at": condition_stats(c["per_seed"]["r_at"], boot),
-                   "mean_reward": condition_stats(c["per_seed"]["mean_reward"], boot)} for c in raw["cells"]]
+    conditions = [
+        {
+            "prior": c["prior"],
+            "n_eff": c["n_eff"],
+            "total_regret": condition_stats(c["per_seed"]["total_regret"], boot),
+            "r_at": condition_stats(c["per_seed"]["r_at"], boot),
+            "mean_reward": condition_stats(c["per_seed"]["mean_reward"], boot),
+        }
+        for c in raw["cells"]
+    ]
     baselines = list(raw["baselines"])
     if catastrophic_reference not in baselines or headline_baseline not in baselines:
-        raise ConfigError(f"baselines {baselines} must include {catastrophic_reference!r} and {headline_baseline!r}")
-    thresholds = {"code": float(catastrophic_factor * np.median(regret[(catastrophic_reference, None)])),
-                  "text": float(catastrophic_factor * np.median(regret[(headline_baseline, None)]))}
+        raise ConfigError(
+            f"baselines {baselines} must include {catastrophic_reference!r} and {headline_baseline!r}"
+        )
+    thresholds = {
+        "code": float(catastrophic_factor * np.median(regret[(catastrophic_reference, None)])),
+        "text": float(catastrophic_factor * np.median(regret[(headline_baseline, None)])),
+    }
     priors = [kk for kk in key if kk[1] is not None]
     tests: dict = {}
     for variant, thr in thresholds.items():
@@ -187,24 +263,46 @@ def analyse_prior_mismatch(raw: Mapping, *, catastrophic_factor: float = 2.0,
             for fam in ("sign_p", "fisher_p"):
                 for kk, adj in zip(priors, stats.holm([rows[kk][fam] for kk in priors]), strict=True):
                     rows[kk][f"{fam}_holm"] = adj
-            tests.setdefault(variant, {})[b] = [{"prior": kk[0], "n_eff": kk[1], **v} for kk, v in rows.items()]
-    between = {v: _compare(regret[(baselines[1], None)], regret[(baselines[0], None)], thr)
-               for v, thr in thresholds.items()}
+            tests.setdefault(variant, {})[b] = [
+                {"prior": kk[0], "n_eff": kk[1], **v} for kk, v in rows.items()
+            ]
+    between = {
+        v: _compare(regret[(baselines[1], None)], regret[(baselines[0], None)], thr)
+        for v, thr in thresholds.items()
+    }
     tr = regret[(headline_baseline, None)]
     tr_med = float(np.median(tr))
     derived = []
     for kk in priors:
         cond = regret[kk]
         red_lo, red_hi = stats.paired_bootstrap_ci(
-            cond, tr, lambda a, b: (1.0 - np.median(a, axis=1) / np.median(b, axis=1)) * 100.0, **boot)
+            cond, tr, lambda a, b: (1.0 - np.median(a, axis=1) / np.median(b, axis=1)) * 100.0, **boot
+        )
         exc_lo, exc_hi = stats.paired_bootstrap_ci(
-            cond, tr, lambda a, b: np.median(a, axis=1) - np.median(b, axis=1), **boot)
+            cond, tr, lambda a, b: np.median(a, axis=1) - np.median(b, axis=1), **boot
+        )
         med = float(np.median(cond))
-        derived.append({"prior": kk[0], "n_eff": kk[1], "reduction_pct": (1.0 - med / tr_med) * 100.0,
-                        "reduction_ci_low": red_lo, "reduction_ci_high": red_hi, "excess": med - tr_med,
-                        "excess_ci_low": exc_lo, "excess_ci_high": exc_hi,
-                        "increase_pct": (med / tr_med - 1.0) * 100.0})
+        derived.append(
+            {
+                "prior": kk[0],
+                "n_eff": kk[1],
+                "reduction_pct": (1.0 - med / tr_med) * 100.0,
+                "reduction_ci_low": red_lo,
+                "reduction_ci_high": red_hi,
+                "excess": med - tr_med,
+                "excess_ci_low": exc_lo,
+                "excess_ci_high": exc_hi,
+                "increase_pct": (med / tr_med - 1.0) * 100.0,
+            }
+        )
     sds = [float(regret[kk].std(ddof=0)) for kk in priors if kk[0] != "inverted"]
-    return {"conditions": conditions, "thresholds": thresholds, "tests": tests, "baseline_vs_baseline": between,
-            "derived": derived, "headline_baseline": headline_baseline, "tr_median": tr_med,
-            "non_inverted_sd_range": [min(sds), max(sds)] if sds else None}
+    return {
+        "conditions": conditions,
+        "thresholds": thresholds,
+        "tests": tests,
+        "baseline_vs_baseline": between,
+        "derived": derived,
+        "headline_baseline": headline_baseline,
+        "tr_median": tr_med,
+        "non_inverted_sd_range": [min(sds), max(sds)] if sds else None,
+    }

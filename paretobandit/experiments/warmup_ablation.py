@@ -17,7 +17,8 @@ random         uniform arm per step, no learning (unconstrained regime only)
 =============  ==============================================================================
 
 Each learner runs in each regime: ``unconstrained`` (no pacer) and the ADAPTIVE pacer at the tight /
-moderate / loose budget (fresh per trial). All learner runs are one batch of :func:`paretobandit.sim.simulate`.
+moderate / loose budget (fresh per trial). All learner runs are one batch of
+:func:`paretobandit.sim.simulate`.
 
 Metrics (:func:`trial_metrics`)
 -------------------------------
@@ -39,9 +40,19 @@ from ..workbench import stats
 from .budget_pacing import router_config
 from .common import as_price_array, parse_pacer, parse_seeds, resolve_priors
 
-__all__ = ["LEARNERS", "REGIMES", "analyse_warmup_ablation", "cold_start_streams", "condition_stats",
-           "oracle_rewards", "run_warmup_ablation", "sampled_steps", "eval_table", "trial_metrics",
-           "window_shares"]
+__all__ = [
+    "LEARNERS",
+    "REGIMES",
+    "analyse_warmup_ablation",
+    "cold_start_streams",
+    "condition_stats",
+    "oracle_rewards",
+    "run_warmup_ablation",
+    "sampled_steps",
+    "eval_table",
+    "trial_metrics",
+    "window_shares",
+]
 
 LEARNERS = ("paretobandit", "tabula_rasa")
 REGIMES = ("unconstrained", "tight", "moderate", "loose")
@@ -78,7 +89,9 @@ def eval_table(features, rewards, costs, models: Sequence[str]):
     models = [str(m) for m in models]
     x, r, c = (np.asarray(a, dtype=float) for a in (features, rewards, costs))
     if x.ndim != 2 or r.ndim != 2 or r.shape[0] != x.shape[0] or c.shape != r.shape:
-        raise DimensionMismatchError(f"features {x.shape}, rewards {r.shape}, costs {c.shape} must share rows")
+        raise DimensionMismatchError(
+            f"features {x.shape}, rewards {r.shape}, costs {c.shape} must share rows"
+        )
     if r.shape[1] != len(models):
         raise DimensionMismatchError(f"{len(models)} models but the tables have {r.shape[1]} columns")
     if x.shape[0] == 0:
@@ -89,21 +102,24 @@ def eval_table(features, rewards, costs, models: Sequence[str]):
 def window_shares(arm: np.ndarray, k: int, window: int) -> np.ndarray:
     """(K, T) seed-mean share of each arm over the trailing ``window`` steps (fewer at the start)."""
     a = np.asarray(arm)
-    onehot = (a[None, :, :] == np.arange(k)[:, None, None]).astype(float)      # (K, S, T)
+    onehot = (a[None, :, :] == np.arange(k)[:, None, None]).astype(float)  # (K, S, T)
     cum = np.cumsum(onehot, axis=2)
-    lagged = np.concatenate([np.zeros(cum.shape[:2] + (int(window),)), cum], axis=2)[:, :, :a.shape[1]]
+    lagged = np.concatenate([np.zeros(cum.shape[:2] + (int(window),)), cum], axis=2)[:, :, : a.shape[1]]
     counts = np.minimum(np.arange(1, a.shape[1] + 1), int(window))
     return ((cum - lagged) / counts).mean(axis=1)
 
 
-def trial_metrics(regret: np.ndarray, reward: np.ndarray, hit: np.ndarray, *, r_at: int,
-                  agreement_window: int) -> dict[str, list[float]]:
+def trial_metrics(
+    regret: np.ndarray, reward: np.ndarray, hit: np.ndarray, *, r_at: int, agreement_window: int
+) -> dict[str, list[float]]:
     """Per-seed metrics of (S, T) step arrays: ``total_regret``, ``r_at`` (Σ of the first ``r_at``
     steps), ``mean_reward`` and ``oracle_agreement`` (mean of ``hit`` over the last window)."""
-    return {"total_regret": regret.sum(axis=1).tolist(),
-            "r_at": regret[:, :int(r_at)].sum(axis=1).tolist(),
-            "mean_reward": reward.mean(axis=1).tolist(),
-            "oracle_agreement": hit[:, -int(agreement_window):].mean(axis=1).tolist()}
+    return {
+        "total_regret": regret.sum(axis=1).tolist(),
+        "r_at": regret[:, : int(r_at)].sum(axis=1).tolist(),
+        "mean_reward": reward.mean(axis=1).tolist(),
+        "oracle_agreement": hit[:, -int(agreement_window) :].mean(axis=1).tolist(),
+    }
 
 
 def _regimes(budgets: Mapping[str, float | None]) -> dict[str, float | None]:
@@ -123,11 +139,25 @@ def _regimes(budgets: Mapping[str, float | None]) -> dict[str, float | None]:
     return out
 
 
-def run_warmup_ablation(*, features_test, rewards_test, costs_test, models: Sequence[str], prices,
-                        budgets: Mapping[str, float | None], seeds, priors, router_params: Mapping | None = None,
-                        tabula_rasa: Mapping | None = None, pacer_params: Mapping | None = None,
-                        r_at: int = 200, agreement_window: int = 50, agreement_tol: float = 1e-9,
-                        trace_points: int = 200, share_window: int = 50) -> dict:
+def run_warmup_ablation(
+    *,
+    features_test,
+    rewards_test,
+    costs_test,
+    models: Sequence[str],
+    prices,
+    budgets: Mapping[str, float | None],
+    seeds,
+    priors,
+    router_params: Mapping | None = None,
+    tabula_rasa: Mapping | None = None,
+    pacer_params: Mapping | None = None,
+    r_at: int = 200,
+    agreement_window: int = 50,
+    agreement_tol: float = 1e-9,
+    trace_points: int = 200,
+    share_window: int = 50,
+) -> dict:
     """Run every regime × condition × seed of §A3 on the test split; return JSON-able per-seed metrics.
 
     Parameters
@@ -161,7 +191,9 @@ def run_warmup_ablation(*, features_test, rewards_test, costs_test, models: Sequ
     if priors is None:
         raise ConfigError("the warm-up ablation needs the shipped priors of the ParetoBandit condition")
     if not 1 <= int(r_at) <= n or not 1 <= int(agreement_window) <= n:
-        raise ConfigError(f"r_at and agreement_window must be in [1, {n}], got {r_at!r}, {agreement_window!r}")
+        raise ConfigError(
+            f"r_at and agreement_window must be in [1, {n}], got {r_at!r}, {agreement_window!r}"
+        )
     price = as_price_array(prices, models)
     regimes = _regimes(budgets)
     seeds = parse_seeds(seeds)
@@ -173,29 +205,50 @@ def run_warmup_ablation(*, features_test, rewards_test, costs_test, models: Sequ
     n_s = len(seeds)
     orders, picks = cold_start_streams(seeds, n, k)
     blocks = [(g, cond) for g in regimes for cond in LEARNERS]
-    setup = {"paretobandit": (cfg.alpha, cfg.forgetting_factor, cfg.prior_n_effective),
-             "tabula_rasa": (float(tr["alpha"]), float(tr["gamma"]), np.nan)}
-    res = simulate(x, r, c, np.tile(orders, (len(blocks), 1)), price, seeds=seeds * len(blocks),
-                   alpha=np.repeat([setup[cd][0] for _, cd in blocks], n_s),
-                   gamma=np.repeat([setup[cd][1] for _, cd in blocks], n_s),
-                   n_eff=np.repeat([setup[cd][2] for _, cd in blocks], n_s),
-                   budget=[regimes[g] for g, _ in blocks for _ in range(n_s)], pacer_mode=mode, priors=pri,
-                   config=cfg, pacer=pacer)
+    setup = {
+        "paretobandit": (cfg.alpha, cfg.forgetting_factor, cfg.prior_n_effective),
+        "tabula_rasa": (float(tr["alpha"]), float(tr["gamma"]), np.nan),
+    }
+    res = simulate(
+        x,
+        r,
+        c,
+        np.tile(orders, (len(blocks), 1)),
+        price,
+        seeds=seeds * len(blocks),
+        alpha=np.repeat([setup[cd][0] for _, cd in blocks], n_s),
+        gamma=np.repeat([setup[cd][1] for _, cd in blocks], n_s),
+        n_eff=np.repeat([setup[cd][2] for _, cd in blocks], n_s),
+        budget=[regimes[g] for g, _ in blocks for _ in range(n_s)],
+        pacer_mode=mode,
+        priors=pri,
+        config=cfg,
+        pacer=pacer,
+    )
 
-    oracle = oracle_rewards(r)[orders]                                          # (S, n)
+    oracle = oracle_rewards(r)[orders]  # (S, n)
     steps = sampled_steps(n, trace_points)
 
     def cell(regime, cond, arm, reward, cost):
         regret = oracle - reward
         hit = np.abs(reward - oracle) < float(agreement_tol)
-        per_seed = {"seed": seeds, **trial_metrics(regret, reward, hit, r_at=r_at,
-                                                    agreement_window=agreement_window),
-                    "mean_cost": cost.mean(axis=1).tolist(),
-                    "share": {m: (arm == j).mean(axis=1).tolist() for j, m in enumerate(models)}}
+        per_seed = {
+            "seed": seeds,
+            **trial_metrics(regret, reward, hit, r_at=r_at, agreement_window=agreement_window),
+            "mean_cost": cost.mean(axis=1).tolist(),
+            "share": {m: (arm == j).mean(axis=1).tolist() for j, m in enumerate(models)},
+        }
         shares = window_shares(arm, k, share_window)
-        return {"regime": regime, "budget": regimes[regime], "condition": cond, "per_seed": per_seed,
-                "curves": {"cum_regret": np.cumsum(regret, axis=1)[:, steps].tolist(),
-                           "share": {m: shares[j, steps].tolist() for j, m in enumerate(models)}}}
+        return {
+            "regime": regime,
+            "budget": regimes[regime],
+            "condition": cond,
+            "per_seed": per_seed,
+            "curves": {
+                "cum_regret": np.cumsum(regret, axis=1)[:, steps].tolist(),
+                "share": {m: shares[j, steps].tolist() for j, m in enumerate(models)},
+            },
+        }
 
     cells = []
     for regime in regimes:
@@ -216,8 +269,13 @@ def run_warmup_ablation(*, features_test, rewards_test, costs_test, models: Sequ
         "share_window": int(share_window),
         "router_params": cfg.to_dict(),
         "tabula_rasa": {"alpha": float(tr["alpha"]), "gamma": float(tr["gamma"]), "priors": False},
-        "pacer_params": {"mode": mode, "eta": pacer.eta, "ema": pacer.ema_alpha,
-                         "lambda_cap": pacer.lambda_cap, "ceiling_multiplier": pacer.ceiling_multiplier},
+        "pacer_params": {
+            "mode": mode,
+            "eta": pacer.eta,
+            "ema": pacer.ema_alpha,
+            "lambda_cap": pacer.lambda_cap,
+            "ceiling_multiplier": pacer.ceiling_multiplier,
+        },
         "oracle_mean_reward": float(oracle_rewards(r).mean()),
         "cells": cells,
     }
@@ -230,8 +288,16 @@ def condition_stats(values: Sequence[float], boot: Mapping) -> dict[str, float]:
     sd = float(v.std(ddof=0))
     lo, hi = stats.bootstrap_stat_ci(v, "mean", **boot)
     mlo, mhi = stats.bootstrap_stat_ci(v, "median", **boot)
-    return {"mean": float(v.mean()), "median": float(np.median(v)), "sd": sd, "se": sd / np.sqrt(v.size),
-            "ci_low": lo, "ci_high": hi, "median_ci_low": mlo, "median_ci_high": mhi}
+    return {
+        "mean": float(v.mean()),
+        "median": float(np.median(v)),
+        "sd": sd,
+        "se": sd / np.sqrt(v.size),
+        "ci_low": lo,
+        "ci_high": hi,
+        "median_ci_low": mlo,
+        "median_ci_high": mhi,
+    }
 
 
 def _paired_delta(tr: np.ndarray, w: np.ndarray, boot: Mapping, level: float) -> dict[str, float]:
@@ -240,8 +306,9 @@ def _paired_delta(tr: np.ndarray, w: np.ndarray, boot: Mapping, level: float) ->
     return {"mean": float(d.mean()), "ci_low": lo, "ci_high": hi}
 
 
-def analyse_warmup_ablation(raw: Mapping, *, catastrophic_factor: float = 2.0, alpha: float = 0.05,
-                            bootstrap: Mapping | None = None) -> dict:
+def analyse_warmup_ablation(
+    raw: Mapping, *, catastrophic_factor: float = 2.0, alpha: float = 0.05, bootstrap: Mapping | None = None
+) -> dict:
     """§A3 statistics: per-condition summaries and the paired Warmup-vs-Tabula-Rasa tests per regime.
 
     Per regime (paired by seed index): sign test on ``TR − W`` total regret (ties removed, exact
@@ -259,7 +326,8 @@ def analyse_warmup_ablation(raw: Mapping, *, catastrophic_factor: float = 2.0, a
             "total_regret": condition_stats(ps["total_regret"], boot),
             "r_at": condition_stats(ps["r_at"], boot),
             "mean_reward": condition_stats(ps["mean_reward"], boot),
-            "oracle_agreement": float(np.mean(ps["oracle_agreement"]))}
+            "oracle_agreement": float(np.mean(ps["oracle_agreement"])),
+        }
     regimes = list(raw["budgets"])
     level = stats.bonferroni_level(len(regimes), alpha)
     tests = {}
@@ -272,12 +340,18 @@ def analyse_warmup_ablation(raw: Mapping, *, catastrophic_factor: float = 2.0, a
         wr = np.asarray(cells[(regime, "paretobandit")]["r_at"])
         trr = np.asarray(cells[(regime, "tabula_rasa")]["r_at"])
         tests[regime] = {
-            "sign_wins": sign["wins"], "sign_n": sign["n"], "sign_p": sign["p"],
-            "cat_threshold": threshold, "cat_warmup": w_cat, "cat_tabula_rasa": t_cat,
+            "sign_wins": sign["wins"],
+            "sign_n": sign["n"],
+            "sign_p": sign["p"],
+            "cat_threshold": threshold,
+            "cat_warmup": w_cat,
+            "cat_tabula_rasa": t_cat,
             "fisher_p": stats.fisher_less(w_cat, w.size, t_cat, t.size),
-            "delta_regret": _paired_delta(t, w, boot, level), "delta_r_at": _paired_delta(trr, wr, boot, level),
+            "delta_regret": _paired_delta(t, w, boot, level),
+            "delta_r_at": _paired_delta(trr, wr, boot, level),
             "reduction_pct": float((1.0 - w.mean() / t.mean()) * 100.0),
-            "sd_ratio": float(t.std(ddof=0) / w.std(ddof=0)) if w.std(ddof=0) > 0 else float("nan")}
+            "sd_ratio": float(t.std(ddof=0) / w.std(ddof=0)) if w.std(ddof=0) > 0 else float("nan"),
+        }
     for key, out in (("sign_p", "sign_p_holm"), ("fisher_p", "fisher_p_holm")):
         for regime, adj in zip(regimes, stats.holm([tests[g][key] for g in regimes]), strict=True):
             tests[regime][out] = adj

@@ -16,8 +16,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from scipy import stats as _stats
 
-__all__ = ["bonferroni_level", "bootstrap_ci", "bootstrap_indices", "bootstrap_stat_ci", "fisher_less", "holm",
-           "normal_ci", "paired_bootstrap_ci", "sign_test", "summarise", "summarise_metrics", "wilson_ci"]
+__all__ = ["bonferroni_level", "bootstrap_ci", "bootstrap_indices", "bootstrap_stat_ci", "fisher_less",
+           "holm", "normal_ci", "paired_bootstrap_ci", "sign_test", "summarise", "summarise_metrics",
+           "wilson_ci"]
 
 N_RESAMPLES = 10_000
 SEED = 42
