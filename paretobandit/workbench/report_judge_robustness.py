@@ -160,7 +160,8 @@ def cross_judge_regret(results: Mapping[str, Any]) -> plt.Figure:
                 label={"tabula_rasa": "Tabula Rasa", "random": "Random"}[m],
             )
         ax.set_xticks(np.arange(len(judges)), judges)
-        ax.set_title(b, fontsize=9)
+        bval = results["per_seed"]["budgets"].get(b)
+        ax.set_title(b if bval is None else f"{b} (B = {bval:.3g} $/req)", fontsize=9)
     axes[0, 0].set_ylabel("cumulative test regret (own oracle)")
     axes[0, -1].legend(
         fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5), title="95 % bootstrap CI", title_fontsize=7

@@ -187,10 +187,11 @@ def median_regret(results: Mapping[str, Any]) -> plt.Figure:
     priors = [p for p in results["per_seed"]["prior_levels"]]
     baselines = list(results["per_seed"]["baselines"])
     fig, ax = plt.subplots(figsize=(5.4, 3.4))
-    colours = style.palette(len(priors) + len(baselines))
+    colours = style.palette(len(priors))
+    greys = ["0.25", "0.55", "0.75"]
     for j, b in enumerate(baselines):
         r = next(x for x in rows if x["prior"] == b)
-        col = colours[len(priors) + j]
+        col = greys[j % len(greys)]
         ax.axhline(r["regret_median"], color=col, ls="--", lw=1.1, label=f"{b} (no prior)")
         ax.axhspan(r["regret_median_ci_low"], r["regret_median_ci_high"], color=col, alpha=0.15, lw=0)
     for j, p in enumerate(priors):
