@@ -155,6 +155,8 @@ def summarise_prior_mismatch(
         "non_inverted_sd_max": sd_hi,
         "priors_beat_tr_median": int(sum(d["reduction_pct"] > 0 for d in an["derived"])),
         "n_prior_conditions": len(an["derived"]),
+        **{f"neff_{name}": int(v)
+           for name, v in zip(("weak", "medium", "strong"), raw["n_effs"], strict=False)},
     }
     return summary, rows, an
 

@@ -153,6 +153,7 @@ def summarise_warmup_ablation(
         "n_test": int(raw["n_test"]),
         "r_at": int(raw["r_at"]),
         "bonferroni_level_pct": 100.0 * an["bonferroni_level"],
+        **{f"budget_{g}": b for g, b in raw["budgets"].items() if b is not None},
         "oracle_mean_reward": float(raw["oracle_mean_reward"]),
         "warmup_wins_all": bool(all(t["delta_regret"]["mean"] > 0 for t in tests)),
         "min_reduction_pct": float(min(t["reduction_pct"] for t in tests)),
