@@ -173,7 +173,6 @@ def agreement_analysis(
 ) -> dict:
     """Part (I) of §A5 on pooled ``{judge: (n, K)}`` reward tables (module docstring)."""
     boot = {"n_resamples": 10_000, "seed": 42, **dict(bootstrap or {})}
-    boot.pop("confidence_level", None)
     judges = list(rewards)
     if reference not in judges:
         raise ConfigError(f"reference judge {reference!r} not among {judges}")
@@ -194,7 +193,7 @@ def agreement_analysis(
         for a, b in combinations(order, 2):  # (higher, lower) by mean
             d = r[j][:, a] - r[j][:, b]
             lo, hi = stats.bootstrap_stat_ci(d, "mean", **boot)
-            blo, bhi = stats.bootstrap_stat_ci(d, "mean", **boot, confidence_level=level)
+            blo, bhi = stats.bootstrap_stat_ci(d, "mean", **{**boot, "confidence_level": level})
             pairs.append(
                 {
                     "higher": models[a],
@@ -412,7 +411,6 @@ def regret_statistics(raw: Mapping, *, reference: str = "r1", bootstrap: Mapping
     reduction vs Random (CI = bootstrap of per-seed ``(1 − TR_s/Rand_s)·100``), the ratio to the reference
     judge (CI = bootstrap of per-seed ratios) and the Random-regret compression vs the reference."""
     boot = {"n_resamples": 10_000, "seed": 42, **dict(bootstrap or {})}
-    boot.pop("confidence_level", None)
     cell = {
         (c["judge"], c["budget"], c["method"]): np.asarray(c["per_seed"]["total_regret"])
         for c in raw["cells"]

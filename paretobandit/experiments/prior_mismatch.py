@@ -232,7 +232,6 @@ def analyse_prior_mismatch(
     variant uses ``headline_baseline`` instead.
     """
     boot = {"n_resamples": 10_000, "seed": 42, **dict(bootstrap or {})}
-    boot.pop("confidence_level", None)
     key = {(c["prior"], c["n_eff"]): c for c in raw["cells"]}
     regret = {kk: np.asarray(c["per_seed"]["total_regret"]) for kk, c in key.items()}
     conditions = [

@@ -318,7 +318,6 @@ def analyse_warmup_ablation(
     Bonferroni level ``1 − alpha/m``; regret reduction % = (1 − mean_W/mean_TR)·100; sd_TR/sd_W.
     """
     boot = {"n_resamples": 10_000, "seed": 42, **dict(bootstrap or {})}
-    boot.pop("confidence_level", None)
     cells = {(c["regime"], c["condition"]): c["per_seed"] for c in raw["cells"]}
     conditions = {}
     for (regime, cond), ps in cells.items():
