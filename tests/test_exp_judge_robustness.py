@@ -249,3 +249,26 @@ def test_report_and_publish(tmp_path):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 0
     tex = (tmp_path / "results" / "_ci" / "macros" / "judge_robustness.tex").read_text()
     assert r"\newcommand{\AppJudgeAgreementGptMiniCcc}" in tex
+
+
+def test_load_features_from_a_named_multi_table_cache(tmp_path, monkeypatch):
+    import json
+
+    from paretobandit import data
+    from paretobandit.errors import DataError
+    from paretobandit.features import text_key, write_feature_cache
+
+    rows = [{"prompt": p, "source": "s", "arms": {"a": {"reward": 0.5, "cost": 1e-5}}} for p in ("p1", "p2")]
+    table = tmp_path / "tab.jsonl"
+    table.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    monkeypatch.setattr(data, "features_root", lambda: tmp_path / "features")
+    keys = [text_key(p) for p in ("other", "p2", "p1")]
+    cache = tmp_path / "features" / "multi.npz"
+    write_feature_cache(cache, keys, np.array([[9.0, 1], [2.0, 1], [1.0, 1]]), {})
+    out = data.load_features(str(table), cache="multi")
+    assert out.tolist() == [[1.0, 1.0], [2.0, 1.0]]                 # looked up by prompt hash, table order
+    write_feature_cache(cache, keys[:2], np.array([[9.0, 1], [2.0, 1]]), {})
+    with pytest.raises(DataError, match="no vector for row 1"):
+        data.load_features(str(table), cache="multi")
+    with pytest.raises(DataError, match="not found"):
+        data.load_features(str(table), cache="absent")
