@@ -266,9 +266,25 @@ def test_load_features_from_a_named_multi_table_cache(tmp_path, monkeypatch):
     cache = tmp_path / "features" / "multi.npz"
     write_feature_cache(cache, keys, np.array([[9.0, 1], [2.0, 1], [1.0, 1]]), {})
     out = data.load_features(str(table), cache="multi")
-    assert out.tolist() == [[1.0, 1.0], [2.0, 1.0]]                 # looked up by prompt hash, table order
+    assert out.tolist() == [[1.0, 1.0], [2.0, 1.0]]  # looked up by prompt hash, table order
     write_feature_cache(cache, keys[:2], np.array([[9.0, 1], [2.0, 1]]), {})
     with pytest.raises(DataError, match="no vector for row 1"):
         data.load_features(str(table), cache="multi")
     with pytest.raises(DataError, match="not found"):
         data.load_features(str(table), cache="absent")
+
+
+def test_run_judge_robustness_pools_the_splits():
+    from paretobandit.experiments.judge_robustness import run_judge_robustness
+
+    val, test, _ = synthetic_split(30, 50)
+    tables = _judge_tables((val, test))
+    feats = {"val": val.features, "test": test.features}
+    kw = dict(prices=val.prices, seeds=[11000], budgets={"unconstrained": None}, judges=["r1", "alt"])
+    out = run_judge_robustness(tables, feats, bootstrap={"n_resamples": 100}, **kw)
+    assert out["agreement"]["n_prompts"] == 80
+    # alt = 1 − r1 on every cell: bias = mean(1 − 2r), Pearson −1
+    r = np.vstack([val.rewards, test.rewards])
+    assert out["agreement"]["agreement"]["alt"]["bias"] == pytest.approx(np.mean(1 - 2 * r))
+    assert out["agreement"]["agreement"]["alt"]["pearson"] == pytest.approx(-1.0)
+    assert out["regret"] == run_cross_judge_regret(tables, feats, **kw)

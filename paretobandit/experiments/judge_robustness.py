@@ -42,7 +42,9 @@ __all__ = [
     "kendall_w",
     "lins_ccc",
     "load_judge_tables",
+    "regret_statistics",
     "run_cross_judge_regret",
+    "run_judge_robustness",
 ]
 
 JUDGES = ("r1", "gpt_mini", "claude")
@@ -156,6 +158,12 @@ def _agreement(judge: np.ndarray, ref: np.ndarray) -> dict:
     }
 
 
+def _snr(margin: np.ndarray) -> float:
+    """mean / sd (ddof 0) of per-prompt margins; NaN when every margin is equal."""
+    sd = float(margin.std(ddof=0))
+    return float(margin.mean() / sd) if sd > 0 else float("nan")
+
+
 def _margin(r: np.ndarray) -> np.ndarray:
     s = np.sort(r, axis=1)
     return s[:, -1] - s[:, -2]
@@ -246,8 +254,8 @@ def agreement_analysis(
         "compression_pct": float((1.0 - m_pan.mean() / m_ref.mean()) * 100.0),
         "fraction_compressed_pct": float((gap_pan < gap_ref).mean() * 100.0),
         "best_agreement_pct": float((np.argmax(panel, axis=1) == choice[reference]).mean() * 100.0),
-        "snr_r1": float(m_ref.mean() / m_ref.std(ddof=0)),
-        "snr_panel": float(m_pan.mean() / m_pan.std(ddof=0)),
+        "snr_r1": _snr(m_ref),
+        "snr_panel": _snr(m_pan),
         "actionable_r1_pct": float((m_ref >= actionable_margin).mean() * 100.0),
         "actionable_panel_pct": float((m_pan >= actionable_margin).mean() * 100.0),
     }
@@ -446,3 +454,37 @@ def regret_statistics(raw: Mapping, *, reference: str = "r1", bootstrap: Mapping
             row["random_compression_pct"] = float((1.0 - v.mean() / ref.mean()) * 100.0)
         out.append(row)
     return out
+
+
+def run_judge_robustness(
+    tables: Mapping,
+    features: Mapping[str, np.ndarray],
+    *,
+    prices,
+    seeds,
+    budgets: Mapping[str, float | None],
+    judges: Sequence[str] = JUDGES,
+    reference: str = "r1",
+    gap_bins: Sequence[float] = GAP_BINS,
+    actionable_margin: float = 0.05,
+    alpha: float = 0.05,
+    bootstrap: Mapping | None = None,
+    **regret_kwargs,
+) -> dict:
+    """Both parts of §A5: ``{"agreement": agreement_analysis(pooled splits), "regret":
+    run_cross_judge_regret(...)}``; the agreement pools the splits of ``tables`` in their order."""
+    splits = [s for s in tables if s != "models"]
+    pooled = {j: np.vstack([tables[s][j]["rewards"] for s in splits]) for j in judges}
+    agreement = agreement_analysis(
+        pooled,
+        tables["models"],
+        reference=reference,
+        gap_bins=gap_bins,
+        actionable_margin=actionable_margin,
+        alpha=alpha,
+        bootstrap=bootstrap,
+    )
+    regret = run_cross_judge_regret(
+        tables, features, prices=prices, seeds=seeds, budgets=budgets, judges=judges, **regret_kwargs
+    )
+    return {"agreement": agreement, "regret": regret}
