@@ -220,3 +220,9 @@ def test_report_and_publish(tmp_path, raw):
     tex = (tmp_path / "results" / "_ci" / "macros" / "warmup_ablation.tex").read_text()
     assert r"\newcommand{\AppWarmupTightTestsSignWins}" in tex
     assert r"\newcommand{\AppWarmupHeadlinesNSeeds}{2}" in tex
+
+
+def test_deterministic(tables, raw):
+    from paretobandit.workbench.results import dumps
+
+    assert dumps(run_warmup_ablation(**_kwargs(tables))) == dumps(raw)
