@@ -104,3 +104,12 @@ def test_fisher_less_by_hand():
     assert stats.fisher_less(0, 20, 0, 20) == 1.0
     with pytest.raises(ValueError):
         stats.fisher_less(21, 20, 0, 20)
+
+
+def test_pvalue_macro_format():
+    from paretobandit.workbench.macros import format_number
+
+    assert format_number("sign_pvalue_holm", 3.2e-6) == r"\ensuremath{<10^{-5}}"      # 3.2e-6 < 1e-5
+    assert format_number("sign_pvalue_holm", 5e-5) == r"\ensuremath{<10^{-4}}"
+    assert format_number("fisher_pvalue", 0.0039) == "0.0039"
+    assert format_number("fisher_pvalue", 0.412) == "0.412"
