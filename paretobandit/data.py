@@ -533,7 +533,7 @@ def _features_path(split: str) -> Path:
     return features_root() / f"{split}.npz"
 
 
-def load_features(split: str, feature_service: Any = None) -> np.ndarray:
+def load_features(split: str, feature_service: Any = None, cache: str | None = None) -> np.ndarray:
     """Return the cached feature matrix (n, d) of a split, rows in the reward table's order.
 
     The cache is content-addressed (sha256 of each prompt); rows are looked up by the prompts of
@@ -542,10 +542,13 @@ def load_features(split: str, feature_service: Any = None) -> np.ndarray:
     Parameters
     ----------
     split : str
-        Table name, e.g. ``"val"``.
+        Table name, e.g. ``"val"`` or ``"cross_judge_r1_test"``.
     feature_service : FeatureService, optional
         If given, the cache must have been built by an identical pipeline (same ``fingerprint()``: kind,
         dimension, model, whitening and PCA sha256; file locations do not matter).
+    cache : str, optional
+        Name of the cache file ``data/features/<cache>.npz`` when it is not ``<split>.npz`` (e.g.
+        ``"judges"``, one cache holding the prompts of several tables).
 
     Raises
     ------
@@ -554,7 +557,7 @@ def load_features(split: str, feature_service: Any = None) -> np.ndarray:
     """
     from .features import read_feature_cache, text_key
 
-    path = _features_path(split)
+    path = _features_path(split if cache is None else cache)
     if not path.is_file():
         raise DataError(f"feature cache {path} not found; build it with `paretobandit features build` "
                         f"(or paretobandit.data.build_features(splits=({split!r},)))")

@@ -1,145 +1,179 @@
-"""Appendix prior mismatch: prior construction, per-run priors in one batch, metrics, report (synthetic)."""
+"""Appendix prior mismatch (§A4): stored priors, conditions, paired tests and report."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from _helpers import synthetic_split
 
-from paretobandit import kernels
-from paretobandit.errors import ConfigError
+from paretobandit.errors import ConfigError, DataError
+from paretobandit.experiments.common import align_priors
 from paretobandit.experiments.prior_mismatch import (
-    PRIOR_SETS,
-    build_prior_sets,
-    invert_prior,
+    analyse_prior_mismatch,
+    load_prior_levels,
     run_prior_mismatch,
 )
-from paretobandit.sim import Priors, simulate, warmup_test_streams
-from paretobandit.sim.synthetic import synthetic_tables
+from paretobandit.experiments.warmup_ablation import cold_start_streams
+from paretobandit.priors import save_priors
+from paretobandit.sim import simulate
 from paretobandit.workbench.config import compose
 
-N_VAL, N_TEST = 60, 70
+N_TEST = 60
 SEEDS = [9000, 9001]
-BUDGET = 6.62e-4
 
 
 @pytest.fixture(scope="module")
-def tables():
-    val = synthetic_tables(N_VAL, d=6, k=3, seed=1)
-    test = synthetic_tables(N_TEST, d=6, k=3, seed=2)
-    train = synthetic_tables(150, d=6, k=3, seed=3)
-    a_off, b_off = kernels.offline_statistics(train.features, train.rewards, 0.1)
-    # released file order differs from the tables' (like priors_k3_d26.npz): reversed
-    released = (val.models[::-1], a_off[::-1], b_off[::-1])
-    sources = np.array(["mmlu", "gsm8k", "arc"])[np.arange(N_VAL) % 3].tolist()
-    return val, test, train, released, sources
+def setup(tmp_path_factory):
+    _, test, (models, a_off, b_off) = synthetic_split(40, N_TEST)
+    folder = tmp_path_factory.mktemp("priors")
+    # stored file order differs from the table order: the loader must align by model id
+    save_priors(folder / "good.npz", models[::-1], a_off[::-1], b_off[::-1])
+    save_priors(folder / "bad.npz", models, a_off, -b_off)
+    levels = load_prior_levels({"good": folder / "good.npz", "bad": folder / "bad.npz"}, test.models)
+    raw = run_prior_mismatch(
+        features_test=test.features,
+        rewards_test=test.rewards,
+        costs_test=test.costs,
+        models=test.models,
+        prices=test.prices,
+        seeds=SEEDS,
+        prior_levels=levels,
+        n_effs=[10.0, 100.0],
+        r_at=20,
+    )
+    return test, (models, a_off, b_off), levels, raw
 
 
-@pytest.fixture(scope="module")
-def sets(tables):
-    val, _, _, released, sources = tables
-    return build_prior_sets(released=released, features_val=val.features, rewards_val=val.rewards,
-                            sources_val=sources, models=val.models, random_seed=0)
+def test_loader_aligns_by_model_id(setup):
+    _, (models, a_off, b_off), levels, _ = setup
+    assert np.array_equal(levels["good"].a_off, a_off) and np.array_equal(levels["good"].b_off, b_off)
+    with pytest.raises(DataError):
+        load_prior_levels({"x": "/nonexistent/priors.npz"}, models)
 
 
-def test_inverted_prior_is_exact(tables):
-    _, _, train, _, _ = tables
-    a, b = kernels.offline_statistics(train.features, train.rewards, 0.1)
-    a_inv, b_inv = invert_prior(a, b, 0.1)
-    a_ref, b_ref = kernels.offline_statistics(train.features, 1.0 - train.rewards, 0.1)
-    assert np.array_equal(a_inv, a) and np.allclose(b_inv, b_ref, atol=1e-10) and np.allclose(a_ref, a)
+def test_conditions_equal_separate_runs(setup):
+    test, (models, a_off, b_off), _, raw = setup
+    assert [(c["prior"], c["n_eff"], c["alpha"]) for c in raw["cells"]] == [
+        ("good", 10.0, 0.01),
+        ("good", 100.0, 0.01),
+        ("bad", 10.0, 0.01),
+        ("bad", 100.0, 0.01),
+        ("tabula_rasa", None, 0.05),
+        ("tabula_rasa_matched", None, 0.01),
+    ]
+    orders, _ = cold_start_streams(SEEDS, N_TEST, 3)
+    oracle = test.rewards.max(axis=1)[orders]
+    pri = align_priors(models, a_off, -b_off, test.models)
+    res = simulate(
+        test.features,
+        test.rewards,
+        test.costs,
+        orders,
+        test.prices,
+        seeds=SEEDS,
+        alpha=0.01,
+        gamma=0.997,
+        n_eff=100.0,
+        cost_penalty=0.0,
+        budget=None,
+        priors=pri,
+    )
+    assert raw["cells"][3]["per_seed"]["total_regret"] == pytest.approx(
+        (oracle - res.reward).sum(axis=1).tolist(), rel=1e-12
+    )
+    tr = simulate(
+        test.features,
+        test.rewards,
+        test.costs,
+        orders,
+        test.prices,
+        seeds=SEEDS,
+        alpha=0.05,
+        gamma=0.997,
+        cost_penalty=0.0,
+        budget=None,
+    )
+    assert raw["cells"][4]["per_seed"]["r_at"] == pytest.approx(
+        (oracle - tr.reward)[:, :20].sum(axis=1).tolist()
+    )
 
 
-def test_prior_sets(tables, sets):
-    val, _, train, _, sources = tables
-    assert list(sets) == list(PRIOR_SETS)
-    a, b = kernels.offline_statistics(train.features, train.rewards, 0.1)
-    assert np.allclose(sets["calibrated"].a_off, a) and np.allclose(sets["calibrated"].b_off, b)  # realigned
-    assert np.allclose(sets["inverted"].b_off, invert_prior(a, b)[1])
-    rows = np.array(sources) == "gsm8k"
-    ref = kernels.offline_statistics(val.features[rows], val.rewards[rows], 0.1)
-    assert np.array_equal(sets["gsm8k_only"].a_off, ref[0])
-    assert np.array_equal(sets["gsm8k_only"].b_off, ref[1])
-    u = np.random.default_rng(0).uniform(size=val.rewards.shape)
-    assert np.array_equal(sets["random"].b_off, kernels.offline_statistics(val.features, u, 0.1)[1])
+def _fake(regrets):
+    return {
+        "baselines": ["tabula_rasa", "tabula_rasa_matched"],
+        "cells": [
+            {"prior": p, "n_eff": n, "per_seed": {"total_regret": v, "r_at": v, "mean_reward": v}}
+            for (p, n), v in regrets.items()
+        ],
+    }
+
+
+def test_tests_and_derived_by_hand():
+    raw = _fake(
+        {
+            ("good", 10.0): [5.0, 6.0, 7.0, 8.0],
+            ("bad", 10.0): [30.0, 31.0, 9.0, 40.0],
+            ("tabula_rasa", None): [10.0, 10.0, 10.0, 10.0],
+            ("tabula_rasa_matched", None): [8.0, 9.0, 11.0, 12.0],
+        }
+    )
+    an = analyse_prior_mismatch(raw, bootstrap={"n_resamples": 300})
+    assert an["thresholds"] == {"code": 20.0, "text": 20.0}  # 2 × median(8, 9, 11, 12) = 2 × 10
+    good, bad = an["tests"]["code"]["tabula_rasa"]
+    # good: 4 wins of 4, two-sided p = 2/16; bad: 1 win of 4, two-sided p = 2·5/16 -> 0.625
+    assert (good["sign_wins"], good["sign_p"]) == (4, pytest.approx(2 / 16))
+    assert (bad["sign_wins"], bad["sign_p"]) == (1, pytest.approx(10 / 16))
+    assert good["sign_p_holm"] == pytest.approx(0.25) and bad["sign_p_holm"] == pytest.approx(0.625)
+    assert (bad["cat_cond"], bad["cat_base"]) == (3, 0)
+    assert bad["fisher_p"] == pytest.approx(1.0)  # the condition has MORE catastrophes
+    assert bad["delta_median"] == pytest.approx(np.median([20.0, 21.0, -1.0, 30.0]))
+    d_good = next(d for d in an["derived"] if d["prior"] == "good")
+    assert d_good["reduction_pct"] == pytest.approx((1 - 6.5 / 10) * 100)
+    assert d_good["reduction_ci_low"] <= d_good["reduction_pct"] <= d_good["reduction_ci_high"]
+    assert next(d for d in an["derived"] if d["prior"] == "bad")["excess"] == pytest.approx(30.5 - 10)
+
+
+def test_errors(setup):
+    test, _, levels, _ = setup
+    kw = dict(
+        features_test=test.features,
+        rewards_test=test.rewards,
+        costs_test=test.costs,
+        models=test.models,
+        prices=test.prices,
+        seeds=SEEDS,
+        prior_levels=levels,
+    )
     with pytest.raises(ConfigError):
-        build_prior_sets(released=tables[3], features_val=val.features, rewards_val=val.rewards,
-                         sources_val=["arc"] * N_VAL, models=val.models, sets=["mmlu_only"])
+        run_prior_mismatch(**kw, n_effs=[0.0])
     with pytest.raises(ConfigError):
-        build_prior_sets(released=tables[3], features_val=val.features, rewards_val=val.rewards,
-                         sources_val=sources, models=val.models, sets=["oracle"])
+        run_prior_mismatch(**kw, r_at=0)
 
 
-@pytest.fixture(scope="module")
-def raw(tables, sets):
-    val, test, _, _, _ = tables
-    return run_prior_mismatch(features_val=val.features, rewards_val=val.rewards, costs_val=val.costs,
-                              features_test=test.features, rewards_test=test.rewards, costs_test=test.costs,
-                              models=val.models, prices=val.prices, budget=BUDGET, seeds=SEEDS,
-                              prior_sets=sets, n_effs=[10, 1000], router_params={"alpha": 0.01})
-
-
-def test_cells_equal_separate_runs(tables, sets, raw):
-    val, test, _, _, _ = tables
-    blocks = [(c["prior"], c["n_eff"]) for c in raw["cells"]]
-    assert blocks == [(p, v) for p in PRIOR_SETS for v in (10.0, 1000.0)] + [("none", None)]
-    feats = np.vstack([val.features, test.features])
-    rewards, costs = np.vstack([val.rewards, test.rewards]), np.vstack([val.costs, test.costs])
-    streams = warmup_test_streams(SEEDS, N_VAL, N_TEST)
-    oracle = rewards.max(axis=1)
-    for (prior, n_eff) in (("inverted", 1000.0), ("mmlu_only", 10.0), ("none", None)):
-        pri = None if prior == "none" else sets[prior]
-        res = simulate(feats, rewards, costs, streams, val.prices, seeds=SEEDS, alpha=0.01, cost_penalty=0.0,
-                       budget=BUDGET, priors=pri, n_eff=n_eff)
-        ps = next(c for c in raw["cells"] if c["prior"] == prior and c["n_eff"] == n_eff)["per_seed"]
-        assert ps["mean_reward"] == pytest.approx(res.reward[:, N_VAL:].mean(axis=1).tolist(), rel=1e-12)
-        util = res.cost[:, N_VAL:].mean(axis=1) / BUDGET
-        assert ps["cost_ratio"] == pytest.approx(util.tolist(), rel=1e-12)
-        regret = oracle[streams] - res.reward
-        assert ps["test_regret"] == pytest.approx(regret[:, N_VAL:].sum(axis=1).tolist(), rel=1e-12)
-    implied = raw["prior_implied_reward"]
-    assert implied["inverted"]["arm0"] == pytest.approx(
-        1 - implied["calibrated"]["arm0"], abs=0.05)      # mean of (1 − r) ≈ 1 − mean of r
-
-
-def test_errors(tables, sets):
-    val, test, _, _, _ = tables
-    kw = dict(features_val=val.features, rewards_val=val.rewards, costs_val=val.costs,
-              features_test=test.features, rewards_test=test.rewards, costs_test=test.costs,
-              models=val.models, prices=val.prices, seeds=SEEDS, prior_sets=sets)
-    with pytest.raises(ConfigError):
-        run_prior_mismatch(budget=-1.0, **kw)
-    with pytest.raises(ConfigError):
-        run_prior_mismatch(budget=BUDGET, n_effs=[0.0], **kw)
-    assert isinstance(sets["random"], Priors)
-
-
-def test_preset():
+def test_preset_and_report(tmp_path, setup):
     exp = compose(["experiment=prior_mismatch", "scale=ci"]).experiment
-    assert list(exp.prior_sets) == list(PRIOR_SETS) and list(exp.n_effs) == [10, 100, 1000]
-    assert exp.seed_offset == 9000 and exp.budget == 6.62e-4 and exp.budget_name == "moderate"
-
-
-def test_report_and_publish(tmp_path, raw):
+    assert list(exp.priors) == ["calibrated", "random_1680", "mmlu_only", "gsm8k_only", "inverted"]
+    assert list(exp.n_effs) == [10, 100, 1000] and exp.seed_offset == 9000
+    assert exp.baselines.tabula_rasa.alpha == 0.05 and exp.baselines.tabula_rasa_matched.alpha == 0.01
     from paretobandit.workbench.publish import publish
-    from paretobandit.workbench.report_prior_mismatch import TABLE_COLUMNS, cell_key, summarise_prior_mismatch
+    from paretobandit.workbench.report_prior_mismatch import TABLE_COLUMNS, summarise_prior_mismatch
 
-    assert cell_key(10.0) == "neff_10" and cell_key(None) == "no_prior" and cell_key(0.5) == "neff_0p5"
-    shorts = {"arm0": "llama", "arm1": "mistral", "arm2": "pro"}
-    summary, rows = summarise_prior_mismatch(raw, shorts=shorts)
-    assert len(rows) == 11 and set(rows[0]) == set(TABLE_COLUMNS)
-    h = summary["headlines"]
-    worst = h["neff_1000_worst_prior"]
-    assert h["neff_1000_worst_reward_gap"] == pytest.approx(
-        summary["calibrated"]["neff_1000"]["mean_reward"] - summary[worst]["neff_1000"]["mean_reward"])
-    assert "no_prior_reward" in h
+    raw = setup[3]
+    summary, rows, analysis = summarise_prior_mismatch(raw, bootstrap={"n_resamples": 300})
+    assert [r["n_eff"] for r in rows] == [10, 100, 10, 100, None, None]
+    for col in ("prior", "n_eff", "regret_median", "regret_mean", "regret_sd", "r200_mean", "mean_reward"):
+        assert col in TABLE_COLUMNS
     cfg = compose(["experiment=prior_mismatch", "scale=ci"], root=tmp_path)
+    publish(
+        cfg,
+        seeds=SEEDS,
+        per_seed=raw,
+        summary=summary,
+        table=rows,
+        columns=TABLE_COLUMNS,
+        extra={"analysis": analysis},
+    )
     out = tmp_path / "results" / "_ci" / "prior_mismatch"
-    for _ in range(2):
-        publish(cfg, seeds=SEEDS, per_seed=raw, summary=summary, table=rows, columns=TABLE_COLUMNS)
-        data = (out / "results.json").read_bytes()
-    publish(cfg, seeds=SEEDS, per_seed=raw, summary=summary, table=rows, columns=TABLE_COLUMNS)
-    assert (out / "results.json").read_bytes() == data
-    for fig in ("reward", "cost_ratio"):
-        assert (out / "figures" / f"{fig}.png").stat().st_size > 0
+    assert (out / "figures" / "median_regret.png").stat().st_size > 0
     tex = (tmp_path / "results" / "_ci" / "macros" / "prior_mismatch.tex").read_text()
-    assert r"\newcommand{\AppPriorMismatchCalibratedNeffTenMeanReward}" in tex
+    assert r"\newcommand{\AppPriorMismatchGoodNeffTenRegretMedian}" in tex

@@ -69,6 +69,7 @@ def format_number(key: str, value: float | int | bool) -> str:
     """Format ``value`` for the paper, choosing the style from its ``key``.
 
     - booleans: ``yes``/``no``; integers: as is;
+    - ``*pvalue*``: ``<10^{k}`` below 1e-4 (k = ⌊log10 p⌋ + 1), else four decimals below 0.01, three above;
     - ``*pct*`` / ``*percent*``: one decimal (percent sign left to the text);
     - ``*cost*`` / ``*budget*``: scientific, 3 significant digits (``\\ensuremath{2.93\\times 10^{-5}}``);
     - ``*util*``: two decimals; ``*reward*``, ``*lambda*``, ``*quality*`` and everything else: three decimals.
@@ -81,6 +82,10 @@ def format_number(key: str, value: float | int | bool) -> str:
     x = float(value)
     if not math.isfinite(x):
         return "n/a"
+    if "pvalue" in k:
+        if 0 < x < 1e-4:
+            return rf"\ensuremath{{<10^{{{math.floor(math.log10(x)) + 1}}}}}"
+        return f"{x:.4f}" if x < 0.01 else f"{x:.3f}"
     if "pct" in k or "percent" in k:
         return f"{x:.1f}"
     if "cost" in k or "budget" in k or "price" in k:

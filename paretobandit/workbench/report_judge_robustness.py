@@ -1,151 +1,192 @@
-"""Appendix — judge robustness (notebook 06): summary, ``summary.csv`` rows and figures.
+"""Appendix judge robustness (§A5): agreement + cross-judge regret → summary (macros), rows, figures.
 
-Reads only the JSON-able output of :func:`paretobandit.experiments.judge_robustness.run_judge_robustness`.
-``summary.csv`` has two kinds of rows: ``kind = judge`` (one per split × judge: mean reward per model,
-ordering, oracle, random, best fixed model) and ``kind = pair`` (one per split × unordered judge pair:
-pooled Spearman, Kendall, Pearson, Lin's CCC, mean |difference|, best-arm-set overlap, and the
-cross-judge oracle capture in both directions).
+Reads only the JSON-able outputs of :func:`~paretobandit.experiments.judge_robustness.agreement_analysis`
+and :func:`~paretobandit.experiments.judge_robustness.run_cross_judge_regret`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from itertools import combinations
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ..experiments.judge_robustness import regret_statistics
 from . import figures, style
 
-__all__ = ["TABLE_COLUMNS", "summarise_judge_robustness", "pair_view", "judge_view"]
+__all__ = ["TABLE_COLUMNS", "summarise_judge_robustness", "table_views"]
 
 EXPERIMENT = "judge_robustness"
-TABLE_COLUMNS = ["split", "kind", "judge_a", "judge_b", "n", "reward_llama", "reward_mistral", "reward_pro",
-                 "ordering", "oracle", "random", "best_fixed_model", "best_fixed_capture", "spearman",
-                 "kendall", "pearson", "ccc", "mean_abs_diff", "mean_diff", "best_set_overlap",
-                 "orderings_agree", "capture_a_following_b", "capture_b_following_a"]
+TABLE_COLUMNS = [
+    "kind",
+    "judge",
+    "eval_judge",
+    "budget",
+    "method",
+    "spearman",
+    "kendall",
+    "ccc",
+    "pearson",
+    "mad",
+    "bias",
+    "ba_low",
+    "ba_high",
+    "diff_p2_5",
+    "diff_p97_5",
+    "mean_reward",
+    "ci_low",
+    "ci_high",
+    "capture_pct",
+    "regret_mean",
+    "regret_se",
+    "regret_ci_low",
+    "regret_ci_high",
+    "reduction_pct",
+    "reduction_ci_low",
+    "reduction_ci_high",
+    "ratio_to_r1",
+    "ratio_ci_low",
+    "ratio_ci_high",
+    "random_compression_pct",
+]
 
 
-def _f(x: float) -> float | None:
-    return None if x is None or not np.isfinite(x) else float(x)
-
-
-def summarise_judge_robustness(raw: Mapping[str, Any], *, shorts: Mapping[str, str]
-                               ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Summary ``{split: {judge: ..., "a_vs_b": ...}, "headlines": ...}`` and the table rows."""
-    judges = list(raw["judges"])
-    summary: dict[str, Any] = {}
+def summarise_judge_robustness(
+    agreement: Mapping[str, Any],
+    regret: Mapping[str, Any],
+    *,
+    shorts: Mapping[str, str],
+    bootstrap: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """``(summary, rows, regret_rows)``: macros summary, ``summary.csv`` rows (kinds agreement, oracle,
+    regret) and the regret statistics."""
+    ref = agreement["reference"]
     rows: list[dict[str, Any]] = []
-    for split, s in raw["splits"].items():
-        entry: dict[str, Any] = {"n_prompts": int(s["n"]),
-                                 "orderings_agree_all": bool(s["orderings_agree_all"])}
-        for j in judges:
-            js = s["judges"][j]
-            entry[j] = {"oracle_reward": js["oracle"], "random_reward": js["random"],
-                        "best_fixed_capture": js["best_fixed_capture"],
-                        "mean_reward": {shorts.get(m, m): v for m, v in js["mean_reward"].items()}}
-            row = {"split": split, "kind": "judge", "judge_a": j, "judge_b": "", "n": s["n"],
-                   "ordering": " > ".join(shorts.get(m, m) for m in js["ordering"]), "oracle": js["oracle"],
-                   "random": js["random"], "best_fixed_model": shorts.get(js["best_fixed_model"]),
-                   "best_fixed_capture": js["best_fixed_capture"]}
-            row.update({f"reward_{shorts.get(m, m)}": v for m, v in js["mean_reward"].items()})
-            rows.append(row)
-        for a, b in combinations(judges, 2):
-            p, q = s["pairs"][f"{a}|{b}"], s["pairs"][f"{b}|{a}"]
-            pooled = p["pooled"]
-            entry[f"{a}_vs_{b}"] = {"spearman": _f(pooled["spearman"]), "kendall": _f(pooled["kendall"]),
-                                    "pearson": _f(pooled["pearson"]), "ccc": _f(pooled["ccc"]),
-                                    "mean_abs_diff": pooled["mean_abs_diff"],
-                                    "best_set_overlap": p["best_set_overlap"],
-                                    "orderings_agree": bool(p["orderings_agree"]),
-                                    "capture_a_following_b": p["cross_oracle_capture"],
-                                    "capture_b_following_a": q["cross_oracle_capture"]}
-            rows.append({"split": split, "kind": "pair", "judge_a": a, "judge_b": b, "n": s["n"],
-                         **{k: _f(pooled[k]) for k in ("spearman", "kendall", "pearson", "ccc")},
-                         "mean_abs_diff": pooled["mean_abs_diff"], "mean_diff": pooled["mean_diff"],
-                         "best_set_overlap": p["best_set_overlap"], "orderings_agree": p["orderings_agree"],
-                         "capture_a_following_b": p["cross_oracle_capture"],
-                         "capture_b_following_a": q["cross_oracle_capture"]})
-        summary[split] = entry
-    pair_rows = [r for r in rows if r["kind"] == "pair"]
-    summary["headlines"] = {
-        "orderings_agree_all_splits": bool(all(s["orderings_agree_all"] for s in raw["splits"].values())),
-        "min_spearman": min(r["spearman"] for r in pair_rows),
-        "max_spearman": max(r["spearman"] for r in pair_rows),
-        "min_kendall": min(r["kendall"] for r in pair_rows),
-        "max_kendall": max(r["kendall"] for r in pair_rows),
-        "min_ccc": min(r["ccc"] for r in pair_rows),
-        "max_ccc": max(r["ccc"] for r in pair_rows),
-        "min_cross_capture": min(min(r["capture_a_following_b"], r["capture_b_following_a"])
-                                 for r in pair_rows),
+    summary: dict[str, Any] = {"agreement": {}, "oracle": {}, "ordering": {}, "regret": {}}
+    for j, a in agreement["agreement"].items():
+        rows.append({"kind": "agreement", "judge": j, "eval_judge": ref, **a})
+        summary["agreement"][j] = dict(a)
+    for o in agreement["oracle"]:
+        rows.append({"kind": "oracle", **o})
+        summary["oracle"].setdefault(o["judge"], {})[o["eval_judge"]] = {
+            "mean_reward": o["mean_reward"],
+            "capture_pct": o["capture_pct"],
+        }
+    for j, o in agreement["ordering"].items():
+        summary["ordering"][j] = {
+            "gap_mean": o["gap_mean"],
+            "gap_median": o["gap_median"],
+            "order": " > ".join(shorts.get(m, m) for m in o["order"]),
+            "all_pairs_significant": bool(all(p["significant"] for p in o["pairs"])),
+            **{f"mean_reward_{shorts.get(m, m)}": v for m, v in o["means"].items()},
+        }
+    reg = regret_statistics(regret, reference=ref, bootstrap=bootstrap)
+    for r in reg:
+        rows.append({"kind": "regret", "eval_judge": r["judge"], **r})
+        entry = {k: v for k, v in r.items() if k not in ("judge", "budget", "method")}
+        summary["regret"].setdefault(r["judge"], {}).setdefault(r["budget"], {})[r["method"]] = entry
+    summary["panel"] = dict(agreement["panel"])
+    summary["gap_bins"] = {
+        f"bin_{i}": {k: v for k, v in b.items()} for i, b in enumerate(agreement["gap_bins"])
     }
-    return summary, rows
+    summary["oracle_lift"] = dict(agreement["oracle_lift"])
+    tr = [r for r in reg if r["method"] == "tabula_rasa"]
+    summary["headlines"] = {
+        "n_prompts": int(agreement["n_prompts"]),
+        "n_seeds": len(regret["seeds"]),
+        "min_bonferroni_low": agreement["min_bonferroni_low"],
+        "min_capture_pct": float(min(o["capture_pct"] for o in agreement["oracle"])),
+        "tr_beats_random_all": bool(
+            all(
+                r["regret_mean"]
+                < next(
+                    x["regret_mean"]
+                    for x in reg
+                    if x["judge"] == r["judge"] and x["budget"] == r["budget"] and x["method"] == "random"
+                )
+                for r in tr
+            )
+        ),
+        "min_reduction_pct": float(min(r["reduction_pct"] for r in tr)),
+        "max_reduction_pct": float(max(r["reduction_pct"] for r in tr)),
+    }
+    return summary, rows, reg
 
 
-def judge_view(rows: Sequence[Mapping[str, Any]]):
-    """Pandas view of the per-judge rows."""
+def table_views(rows: Sequence[Mapping[str, Any]]):
+    """``(agreement, oracle, regret)`` pandas views of the summary rows."""
     import pandas as pd
 
-    df = pd.DataFrame([r for r in rows if r["kind"] == "judge"])
-    cols = [c for c in df.columns if c.startswith("reward_")] + ["ordering", "oracle", "random",
-                                                                 "best_fixed_model", "best_fixed_capture"]
-    return df.set_index(["split", "judge_a"])[cols]
+    df = pd.DataFrame(rows)
+    ag = df[df.kind == "agreement"].set_index("judge")[
+        ["pearson", "spearman", "kendall", "ccc", "bias", "mad", "diff_p2_5", "diff_p97_5"]
+    ]
+    orc = df[df.kind == "oracle"].pivot(index="judge", columns="eval_judge", values="capture_pct")
+    reg = df[df.kind == "regret"].pivot_table(
+        index=["eval_judge", "budget"], columns="method", values="regret_mean", sort=False
+    )
+    return ag, orc, reg
 
 
-def pair_view(rows: Sequence[Mapping[str, Any]]):
-    """Pandas view of the per-pair rows."""
-    import pandas as pd
-
-    df = pd.DataFrame([r for r in rows if r["kind"] == "pair"])
-    return df.set_index(["split", "judge_a", "judge_b"])[
-        ["spearman", "kendall", "pearson", "ccc", "mean_abs_diff", "best_set_overlap", "orderings_agree",
-         "capture_a_following_b", "capture_b_following_a"]]
-
-
-@figures.register(EXPERIMENT, "model_means")
-def model_means(results: Mapping[str, Any]) -> plt.Figure:
-    """Mean reward per model under each judge (bars), per split, with each judge's oracle as a tick."""
-    rows = [r for r in results["table"] if r["kind"] == "judge"]
-    splits = list(dict.fromkeys(r["split"] for r in rows))
-    judges = list(dict.fromkeys(r["judge_a"] for r in rows))
-    models = [c for c in ("reward_llama", "reward_mistral", "reward_pro") if c in rows[0]]
-    fig, axes = plt.subplots(1, len(splits), figsize=(4.2 * len(splits), 3.2), sharey=True, squeeze=False)
-    colours = style.palette(len(judges))
-    width = 0.8 / len(judges)
-    for ax, split in zip(axes[0], splits, strict=True):
-        for i, (j, colour) in enumerate(zip(judges, colours, strict=True)):
-            r = next(x for x in rows if x["split"] == split and x["judge_a"] == j)
-            xs = np.arange(len(models)) + (i - (len(judges) - 1) / 2) * width
-            ax.bar(xs, [r[m] for m in models], width=width, color=colour, label=j)
-            ax.plot([len(models) - 0.4 + i * 0.12], [r["oracle"]], marker="_", ms=12, color=colour)
-        ax.set_xticks(np.arange(len(models)), [m.removeprefix("reward_") for m in models])
-        ax.set_title(f"{split} (oracle ticks at right)", fontsize=8)
-        ax.set_ylim(0.6, 1.0)
-    axes[0][0].set_ylabel("mean reward")
-    axes[0][-1].legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+@figures.register(EXPERIMENT, "cross_judge_regret")
+def cross_judge_regret(results: Mapping[str, Any]) -> plt.Figure:
+    """Mean cold-start test regret per judge and budget, Tabula Rasa vs Random (95 % bootstrap CIs)."""
+    reg = [r for r in results["table"] if r["kind"] == "regret"]
+    judges = list(dict.fromkeys(r["eval_judge"] for r in reg))
+    budgets = list(dict.fromkeys(r["budget"] for r in reg))
+    fig, axes = plt.subplots(1, len(budgets), figsize=(2.8 * len(budgets), 3.0), sharey=True, squeeze=False)
+    colours = style.palette(2)
+    for ax, b in zip(axes[0], budgets, strict=True):
+        for i, m in enumerate(("tabula_rasa", "random")):
+            sel = [
+                next(r for r in reg if r["eval_judge"] == j and r["budget"] == b and r["method"] == m)
+                for j in judges
+            ]
+            mean = np.array([r["regret_mean"] for r in sel])
+            err = np.array(
+                [
+                    [r["regret_mean"] - r["regret_ci_low"] for r in sel],
+                    [r["regret_ci_high"] - r["regret_mean"] for r in sel],
+                ]
+            )
+            ax.bar(
+                np.arange(len(judges)) + (i - 0.5) * 0.38,
+                mean,
+                0.38,
+                yerr=err,
+                capsize=2,
+                color=colours[i],
+                label={"tabula_rasa": "Tabula Rasa", "random": "Random"}[m],
+            )
+        ax.set_xticks(np.arange(len(judges)), judges)
+        bval = results["per_seed"]["budgets"].get(b)
+        ax.set_title(b if bval is None else f"{b} (B = {bval:.3g} $/req)", fontsize=9)
+    axes[0, 0].set_ylabel("cumulative test regret (own oracle)")
+    axes[0, -1].legend(
+        fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5), title="95 % bootstrap CI", title_fontsize=7
+    )
     return fig
 
 
-@figures.register(EXPERIMENT, "agreement")
-def agreement(results: Mapping[str, Any]) -> plt.Figure:
-    """Pooled per-prompt agreement (Spearman, Kendall, Lin's CCC) of each judge pair, per split."""
-    rows = [r for r in results["table"] if r["kind"] == "pair"]
-    splits = list(dict.fromkeys(r["split"] for r in rows))
-    stats_ = ["spearman", "kendall", "ccc"]
-    fig, axes = plt.subplots(1, len(splits), figsize=(4.2 * len(splits), 3.2), sharey=True, squeeze=False)
-    colours = style.palette(len(stats_))
-    for ax, split in zip(axes[0], splits, strict=True):
-        sel = [r for r in rows if r["split"] == split]
-        width = 0.8 / len(stats_)
-        for i, (st, colour) in enumerate(zip(stats_, colours, strict=True)):
-            xs = np.arange(len(sel)) + (i - 1) * width
-            ax.bar(xs, [r[st] for r in sel], width=width, color=colour, label=st)
-        ax.set_xticks(np.arange(len(sel)), [f"{r['judge_a']}\nvs {r['judge_b']}" for r in sel], fontsize=7)
-        ax.set_title(split, fontsize=8)
-        ax.set_ylim(0, 1)
-    axes[0][0].set_ylabel("per-prompt agreement (pooled)")
-    axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
+@figures.register(EXPERIMENT, "gap_concordance")
+def gap_concordance(results: Mapping[str, Any]) -> plt.Figure:
+    """Kendall's W of the three judges per R1-gap bin (bar) and best-model agreement with R1 (lines)."""
+    bins = results["agreement"]["gap_bins"]
+    labels = [f"[{b['low']:.2f}, {b['high']:.2f})" for b in bins]
+    fig, ax = plt.subplots(figsize=(5.4, 3.2))
+    ax.bar(range(len(bins)), [b["kendall_w"] for b in bins], color="0.75", label="Kendall W (3 judges)")
+    keys = [k for k in bins[0] if k.startswith("best_agree_")]
+    for c, k in zip(style.palette(len(keys)), keys, strict=True):
+        ax.plot(
+            range(len(bins)),
+            [b[k] for b in bins],
+            marker="o",
+            color=c,
+            label=f"best model = R1's ({k.removeprefix('best_agree_')})",
+        )
+    ax.set_xticks(range(len(bins)), labels, fontsize=7)
+    ax.set_xlabel("R1 per-prompt gap (max − min)")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     return fig

@@ -1,8 +1,7 @@
-"""Appendix warm-up ablation: per-seed metrics → summary, ``summary.csv`` rows, headlines and figures.
+"""Appendix warm-up ablation (§A3): statistics → summary (macros), ``summary.csv`` rows and figures.
 
-Reads only the JSON-able output of
-:func:`paretobandit.experiments.warmup_ablation.run_warmup_ablation`. Summary keys use ``util`` for
-cost/B (two decimals in macros); regrets are sums over steps (reward units).
+Reads only the JSON-able output of :func:`paretobandit.experiments.warmup_ablation.run_warmup_ablation`;
+the statistics are :func:`~paretobandit.experiments.warmup_ablation.analyse_warmup_ablation`.
 """
 
 from __future__ import annotations
@@ -13,126 +12,230 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ..experiments.warmup_ablation import analyse_warmup_ablation
 from . import figures, style
-from .report_nonstationary import split_traces  # same cell/trace layout (re-exported)
-from .stats import summarise
 
-__all__ = ["TABLE_COLUMNS", "split_traces", "summarise_warmup_ablation", "table_view"]
+__all__ = ["TABLE_COLUMNS", "summarise_warmup_ablation", "table_view"]
 
 EXPERIMENT = "warmup_ablation"
-TABLE_COLUMNS = ["budget", "budget_value", "condition", "test_regret", "test_regret_ci_low",
-                 "test_regret_ci_high", "mean_regret", "mean_reward", "reward_ci_low", "reward_ci_high",
-                 "mean_cost", "cost_ratio", "cost_ratio_ci_low", "cost_ratio_ci_high", "warmup_regret",
-                 "warmup_regret_ci_low", "warmup_regret_ci_high", "share_llama", "share_mistral", "share_pro"]
-_LABELS = {"paretobandit": "ParetoBandit (priors)", "tabula_rasa": "Tabula rasa (no priors)",
-           "random": "Uniform random"}
+TABLE_COLUMNS = [
+    "regime",
+    "budget",
+    "condition",
+    "regret_mean",
+    "regret_sd",
+    "regret_se",
+    "regret_median",
+    "regret_ci_low",
+    "regret_ci_high",
+    "r200_mean",
+    "r200_sd",
+    "r200_ci_low",
+    "r200_ci_high",
+    "mean_reward",
+    "oracle_agreement",
+    "sign_wins",
+    "sign_n",
+    "sign_p",
+    "sign_p_holm",
+    "cat_threshold",
+    "cat_count",
+    "fisher_p",
+    "fisher_p_holm",
+    "delta_regret_mean",
+    "delta_regret_ci_low",
+    "delta_regret_ci_high",
+    "delta_r200_mean",
+    "delta_r200_ci_low",
+    "delta_r200_ci_high",
+    "reduction_pct",
+]
+_LABELS = {
+    "paretobandit": "ParetoBandit (warm-up priors)",
+    "tabula_rasa": "Tabula Rasa (no priors)",
+    "random": "Uniform random",
+}
 
 
-def summarise_warmup_ablation(raw: Mapping[str, Any], *, shorts: Mapping[str, str],
-                              bootstrap: Mapping[str, Any] | None = None
-                              ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Summary ``{budget: {condition: …}, headlines}`` and one table row per budget × condition.
+def summarise_warmup_ablation(
+    raw: Mapping[str, Any],
+    *,
+    catastrophic_factor: float = 2.0,
+    alpha: float = 0.05,
+    bootstrap: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Summary ``{regime: {condition: …, tests: …}, headlines}`` and one CSV row per regime × condition.
 
-    Headlines per budget: ``<budget>_regret_ratio_tr`` = ParetoBandit's test regret / tabula rasa's,
-    ``<budget>_regret_ratio_random`` = ParetoBandit's / random's; ``priors_beat_tabula_rasa_all``
-    (ParetoBandit's mean test regret below tabula rasa's at every budget) and the same for the val
-    warm-up regret.
+    The test columns (``sign_*``, ``fisher_*``, ``delta_*``, ``reduction_pct``) are filled on the
+    ParetoBandit row of each regime (the comparison Warmup vs Tabula Rasa); ``cat_count`` on both
+    learner rows.
     """
-    boot = {"n_resamples": 10_000, "seed": 42, "confidence_level": 0.95, **dict(bootstrap or {})}
-    n_test = int(raw["n_test"])
+    an = analyse_warmup_ablation(
+        raw, catastrophic_factor=catastrophic_factor, alpha=alpha, bootstrap=bootstrap
+    )
     summary: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
     for cell in raw["cells"]:
-        ps = cell["per_seed"]
-        reg, rew = summarise(ps["test_regret"], **boot), summarise(ps["mean_reward"], **boot)
-        wu = summarise(ps["warmup_regret"], **boot)
-        entry: dict[str, Any] = {
-            "test_regret": reg["mean"], "test_regret_ci_low": reg["ci_low"],
-            "test_regret_ci_high": reg["ci_high"],
-            "mean_regret": reg["mean"] / n_test,
-            "mean_reward": rew["mean"], "reward_ci_low": rew["ci_low"], "reward_ci_high": rew["ci_high"],
-            "mean_cost": float(np.mean(ps["mean_cost"])),
-            "warmup_regret": wu["mean"], "warmup_regret_ci_low": wu["ci_low"],
-            "warmup_regret_ci_high": wu["ci_high"],
+        regime, cond = cell["regime"], cell["condition"]
+        c = an["conditions"][regime][cond]
+        tr, r2 = c["total_regret"], c["r_at"]
+        row: dict[str, Any] = {
+            "regime": regime,
+            "budget": cell["budget"],
+            "condition": cond,
+            "regret_mean": tr["mean"],
+            "regret_sd": tr["sd"],
+            "regret_se": tr["se"],
+            "regret_median": tr["median"],
+            "regret_ci_low": tr["ci_low"],
+            "regret_ci_high": tr["ci_high"],
+            "r200_mean": r2["mean"],
+            "r200_sd": r2["sd"],
+            "r200_ci_low": r2["ci_low"],
+            "r200_ci_high": r2["ci_high"],
+            "mean_reward": c["mean_reward"]["mean"],
+            "oracle_agreement": c["oracle_agreement"],
         }
-        if ps.get("cost_ratio") is not None:
-            u = summarise(ps["cost_ratio"], **boot)
-            entry.update(util=u["mean"], util_ci_low=u["ci_low"], util_ci_high=u["ci_high"])
-        for model, short in shorts.items():
-            entry[f"share_{short}"] = float(np.mean(ps["share"][model]))
-        summary.setdefault(cell["budget"], {})[cell["condition"]] = entry
-        row = {"budget": cell["budget"], "budget_value": cell["budget_value"], "condition": cell["condition"],
-               **{k: v for k, v in entry.items() if not k.startswith("util")}}
-        row.update(cost_ratio=entry.get("util"), cost_ratio_ci_low=entry.get("util_ci_low"),
-                   cost_ratio_ci_high=entry.get("util_ci_high"))
+        t = an["tests"].get(regime)
+        if t is not None and cond in ("paretobandit", "tabula_rasa"):
+            row["cat_threshold"] = t["cat_threshold"]
+            row["cat_count"] = t["cat_warmup" if cond == "paretobandit" else "cat_tabula_rasa"]
+        if t is not None and cond == "paretobandit":
+            row.update(
+                sign_wins=t["sign_wins"],
+                sign_n=t["sign_n"],
+                sign_p=t["sign_p"],
+                sign_p_holm=t["sign_p_holm"],
+                fisher_p=t["fisher_p"],
+                fisher_p_holm=t["fisher_p_holm"],
+                delta_regret_mean=t["delta_regret"]["mean"],
+                delta_regret_ci_low=t["delta_regret"]["ci_low"],
+                delta_regret_ci_high=t["delta_regret"]["ci_high"],
+                delta_r200_mean=t["delta_r_at"]["mean"],
+                delta_r200_ci_low=t["delta_r_at"]["ci_low"],
+                delta_r200_ci_high=t["delta_r_at"]["ci_high"],
+                reduction_pct=t["reduction_pct"],
+            )
         rows.append(row)
-    budgets = list(raw["budgets"])
-    heads: dict[str, Any] = {}
-    for b in budgets:
-        s = summary[b]
-        heads[f"{b}_regret_ratio_tr"] = s["paretobandit"]["test_regret"] / s["tabula_rasa"]["test_regret"]
-        heads[f"{b}_regret_ratio_random"] = s["paretobandit"]["test_regret"] / s["random"]["test_regret"]
-        heads[f"{b}_regret_saved_vs_tr"] = s["tabula_rasa"]["test_regret"] - s["paretobandit"]["test_regret"]
-    heads["priors_beat_tabula_rasa_all"] = bool(all(
-        summary[b]["paretobandit"]["test_regret"] < summary[b]["tabula_rasa"]["test_regret"]
-        for b in budgets))
-    heads["priors_beat_tabula_rasa_warmup_all"] = bool(all(
-        summary[b]["paretobandit"]["warmup_regret"] < summary[b]["tabula_rasa"]["warmup_regret"]
-        for b in budgets))
-    heads["learners_beat_random_all"] = bool(all(
-        summary[b][c]["test_regret"] < summary[b]["random"]["test_regret"]
-        for b in budgets for c in ("paretobandit", "tabula_rasa")))
-    heads["oracle_mean_reward"] = float(raw["oracle_mean_reward"])
-    summary["headlines"] = heads
+        summary.setdefault(regime, {})[cond] = {
+            "regret": tr["mean"],
+            "regret_sd": tr["sd"],
+            "regret_median": tr["median"],
+            "regret_ci_low": tr["ci_low"],
+            "regret_ci_high": tr["ci_high"],
+            "r_two_hundred": r2["mean"],
+            "r_two_hundred_ci_low": r2["ci_low"],
+            "r_two_hundred_ci_high": r2["ci_high"],
+            "mean_reward": c["mean_reward"]["mean"],
+            "oracle_agreement_pct": 100.0 * c["oracle_agreement"],
+        }
+    for regime, t in an["tests"].items():
+        summary[regime]["tests"] = {
+            "sign_wins": int(t["sign_wins"]),
+            "sign_n": int(t["sign_n"]),
+            "sign_pvalue_holm": t["sign_p_holm"],
+            "fisher_pvalue_holm": t["fisher_p_holm"],
+            "cat_warmup": int(t["cat_warmup"]),
+            "cat_tabula_rasa": int(t["cat_tabula_rasa"]),
+            "cat_threshold": t["cat_threshold"],
+            "delta_regret": t["delta_regret"]["mean"],
+            "delta_regret_ci_low": t["delta_regret"]["ci_low"],
+            "delta_regret_ci_high": t["delta_regret"]["ci_high"],
+            "delta_r_two_hundred": t["delta_r_at"]["mean"],
+            "delta_r_two_hundred_ci_low": t["delta_r_at"]["ci_low"],
+            "delta_r_two_hundred_ci_high": t["delta_r_at"]["ci_high"],
+            "reduction_pct": t["reduction_pct"],
+            "sd_ratio": t["sd_ratio"],
+        }
+    tests = an["tests"].values()
+    summary["headlines"] = {
+        "n_seeds": len(raw["seeds"]),
+        "n_test": int(raw["n_test"]),
+        "r_at": int(raw["r_at"]),
+        "bonferroni_level_pct": 100.0 * an["bonferroni_level"],
+        **{f"budget_{g}": b for g, b in raw["budgets"].items() if b is not None},
+        "oracle_mean_reward": float(raw["oracle_mean_reward"]),
+        "warmup_wins_all": bool(all(t["delta_regret"]["mean"] > 0 for t in tests)),
+        "min_reduction_pct": float(min(t["reduction_pct"] for t in tests)),
+        "max_reduction_pct": float(max(t["reduction_pct"] for t in tests)),
+    }
     return summary, rows
 
 
 def table_view(rows: Sequence[Mapping[str, Any]]):
-    """Compact pandas view: one row per budget × condition."""
+    """Headline pandas view: one row per regime × condition."""
     import pandas as pd
 
-    df = pd.DataFrame(rows)
-    return df.set_index(["budget", "condition"])[["test_regret", "test_regret_ci_low", "test_regret_ci_high",
-                                                  "mean_reward", "cost_ratio", "warmup_regret"]]
+    return pd.DataFrame(rows).set_index(["regime", "condition"])[
+        [
+            "regret_mean",
+            "regret_sd",
+            "regret_median",
+            "r200_mean",
+            "mean_reward",
+            "oracle_agreement",
+            "sign_wins",
+            "sign_p_holm",
+            "fisher_p_holm",
+            "reduction_pct",
+        ]
+    ]
+
+
+def _band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seed mean and normal 95 % band (mean ± 1.96·sd/√S, ddof 0) of (S, T) curves."""
+    m = values.mean(axis=0)
+    half = 1.96 * values.std(axis=0, ddof=0) / np.sqrt(values.shape[0])
+    return m, m - half, m + half
 
 
 @figures.register(EXPERIMENT, "cumulative_regret")
 def cumulative_regret(results: Mapping[str, Any]) -> plt.Figure:
-    """Seed-mean cumulative regret over the val warm-up and the test stream, one panel per budget."""
-    traces = results["traces"]
-    n_val = int(results["per_seed"]["n_val"])
-    budgets = list(results["per_seed"]["budgets"])
-    fig, axes = plt.subplots(1, len(budgets), figsize=(3.0 * len(budgets), 3.0), sharey=True, squeeze=False)
+    """Cumulative test regret from step 1 per regime: seed mean with a 95 % normal band; R@200 marked."""
+    raw = results["per_seed"]
+    steps = np.asarray(raw["steps"]) + 1
+    regimes = list(raw["budgets"])
+    fig, axes = plt.subplots(1, len(regimes), figsize=(3.0 * len(regimes), 3.0), sharey=True, squeeze=False)
     colours = dict(zip(_LABELS, style.palette(len(_LABELS)), strict=True))
-    for ax, b in zip(axes[0], budgets, strict=True):
-        for cond, tr in traces[b].items():
-            ax.plot(np.asarray(tr["step"]) + 1, tr["cum_regret"], color=colours[cond], lw=1.3,
-                    label=_LABELS.get(cond, cond))
-        ax.axvline(n_val, color="0.4", ls=":", lw=1)
-        ax.set_title(b, fontsize=9)
-        ax.set_xlabel("step (val warm-up, then test)")
+    for ax, regime in zip(axes[0], regimes, strict=True):
+        for cell in (c for c in raw["cells"] if c["regime"] == regime):
+            m, lo, hi = _band(np.asarray(cell["curves"]["cum_regret"]))
+            col = colours[cell["condition"]]
+            ax.plot(steps, m, color=col, lw=1.3, label=_LABELS[cell["condition"]])
+            ax.fill_between(steps, lo, hi, color=col, alpha=0.25, lw=0)
+        ax.axvline(int(raw["r_at"]), color="0.4", ls=":", lw=1)
+        b = raw["budgets"][regime]
+        ax.set_title(regime if b is None else f"{regime} (B = {b:.3g} $/req)", fontsize=9)
+        ax.set_xlabel("test step (no warm-up)")
     axes[0, 0].set_ylabel("cumulative regret vs oracle")
-    axes[0, 0].legend(fontsize=7)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(
+        handles,
+        labels,
+        loc="upper center",
+        ncol=3,
+        fontsize=8,
+        bbox_to_anchor=(0.5, 1.08),
+        title="seed mean, band = 95 % normal CI (20 seeds); dotted = step 200 (R@200)",
+        title_fontsize=7,
+    )
     return fig
 
 
-@figures.register(EXPERIMENT, "test_regret")
-def test_regret_bars(results: Mapping[str, Any]) -> plt.Figure:
-    """Cumulative test regret with 95% CIs, grouped by budget."""
-    rows = results["table"]
-    budgets = list(results["per_seed"]["budgets"])
-    conds = list(results["per_seed"]["conditions"])
-    fig, ax = plt.subplots()
-    width = 0.8 / len(conds)
-    colours = style.palette(len(conds))
-    for j, cond in enumerate(conds):
-        sel = [next(r for r in rows if r["budget"] == b and r["condition"] == cond) for b in budgets]
-        mean = np.array([r["test_regret"] for r in sel])
-        err = np.array([[r["test_regret"] - r["test_regret_ci_low"] for r in sel],
-                        [r["test_regret_ci_high"] - r["test_regret"] for r in sel]])
-        ax.bar(np.arange(len(budgets)) + (j - (len(conds) - 1) / 2) * width, mean, width, yerr=err,
-               capsize=2, color=colours[j], label=_LABELS.get(cond, cond))
-    ax.set_xticks(np.arange(len(budgets)), budgets)
-    ax.set_ylabel("cumulative test regret")
-    ax.legend(fontsize=7)
+@figures.register(EXPERIMENT, "arm_share")
+def arm_share(results: Mapping[str, Any]) -> plt.Figure:
+    """Unconstrained regime: seed-mean share of each arm over the trailing window, per learner."""
+    raw = results["per_seed"]
+    steps = np.asarray(raw["steps"]) + 1
+    learners = [c for c in raw["cells"] if c["budget"] is None and c["condition"] != "random"]
+    fig, axes = plt.subplots(1, len(learners), figsize=(3.3 * len(learners), 2.8), sharey=True, squeeze=False)
+    colours = style.palette(len(raw["models"]))
+    for ax, cell in zip(axes[0], learners, strict=True):
+        for j, m in enumerate(raw["models"]):
+            ax.plot(steps, cell["curves"]["share"][m], color=colours[j], lw=1.2, label=m.split("/")[-1])
+        ax.set_title(_LABELS[cell["condition"]], fontsize=9)
+        ax.set_xlabel("test step")
+        ax.set_ylim(0, 1)
+    axes[0, 0].set_ylabel(f"share (last {raw['share_window']} steps, seed mean)")
+    axes[0, -1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     return fig
