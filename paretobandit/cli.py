@@ -378,28 +378,37 @@ def _cmd_route(args: argparse.Namespace) -> int:
 
 
 def _route_batch(router: Any, requests, args: argparse.Namespace, changes: list[str]) -> int:
-    """Route every request with one router; one JSON line each (flushed), then save once."""
-    failed = 0
-    for req in requests:
-        out: dict[str, Any] = {"line": req.line}
-        if req.id is not None:
-            out["id"] = req.id
-        if req.error is None:
-            try:
-                model, log = router.route(req.payload(), max_cost=req.max_cost)
-            except ParetoBanditError as exc:  # the router is unchanged: report and go on
-                req.error = _one_line(str(exc)) or type(exc).__name__
-            else:
-                out.update(model=model, request_id=log.request_id, cost_usd=log.cost_usd, scores=log.scores,
-                           eligible=list(log.eligible), pacer_lambda=log.pacer_lambda, t=log.t)
-        if req.error is not None:
-            failed += 1
-            out["error"] = req.error
-        print(json.dumps(out, sort_keys=True), flush=True)
-    saved = str(router.save(args.state)) if args.state else None
-    note = f"state saved to {saved}" if saved else "no --state: nothing was saved"
-    print(f"{PROG}: routed {router.t} requests in total, {failed} failed in this batch; {note}"
-          + "".join(f"; {c}" for c in changes), file=sys.stderr)
+    """Route every request with one router; one JSON line each (flushed), then save once.
+
+    The state is saved even when the batch stops early (interrupt, closed pipe, unreadable input), so
+    every request id already printed can still receive feedback.
+    """
+    failed = routed = 0
+    try:
+        for req in requests:
+            out: dict[str, Any] = {"line": req.line}
+            if req.id is not None:
+                out["id"] = req.id
+            if req.error is None:
+                try:
+                    model, log = router.route(req.payload(), max_cost=req.max_cost)
+                except ParetoBanditError as exc:  # the router is unchanged: report and go on
+                    req.error = _one_line(str(exc)) or type(exc).__name__
+                else:
+                    routed += 1
+                    out.update(model=model, request_id=log.request_id, cost_usd=log.cost_usd,
+                               scores=log.scores, eligible=list(log.eligible), pacer_lambda=log.pacer_lambda,
+                               t=log.t)
+            if req.error is not None:
+                failed += 1
+                out["error"] = req.error
+            print(json.dumps(out, sort_keys=True), flush=True)
+    finally:
+        saved = str(router.save(args.state)) if args.state and (routed or changes) else None
+    note = f"state saved to {saved}" if saved else ("nothing routed, state unchanged" if args.state
+                                                    else "no --state: nothing was saved")
+    print(f"{PROG}: {routed} routed, {failed} failed; {note}" + "".join(f"; {c}" for c in changes),
+          file=sys.stderr)
     return 1 if failed else 0
 
 

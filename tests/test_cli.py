@@ -295,7 +295,7 @@ def test_route_batch_jsonl_from_stdin(tmp_path):
     assert "length" in out[1]["error"] and "JSON" in out[2]["error"] and "max_cost" in out[3]["error"]
     assert out[4]["t"] == 2 and out[4]["cost_usd"] <= 0.005
     assert "google/gemini-2.5-pro" not in out[4]["eligible"]  # est. $0.006 > 0.005
-    assert "3 failed" in proc.stderr and "state saved" in proc.stderr
+    assert "2 routed, 3 failed; state saved" in proc.stderr
     fb = run("feedback", out[4]["request_id"], "0.9", "--state", str(state), "--json", cwd=tmp_path)
     assert fb.returncode == 0, fb.stderr
     assert json.loads(fb.stdout)["t"] == 2  # both routed requests were saved, once, at the end
