@@ -134,3 +134,15 @@ def test_the_paper_builds_without_undefined_references_or_wide_tables(tmp_path):
     log = (tmp_path / "build" / "main.log").read_text(errors="replace")
     assert check_log(log, ROOT / "paper") == []
     assert "Output written on" in log
+
+
+def test_workbench_paper_command_exits_1_on_a_failed_check(monkeypatch, capsys):
+    from paretobandit.workbench import __main__ as wb
+    from paretobandit.workbench import paper
+
+    def failing(*args, **kwargs):
+        raise PaperBuildError("paper built at x.pdf, but 1 problem(s): reference 'a' on page 1 is undefined")
+
+    monkeypatch.setattr(paper, "build_paper", failing)
+    assert wb.main(["paper"]) == 1
+    assert "error: paper built at x.pdf, but 1 problem(s)" in capsys.readouterr().err
