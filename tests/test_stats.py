@@ -79,7 +79,8 @@ def test_normal_ci_by_hand():
 
 
 def test_wilson_by_hand():
-    # p = 0.3, n = 10, z = 1.96 (the protocol's z): centre (0.3 + z²/20)/(1 + z²/10), half z·sqrt(0.021 + z²/400)/(1 + z²/10)
+    # p = 0.3, n = 10, z = 1.96 (the protocol's):
+    # centre (0.3 + z²/20)/(1 + z²/10), half z·sqrt(0.021 + z²/400)/(1 + z²/10)
     z = 1.96
     centre = (0.3 + z * z / 20) / (1 + z * z / 10)
     half = z * np.sqrt(0.3 * 0.7 / 10 + z * z / 400) / (1 + z * z / 10)

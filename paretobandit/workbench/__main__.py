@@ -78,9 +78,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                else "README tables regenerated"))
         return 0 if fresh or not args.check else 1
     if args.command == "paper":
-        from .paper import build_paper
+        from .paper import PaperBuildError, build_paper
 
-        build_paper()
+        try:
+            build_paper()
+        except PaperBuildError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
         return 0
     if args.list:
         _list(args.scale, args.overrides)

@@ -4,7 +4,9 @@ Each scalar under ``results["summary"]`` becomes one ``\\newcommand``. The macro
 prefix followed by the CamelCase path of the value, with digits spelled out so names are letters only:
 ``summary["pacer"]["budget_3"]["mean_reward"]`` with prefix ``ExpOne`` becomes
 ``\\ExpOnePacerBudgetThreeMeanReward``.
-Lists (trajectories, table rows) are skipped. The number format is chosen from the value's key.
+Lists (trajectories, table rows) are skipped. The number format is chosen from the value's kind
+(:func:`value_kind`): counts print as integers, shares and rewards with fixed decimals, costs in
+scientific notation.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["macro_name", "format_number", "latex_escape", "iter_macros", "render_macros", "write_macros"]
+__all__ = ["macro_name", "value_kind", "format_number", "latex_escape", "iter_macros", "render_macros",
+           "write_macros"]
 
 _WORDS = ["Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine", "Ten", "Eleven",
           "Twelve", "Thirteen", "Fourteen", "Fifteen", "Sixteen", "Seventeen", "Eighteen", "Nineteen",
@@ -65,32 +68,71 @@ def _sci(x: float, digits: int = 2) -> str:
     return rf"\ensuremath{{{mantissa}\times 10^{{{exp}}}}}"
 
 
-def format_number(key: str, value: float | int | bool) -> str:
-    """Format ``value`` for the paper, choosing the style from its ``key``.
+_COUNT_KEY = re.compile(r"(?:^|_)(?:steps?|runs|seeds|prompts|pulls|rows|cells|levels|tables)(?:_|$)"
+                        r"|^(?:n|rank)_")
+_NOT_COUNT_KEY = re.compile(r"(?:^|_)(?:frac|pct|percent|share|ratio|util|utilisation|reward|cost|lambda)"
+                            r"(?:_|$)")
 
-    - booleans: ``yes``/``no``; integers: as is;
+
+def value_kind(key: str, value: float | int | bool) -> str:
+    """The kind of a summary value, which decides its format (see :func:`format_number`).
+
+    One of ``"bool"``, ``"integer"`` (an int, or an integral float of a count key), ``"count"`` (a
+    non-integral float of a count key: a mean or CI of step/run/seed counts), ``"nonfinite"``,
+    ``"pvalue"``, ``"percent"``, ``"cost"``, ``"util"`` or ``"decimal"``. A key counts things when one of its
+    ``_``-separated words is ``step(s)``, ``runs``, ``seeds``, ``prompts``, ``pulls``, ``rows``,
+    ``cells``, ``levels`` or ``tables``, or it starts with ``n_`` or ``rank_`` -- unless a word marks a
+    fraction, share, ratio, reward, cost or λ.
+    """
+    k = key.lower()
+    if isinstance(value, bool):
+        return "bool"
+    is_count = bool(_COUNT_KEY.search(k)) and not _NOT_COUNT_KEY.search(k)
+    if isinstance(value, int):
+        return "integer"
+    x = float(value)
+    if not math.isfinite(x):
+        return "nonfinite"
+    if is_count:
+        return "integer" if x.is_integer() else "count"
+    if "pvalue" in k:
+        return "pvalue"
+    if "pct" in k or "percent" in k:
+        return "percent"
+    if "cost" in k or "budget" in k or "price" in k:
+        return "cost"
+    if "util" in k:
+        return "util"
+    return "decimal"
+
+
+def format_number(key: str, value: float | int | bool) -> str:
+    """Format ``value`` for the paper, choosing the style from its kind (:func:`value_kind`).
+
+    - booleans: ``yes``/``no``; integers and integral counts (``120.0`` adoption steps): ``120``;
+    - non-integral counts (a mean of step counts): one decimal, ``148.5``;
     - ``*pvalue*``: ``<10^{k}`` below 1e-4 (k = ⌊log10 p⌋ + 1), else four decimals below 0.01, three above;
     - ``*pct*`` / ``*percent*``: one decimal (percent sign left to the text);
     - ``*cost*`` / ``*budget*``: scientific, 3 significant digits (``\\ensuremath{2.93\\times 10^{-5}}``);
     - ``*util*``: two decimals; ``*reward*``, ``*lambda*``, ``*quality*`` and everything else: three decimals.
     """
-    k = key.lower()
-    if isinstance(value, bool):
+    kind = value_kind(key, value)
+    if kind == "bool":
         return "yes" if value else "no"
-    if isinstance(value, int):
-        return str(value)
-    x = float(value)
-    if not math.isfinite(x):
+    if kind == "integer":
+        return str(int(value))
+    if kind == "nonfinite":
         return "n/a"
-    if "pvalue" in k:
+    x = float(value)
+    if kind == "pvalue":
         if 0 < x < 1e-4:
             return rf"\ensuremath{{<10^{{{math.floor(math.log10(x)) + 1}}}}}"
         return f"{x:.4f}" if x < 0.01 else f"{x:.3f}"
-    if "pct" in k or "percent" in k:
+    if kind in ("count", "percent"):
         return f"{x:.1f}"
-    if "cost" in k or "budget" in k or "price" in k:
+    if kind == "cost":
         return _sci(x) if x != 0 else "0"
-    if "util" in k:
+    if kind == "util":
         return f"{x:.2f}"
     return f"{x:.3f}"
 

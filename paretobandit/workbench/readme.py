@@ -153,3 +153,34 @@ def update(path: Path | None = None, check: bool = False) -> bool:
     if not check:
         path.write_text(new)
     return False
+
+
+# ----------------------------------------------------------------------- repository contents (not results)
+def notebooks(root: Path) -> str:
+    """Every experiment notebook, from ``conf/experiment/*.yaml`` (notebook, title, dependencies)."""
+    import yaml
+
+    body = []
+    for path in sorted((root / "conf" / "experiment").glob("*.yaml")):
+        exp = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("experiment", {})
+        if not exp.get("notebook"):
+            continue
+        deps = ", ".join(exp.get("depends_on") or []) or "–"
+        body.append([f"`{exp['notebook']}`", str(exp.get("title", exp.get("name", ""))),
+                     f"`conf/experiment/{path.name}`", deps])
+    body.sort(key=lambda row: row[0])
+    return _table(["notebook", "what it reproduces", "config", "depends on"], body)
+
+
+def docs(root: Path) -> str:
+    """Every ``docs/*.md`` with its first heading."""
+    body = []
+    for path in sorted((root / "docs").glob("*.md")):
+        heading = next((line.lstrip("#").strip() for line in path.read_text(encoding="utf-8").splitlines()
+                        if line.startswith("#")), path.stem)
+        body.append([f"`docs/{path.name}`", heading])
+    return _table(["document", "contents"], body)
+
+
+TABLES["notebooks"] = notebooks
+TABLES["docs"] = docs

@@ -5,7 +5,8 @@
   :func:`paired_bootstrap_ci` (one matrix applied to two paired arrays) use it;
   :func:`bootstrap_ci` / :func:`summarise` are the mean version (scipy, the same draws).
 * :func:`bonferroni_level` (``1 − 0.05/m``), :func:`holm` (step-down adjusted p-values),
-  :func:`normal_ci` (``mean ± 1.96·sd/√n``), :func:`wilson_interval` (score interval of a proportion, z = 1.96).
+  :func:`normal_ci` (``mean ± 1.96·sd/√n``), :func:`wilson_interval`
+  (score interval of a proportion, z = 1.96).
 * :func:`sign_test` (exact binomial, ties removed) and :func:`fisher_less` (one-sided Fisher exact).
 """
 
