@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from .. import kernels
 from ..errors import ConfigError
 from ..sim import BatchSimulator, RewardTransform
 from .budget_pacing import router_config
@@ -110,6 +111,7 @@ def run_recovery_limit(*, features_val, rewards_val, costs_val, features_test, r
     deltas = [degradation_delta(r_p2, f) for f in levels]
     realised = [float(np.clip(np.clip(r_p2, 0, 1) + d, 0.0, 1.0).mean()) for d in deltas]
     n_s, n_l = len(seeds), len(levels)
+    ncost = kernels.normalised_cost(kernels.blended_price(price[:, 0], price[:, 1]), cfg.cost_floor, cfg.cost_ceil)
     p2_start, p3_start = n_val + length, n_val + 2 * length
 
     runs = []
@@ -164,5 +166,6 @@ def run_recovery_limit(*, features_val, rewards_val, costs_val, features_test, r
         "pacer_params": {"mode": mode, "eta": pacer.eta, "ema": pacer.ema_alpha, "lambda_cap": pacer.lambda_cap,
                          "ceiling_multiplier": pacer.ceiling_multiplier},
         "priors": pri is not None,
+        "delta_ncost": float(ncost[arm] - ncost.min()),
         "runs": runs,
     }
