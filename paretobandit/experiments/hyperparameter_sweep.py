@@ -44,8 +44,18 @@ from ..sim import RewardTransform, simulate, warmup_test_streams
 from .budget_pacing import router_config
 from .common import as_price_array, parse_budgets, parse_pacer, parse_seeds, prepare_tables, resolve_priors
 
-__all__ = ["VARIANTS", "fixed_model_points", "frontier_knee", "hull_auc", "knee_bootstrap", "log_budget_auc",
-           "monotone_hull", "n_eff_for_gamma", "pareto_front", "run_hyperparameter_sweep"]
+__all__ = [
+    "VARIANTS",
+    "fixed_model_points",
+    "frontier_knee",
+    "hull_auc",
+    "knee_bootstrap",
+    "log_budget_auc",
+    "monotone_hull",
+    "n_eff_for_gamma",
+    "pareto_front",
+    "run_hyperparameter_sweep",
+]
 
 #: The two variants of §A1 (``True`` = warm-up priors with derived n_eff).
 VARIANTS = {"paretobandit": True, "tabula_rasa": False}
@@ -75,7 +85,9 @@ def monotone_hull(costs, rewards) -> tuple[np.ndarray, np.ndarray]:
     reward is strictly greater than every point kept so far. Returns ``(hull_costs, hull_rewards)``."""
     c, r = np.asarray(costs, dtype=float).ravel(), np.asarray(rewards, dtype=float).ravel()
     if c.shape != r.shape or not np.isfinite(c).all() or not np.isfinite(r).all():
-        raise DimensionMismatchError(f"costs and rewards must be finite and of equal length: {c.shape}, {r.shape}")
+        raise DimensionMismatchError(
+            f"costs and rewards must be finite and of equal length: {c.shape}, {r.shape}"
+        )
     hx: list[float] = []
     hy: list[float] = []
     for i in np.lexsort((-r, c)):
@@ -104,11 +116,18 @@ def fixed_model_points(rewards, costs) -> dict:
     """Per-arm mean reward and cost of a split, the cost range ``[c_lo, c_hi]`` and the fixed-model AUC."""
     r, c = np.asarray(rewards, dtype=float), np.asarray(costs, dtype=float)
     if r.ndim != 2 or r.shape != c.shape or r.shape[0] == 0:
-        raise DimensionMismatchError(f"rewards and costs must be equal (n, K) arrays, got {r.shape}, {c.shape}")
+        raise DimensionMismatchError(
+            f"rewards and costs must be equal (n, K) arrays, got {r.shape}, {c.shape}"
+        )
     mr, mc = r.mean(axis=0), c.mean(axis=0)
     lo, hi = float(mc.min()), float(mc.max())
-    return {"reward": mr.tolist(), "cost": mc.tolist(), "c_lo": lo, "c_hi": hi,
-            "auc": hull_auc(mc, mr, lo, hi)}
+    return {
+        "reward": mr.tolist(),
+        "cost": mc.tolist(),
+        "c_lo": lo,
+        "c_hi": hi,
+        "auc": hull_auc(mc, mr, lo, hi),
+    }
 
 
 def pareto_front(points) -> np.ndarray:
@@ -116,7 +135,7 @@ def pareto_front(points) -> np.ndarray:
     p = np.asarray(points, dtype=float)
     if p.ndim != 2 or p.shape[1] != 2 or p.shape[0] == 0 or not np.isfinite(p).all():
         raise DimensionMismatchError(f"points must be a finite (n, 2) array, got {p.shape}")
-    ge = (p[None, :, :] >= p[:, None, :]).all(axis=2)          # ge[i, j]: j >= i in both
+    ge = (p[None, :, :] >= p[:, None, :]).all(axis=2)  # ge[i, j]: j >= i in both
     gt = (p[None, :, :] > p[:, None, :]).any(axis=2)
     return ~(ge & gt).any(axis=1)
 
@@ -152,8 +171,15 @@ def frontier_knee(points) -> dict:
     return {"knee": int(idx[k]), "frontier": idx.tolist(), "distance": dist.tolist()}
 
 
-def knee_bootstrap(auc, p2, cells: Sequence[tuple[float, float]], *, n_resamples: int = 2000, seed: int = 42,
-                   gamma_step: float = 0.001) -> dict:
+def knee_bootstrap(
+    auc,
+    p2,
+    cells: Sequence[tuple[float, float]],
+    *,
+    n_resamples: int = 2000,
+    seed: int = 42,
+    gamma_step: float = 0.001,
+) -> dict:
     """Knee stability over seed resamples (§A1): ``default_rng(seed)``, ``n_resamples × choice(S, S)``.
 
     ``auc`` and ``p2`` are (n_cells, S) per-seed objectives, resampled with the same index vector (paired
@@ -163,8 +189,9 @@ def knee_bootstrap(auc, p2, cells: Sequence[tuple[float, float]], *, n_resamples
     """
     a, q = np.asarray(auc, dtype=float), np.asarray(p2, dtype=float)
     if a.ndim != 2 or a.shape != q.shape or a.shape[0] != len(cells) or a.shape[1] == 0:
-        raise DimensionMismatchError(f"auc and p2 must be (n_cells, S) with n_cells = {len(cells)}: "
-                                     f"{a.shape}, {q.shape}")
+        raise DimensionMismatchError(
+            f"auc and p2 must be (n_cells, S) with n_cells = {len(cells)}: {a.shape}, {q.shape}"
+        )
     n_seeds = a.shape[1]
     original = frontier_knee(np.column_stack([a.mean(axis=1), q.mean(axis=1)]))["knee"]
     rng = np.random.default_rng(seed)
@@ -175,12 +202,21 @@ def knee_bootstrap(auc, p2, cells: Sequence[tuple[float, float]], *, n_resamples
     counts = np.bincount(knees, minlength=len(cells))
     modal = int(np.argmax(counts))
     a0, g0 = cells[original]
-    near = np.array([abs(cells[k][0] - a0) < 1e-12 and abs(cells[k][1] - g0) <= gamma_step + 1e-9
-                     for k in range(len(cells))])
-    return {"original": int(original), "original_freq": float(counts[original] / knees.size),
-            "modal": modal, "modal_freq": float(counts[modal] / knees.size),
-            "n_distinct": int((counts > 0).sum()), "neighbourhood_freq": float(near[knees].mean()),
-            "counts": counts.tolist()}
+    near = np.array(
+        [
+            abs(cells[k][0] - a0) < 1e-12 and abs(cells[k][1] - g0) <= gamma_step + 1e-9
+            for k in range(len(cells))
+        ]
+    )
+    return {
+        "original": int(original),
+        "original_freq": float(counts[original] / knees.size),
+        "modal": modal,
+        "modal_freq": float(counts[modal] / knees.size),
+        "n_distinct": int((counts > 0).sum()),
+        "neighbourhood_freq": float(near[knees].mean()),
+        "counts": counts.tolist(),
+    }
 
 
 # ------------------------------------------------------------------------------------- batched runs
@@ -190,7 +226,7 @@ class _Block:
 
     alpha: float
     gamma: float
-    n_eff: float | None              # None = no priors (tabula rasa)
+    n_eff: float | None  # None = no priors (tabula rasa)
     budgets: tuple[float, ...]
     seeds: tuple[int, ...]
     fail_arm: int = -1
@@ -224,18 +260,38 @@ def _run_blocks(tables, blocks: Sequence[_Block], env: _Env) -> list[dict[str, n
     n = len(runs)
     out = {k: np.empty(n) for k in ("reward", "cost", "p1", "p2")}
     for lo in range(0, n, env.chunk_size):
-        part = runs[lo:lo + env.chunk_size]
+        part = runs[lo : lo + env.chunk_size]
         bl = [blocks[bi] for bi, _, _ in part]
         fail = np.array([b.fail_arm for b in bl])
         value = np.array([b.fail_value for b in bl])
-        events = [RewardTransform.constant(arm=int(a), start=n_burn + mid, stop=n_burn + n_eval, value=float(v),
-                                           runs=np.flatnonzero((fail == a) & (value == v)))
-                  for a, v in sorted({(int(a), float(v)) for a, v in zip(fail, value, strict=True) if a >= 0})]
-        res = simulate(tables.feats, tables.rewards, tables.costs, base[[row[s] for _, _, s in part]], env.price,
-                       seeds=[s for _, _, s in part], alpha=[b.alpha for b in bl], gamma=[b.gamma for b in bl],
-                       budget=[b.budgets[j] for b, (_, j, _) in zip(bl, part, strict=True)],
-                       n_eff=[b.n_eff for b in bl], pacer_mode=env.mode, priors=env.priors, events=events,
-                       config=env.cfg, pacer=env.pacer, n_jobs=env.n_jobs)
+        events = [
+            RewardTransform.constant(
+                arm=int(a),
+                start=n_burn + mid,
+                stop=n_burn + n_eval,
+                value=float(v),
+                runs=np.flatnonzero((fail == a) & (value == v)),
+            )
+            for a, v in sorted({(int(a), float(v)) for a, v in zip(fail, value, strict=True) if a >= 0})
+        ]
+        res = simulate(
+            tables.feats,
+            tables.rewards,
+            tables.costs,
+            base[[row[s] for _, _, s in part]],
+            env.price,
+            seeds=[s for _, _, s in part],
+            alpha=[b.alpha for b in bl],
+            gamma=[b.gamma for b in bl],
+            budget=[b.budgets[j] for b, (_, j, _) in zip(bl, part, strict=True)],
+            n_eff=[b.n_eff for b in bl],
+            pacer_mode=env.mode,
+            priors=env.priors,
+            events=events,
+            config=env.cfg,
+            pacer=env.pacer,
+            n_jobs=env.n_jobs,
+        )
         r, c = res.reward[:, n_burn:], res.cost[:, n_burn:]
         sl = slice(lo, lo + len(part))
         out["reward"][sl], out["cost"][sl] = r.mean(axis=1), c.mean(axis=1)
@@ -252,29 +308,56 @@ def _run_blocks(tables, blocks: Sequence[_Block], env: _Env) -> list[dict[str, n
 
 def _seed_aucs(res: Mapping[str, np.ndarray], fixed: Mapping) -> list[float]:
     """Per-seed hull AUC from a block's (n_budgets, n_seeds) eval means."""
-    return [hull_auc(res["cost"][:, s], res["reward"][:, s], fixed["c_lo"], fixed["c_hi"])
-            for s in range(res["cost"].shape[1])]
+    return [
+        hull_auc(res["cost"][:, s], res["reward"][:, s], fixed["c_lo"], fixed["c_hi"])
+        for s in range(res["cost"].shape[1])
+    ]
 
 
 def _grid(values, name: str, low: float, high: float | None) -> list[float]:
     v = [float(x) for x in values]
-    if not v or len(set(v)) != len(v) or any(not np.isfinite(x) or x < low or (high is not None and x > high)
-                                             for x in v):
+    if (
+        not v
+        or len(set(v)) != len(v)
+        or any(not np.isfinite(x) or x < low or (high is not None and x > high) for x in v)
+    ):
         raise ConfigError(f"{name} must be distinct numbers in [{low}, {high}], got {values!r}")
     return v
 
 
-def run_hyperparameter_sweep(*, features_val, rewards_val, costs_val, features_test, rewards_test, costs_test,
-                             models: Sequence[str], prices, alphas, gammas, budget_targets,
-                             named_budgets: Mapping[str, float], seed_offsets: Mapping[str, int], n_seeds: int,
-                             failure_model: str = "mistralai/mistral-large-2512", failure_reward: float = 0.5,
-                             sensitivity_failure_reward: float = 0.75, t_adapt: float = 500.0,
-                             t_adapt_grid: Sequence[float] = (250.0, 500.0, 1000.0), n_eff_decimals: int = 1,
-                             burnin_divisor: int = 3, variants: Sequence[str] = tuple(VARIANTS),
-                             bootstrap_resamples: int = 2000, bootstrap_seed: int = 42,
-                             gamma_step: float = 0.001, router_params: Mapping | None = None,
-                             pacer_params: Mapping | None = None, priors=None, chunk_size: int = 2000,
-                             n_jobs: int = 1) -> dict:
+def run_hyperparameter_sweep(
+    *,
+    features_val,
+    rewards_val,
+    costs_val,
+    features_test,
+    rewards_test,
+    costs_test,
+    models: Sequence[str],
+    prices,
+    alphas,
+    gammas,
+    budget_targets,
+    named_budgets: Mapping[str, float],
+    seed_offsets: Mapping[str, int],
+    n_seeds: int,
+    failure_model: str = "mistralai/mistral-large-2512",
+    failure_reward: float = 0.5,
+    sensitivity_failure_reward: float = 0.75,
+    t_adapt: float = 500.0,
+    t_adapt_grid: Sequence[float] = (250.0, 500.0, 1000.0),
+    n_eff_decimals: int = 1,
+    burnin_divisor: int = 3,
+    variants: Sequence[str] = tuple(VARIANTS),
+    bootstrap_resamples: int = 2000,
+    bootstrap_seed: int = 42,
+    gamma_step: float = 0.001,
+    router_params: Mapping | None = None,
+    pacer_params: Mapping | None = None,
+    priors=None,
+    chunk_size: int = 2000,
+    n_jobs: int = 1,
+) -> dict:
     """Every stage of §A1 as batched simulations; JSON-able per-seed results (module docstring).
 
     Parameters
@@ -313,14 +396,22 @@ def run_hyperparameter_sweep(*, features_val, rewards_val, costs_val, features_t
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown or not variants:
         raise ConfigError(f"variants must be among {sorted(VARIANTS)}, got {list(variants)}")
-    heldout = prepare_tables(models, features_val, rewards_val, costs_val, features_test, rewards_test,
-                             costs_test)
+    heldout = prepare_tables(
+        models, features_val, rewards_val, costs_val, features_test, rewards_test, costs_test
+    )
     n_burn = heldout.n_val // int(burnin_divisor)
     if not 0 < n_burn < heldout.n_val - 1:
-        raise InvalidInputError(f"val split of {heldout.n_val} rows is too small for a burn-in of 1/{burnin_divisor}")
-    fv, rv, cv = heldout.feats[:heldout.n_val], heldout.rewards[:heldout.n_val], heldout.costs[:heldout.n_val]
-    selection = prepare_tables(models, fv[:n_burn], rv[:n_burn], cv[:n_burn], fv[n_burn:], rv[n_burn:],
-                               cv[n_burn:])
+        raise InvalidInputError(
+            f"val split of {heldout.n_val} rows is too small for a burn-in of 1/{burnin_divisor}"
+        )
+    fv, rv, cv = (
+        heldout.feats[: heldout.n_val],
+        heldout.rewards[: heldout.n_val],
+        heldout.costs[: heldout.n_val],
+    )
+    selection = prepare_tables(
+        models, fv[:n_burn], rv[:n_burn], cv[:n_burn], fv[n_burn:], rv[n_burn:], cv[n_burn:]
+    )
     alphas = _grid(alphas, "alphas", 0.0, None)
     gammas = _grid(gammas, "gammas", 1e-9, 1.0)
     targets = np.sort(np.asarray(budget_targets, dtype=float).ravel())
@@ -342,8 +433,10 @@ def run_hyperparameter_sweep(*, features_val, rewards_val, costs_val, features_t
     env = _Env(as_price_array(prices, models), env_cfg, mode, pacer, pri, int(chunk_size), int(n_jobs))
     fail_arm = models.index(failure_model)
     cells = [(a, g) for a in alphas for g in gammas]
-    fixed = {"val_eval": fixed_model_points(selection.rewards[n_burn:], selection.costs[n_burn:]),
-             "test": fixed_model_points(heldout.rewards[heldout.n_val:], heldout.costs[heldout.n_val:])}
+    fixed = {
+        "val_eval": fixed_model_points(selection.rewards[n_burn:], selection.costs[n_burn:]),
+        "test": fixed_model_points(heldout.rewards[heldout.n_val :], heldout.costs[heldout.n_val :]),
+    }
 
     def neff(variant_priors: bool, g: float, t: float) -> float | None:
         return n_eff_for_gamma(g, t, n_eff_decimals) if variant_priors else None
@@ -365,8 +458,11 @@ def run_hyperparameter_sweep(*, features_val, rewards_val, costs_val, features_t
                 if t != float(t_adapt):
                     plan.append(_Block(a, g, ne, targets_t, seeds["val_auc"]))
                     keys.append(("sens1", t, a, g))
-                plan.append(_Block(a, g, ne, named_t, seeds["val_failure"], fail_arm,
-                                   float(sensitivity_failure_reward)))
+                plan.append(
+                    _Block(
+                        a, g, ne, named_t, seeds["val_failure"], fail_arm, float(sensitivity_failure_reward)
+                    )
+                )
                 keys.append(("sens2", t, a, g))
     stage1 = dict(zip(keys, _run_blocks(selection, plan, env), strict=True))
 
@@ -376,19 +472,35 @@ def run_hyperparameter_sweep(*, features_val, rewards_val, costs_val, features_t
         for a, g in cells:
             o1, o2 = stage1[("obj1", v, a, g)], stage1[("obj2", v, a, g)]
             ne = neff(VARIANTS[v], g, t_adapt)
-            rows.append({"alpha": a, "gamma": g, "n_eff": 1.0 if ne is None else ne, "per_seed": {
-                "auc": _seed_aucs(o1, fixed["val_eval"]),
-                "auc_log_budget": log_budget_auc(o1["reward"].T, targets).tolist(),
-                "reward": o1["reward"].tolist(), "cost": o1["cost"].tolist(),
-                "p1": o2["p1"].tolist(), "p2": o2["p2"].tolist()}})
+            rows.append(
+                {
+                    "alpha": a,
+                    "gamma": g,
+                    "n_eff": 1.0 if ne is None else ne,
+                    "per_seed": {
+                        "auc": _seed_aucs(o1, fixed["val_eval"]),
+                        "auc_log_budget": log_budget_auc(o1["reward"].T, targets).tolist(),
+                        "reward": o1["reward"].tolist(),
+                        "cost": o1["cost"].tolist(),
+                        "p1": o2["p1"].tolist(),
+                        "p2": o2["p2"].tolist(),
+                    },
+                }
+            )
         auc = np.array([r["per_seed"]["auc"] for r in rows])
-        p2 = np.array([np.mean(r["per_seed"]["p2"], axis=0) for r in rows])       # per-seed: mean over budgets
+        p2 = np.array([np.mean(r["per_seed"]["p2"], axis=0) for r in rows])  # per-seed: mean over budgets
         sel = frontier_knee(np.column_stack([auc.mean(axis=1), p2.mean(axis=1)]))
-        boot = knee_bootstrap(auc, p2, cells, n_resamples=bootstrap_resamples, seed=bootstrap_seed,
-                              gamma_step=gamma_step)
-        out_variants[v] = {"cells": rows, "knee": sel["knee"], "frontier": sel["frontier"],
-                           "frontier_distance": sel["distance"], "auc_best": int(np.argmax(auc.mean(axis=1))),
-                           "bootstrap": boot}
+        boot = knee_bootstrap(
+            auc, p2, cells, n_resamples=bootstrap_resamples, seed=bootstrap_seed, gamma_step=gamma_step
+        )
+        out_variants[v] = {
+            "cells": rows,
+            "knee": sel["knee"],
+            "frontier": sel["frontier"],
+            "frontier_distance": sel["distance"],
+            "auc_best": int(np.argmax(auc.mean(axis=1))),
+            "bootstrap": boot,
+        }
 
     sensitivity: dict[str, dict] = {}
     if "paretobandit" in variants:
@@ -396,14 +508,29 @@ def run_hyperparameter_sweep(*, features_val, rewards_val, costs_val, features_t
         for t in t_grid:
             rows = []
             for i, (a, g) in enumerate(cells):
-                auc_s = (pb[i]["per_seed"]["auc"] if t == float(t_adapt)
-                         else _seed_aucs(stage1[("sens1", t, a, g)], fixed["val_eval"]))
-                rows.append({"alpha": a, "gamma": g, "n_eff": n_eff_for_gamma(g, t, n_eff_decimals),
-                             "per_seed": {"auc": auc_s, "p2": stage1[("sens2", t, a, g)]["p2"].tolist()}})
-            pts = np.column_stack([[np.mean(r["per_seed"]["auc"]) for r in rows],
-                                   [np.mean(r["per_seed"]["p2"]) for r in rows]])
+                auc_s = (
+                    pb[i]["per_seed"]["auc"]
+                    if t == float(t_adapt)
+                    else _seed_aucs(stage1[("sens1", t, a, g)], fixed["val_eval"])
+                )
+                rows.append(
+                    {
+                        "alpha": a,
+                        "gamma": g,
+                        "n_eff": n_eff_for_gamma(g, t, n_eff_decimals),
+                        "per_seed": {"auc": auc_s, "p2": stage1[("sens2", t, a, g)]["p2"].tolist()},
+                    }
+                )
+            pts = np.column_stack(
+                [[np.mean(r["per_seed"]["auc"]) for r in rows], [np.mean(r["per_seed"]["p2"]) for r in rows]]
+            )
             sel = frontier_knee(pts)
-            sensitivity[f"{t:g}"] = {"t_adapt": t, "cells": rows, "knee": sel["knee"], "frontier": sel["frontier"]}
+            sensitivity[f"{t:g}"] = {
+                "t_adapt": t,
+                "cells": rows,
+                "knee": sel["knee"],
+                "frontier": sel["frontier"],
+            }
 
     # ---- stage 2: the selected configurations: cross-arm validation (val, test) and held-out test AUC
     plan_val: list[_Block] = []
@@ -424,29 +551,51 @@ def run_hyperparameter_sweep(*, features_val, rewards_val, costs_val, features_t
     res_test = dict(zip(keys_test, _run_blocks(heldout, plan_test, env), strict=True))
     for v in variants:
         out_variants[v]["cross_arm"] = {
-            split: {models[arm]: {"p1": res[key(arm)]["p1"].tolist(), "p2": res[key(arm)]["p2"].tolist()}
-                    for arm in range(len(models))}
-            for split, res, key in (("val", res_val, lambda arm, v=v: (v, arm)),
-                                    ("test", res_test, lambda arm, v=v: ("cross", v, arm)))}
+            split: {
+                models[arm]: {"p1": res[key(arm)]["p1"].tolist(), "p2": res[key(arm)]["p2"].tolist()}
+                for arm in range(len(models))
+            }
+            for split, res, key in (
+                ("val", res_val, lambda arm, v=v: (v, arm)),
+                ("test", res_test, lambda arm, v=v: ("cross", v, arm)),
+            )
+        }
         t = res_test[("auc", v, None)]
-        out_variants[v]["test"] = {"auc": _seed_aucs(t, fixed["test"]),
-                                   "auc_log_budget": log_budget_auc(t["reward"].T, targets).tolist(),
-                                   "reward": t["reward"].tolist(), "cost": t["cost"].tolist()}
+        out_variants[v]["test"] = {
+            "auc": _seed_aucs(t, fixed["test"]),
+            "auc_log_budget": log_budget_auc(t["reward"].T, targets).tolist(),
+            "reward": t["reward"].tolist(),
+            "cost": t["cost"].tolist(),
+        }
 
     return {
         "experiment": "hyperparameter_sweep",
         "models": models,
-        "n_burnin": int(n_burn), "n_eval": int(selection.n_test), "n_val": int(heldout.n_val),
+        "n_burnin": int(n_burn),
+        "n_eval": int(selection.n_test),
+        "n_val": int(heldout.n_val),
         "n_test": int(heldout.n_test),
-        "alphas": alphas, "gammas": gammas, "budget_targets": list(targets_t), "named_budgets": named,
-        "seed_offsets": offs, "n_seeds": int(n_seeds),
-        "failure_model": failure_model, "failure_reward": float(failure_reward),
-        "sensitivity_failure_reward": float(sensitivity_failure_reward), "t_adapt": float(t_adapt),
-        "t_adapt_grid": t_grid, "gamma_step": float(gamma_step),
+        "alphas": alphas,
+        "gammas": gammas,
+        "budget_targets": list(targets_t),
+        "named_budgets": named,
+        "seed_offsets": offs,
+        "n_seeds": int(n_seeds),
+        "failure_model": failure_model,
+        "failure_reward": float(failure_reward),
+        "sensitivity_failure_reward": float(sensitivity_failure_reward),
+        "t_adapt": float(t_adapt),
+        "t_adapt_grid": t_grid,
+        "gamma_step": float(gamma_step),
         "bootstrap": {"n_resamples": int(bootstrap_resamples), "seed": int(bootstrap_seed)},
         "router_params": env_cfg.to_dict(),
-        "pacer_params": {"mode": mode, "eta": pacer.eta, "ema": pacer.ema_alpha, "lambda_cap": pacer.lambda_cap,
-                         "ceiling_multiplier": pacer.ceiling_multiplier},
+        "pacer_params": {
+            "mode": mode,
+            "eta": pacer.eta,
+            "ema": pacer.ema_alpha,
+            "lambda_cap": pacer.lambda_cap,
+            "ceiling_multiplier": pacer.ceiling_multiplier,
+        },
         "fixed": fixed,
         "variants": out_variants,
         "t_adapt_sensitivity": sensitivity,

@@ -48,11 +48,11 @@ def recovery_phases(n_test: int, phase_length: int = 608, seed: int = 42) -> dic
     length = effective_phase_length(n_test, phase_length)
     length = min(length, int(n_test) // 3)
     perm = np.random.default_rng(int(seed)).permutation(int(n_test))
-    return {"p1": perm[:length], "p2": perm[length:2 * length], "extra": perm[2 * length:3 * length]}
+    return {"p1": perm[:length], "p2": perm[length : 2 * length], "extra": perm[2 * length : 3 * length]}
 
 
 def degradation_delta(rewards, level: float) -> float:
-    """Mean shift ``f − mean(r)`` that moves the degraded model's P2 rewards ``r`` to mean ``f`` (pre-clip)."""
+    """Mean shift ``f − mean(r)`` moving the degraded model's P2 rewards ``r`` to mean ``f`` (pre-clip)."""
     r = np.asarray(rewards, dtype=float).ravel()
     if r.size == 0 or not np.isfinite(r).all():
         raise ConfigError("degradation needs a non-empty array of finite rewards")
@@ -70,12 +70,28 @@ def _trace(x: np.ndarray, window: int, every: int) -> tuple[np.ndarray, np.ndarr
     return idx + w - 1, win[:, idx]
 
 
-def run_recovery_limit(*, features_val, rewards_val, costs_val, features_test, rewards_test, costs_test,
-                       models: Sequence[str], prices, budget: float, seeds: Sequence[int],
-                       degraded_model: str = "mistralai/mistral-large-2512",
-                       levels: Sequence[float] = DEFAULT_LEVELS, phase_length: int = 608, phase_seed: int = 42,
-                       router_params: Mapping | None = None, pacer_params: Mapping | None = None, priors=None,
-                       window: int = 50, trace_every: int = 20) -> dict:
+def run_recovery_limit(
+    *,
+    features_val,
+    rewards_val,
+    costs_val,
+    features_test,
+    rewards_test,
+    costs_test,
+    models: Sequence[str],
+    prices,
+    budget: float,
+    seeds: Sequence[int],
+    degraded_model: str = "mistralai/mistral-large-2512",
+    levels: Sequence[float] = DEFAULT_LEVELS,
+    phase_length: int = 608,
+    phase_seed: int = 42,
+    router_params: Mapping | None = None,
+    pacer_params: Mapping | None = None,
+    priors=None,
+    window: int = 50,
+    trace_every: int = 20,
+) -> dict:
     """Every level × horizon (standard, extended P3) × seed; JSON-able per-seed metrics.
 
     Returns
@@ -89,8 +105,9 @@ def run_recovery_limit(*, features_val, rewards_val, costs_val, features_test, r
     if degraded_model not in models:
         raise ConfigError(f"degraded model {degraded_model!r} is not in the portfolio {models}")
     arm = models.index(degraded_model)
-    tables = prepare_tables(models, features_val, rewards_val, costs_val, features_test, rewards_test,
-                            costs_test)
+    tables = prepare_tables(
+        models, features_val, rewards_val, costs_val, features_test, rewards_test, costs_test
+    )
     n_val, n_test = tables.n_val, tables.n_test
     levels = [float(v) for v in levels]
     if not levels or len(set(levels)) != len(levels) or any(not 0.0 <= v <= 1.0 for v in levels):
@@ -111,19 +128,36 @@ def run_recovery_limit(*, features_val, rewards_val, costs_val, features_test, r
     deltas = [degradation_delta(r_p2, f) for f in levels]
     realised = [float(np.clip(np.clip(r_p2, 0, 1) + d, 0.0, 1.0).mean()) for d in deltas]
     n_s, n_l = len(seeds), len(levels)
-    ncost = kernels.normalised_cost(kernels.blended_price(price[:, 0], price[:, 1]), cfg.cost_floor, cfg.cost_ceil)
+    ncost = kernels.normalised_cost(
+        kernels.blended_price(price[:, 0], price[:, 1]), cfg.cost_floor, cfg.cost_ceil
+    )
     p2_start, p3_start = n_val + length, n_val + 2 * length
 
     runs = []
     for p3 in (ph["p1"], np.concatenate([ph["p1"], ph["extra"]])):
         base = three_phase_trial_streams(seeds, n_val, [ph["p1"], ph["p2"], p3])
-        events = [RewardTransform.shifted(arm=arm, start=p2_start, stop=p3_start, delta=d,
-                                          runs=np.arange(i * n_s, (i + 1) * n_s)) for i, d in enumerate(deltas)]
-        sim = BatchSimulator(tables.feats, tables.rewards, tables.costs, np.tile(base, (n_l, 1)), price,
-                             seeds=seeds * n_l, budget=b, pacer_mode=mode, priors=pri, config=cfg, pacer=pacer,
-                             events=events)
+        events = [
+            RewardTransform.shifted(
+                arm=arm, start=p2_start, stop=p3_start, delta=d, runs=np.arange(i * n_s, (i + 1) * n_s)
+            )
+            for i, d in enumerate(deltas)
+        ]
+        sim = BatchSimulator(
+            tables.feats,
+            tables.rewards,
+            tables.costs,
+            np.tile(base, (n_l, 1)),
+            price,
+            seeds=seeds * n_l,
+            budget=b,
+            pacer_mode=mode,
+            priors=pri,
+            config=cfg,
+            pacer=pacer,
+            events=events,
+        )
         at_p3 = sim.run(p3_start)
-        x = tables.feats[np.tile(base, (n_l, 1))[:, p3_start]]                      # first P3 prompt per run
+        x = tables.feats[np.tile(base, (n_l, 1))[:, p3_start]]  # first P3 prompt per run
         ainv = at_p3.final["ainv"][:, arm]
         v_p3 = np.einsum("si,sij,sj->s", x, ainv, x)
         del at_p3
@@ -132,22 +166,38 @@ def run_recovery_limit(*, features_val, rewards_val, costs_val, features_test, r
         seg = {"p1": slice(n_val, p2_start), "p2": slice(p2_start, p3_start), "p3": slice(p3_start, stop)}
         reward = {k: res.reward[:, s].mean(axis=1) for k, s in seg.items()}
         cost = {k: res.cost[:, s].mean(axis=1) for k, s in seg.items()}
-        share = {k: np.stack([(res.arm[:, s] == a).mean(axis=1) for a in range(len(models))])
-                 for k, s in seg.items()}
+        share = {
+            k: np.stack([(res.arm[:, s] == a).mean(axis=1) for a in range(len(models))])
+            for k, s in seg.items()
+        }
         steps, win = _trace(res.reward[:, n_val:stop], window, trace_every)
         lam_p3 = res.lam[:, p3_start]
         cells = []
         for i, f in enumerate(levels):
             rs = slice(i * n_s, (i + 1) * n_s)
-            cells.append({"level": f, "delta": deltas[i], "degraded_mean_p2": realised[i], "per_seed": {
-                "reward": {k: v[rs].tolist() for k, v in reward.items()},
-                "cost": {k: v[rs].tolist() for k, v in cost.items()},
-                "share": {k: v[:, rs].tolist() for k, v in share.items()},
-                "lambda_p3": lam_p3[rs].tolist(), "v_p3": v_p3[rs].tolist()},
-                "trace": {"mean": win[rs].mean(axis=0).tolist(), "sd": win[rs].std(axis=0).tolist()}})
-        runs.append({"p3_steps": int(p3.size), "trace_steps": steps.tolist(),
-                     "phase_bounds_test": [[0, length], [length, 2 * length], [2 * length, 2 * length + p3.size]],
-                     "cells": cells})
+            cells.append(
+                {
+                    "level": f,
+                    "delta": deltas[i],
+                    "degraded_mean_p2": realised[i],
+                    "per_seed": {
+                        "reward": {k: v[rs].tolist() for k, v in reward.items()},
+                        "cost": {k: v[rs].tolist() for k, v in cost.items()},
+                        "share": {k: v[:, rs].tolist() for k, v in share.items()},
+                        "lambda_p3": lam_p3[rs].tolist(),
+                        "v_p3": v_p3[rs].tolist(),
+                    },
+                    "trace": {"mean": win[rs].mean(axis=0).tolist(), "sd": win[rs].std(axis=0).tolist()},
+                }
+            )
+        runs.append(
+            {
+                "p3_steps": int(p3.size),
+                "trace_steps": steps.tolist(),
+                "phase_bounds_test": [[0, length], [length, 2 * length], [2 * length, 2 * length + p3.size]],
+                "cells": cells,
+            }
+        )
         del res, sim
     return {
         "experiment": "recovery_limit",
@@ -163,8 +213,13 @@ def run_recovery_limit(*, features_val, rewards_val, costs_val, features_test, r
         "window": int(min(window, 2 * length + length)),
         "trace_every": int(trace_every),
         "router_params": cfg.to_dict(),
-        "pacer_params": {"mode": mode, "eta": pacer.eta, "ema": pacer.ema_alpha, "lambda_cap": pacer.lambda_cap,
-                         "ceiling_multiplier": pacer.ceiling_multiplier},
+        "pacer_params": {
+            "mode": mode,
+            "eta": pacer.eta,
+            "ema": pacer.ema_alpha,
+            "lambda_cap": pacer.lambda_cap,
+            "ceiling_multiplier": pacer.ceiling_multiplier,
+        },
         "priors": pri is not None,
         "delta_ncost": float(ncost[arm] - ncost.min()),
         "runs": runs,

@@ -21,14 +21,41 @@ import numpy as np
 from . import figures, style
 from .stats import bootstrap_ci
 
-__all__ = ["TABLE_COLUMNS", "horizon_key", "level_key", "recovery_boundary", "split_traces",
-           "summarise_recovery_limit", "table_view"]
+__all__ = [
+    "TABLE_COLUMNS",
+    "horizon_key",
+    "level_key",
+    "recovery_boundary",
+    "split_traces",
+    "summarise_recovery_limit",
+    "table_view",
+]
 
 EXPERIMENT = "recovery_limit"
-TABLE_COLUMNS = ["level", "p3_steps", "degradation_pct", "reward_p1", "reward_p2", "reward_p3", "recovery_ratio",
-                 "recovery_ci_low", "recovery_ci_high", "full_recovery", "reward_p1_sd", "reward_p2_sd",
-                 "reward_p3_sd", "degraded_mean_p2", "cost_p1", "cost_p2", "cost_p3", "share_p1", "share_p2",
-                 "share_p3", "lambda_p3", "v_p3"]
+TABLE_COLUMNS = [
+    "level",
+    "p3_steps",
+    "degradation_pct",
+    "reward_p1",
+    "reward_p2",
+    "reward_p3",
+    "recovery_ratio",
+    "recovery_ci_low",
+    "recovery_ci_high",
+    "full_recovery",
+    "reward_p1_sd",
+    "reward_p2_sd",
+    "reward_p3_sd",
+    "degraded_mean_p2",
+    "cost_p1",
+    "cost_p2",
+    "cost_p3",
+    "share_p1",
+    "share_p2",
+    "share_p3",
+    "lambda_p3",
+    "v_p3",
+]
 
 
 def level_key(level: float) -> str:
@@ -41,8 +68,9 @@ def horizon_key(p3_steps: int, phase_length: int) -> str:
     return "standard" if int(p3_steps) == int(phase_length) else "extended"
 
 
-def recovery_boundary(degradation_pct: Sequence[float], ratio: Sequence[float], threshold: float = 0.97
-                      ) -> float | None:
+def recovery_boundary(
+    degradation_pct: Sequence[float], ratio: Sequence[float], threshold: float = 0.97
+) -> float | None:
     """Degradation % where the ratio crosses ``threshold``: sort by degradation ascending, take the first
     adjacent pair whose ratios bracket the threshold and interpolate linearly; ``None`` without a bracket."""
     d = np.asarray(degradation_pct, dtype=float)
@@ -58,9 +86,13 @@ def recovery_boundary(degradation_pct: Sequence[float], ratio: Sequence[float], 
     return None
 
 
-def summarise_recovery_limit(raw: Mapping[str, Any], *, threshold: float = 0.97, bound_level: float = 0.85,
-                             bootstrap: Mapping[str, Any] | None = None
-                             ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def summarise_recovery_limit(
+    raw: Mapping[str, Any],
+    *,
+    threshold: float = 0.97,
+    bound_level: float = 0.85,
+    bootstrap: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Summary ``{standard|extended: {boundary_pct, floor, ..., level_xx: {...}}, headlines}``; one row per
     level × horizon (:data:`TABLE_COLUMNS`)."""
     boot = {"n_resamples": 10_000, "seed": 42, "confidence_level": 0.95, **dict(bootstrap or {})}
@@ -82,21 +114,34 @@ def summarise_recovery_limit(raw: Mapping[str, Any], *, threshold: float = 0.97,
             deg = 100.0 * (p1 - c["level"]) / p1
             degr.append(deg)
             ratios.append(ratio)
-            row = {"level": float(c["level"]), "p3_steps": int(run["p3_steps"]), "degradation_pct": deg,
-                   **{f"reward_{k}": float(v.mean()) for k, v in rew.items()},
-                   "recovery_ratio": ratio, "recovery_ci_low": lo, "recovery_ci_high": hi,
-                   "full_recovery": bool(ratio >= threshold),
-                   **{f"reward_{k}_sd": float(v.std(ddof=0)) for k, v in rew.items()},
-                   "degraded_mean_p2": float(c["degraded_mean_p2"]),
-                   **{f"cost_{k}": float(np.mean(v)) for k, v in ps["cost"].items()},
-                   **{f"share_{k}": float(np.mean(v[arm])) for k, v in ps["share"].items()},
-                   "lambda_p3": float(np.mean(ps["lambda_p3"])), "v_p3": float(np.mean(ps["v_p3"]))}
+            row = {
+                "level": float(c["level"]),
+                "p3_steps": int(run["p3_steps"]),
+                "degradation_pct": deg,
+                **{f"reward_{k}": float(v.mean()) for k, v in rew.items()},
+                "recovery_ratio": ratio,
+                "recovery_ci_low": lo,
+                "recovery_ci_high": hi,
+                "full_recovery": bool(ratio >= threshold),
+                **{f"reward_{k}_sd": float(v.std(ddof=0)) for k, v in rew.items()},
+                "degraded_mean_p2": float(c["degraded_mean_p2"]),
+                **{f"cost_{k}": float(np.mean(v)) for k, v in ps["cost"].items()},
+                **{f"share_{k}": float(np.mean(v[arm])) for k, v in ps["share"].items()},
+                "lambda_p3": float(np.mean(ps["lambda_p3"])),
+                "v_p3": float(np.mean(ps["v_p3"])),
+            }
             rows.append(row)
             entry[level_key(c["level"])] = {
-                "recovery_ratio": ratio, "recovery_pct": 100.0 * ratio, "ci_low_pct": 100.0 * lo,
-                "ci_high_pct": 100.0 * hi, "degradation_pct": deg, "reward_p2": row["reward_p2"],
-                "degraded_mean_p2": row["degraded_mean_p2"], "share_p2": row["share_p2"],
-                "share_p3": row["share_p3"]}
+                "recovery_ratio": ratio,
+                "recovery_pct": 100.0 * ratio,
+                "ci_low_pct": 100.0 * lo,
+                "ci_high_pct": 100.0 * hi,
+                "degradation_pct": deg,
+                "reward_p2": row["reward_p2"],
+                "degraded_mean_p2": row["degraded_mean_p2"],
+                "share_p2": row["share_p2"],
+                "share_p3": row["share_p3"],
+            }
         i_floor = int(np.argmin(ratios))
         entry["boundary_pct"] = recovery_boundary(degr, ratios, threshold)
         entry["floor"] = ratios[i_floor]
@@ -114,12 +159,18 @@ def summarise_recovery_limit(raw: Mapping[str, Any], *, threshold: float = 0.97,
                 rp = raw["router_params"]
                 heads["bound_v"] = v_bar
                 heads["bound_lambda"] = lam_bar
-                heads["exploration_bound"] = (float(rp["alpha"]) * np.sqrt(float(rp["v_max"]) * v_bar)
-                                              - lam_bar * float(raw["delta_ncost"]))
+                heads["exploration_bound"] = float(rp["alpha"]) * np.sqrt(
+                    float(rp["v_max"]) * v_bar
+                ) - lam_bar * float(raw["delta_ncost"])
     gamma = float(raw["router_params"]["forgetting_factor"])
-    heads.update(threshold=float(threshold), n_levels=len(raw["levels"]), n_seeds=len(raw["seeds"]),
-                 phase_length=length, budget=float(raw["budget"]),
-                 half_life=int(round(np.log(2.0) / (1.0 - gamma))) if gamma < 1 else None)
+    heads.update(
+        threshold=float(threshold),
+        n_levels=len(raw["levels"]),
+        n_seeds=len(raw["seeds"]),
+        phase_length=length,
+        budget=float(raw["budget"]),
+        half_life=int(round(np.log(2.0) / (1.0 - gamma))) if gamma < 1 else None,
+    )
     summary["headlines"] = heads
     return summary, rows
 
@@ -129,13 +180,18 @@ def table_view(rows: Sequence[Mapping[str, Any]]):
     import pandas as pd
 
     df = pd.DataFrame(rows)
-    wide = df.pivot_table(index="level", columns="p3_steps",
-                          values=["recovery_ratio", "recovery_ci_low", "recovery_ci_high", "reward_p3"], sort=True)
+    wide = df.pivot_table(
+        index="level",
+        columns="p3_steps",
+        values=["recovery_ratio", "recovery_ci_low", "recovery_ci_high", "reward_p3"],
+        sort=True,
+    )
     metrics = ["reward_p3", "recovery_ratio", "recovery_ci_low", "recovery_ci_high"]
     wide = wide[[(m, h) for h in sorted(df.p3_steps.unique()) for m in metrics]]
     wide.columns = [f"{m}_{h}" for m, h in wide.columns]
     first = df[df.p3_steps == df.p3_steps.min()].set_index("level")[
-        ["degradation_pct", "reward_p1", "reward_p2", "degraded_mean_p2", "share_p2"]]
+        ["degradation_pct", "reward_p1", "reward_p2", "degraded_mean_p2", "share_p2"]
+    ]
     return first.join(wide)
 
 
@@ -153,8 +209,7 @@ def recovery_figure(results: Mapping[str, Any]) -> plt.Figure:
         y = np.array([r["recovery_ratio"] for r in sel])
         err = np.array([y - [r["recovery_ci_low"] for r in sel], [r["recovery_ci_high"] for r in sel] - y])
         name = "standard" if h == min(steps) else "extended"
-        ax.errorbar(x, y, yerr=err, marker="o", ms=3, capsize=2, color=colour,
-                    label=f"{name} P3 ({h} steps)")
+        ax.errorbar(x, y, yerr=err, marker="o", ms=3, capsize=2, color=colour, label=f"{name} P3 ({h} steps)")
         b = summ.get(name, {}).get("boundary_pct")
         if b is not None:
             ax.axvline(b, color=colour, ls=":", lw=1.0, label=f"boundary, {name}: {b:.1f}%")
@@ -175,8 +230,9 @@ def traces_figure(results: Mapping[str, Any]) -> plt.Figure:
     raw = results["per_seed"]
     tr = results["traces"]
     n = len(raw["seeds"])
-    fig, axes = plt.subplots(1, len(raw["runs"]), figsize=(5.0 * len(raw["runs"]), 3.4), sharey=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(raw["runs"]), figsize=(5.0 * len(raw["runs"]), 3.4), sharey=True, squeeze=False
+    )
     cmap = plt.get_cmap("viridis")
     levels = list(raw["levels"])
     for ax, run in zip(axes[0], raw["runs"], strict=True):
@@ -190,13 +246,26 @@ def traces_figure(results: Mapping[str, Any]) -> plt.Figure:
         for (a, b), name in zip(run["phase_bounds_test"], ("P1", "P2 (degraded)", "P3"), strict=True):
             if a:
                 ax.axvline(a, color="0.5", lw=0.8, ls=":")
-            ax.text((a + b) / 2, 1.0, name, transform=ax.get_xaxis_transform(), ha="center", va="bottom",
-                    fontsize=7)
+            ax.text(
+                (a + b) / 2,
+                1.0,
+                name,
+                transform=ax.get_xaxis_transform(),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
         ax.set_xlabel(f"test step (trailing window {raw['window']})")
         ax.set_title(f"P3 = {run['p3_steps']} steps", fontsize=8, pad=12)
     axes[0][0].set_ylabel("windowed reward")
-    axes[0][-1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False,
-                       title="failure level (band: 95% normal CI)", title_fontsize=6)
+    axes[0][-1].legend(
+        fontsize=6,
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        frameon=False,
+        title="failure level (band: 95% normal CI)",
+        title_fontsize=6,
+    )
     fig.tight_layout()
     return fig
 
