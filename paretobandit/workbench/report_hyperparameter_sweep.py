@@ -125,7 +125,7 @@ def _variant_summary(
             "p2_reward": k["p2_reward"],
             "p2_sd": k["p2_sd"],
             "p1_reward": k["p1_reward"],
-            "auc_log_budget": k["auc_log_budget"],
+            "log_b_auc": k["auc_log_budget"],
         },
         "auc_best": {
             "alpha": _label(b["alpha"]),
@@ -149,7 +149,7 @@ def _variant_summary(
             "ci_low": test["ci_low"],
             "ci_high": test["ci_high"],
             "auc_delta_pct": 100.0 * (test["mean"] - fixed_test) / fixed_test,
-            "auc_log_budget": float(np.mean(vraw["test"]["auc_log_budget"])),
+            "log_b_auc": float(np.mean(vraw["test"]["auc_log_budget"])),
         },
         "cross_arm": cross,
     }
@@ -187,6 +187,7 @@ def summarise_hyperparameter_sweep(
             c = s["cells"][s["knee"]]
             knee_gammas.append(float(c["gamma"]))
             out[f"t{key}"] = {
+                "t": int(round(float(s["t_adapt"]))),
                 "alpha": _label(c["alpha"]),
                 "gamma": _label(c["gamma"]),
                 "n_eff": f"{c['n_eff']:.1f}",
@@ -205,8 +206,13 @@ def summarise_hyperparameter_sweep(
         "n_test": int(raw["n_test"]),
         "n_budgets": len(raw["budget_targets"]),
         "n_resamples": int(raw["bootstrap"]["n_resamples"]),
-        "failure_reward": raw["failure_reward"],
-        "sensitivity_failure_reward": raw["sensitivity_failure_reward"],
+        "ci_z": _label(z),
+        "n_alphas": len(raw["alphas"]),
+        "n_gammas": len(raw["gammas"]),
+        "t_adapt": int(round(float(raw["t_adapt"]))),
+        "failure_reward": _label(raw["failure_reward"]),
+        "sensitivity_failure_reward": _label(raw["sensitivity_failure_reward"]),
+        **{f"{name}_budget": float(b) for name, b in raw["named_budgets"].items()},
     }
     return summary, rows
 
