@@ -331,9 +331,11 @@ def grids(results: Mapping[str, Any]) -> plt.Figure:
             for r in rows:
                 grid[alphas.index(r["alpha"]), gammas.index(r["gamma"])] = r[value]
             im = ax.imshow(grid, cmap="viridis", aspect="auto")
+            lo, span = np.nanmin(grid), max(float(np.nanmax(grid) - np.nanmin(grid)), 1e-12)
             for r in rows:
                 i, j = alphas.index(r["alpha"]), gammas.index(r["gamma"])
-                ax.text(j, i, f"{r[value]:.3f}", ha="center", va="center", fontsize=5.5, color="w")
+                ink = "k" if (r[value] - lo) / span > 0.6 else "w"        # readable on light cells
+                ax.text(j, i, f"{r[value]:.3f}", ha="center", va="center", fontsize=5.5, color=ink)
                 if r["knee"]:
                     ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="red", lw=2))
             ax.set_xticks(range(len(gammas)), [f"{g:g}" for g in gammas], fontsize=7)

@@ -216,7 +216,7 @@ def recovery_figure(results: Mapping[str, Any]) -> plt.Figure:
     thr = summ["headlines"]["threshold"]
     ax.axhline(thr, color="0.3", ls="--", lw=0.9, label=f"full recovery (ratio {thr:g})")
     ax.set_xlabel("degradation % of the P1 system reward")
-    ax.set_ylabel("recovery ratio P3 / P1")
+    ax.set_ylabel("recovery ratio P3 / P1\n(bars: 95% percentile-bootstrap CI)")
     ax.set_title(f"ParetoBandit, moderate budget (B = {summ['headlines']['budget']:.2e})", fontsize=8)
     ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     fig.tight_layout()
