@@ -271,3 +271,16 @@ def test_summary_rows_contract(raw):
     ps = raw["variants"]["paretobandit"]["cells"][0]["per_seed"]
     assert r0["p2_reward"] == pytest.approx(np.mean(ps["p2"]))
     assert r0["p2_sd"] == pytest.approx(np.std(np.ravel(ps["p2"]), ddof=1))
+
+
+def test_t_adapt_summary(raw):
+    summary, _ = summarise_hyperparameter_sweep(raw)
+    ta = summary["t_adapt"]
+    assert ta["t250"]["t"] == 250 and ta["t500"]["t"] == 500
+    g = [
+        raw["t_adapt_sensitivity"][k]["cells"][raw["t_adapt_sensitivity"][k]["knee"]]["gamma"]
+        for k in ("250", "500")
+    ]
+    assert ta["stable"] == (abs(g[1] - g[0]) <= 0.001 + 1e-9)
+    assert ta["t250"]["n_eff"] == f"{n_eff_for_gamma(g[0], 250):.1f}"
+    assert summary["headlines"]["n_cells"] == 4 and summary["headlines"]["failure_reward"] == "0.5"
