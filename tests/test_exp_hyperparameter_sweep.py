@@ -284,3 +284,9 @@ def test_t_adapt_summary(raw):
     assert ta["stable"] == (abs(g[1] - g[0]) <= 0.001 + 1e-9)
     assert ta["t250"]["n_eff"] == f"{n_eff_for_gamma(g[0], 250):.1f}"
     assert summary["headlines"]["n_cells"] == 4 and summary["headlines"]["failure_reward"] == "0.5"
+    # principled extra: failure 0.50; at T = 500 it is the main Objective 2 (same runs)
+    sens = raw["t_adapt_sensitivity"]["500"]
+    main = raw["variants"]["paretobandit"]["cells"]
+    assert [c["per_seed"]["p2_principled"] for c in sens["cells"]] == [c["per_seed"]["p2"] for c in main]
+    assert sens["knee_principled"] == raw["variants"]["paretobandit"]["knee"]
+    assert "t250" in summary["t_adapt_principled"]

@@ -156,6 +156,27 @@ def _variant_summary(
     return summary, rows
 
 
+def _t_adapt_summary(sens: Mapping[str, Any], suffix: str, p2_key: str, gamma_step: float) -> dict[str, Any]:
+    """Knee per T (``t<T>`` entries), the largest |Δγ| between consecutive T and the stability flag."""
+    out: dict[str, Any] = {}
+    knee_gammas = []
+    for key, s in sens.items():
+        c = s["cells"][s[f"knee{suffix}"]]
+        knee_gammas.append(float(c["gamma"]))
+        out[f"t{key}"] = {
+            "t": int(round(float(s["t_adapt"]))),
+            "alpha": _label(c["alpha"]),
+            "gamma": _label(c["gamma"]),
+            "n_eff": f"{c['n_eff']:.1f}",
+            "auc": float(np.mean(c["per_seed"]["auc"])),
+            "p2_reward": float(np.mean(c["per_seed"][p2_key])),
+        }
+    dg = float(np.max(np.abs(np.diff(knee_gammas)))) if len(knee_gammas) > 1 else 0.0
+    out["max_dgamma"] = _label(round(dg, 6))
+    out["stable"] = bool(dg <= gamma_step + 1e-9)
+    return out
+
+
 def summarise_hyperparameter_sweep(
     raw: Mapping[str, Any], *, paper_knee: Sequence[float] = (0.01, 0.997), z: float = 1.96
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -181,23 +202,9 @@ def summarise_hyperparameter_sweep(
         summary["half_life"] = int(round(np.log(2.0) / (1.0 - g))) if g < 1 else None
     sens = raw.get("t_adapt_sensitivity") or {}
     if sens:
-        out: dict[str, Any] = {}
-        knee_gammas = []
-        for key, s in sens.items():
-            c = s["cells"][s["knee"]]
-            knee_gammas.append(float(c["gamma"]))
-            out[f"t{key}"] = {
-                "t": int(round(float(s["t_adapt"]))),
-                "alpha": _label(c["alpha"]),
-                "gamma": _label(c["gamma"]),
-                "n_eff": f"{c['n_eff']:.1f}",
-                "auc": float(np.mean(c["per_seed"]["auc"])),
-                "p2_reward": float(np.mean(c["per_seed"]["p2"])),
-            }
-        dg = float(np.max(np.abs(np.diff(knee_gammas)))) if len(knee_gammas) > 1 else 0.0
-        out["max_dgamma"] = _label(round(dg, 6))
-        out["stable"] = bool(dg <= gamma_step + 1e-9)
-        summary["t_adapt"] = out
+        summary["t_adapt"] = _t_adapt_summary(sens, "", "p2", gamma_step)
+        if all("knee_principled" in s for s in sens.values()):
+            summary["t_adapt_principled"] = _t_adapt_summary(sens, "_principled", "p2_principled", gamma_step)
     summary["headlines"] = {
         "n_cells": len(raw["alphas"]) * len(raw["gammas"]),
         "n_seeds": n_seeds,
@@ -334,7 +341,7 @@ def grids(results: Mapping[str, Any]) -> plt.Figure:
             lo, span = np.nanmin(grid), max(float(np.nanmax(grid) - np.nanmin(grid)), 1e-12)
             for r in rows:
                 i, j = alphas.index(r["alpha"]), gammas.index(r["gamma"])
-                ink = "k" if (r[value] - lo) / span > 0.6 else "w"        # readable on light cells
+                ink = "k" if (r[value] - lo) / span > 0.6 else "w"  # readable on light cells
                 ax.text(j, i, f"{r[value]:.3f}", ha="center", va="center", fontsize=5.5, color=ink)
                 if r["knee"]:
                     ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="red", lw=2))
