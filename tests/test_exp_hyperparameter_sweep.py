@@ -238,6 +238,8 @@ def test_bad_input(tables):
         _run(tables, t_adapt_grid=[250, 1000])
     with pytest.raises(ConfigError):
         _run(tables, priors=None)
+    with pytest.raises(ConfigError):
+        _run(tables, chunk_size=0)
 
 
 # ------------------------------------------------------------------------------------- report

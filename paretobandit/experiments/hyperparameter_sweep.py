@@ -435,6 +435,8 @@ def run_hyperparameter_sweep(
     pri = resolve_priors(priors, models, heldout.d)
     if pri is None and any(VARIANTS[v] for v in variants):
         raise ConfigError("the paretobandit variant needs warm-up priors")
+    if isinstance(chunk_size, bool) or int(chunk_size) < 1:
+        raise ConfigError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     env = _Env(as_price_array(prices, models), env_cfg, mode, pacer, pri, int(chunk_size), int(n_jobs))
     fail_arm = models.index(failure_model)
     cells = [(a, g) for a in alphas for g in gammas]
