@@ -1,49 +1,77 @@
-"""Appendix — hyper-parameter sweep: α × γ, two objectives and the Pareto knee.
+"""Appendix — hyper-parameter optimisation: the T_adapt-constrained Pareto knee (docs/PROTOCOLS.md §A1).
 
-For every cell (α, γ) of the grid (SPEC: α ∈ {0.01, 0.05, 0.1, 0.25, 0.5, 1.0} × γ ∈ {0.994, …, 0.999,
-1.0}) the ParetoBandit router (warm-up priors with the config's n_eff — fixed at 1163.9 in every cell,
-so only α and γ vary —, λ_c = 0, adaptive pacer) is scored on two objectives, both maximised:
+Splits
+------
+Selection uses val only: ``burn-in`` = the first ``⌊n_val / 3⌋`` rows of val in file order (595),
+``eval`` = the remaining rows (1,190). The held-out report burns in on the full val split and evaluates on
+test. Both are passed to the simulator as a ``[burn-in; eval]`` stack, so the per-seed stream is
+:func:`paretobandit.sim.warmup_test_streams`: ``rng = default_rng(s)``, ``perm(n_burnin)`` then
+``perm(n_eval)``; the tie-break generator is a separate ``default_rng(s)``.
 
-1. **Budget-pacing AUC** — Exp 01's protocol (SPEC §2 trials, seeds ``3000 + i``) at Exp 01's 7
-   budgets B_1 < … < B_7; per seed the mean test reward r_i at each budget, and
-   ``AUC = Σ_i ½(r_i + r_{i+1})·(ln B_{i+1} − ln B_i) / (ln B_7 − ln B_1)``: the trapezoidal area under the
-   reward–log-budget curve normalised by the log-budget range (a reward between the worst and best
-   budget's reward; equal to the plain mean of r_i up to the half weight of the two end budgets).
-2. **Degraded-phase reward** — Exp 03's protocol (three phases, seeds ``6000 + i``, Mistral's
-   observed reward 0.75 during P2) at the moderate budget: the mean observed reward over P2.
+Grid and variants
+-----------------
+α × γ (42 cells) for two variants: *paretobandit* (warm-up priors with ``n_eff`` derived from γ,
+:func:`n_eff_for_gamma`, T_adapt = 500) and *tabula_rasa* (no priors). λ_c = 0, adaptive pacer.
 
-The seeds are those of Exp 01 and Exp 03, so the cell (0.01, 0.997) reproduces their ParetoBandit
-numbers exactly. Objective 1 runs as one batched simulation per α (7 γ × 7 budgets × seeds runs each),
-objective 2 as one batch of all 42 cells × seeds (per-run α and γ).
+Objective 1 — budget-paced Pareto AUC (:func:`hull_auc`)
+--------------------------------------------------------
+Per seed and each of the 7 budget targets, a fresh router gives the point (mean eval cost, mean eval
+reward); the seed's AUC is the normalised linear-cost area under the monotone upper hull of the 7 points
+over the fixed models' eval-cost range, flat beyond the hull's ends. Config score = mean over seeds.
+The trapezoid of reward over ln B (:func:`log_budget_auc`) is kept as a labelled extra.
 
-Pareto knee (:func:`pareto_knee`)
----------------------------------
-Each objective is min–max normalised over the grid cells. The Pareto front is the set of
-non-dominated cells. Its two extremes are the front's best cell on objective 1 and its best cell on
-objective 2; the knee is the front cell with the largest perpendicular distance to the straight line
-joining the extremes (the "maximum distance to the chord" rule). Degenerate fronts: one cell → that
-cell; all distances 0 (two cells, or collinear) → the cell with the largest sum of normalised
-objectives. Remaining ties go to the first cell in grid order (α, then γ).
+Objective 2 — catastrophic-failure reward
+-----------------------------------------
+At each of the 3 named budgets, Phase 1 = first half of the eval order, Phase 2 = second half, where
+every reward of the failure arm (Mistral) is the constant 0.50. Score = mean Phase-2 reward over the
+3 × n_seeds runs; per-seed P2 = mean over the budgets (used by the bootstrap).
+
+Selection (:func:`frontier_knee`), knee bootstrap (:func:`knee_bootstrap`), cross-arm validation,
+T_adapt sensitivity (failure reward 0.75) and the knee's held-out test AUC follow §A1 point by point;
+:func:`run_hyperparameter_sweep` runs them all as batched simulations.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ConfigError, DimensionMismatchError
-from ..sim import simulate, three_phase_prompts, warmup_test_streams
+from .. import kernels
+from ..errors import ConfigError, DimensionMismatchError, InvalidInputError
+from ..sim import RewardTransform, simulate, warmup_test_streams
 from .budget_pacing import router_config
-from .common import as_price_array, parse_pacer, prepare_tables, resolve_priors
-from .phased import effective_phase_length, phase_bounds, three_phase_trial_streams
-from .quality_degradation import degradation_shift
+from .common import as_price_array, parse_budgets, parse_pacer, parse_seeds, prepare_tables, resolve_priors
 
-__all__ = ["log_budget_auc", "pareto_front", "pareto_knee", "run_hyperparameter_sweep"]
+__all__ = [
+    "VARIANTS",
+    "fixed_model_points",
+    "frontier_knee",
+    "hull_auc",
+    "knee_bootstrap",
+    "log_budget_auc",
+    "monotone_hull",
+    "n_eff_for_gamma",
+    "pareto_front",
+    "run_hyperparameter_sweep",
+]
+
+#: The two variants of §A1 (``True`` = warm-up priors with derived n_eff).
+VARIANTS = {"paretobandit": True, "tabula_rasa": False}
+
+
+# ------------------------------------------------------------------------------------- pure functions
+def n_eff_for_gamma(gamma: float, t_adapt: float = 500.0, decimals: int = 1) -> float:
+    """``n_eff = (γ^(−T) − 1)/(1 − γ)`` rounded to ``decimals`` (γ = 1 ⇒ T); kernels.effective_sample_size."""
+    g = float(gamma)
+    if not 0.0 < g <= 1.0 or not np.isfinite(t_adapt) or t_adapt <= 0:
+        raise ConfigError(f"n_eff needs 0 < gamma <= 1 and t_adapt > 0, got {gamma!r}, {t_adapt!r}")
+    return round(kernels.effective_sample_size(g, float(t_adapt)), int(decimals))
 
 
 def log_budget_auc(rewards, budgets) -> np.ndarray:
-    """Normalised trapezoidal area under reward vs ln(budget); ``rewards`` (..., n_budgets)."""
+    """Extra metric: normalised trapezoid of reward over ln(budget); ``rewards`` (..., n_budgets)."""
     b = np.asarray(budgets, dtype=float)
     r = np.asarray(rewards, dtype=float)
     if b.ndim != 1 or b.size < 2 or r.shape[-1] != b.size or (np.diff(b) <= 0).any() or (b <= 0).any():
@@ -52,158 +80,543 @@ def log_budget_auc(rewards, budgets) -> np.ndarray:
     return ((r[..., 1:] + r[..., :-1]) / 2 * w).sum(axis=-1) / w.sum()
 
 
+def monotone_hull(costs, rewards) -> tuple[np.ndarray, np.ndarray]:
+    """Monotone upper envelope: sort by cost ascending (ties: reward descending), keep a point iff its
+    reward is strictly greater than every point kept so far. Returns ``(hull_costs, hull_rewards)``."""
+    c, r = np.asarray(costs, dtype=float).ravel(), np.asarray(rewards, dtype=float).ravel()
+    if c.shape != r.shape or not np.isfinite(c).all() or not np.isfinite(r).all():
+        raise DimensionMismatchError(
+            f"costs and rewards must be finite and of equal length: {c.shape}, {r.shape}"
+        )
+    hx: list[float] = []
+    hy: list[float] = []
+    for i in np.lexsort((-r, c)):
+        if not hy or r[i] > hy[-1]:
+            hx.append(float(c[i]))
+            hy.append(float(r[i]))
+    return np.asarray(hx), np.asarray(hy)
+
+
+def hull_auc(costs, rewards, c_lo: float, c_hi: float) -> float:
+    """Normalised area under the monotone hull of the points over ``[c_lo, c_hi]`` in linear cost.
+
+    Trapezoid over ``{c_lo} ∪ {hull costs strictly inside} ∪ {c_hi}``, the hull read by linear
+    interpolation with flat extrapolation beyond its ends (``numpy.interp``), divided by ``c_hi − c_lo``.
+    0 when the range is empty (``c_hi <= c_lo``) or there are no points.
+    """
+    hx, hy = monotone_hull(costs, rewards)
+    c_lo, c_hi = float(c_lo), float(c_hi)
+    if hx.size == 0 or not c_hi > c_lo:
+        return 0.0
+    xs = np.concatenate([[c_lo], hx[(hx > c_lo) & (hx < c_hi)], [c_hi]])
+    return float(np.trapezoid(np.interp(xs, hx, hy), xs) / (c_hi - c_lo))
+
+
+def fixed_model_points(rewards, costs) -> dict:
+    """Per-arm mean reward and cost of a split, the cost range ``[c_lo, c_hi]`` and the fixed-model AUC."""
+    r, c = np.asarray(rewards, dtype=float), np.asarray(costs, dtype=float)
+    if r.ndim != 2 or r.shape != c.shape or r.shape[0] == 0:
+        raise DimensionMismatchError(
+            f"rewards and costs must be equal (n, K) arrays, got {r.shape}, {c.shape}"
+        )
+    mr, mc = r.mean(axis=0), c.mean(axis=0)
+    lo, hi = float(mc.min()), float(mc.max())
+    return {
+        "reward": mr.tolist(),
+        "cost": mc.tolist(),
+        "c_lo": lo,
+        "c_hi": hi,
+        "auc": hull_auc(mc, mr, lo, hi),
+    }
+
+
 def pareto_front(points) -> np.ndarray:
     """Boolean mask of the non-dominated rows of ``points`` (n, 2); both objectives maximised."""
     p = np.asarray(points, dtype=float)
     if p.ndim != 2 or p.shape[1] != 2 or p.shape[0] == 0 or not np.isfinite(p).all():
         raise DimensionMismatchError(f"points must be a finite (n, 2) array, got {p.shape}")
-    ge = (p[None, :, :] >= p[:, None, :]).all(axis=2)          # ge[i, j]: j >= i in both
+    ge = (p[None, :, :] >= p[:, None, :]).all(axis=2)  # ge[i, j]: j >= i in both
     gt = (p[None, :, :] > p[:, None, :]).any(axis=2)
     return ~(ge & gt).any(axis=1)
 
 
-def pareto_knee(points) -> dict:
-    """Knee of the Pareto front of ``points`` (n, 2) by the max-distance-to-chord rule (module docstring).
+def frontier_knee(points) -> dict:
+    """Knee of the Pareto frontier of ``points`` (n, 2) = (AUC, P2), both maximised (§A1 selection).
+
+    Frontier ordered by AUC ascending; both objectives min–max normalised over the frontier points only
+    (range + 1e-12); knee = the frontier point farthest from the chord joining the first and last
+    frontier points (first maximum wins). One frontier point ⇒ it; two ⇒ the one closest to (1, 1).
 
     Returns
     -------
     dict
-        ``knee`` (row index), ``front`` (row indices, by objective 1 descending), ``extremes``
-        (row indices of the best-objective-1 and best-objective-2 front cells), ``normalised`` (n, 2)
-        and ``distance`` (per front row, to the chord).
+        ``knee`` (row index), ``frontier`` (row indices by AUC ascending), ``distance`` (per frontier point).
     """
     p = np.asarray(points, dtype=float)
-    mask = pareto_front(p)
-    lo, span = p.min(axis=0), np.ptp(p, axis=0)
-    z = (p - lo) / np.where(span > 0, span, 1.0)
-    idx = np.flatnonzero(mask)
-    # extremes: best on one objective, the other as tie-break; first in grid order on full ties
-    e1 = idx[np.lexsort((-z[idx, 1], -z[idx, 0]))[0]]
-    e2 = idx[np.lexsort((-z[idx, 0], -z[idx, 1]))[0]]
-    chord = z[e2] - z[e1]
-    length = float(np.hypot(*chord))
-    if length > 0:
-        rel = z[idx] - z[e1]
-        dist = np.abs(chord[0] * rel[:, 1] - chord[1] * rel[:, 0]) / length
+    idx = np.flatnonzero(pareto_front(p))
+    idx = idx[np.argsort(p[idx, 0], kind="stable")]
+    f = p[idx]
+    z = (f - f.min(axis=0)) / (np.ptp(f, axis=0) + 1e-12)
+    if idx.size == 1:
+        dist = np.zeros(1)
+        k = 0
+    elif idx.size == 2:
+        dist = np.hypot(1.0 - z[:, 0], 1.0 - z[:, 1])
+        k = int(np.argmin(dist))
     else:
-        dist = np.zeros(idx.size)
-    if dist.max() > 1e-12:
-        knee = idx[int(np.argmax(dist))]
-    else:
-        knee = idx[int(np.argmax(z[idx].sum(axis=1)))]
-    order = idx[np.lexsort((-z[idx, 1], -z[idx, 0]))]
-    return {"knee": int(knee), "front": order.tolist(), "extremes": [int(e1), int(e2)],
-            "normalised": z.tolist(), "distance": {int(i): float(v) for i, v in zip(idx, dist, strict=True)}}
+        chord = z[-1] - z[0]
+        rel = z - z[0]
+        dist = np.abs(chord[0] * rel[:, 1] - chord[1] * rel[:, 0]) / max(float(np.hypot(*chord)), 1e-300)
+        k = int(np.argmax(dist))
+    return {"knee": int(idx[k]), "frontier": idx.tolist(), "distance": dist.tolist()}
+
+
+def knee_bootstrap(
+    auc,
+    p2,
+    cells: Sequence[tuple[float, float]],
+    *,
+    n_resamples: int = 2000,
+    seed: int = 42,
+    gamma_step: float = 0.001,
+) -> dict:
+    """Knee stability over seed resamples (§A1): ``default_rng(seed)``, ``n_resamples × choice(S, S)``.
+
+    ``auc`` and ``p2`` are (n_cells, S) per-seed objectives, resampled with the same index vector (paired
+    by index). Returns the knee index of every resample plus ``original`` (the full-sample knee),
+    ``original_freq``, ``modal`` (index) and ``modal_freq``, ``n_distinct`` and ``neighbourhood_freq``
+    (same α and |Δγ| ≤ ``gamma_step`` as the original knee).
+    """
+    a, q = np.asarray(auc, dtype=float), np.asarray(p2, dtype=float)
+    if a.ndim != 2 or a.shape != q.shape or a.shape[0] != len(cells) or a.shape[1] == 0:
+        raise DimensionMismatchError(
+            f"auc and p2 must be (n_cells, S) with n_cells = {len(cells)}: {a.shape}, {q.shape}"
+        )
+    n_seeds = a.shape[1]
+    original = frontier_knee(np.column_stack([a.mean(axis=1), q.mean(axis=1)]))["knee"]
+    rng = np.random.default_rng(seed)
+    knees = np.empty(int(n_resamples), dtype=int)
+    for i in range(int(n_resamples)):
+        ix = rng.choice(n_seeds, n_seeds)
+        knees[i] = frontier_knee(np.column_stack([a[:, ix].mean(axis=1), q[:, ix].mean(axis=1)]))["knee"]
+    counts = np.bincount(knees, minlength=len(cells))
+    modal = int(np.argmax(counts))
+    a0, g0 = cells[original]
+    near = np.array(
+        [
+            abs(cells[k][0] - a0) < 1e-12 and abs(cells[k][1] - g0) <= gamma_step + 1e-9
+            for k in range(len(cells))
+        ]
+    )
+    return {
+        "original": int(original),
+        "original_freq": float(counts[original] / knees.size),
+        "modal": modal,
+        "modal_freq": float(counts[modal] / knees.size),
+        "n_distinct": int((counts > 0).sum()),
+        "neighbourhood_freq": float(near[knees].mean()),
+        "counts": counts.tolist(),
+    }
+
+
+# ------------------------------------------------------------------------------------- batched runs
+@dataclass(frozen=True)
+class _Block:
+    """Runs of one configuration: every budget × seed, optionally with a failure arm in Phase 2."""
+
+    alpha: float
+    gamma: float
+    n_eff: float | None  # None = no priors (tabula rasa)
+    budgets: tuple[float, ...]
+    seeds: tuple[int, ...]
+    fail_arm: int = -1
+    fail_value: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Env:
+    """Shared inputs of every batch."""
+
+    price: np.ndarray
+    cfg: object
+    mode: str
+    pacer: object
+    priors: object
+    chunk_size: int
+    n_jobs: int
+
+
+def _run_blocks(tables, blocks: Sequence[_Block], env: _Env) -> list[dict[str, np.ndarray]]:
+    """Simulate every block on ``tables`` (``[burn-in; eval]``); per block (n_budgets, n_seeds) arrays of
+    the eval mean ``reward`` and ``cost`` and the mean reward of the eval halves ``p1`` / ``p2``."""
+    n_burn, n_eval = tables.n_val, tables.n_test
+    mid = n_eval // 2
+    runs = [(bi, j, s) for bi, bl in enumerate(blocks) for j in range(len(bl.budgets)) for s in bl.seeds]
+    if not runs:
+        return []
+    uniq = sorted({s for _, _, s in runs})
+    base = warmup_test_streams(uniq, n_burn, n_eval)
+    row = {s: i for i, s in enumerate(uniq)}
+    n = len(runs)
+    out = {k: np.empty(n) for k in ("reward", "cost", "p1", "p2")}
+    for lo in range(0, n, env.chunk_size):
+        part = runs[lo : lo + env.chunk_size]
+        bl = [blocks[bi] for bi, _, _ in part]
+        fail = np.array([b.fail_arm for b in bl])
+        value = np.array([b.fail_value for b in bl])
+        events = [
+            RewardTransform.constant(
+                arm=int(a),
+                start=n_burn + mid,
+                stop=n_burn + n_eval,
+                value=float(v),
+                runs=np.flatnonzero((fail == a) & (value == v)),
+            )
+            for a, v in sorted({(int(a), float(v)) for a, v in zip(fail, value, strict=True) if a >= 0})
+        ]
+        res = simulate(
+            tables.feats,
+            tables.rewards,
+            tables.costs,
+            base[[row[s] for _, _, s in part]],
+            env.price,
+            seeds=[s for _, _, s in part],
+            alpha=[b.alpha for b in bl],
+            gamma=[b.gamma for b in bl],
+            budget=[b.budgets[j] for b, (_, j, _) in zip(bl, part, strict=True)],
+            n_eff=[b.n_eff for b in bl],
+            pacer_mode=env.mode,
+            priors=env.priors,
+            events=events,
+            config=env.cfg,
+            pacer=env.pacer,
+            n_jobs=env.n_jobs,
+        )
+        r, c = res.reward[:, n_burn:], res.cost[:, n_burn:]
+        sl = slice(lo, lo + len(part))
+        out["reward"][sl], out["cost"][sl] = r.mean(axis=1), c.mean(axis=1)
+        out["p1"][sl], out["p2"][sl] = r[:, :mid].mean(axis=1), r[:, mid:].mean(axis=1)
+        del res, r, c
+    results, start = [], 0
+    for bl in blocks:
+        shape = (len(bl.budgets), len(bl.seeds))
+        stop = start + shape[0] * shape[1]
+        results.append({k: v[start:stop].reshape(shape) for k, v in out.items()})
+        start = stop
+    return results
+
+
+def _seed_aucs(res: Mapping[str, np.ndarray], fixed: Mapping) -> list[float]:
+    """Per-seed hull AUC from a block's (n_budgets, n_seeds) eval means."""
+    return [
+        hull_auc(res["cost"][:, s], res["reward"][:, s], fixed["c_lo"], fixed["c_hi"])
+        for s in range(res["cost"].shape[1])
+    ]
 
 
 def _grid(values, name: str, low: float, high: float | None) -> list[float]:
     v = [float(x) for x in values]
-    if not v or len(set(v)) != len(v) or any(not np.isfinite(x) or x < low or (high is not None and x > high)
-                                             for x in v):
+    if (
+        not v
+        or len(set(v)) != len(v)
+        or any(not np.isfinite(x) or x < low or (high is not None and x > high) for x in v)
+    ):
         raise ConfigError(f"{name} must be distinct numbers in [{low}, {high}], got {values!r}")
     return v
 
 
-def run_hyperparameter_sweep(*, features_val, rewards_val, costs_val, features_test, rewards_test, costs_test,
-                             models: Sequence[str], prices, alphas, gammas, pacing_budgets, pacing_seeds,
-                             degradation_budget: float, degradation_seeds,
-                             degraded_model: str = "mistralai/mistral-large-2512",
-                             degraded_reward: float = 0.75, phase_length: int = 608, phase_seed: int = 42,
-                             router_params: Mapping | None = None, pacer_params: Mapping | None = None,
-                             priors=None) -> dict:
-    """Both objectives for every (α, γ) cell × seed; JSON-able per-seed metrics (see the module docstring).
+def run_hyperparameter_sweep(
+    *,
+    features_val,
+    rewards_val,
+    costs_val,
+    features_test,
+    rewards_test,
+    costs_test,
+    models: Sequence[str],
+    prices,
+    alphas,
+    gammas,
+    budget_targets,
+    named_budgets: Mapping[str, float],
+    seed_offsets: Mapping[str, int],
+    n_seeds: int,
+    failure_model: str = "mistralai/mistral-large-2512",
+    failure_reward: float = 0.5,
+    sensitivity_failure_reward: float = 0.75,
+    sensitivity_principled: bool = True,
+    t_adapt: float = 500.0,
+    t_adapt_grid: Sequence[float] = (250.0, 500.0, 1000.0),
+    n_eff_decimals: int = 1,
+    burnin_divisor: int = 3,
+    variants: Sequence[str] = tuple(VARIANTS),
+    bootstrap_resamples: int = 2000,
+    bootstrap_seed: int = 42,
+    gamma_step: float = 0.001,
+    router_params: Mapping | None = None,
+    pacer_params: Mapping | None = None,
+    priors=None,
+    chunk_size: int = 2000,
+    n_jobs: int = 1,
+) -> dict:
+    """Every stage of §A1 as batched simulations; JSON-able per-seed results (module docstring).
+
+    Parameters
+    ----------
+    features_*, rewards_*, costs_* : arrays
+        Val and test tables (columns follow ``models``, rows in file order).
+    budget_targets : sequence of float
+        Objective 1's 7 budgets ($/request).
+    named_budgets : mapping
+        Objective 2's budgets (tight, moderate, loose).
+    seed_offsets : mapping
+        ``val_auc``, ``val_failure`` and ``test`` offsets; seeds are ``offset + i``, ``i < n_seeds``.
+    failure_model, failure_reward, sensitivity_failure_reward : str, float, float
+        Objective 2's failure arm and constant reward; the reward of the T_adapt sensitivity (0.75: what
+        the published table used).
+    sensitivity_principled : bool
+        Also run the T_adapt sensitivity with Objective 2's own ``failure_reward`` (the protocol the text
+        describes), reported beside the published setting as ``knee_principled``.
+    t_adapt, t_adapt_grid, n_eff_decimals : float, sequence, int
+        n_eff derivation and the sensitivity's T values.
+    burnin_divisor : int
+        Selection burn-in = the first ``n_val // burnin_divisor`` val rows.
+    variants : sequence of str
+        Names from :data:`VARIANTS`.
+    bootstrap_resamples, bootstrap_seed, gamma_step : int, int, float
+        Knee bootstrap (and its γ neighbourhood; also the sensitivity's stability step).
+    chunk_size, n_jobs : int
+        Runs per simulator batch, and threads per batch (results do not depend on either).
 
     Returns
     -------
     dict
-        ``cells``: one per (α, γ) in grid order (α outer) with ``per_seed`` lists: ``pacing_reward`` and
-        ``pacing_cost_ratio`` ``[budget][seed]``, ``auc`` ``[seed]``; ``p_reward`` and
-        ``p_cost_ratio`` ``[phase][seed]`` of the degradation runs, ``degraded_reward`` (= P2 reward).
+        ``variants[name]`` with ``cells`` (per-seed ``auc``, ``auc_log_budget``, ``reward``/``cost``
+        ``[budget][seed]``, ``p1``/``p2`` ``[named budget][seed]``), ``knee``, ``frontier``, ``auc_best``,
+        ``bootstrap``, ``cross_arm`` and ``test``; ``t_adapt_sensitivity``; ``fixed`` reference points.
     """
-    tables = prepare_tables(models, features_val, rewards_val, costs_val, features_test, rewards_test,
-                            costs_test)
-    models, feats, rewards, costs = tables.models, tables.feats, tables.rewards, tables.costs
-    n_val, n_test = tables.n_val, tables.n_test
-    price = as_price_array(prices, models)
+    models = [str(m) for m in models]
+    if failure_model not in models:
+        raise ConfigError(f"failure model {failure_model!r} is not in the portfolio {models}")
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown or not variants:
+        raise ConfigError(f"variants must be among {sorted(VARIANTS)}, got {list(variants)}")
+    heldout = prepare_tables(
+        models, features_val, rewards_val, costs_val, features_test, rewards_test, costs_test
+    )
+    n_burn = heldout.n_val // int(burnin_divisor)
+    if not 0 < n_burn < heldout.n_val - 1:
+        raise InvalidInputError(
+            f"val split of {heldout.n_val} rows is too small for a burn-in of 1/{burnin_divisor}"
+        )
+    fv, rv, cv = (
+        heldout.feats[: heldout.n_val],
+        heldout.rewards[: heldout.n_val],
+        heldout.costs[: heldout.n_val],
+    )
+    selection = prepare_tables(
+        models, fv[:n_burn], rv[:n_burn], cv[:n_burn], fv[n_burn:], rv[n_burn:], cv[n_burn:]
+    )
     alphas = _grid(alphas, "alphas", 0.0, None)
-    gammas = _grid(gammas, "gammas", 0.0, 1.0)
-    budgets = np.sort(np.asarray(pacing_budgets, dtype=float).ravel())
-    if budgets.size < 2 or (budgets <= 0).any() or not np.isfinite(budgets).all():
-        raise ConfigError("pacing_budgets must be >= 2 positive numbers")
-    p_seeds = [int(s) for s in pacing_seeds]
-    d_seeds = [int(s) for s in degradation_seeds]
-    if not p_seeds or not d_seeds:
-        raise ConfigError("pacing_seeds and degradation_seeds must be non-empty")
-    cfg = router_config(router_params)
+    gammas = _grid(gammas, "gammas", 1e-9, 1.0)
+    targets = np.sort(np.asarray(budget_targets, dtype=float).ravel())
+    if targets.size < 2 or not np.isfinite(targets).all() or (targets <= 0).any():
+        raise ConfigError("budget_targets must be >= 2 positive numbers")
+    targets_t = tuple(float(b) for b in targets)
+    named = parse_budgets(named_budgets)
+    named_t = tuple(named.values())
+    offs = {k: int(seed_offsets[k]) for k in ("val_auc", "val_failure", "test")}
+    seeds = {k: tuple(parse_seeds(range(v, v + int(n_seeds)))) for k, v in offs.items()}
+    t_grid = [float(t) for t in t_adapt_grid]
+    if float(t_adapt) not in t_grid:
+        raise ConfigError(f"t_adapt_grid {t_grid} must contain t_adapt = {t_adapt}")
+    env_cfg = router_config(router_params)
     mode, pacer = parse_pacer(pacer_params)
-    pri = resolve_priors(priors, models, feats.shape[1])
-    n_a, n_g, n_b, n_ps, n_ds = len(alphas), len(gammas), budgets.size, len(p_seeds), len(d_seeds)
+    pri = resolve_priors(priors, models, heldout.d)
+    if pri is None and any(VARIANTS[v] for v in variants):
+        raise ConfigError("the paretobandit variant needs warm-up priors")
+    if isinstance(chunk_size, bool) or int(chunk_size) < 1:
+        raise ConfigError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    env = _Env(as_price_array(prices, models), env_cfg, mode, pacer, pri, int(chunk_size), int(n_jobs))
+    fail_arm = models.index(failure_model)
+    cells = [(a, g) for a in alphas for g in gammas]
+    fixed = {
+        "val_eval": fixed_model_points(selection.rewards[n_burn:], selection.costs[n_burn:]),
+        "test": fixed_model_points(heldout.rewards[heldout.n_val :], heldout.costs[heldout.n_val :]),
+    }
 
-    # ---- objective 1: one batch per α; run = (γ·n_b + budget)·n_ps + seed
-    base = warmup_test_streams(p_seeds, n_val, n_test)
-    pacing_reward = np.empty((n_a, n_g, n_b, n_ps))
-    pacing_cost = np.empty((n_a, n_g, n_b, n_ps))
-    streams = np.tile(base, (n_g * n_b, 1))
-    gamma_runs = np.repeat(gammas, n_b * n_ps)
-    budget_runs = np.tile(np.repeat(budgets, n_ps), n_g)
-    for i, a in enumerate(alphas):
-        res = simulate(feats, rewards, costs, streams, price, seeds=p_seeds * (n_g * n_b), alpha=a,
-                       gamma=gamma_runs, budget=budget_runs, pacer_mode=mode, priors=pri, config=cfg,
-                       pacer=pacer)
-        pacing_reward[i] = res.reward[:, n_val:].mean(axis=1).reshape(n_g, n_b, n_ps)
-        pacing_cost[i] = res.cost[:, n_val:].mean(axis=1).reshape(n_g, n_b, n_ps)
-        del res
-    auc = log_budget_auc(np.moveaxis(pacing_reward, 2, -1), budgets)          # (n_a, n_g, n_ps)
+    def neff(variant_priors: bool, g: float, t: float) -> float | None:
+        return n_eff_for_gamma(g, t, n_eff_decimals) if variant_priors else None
 
-    # ---- objective 2: one batch of every cell; run = (α·n_g + γ)·n_ds + seed
-    length = effective_phase_length(n_test, phase_length)
-    phases = three_phase_prompts(n_test, length, phase_seed)
-    bounds = phase_bounds(n_val, [len(p) for p in phases])
-    shift = degradation_shift(models, degraded_model, degraded_reward)
-    d_streams = np.tile(three_phase_trial_streams(d_seeds, n_val, phases), (n_a * n_g, 1))
-    res = simulate(feats, rewards, costs, d_streams, price, seeds=d_seeds * (n_a * n_g),
-                   alpha=np.repeat(alphas, n_g * n_ds), gamma=np.tile(np.repeat(gammas, n_ds), n_a),
-                   budget=float(degradation_budget), pacer_mode=mode, priors=pri, config=cfg, pacer=pacer,
-                   events=shift.events(bounds, price))
-    p_reward = np.stack([res.reward[:, a:b].mean(axis=1) for a, b in bounds], axis=1)   # (runs, 3)
-    p_cost = np.stack([res.cost[:, a:b].mean(axis=1) for a, b in bounds], axis=1) / float(degradation_budget)
-    p_reward = p_reward.reshape(n_a, n_g, n_ds, 3)
-    p_cost = p_cost.reshape(n_a, n_g, n_ds, 3)
-    del res
+    # ---- stage 1: every selection-split run in one plan
+    plan: list[_Block] = []
+    keys: list[tuple] = []
+    for v in variants:
+        for a, g in cells:
+            ne = neff(VARIANTS[v], g, t_adapt)
+            plan.append(_Block(a, g, ne, targets_t, seeds["val_auc"]))
+            keys.append(("obj1", v, a, g))
+            plan.append(_Block(a, g, ne, named_t, seeds["val_failure"], fail_arm, float(failure_reward)))
+            keys.append(("obj2", v, a, g))
+    if "paretobandit" in variants:
+        for t in t_grid:
+            for a, g in cells:
+                ne = n_eff_for_gamma(g, t, n_eff_decimals)
+                if t != float(t_adapt):
+                    plan.append(_Block(a, g, ne, targets_t, seeds["val_auc"]))
+                    keys.append(("sens1", t, a, g))
+                plan.append(
+                    _Block(
+                        a, g, ne, named_t, seeds["val_failure"], fail_arm, float(sensitivity_failure_reward)
+                    )
+                )
+                keys.append(("sens2", t, a, g))
+                if sensitivity_principled and t != float(t_adapt):
+                    plan.append(
+                        _Block(a, g, ne, named_t, seeds["val_failure"], fail_arm, float(failure_reward))
+                    )
+                    keys.append(("sens2p", t, a, g))
+    stage1 = dict(zip(keys, _run_blocks(selection, plan, env), strict=True))
 
-    cells = []
-    for i, a in enumerate(alphas):
-        for j, g in enumerate(gammas):
-            cells.append({
-                "alpha": a,
-                "gamma": g,
-                "per_seed": {
-                    "pacing_reward": pacing_reward[i, j].tolist(),
-                    "pacing_cost_ratio": (pacing_cost[i, j] / budgets[:, None]).tolist(),
-                    "auc": auc[i, j].tolist(),
-                    "p_reward": p_reward[i, j].T.tolist(),
-                    "p_cost_ratio": p_cost[i, j].T.tolist(),
-                    "degraded_reward": p_reward[i, j, :, 1].tolist(),
-                },
-            })
+    out_variants: dict[str, dict] = {}
+    for v in variants:
+        rows = []
+        for a, g in cells:
+            o1, o2 = stage1[("obj1", v, a, g)], stage1[("obj2", v, a, g)]
+            ne = neff(VARIANTS[v], g, t_adapt)
+            rows.append(
+                {
+                    "alpha": a,
+                    "gamma": g,
+                    "n_eff": 1.0 if ne is None else ne,
+                    "per_seed": {
+                        "auc": _seed_aucs(o1, fixed["val_eval"]),
+                        "auc_log_budget": log_budget_auc(o1["reward"].T, targets).tolist(),
+                        "reward": o1["reward"].tolist(),
+                        "cost": o1["cost"].tolist(),
+                        "p1": o2["p1"].tolist(),
+                        "p2": o2["p2"].tolist(),
+                    },
+                }
+            )
+        auc = np.array([r["per_seed"]["auc"] for r in rows])
+        p2 = np.array([np.mean(r["per_seed"]["p2"], axis=0) for r in rows])  # per-seed: mean over budgets
+        sel = frontier_knee(np.column_stack([auc.mean(axis=1), p2.mean(axis=1)]))
+        boot = knee_bootstrap(
+            auc, p2, cells, n_resamples=bootstrap_resamples, seed=bootstrap_seed, gamma_step=gamma_step
+        )
+        out_variants[v] = {
+            "cells": rows,
+            "knee": sel["knee"],
+            "frontier": sel["frontier"],
+            "frontier_distance": sel["distance"],
+            "auc_best": int(np.argmax(auc.mean(axis=1))),
+            "bootstrap": boot,
+        }
+
+    sensitivity: dict[str, dict] = {}
+    if "paretobandit" in variants:
+        pb = out_variants["paretobandit"]["cells"]
+        for t in t_grid:
+            rows = []
+            for i, (a, g) in enumerate(cells):
+                auc_s = (
+                    pb[i]["per_seed"]["auc"]
+                    if t == float(t_adapt)
+                    else _seed_aucs(stage1[("sens1", t, a, g)], fixed["val_eval"])
+                )
+                per_seed = {"auc": auc_s, "p2": stage1[("sens2", t, a, g)]["p2"].tolist()}
+                if sensitivity_principled:
+                    key = ("obj2", "paretobandit", a, g) if t == float(t_adapt) else ("sens2p", t, a, g)
+                    per_seed["p2_principled"] = stage1[key]["p2"].tolist()
+                rows.append(
+                    {
+                        "alpha": a,
+                        "gamma": g,
+                        "n_eff": n_eff_for_gamma(g, t, n_eff_decimals),
+                        "per_seed": per_seed,
+                    }
+                )
+            entry: dict = {"t_adapt": t, "cells": rows}
+            for suffix, p2_key in (("", "p2"), ("_principled", "p2_principled")):
+                if p2_key not in rows[0]["per_seed"]:
+                    continue
+                pts = np.column_stack(
+                    [
+                        [np.mean(r["per_seed"]["auc"]) for r in rows],
+                        [np.mean(r["per_seed"][p2_key]) for r in rows],
+                    ]
+                )
+                sel = frontier_knee(pts)
+                entry[f"knee{suffix}"], entry[f"frontier{suffix}"] = sel["knee"], sel["frontier"]
+            sensitivity[f"{t:g}"] = entry
+
+    # ---- stage 2: the selected configurations: cross-arm validation (val, test) and held-out test AUC
+    plan_val: list[_Block] = []
+    plan_test: list[_Block] = []
+    keys_val: list[tuple] = []
+    keys_test: list[tuple] = []
+    for v in variants:
+        a, g = cells[out_variants[v]["knee"]]
+        ne = neff(VARIANTS[v], g, t_adapt)
+        for arm in range(len(models)):
+            plan_val.append(_Block(a, g, ne, named_t, seeds["val_failure"], arm, float(failure_reward)))
+            keys_val.append((v, arm))
+            plan_test.append(_Block(a, g, ne, named_t, seeds["test"], arm, float(failure_reward)))
+            keys_test.append(("cross", v, arm))
+        plan_test.append(_Block(a, g, ne, targets_t, seeds["test"]))
+        keys_test.append(("auc", v, None))
+    res_val = dict(zip(keys_val, _run_blocks(selection, plan_val, env), strict=True))
+    res_test = dict(zip(keys_test, _run_blocks(heldout, plan_test, env), strict=True))
+    for v in variants:
+        out_variants[v]["cross_arm"] = {
+            split: {
+                models[arm]: {"p1": res[key(arm)]["p1"].tolist(), "p2": res[key(arm)]["p2"].tolist()}
+                for arm in range(len(models))
+            }
+            for split, res, key in (
+                ("val", res_val, lambda arm, v=v: (v, arm)),
+                ("test", res_test, lambda arm, v=v: ("cross", v, arm)),
+            )
+        }
+        t = res_test[("auc", v, None)]
+        out_variants[v]["test"] = {
+            "auc": _seed_aucs(t, fixed["test"]),
+            "auc_log_budget": log_budget_auc(t["reward"].T, targets).tolist(),
+            "reward": t["reward"].tolist(),
+            "cost": t["cost"].tolist(),
+        }
+
     return {
         "experiment": "hyperparameter_sweep",
         "models": models,
-        "n_val": int(n_val),
-        "n_test": int(n_test),
+        "n_burnin": int(n_burn),
+        "n_eval": int(selection.n_test),
+        "n_val": int(heldout.n_val),
+        "n_test": int(heldout.n_test),
         "alphas": alphas,
         "gammas": gammas,
-        "pacing_budgets": budgets.tolist(),
-        "pacing_seeds": p_seeds,
-        "degradation_budget": float(degradation_budget),
-        "degradation_seeds": d_seeds,
-        "degraded_model": str(degraded_model),
-        "degraded_reward": float(degraded_reward),
-        "phase_length": int(length),
-        "phase_seed": int(phase_seed),
-        "router_params": cfg.to_dict(),
-        "pacer_params": {"mode": mode, "eta": pacer.eta, "ema": pacer.ema_alpha,
-                         "lambda_cap": pacer.lambda_cap, "ceiling_multiplier": pacer.ceiling_multiplier},
-        "priors": pri is not None,
-        "cells": cells,
+        "budget_targets": list(targets_t),
+        "named_budgets": named,
+        "seed_offsets": offs,
+        "n_seeds": int(n_seeds),
+        "failure_model": failure_model,
+        "failure_reward": float(failure_reward),
+        "sensitivity_failure_reward": float(sensitivity_failure_reward),
+        "sensitivity_principled": bool(sensitivity_principled),
+        "t_adapt": float(t_adapt),
+        "t_adapt_grid": t_grid,
+        "gamma_step": float(gamma_step),
+        "bootstrap": {"n_resamples": int(bootstrap_resamples), "seed": int(bootstrap_seed)},
+        "router_params": env_cfg.to_dict(),
+        "pacer_params": {
+            "mode": mode,
+            "eta": pacer.eta,
+            "ema": pacer.ema_alpha,
+            "lambda_cap": pacer.lambda_cap,
+            "ceiling_multiplier": pacer.ceiling_multiplier,
+        },
+        "fixed": fixed,
+        "variants": out_variants,
+        "t_adapt_sensitivity": sensitivity,
     }

@@ -1,35 +1,25 @@
-"""Appendix — recovery limit (SPEC §3, Appendix; notebook 07).
+"""Appendix — recovery limit under quality degradation (docs/PROTOCOLS.md §A6; notebook 07).
 
-The Exp 03 three-phase protocol (:mod:`paretobandit.experiments.phased`: test permuted with
-``default_rng(42)``, P1 = first ``L`` = 608 prompts, P2 = next 608, P3 = the P1 prompts) for the
-ParetoBandit condition (pacer at each budget, λ_c = 0, γ from the router config), with Mistral's P2
-reward *set* to a constant: every observed P2 reward of the degraded model is ``level``
-(:meth:`paretobandit.sim.RewardTransform.constant`, exactly as Exp 03 sets it to 0.75), for
-``level ∈ {0.05, 0.15, …, 0.85}``. The constant is the mean of the degraded reward by construction
-(zero variance); costs and prices are unchanged and the router is not told.
+Router: ParetoBandit (warm-up priors, the router config's α, γ and n_eff), λ_c = 0, adaptive pacer at one
+budget (the moderate one). Tie-break generator ``default_rng(seed)``.
 
-Long P3
--------
-P3 lasts ``n_p3_repeats × L`` steps: the P1 prompts re-shuffled ``n_p3_repeats`` times (independent
-permutations, drawn in order from the trial generator). The first ``L`` steps of P3 are therefore
-exactly the Exp 03 P3 (and their decisions cannot depend on what comes later), so one run gives both
-the 608-step recovery (P3 steps ``[0, L)``) and the 1,216-step recovery (P3 steps ``[0, 2L)`` with the
-default ``n_p3_repeats = 2``).
+Phases (fixed across seeds; :func:`recovery_phases`): the test split permuted once with
+``default_rng(42)``; P1 = its first ``L`` = 608 prompts, P2 = the next 608, *extra* = the remaining 608.
+Standard P3 = the P1 prompts (608 steps); extended P3 = P1 ∪ extra (1,216 distinct prompts,
+concatenated in that order before shuffling). The two horizons are separate runs.
 
-Per-trial stream (one generator per seed)::
+Degradation (P2 only, the degraded model only, cost unchanged): a mean shift with clipping,
+``r' = clip(r + (f − mean(r_P2)), 0, 1)`` where ``r_P2`` are the degraded model's table rewards on the P2
+prompts (:func:`degradation_delta`), so the realised mean is ≥ f.
 
-    rng = default_rng(seed)
-    val_order = rng.permutation(n_val)
-    p1 = P1[rng.permutation(L)]; p2 = P2[rng.permutation(L)]
-    p3 = concat(P1[rng.permutation(L)] for _ in range(n_p3_repeats))
+Per trial (seed ``s``): ``rng = default_rng(s)``; burn-in on the full val split in ``rng.permutation``
+order, then P1, P2 and P3 each in ``rng.permutation`` order from the same generator
+(:func:`paretobandit.experiments.phased.three_phase_trial_streams`). Just before the first P3 step the
+run's λ and ``xᵀA⁻¹x`` of the degraded arm at the first P3 prompt are recorded (diagnostics).
 
-which for ``n_p3_repeats = 1`` is :func:`~paretobandit.experiments.phased.three_phase_trial_streams`.
-
-Metrics per run: mean reward of P1, P2 and each P3 horizon ``h·L`` (h = 1 … n_p3_repeats); the
-recovery ratio ``P3[:h·L] reward / P1 reward``; the late ratio ``P3[(h−1)L : hL] / P1``; cost/B per
-phase; the degraded model's share per phase (P3 over its full length and over its last ``L`` steps).
-*Full recovery* of a cell (level × budget × horizon) = seed-mean recovery ratio ≥ ``threshold`` (0.97);
-the per-seed fraction ≥ threshold is reported too.
+Metrics per seed and phase: mean observed reward (P2 with the degraded rewards), mean cost, arm shares;
+a trailing-window reward every ``trace_every`` steps. The level summaries (ratio of seed means, the
+degradation %, boundary and floor) live in :mod:`paretobandit.workbench.report_recovery_limit`.
 """
 
 from __future__ import annotations
@@ -38,140 +28,199 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from .. import kernels
 from ..errors import ConfigError
-from ..sim import BatchSimulator, RewardTransform, three_phase_prompts
+from ..sim import BatchSimulator, RewardTransform
 from .budget_pacing import router_config
-from .common import as_price_array, parse_budgets, parse_pacer, parse_seeds, prepare_tables, resolve_priors
-from .phased import effective_phase_length, windowed_mean
+from .common import as_price_array, parse_pacer, parse_seeds, prepare_tables, resolve_priors
+from .phased import effective_phase_length, three_phase_trial_streams, windowed_mean
 
-__all__ = ["DEFAULT_LEVELS", "recovery_streams", "run_recovery_limit"]
+__all__ = ["DEFAULT_LEVELS", "degradation_delta", "recovery_phases", "run_recovery_limit"]
 
-#: SPEC §3 appendix: Mistral's P2 reward mean 0.05, 0.15, …, 0.85.
-DEFAULT_LEVELS = tuple(round(0.05 + 0.1 * i, 2) for i in range(9))
-
-
-def recovery_streams(seeds: Sequence[int], n_val: int, p1: np.ndarray, p2: np.ndarray,
-                     n_p3_repeats: int) -> np.ndarray:
-    """(S, n_val + (2 + n_p3_repeats)·L) streams into ``[val; test]`` (module docstring)."""
-    if isinstance(n_p3_repeats, bool) or int(n_p3_repeats) < 1:
-        raise ConfigError(f"n_p3_repeats must be a positive integer, got {n_p3_repeats!r}")
-    p1, p2 = np.asarray(p1), np.asarray(p2)
-    rows = []
-    for s in seeds:
-        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0:
-            raise ConfigError(f"seeds must be non-negative integers, got {s!r}")
-        rng = np.random.default_rng(int(s))
-        parts = [rng.permutation(int(n_val)), n_val + p1[rng.permutation(len(p1))],
-                 n_val + p2[rng.permutation(len(p2))]]
-        parts += [n_val + p1[rng.permutation(len(p1))] for _ in range(int(n_p3_repeats))]
-        rows.append(np.concatenate(parts))
-    if not rows:
-        raise ConfigError("at least one seed is needed")
-    return np.stack(rows).astype(np.intp)
+#: §A6: the 11 failure levels f.
+DEFAULT_LEVELS = (0.05, 0.10, 0.20, 0.30, 0.40, 0.50, 0.60, 0.70, 0.75, 0.80, 0.85)
 
 
-def run_recovery_limit(*, features_val, rewards_val, costs_val, features_test, rewards_test, costs_test,
-                       models: Sequence[str], prices, budgets: Mapping[str, float], seeds: Sequence[int],
-                       degraded_model: str = "mistralai/mistral-large-2512",
-                       levels: Sequence[float] = DEFAULT_LEVELS, phase_length: int = 608,
-                       phase_seed: int = 42, n_p3_repeats: int = 2, threshold: float = 0.97,
-                       router_params: Mapping | None = None, pacer_params: Mapping | None = None,
-                       priors=None, window: int = 50, trace_stride: int = 16) -> dict:
-    """Run every degradation level × budget × seed (ParetoBandit condition); JSON-able per-seed metrics.
+def recovery_phases(n_test: int, phase_length: int = 608, seed: int = 42) -> dict[str, np.ndarray]:
+    """``{"p1", "p2", "extra"}`` test-row indices: ``default_rng(seed).permutation(n_test)`` split at
+    ``L`` and ``2L`` (extra = the rest, truncated to ``L`` rows). ``L`` shrinks to ``n_test // 3`` on
+    CI-sized splits so that the extended P3 fits."""
+    length = effective_phase_length(n_test, phase_length)
+    length = min(length, int(n_test) // 3)
+    perm = np.random.default_rng(int(seed)).permutation(int(n_test))
+    return {"p1": perm[:length], "p2": perm[length : 2 * length], "extra": perm[2 * length : 3 * length]}
 
-    Parameters are those of :func:`paretobandit.experiments.phased.run_phased` plus ``degraded_model``,
-    ``levels`` (constant P2 rewards), ``n_p3_repeats`` (P3 length in units of L) and ``threshold``
-    (full recovery). Returns ``{"cells": [{"level", "budget", "per_seed": {...}, "trace": {...}}], ...}``.
+
+def degradation_delta(rewards, level: float) -> float:
+    """Mean shift ``f − mean(r)`` moving the degraded model's P2 rewards ``r`` to mean ``f`` (pre-clip)."""
+    r = np.asarray(rewards, dtype=float).ravel()
+    if r.size == 0 or not np.isfinite(r).all():
+        raise ConfigError("degradation needs a non-empty array of finite rewards")
+    f = float(level)
+    if not 0.0 <= f <= 1.0:
+        raise ConfigError(f"failure level must be in [0, 1], got {level!r}")
+    return f - float(np.clip(r, 0.0, 1.0).mean())
+
+
+def _trace(x: np.ndarray, window: int, every: int) -> tuple[np.ndarray, np.ndarray]:
+    """Trailing ``window`` mean sampled every ``every`` steps: (sample steps (end of window), values)."""
+    w = min(int(window), x.shape[1])
+    win = windowed_mean(x, w)
+    idx = np.arange(0, win.shape[1], max(int(every), 1))
+    return idx + w - 1, win[:, idx]
+
+
+def run_recovery_limit(
+    *,
+    features_val,
+    rewards_val,
+    costs_val,
+    features_test,
+    rewards_test,
+    costs_test,
+    models: Sequence[str],
+    prices,
+    budget: float,
+    seeds: Sequence[int],
+    degraded_model: str = "mistralai/mistral-large-2512",
+    levels: Sequence[float] = DEFAULT_LEVELS,
+    phase_length: int = 608,
+    phase_seed: int = 42,
+    router_params: Mapping | None = None,
+    pacer_params: Mapping | None = None,
+    priors=None,
+    window: int = 50,
+    trace_every: int = 20,
+) -> dict:
+    """Every level × horizon (standard, extended P3) × seed; JSON-able per-seed metrics.
+
+    Returns
+    -------
+    dict
+        ``runs``: one entry per horizon (``p3_steps`` = L, 2L) with ``cells`` per level holding
+        ``per_seed`` ``reward``/``cost`` ``{p1, p2, p3}``, ``share`` ``{phase: [arm][seed]}``,
+        ``lambda_p3`` and ``v_p3`` (diagnostics), and a ``trace`` (window mean and sd over seeds).
     """
     models = [str(m) for m in models]
     if degraded_model not in models:
         raise ConfigError(f"degraded model {degraded_model!r} is not in the portfolio {models}")
     arm = models.index(degraded_model)
-    tables = prepare_tables(models, features_val, rewards_val, costs_val, features_test, rewards_test,
-                            costs_test)
-    feats, rewards, costs = tables.feats, tables.rewards, tables.costs
+    tables = prepare_tables(
+        models, features_val, rewards_val, costs_val, features_test, rewards_test, costs_test
+    )
     n_val, n_test = tables.n_val, tables.n_test
     levels = [float(v) for v in levels]
-    if not levels or any(not 0.0 <= v <= 1.0 for v in levels) or len(set(levels)) != len(levels):
+    if not levels or len(set(levels)) != len(levels) or any(not 0.0 <= v <= 1.0 for v in levels):
         raise ConfigError(f"levels must be distinct rewards in [0, 1], got {levels}")
-    budgets = parse_budgets(budgets)
-    seeds = parse_seeds(seeds, required=False)
-    base_prices = as_price_array(prices, models)
+    b = float(budget)
+    if not np.isfinite(b) or b <= 0:
+        raise ConfigError(f"budget must be a positive number, got {budget!r}")
+    seeds = parse_seeds(seeds)
+    price = as_price_array(prices, models)
     cfg = router_config(router_params)
     mode, pacer = parse_pacer(pacer_params)
-    pri = resolve_priors(priors, models, feats.shape[1])
-    length = effective_phase_length(n_test, phase_length)
-    p1, p2, _ = three_phase_prompts(n_test, length, phase_seed)
-    reps = int(n_p3_repeats)
-    base = recovery_streams(seeds, n_val, p1, p2, reps)
-    n_s = len(seeds)
-    blocks = [(lv, b) for lv in levels for b in budgets]
-    n_runs = len(blocks) * n_s
+    pri = resolve_priors(priors, models, tables.d)
+    ph = recovery_phases(n_test, phase_length, phase_seed)
+    length = ph["p1"].size
+    if ph["extra"].size < length:
+        raise ConfigError(f"the extended P3 needs 3 x {length} test prompts, have {n_test}")
+    r_p2 = tables.rewards[n_val + ph["p2"], arm]
+    deltas = [degradation_delta(r_p2, f) for f in levels]
+    realised = [float(np.clip(np.clip(r_p2, 0, 1) + d, 0.0, 1.0).mean()) for d in deltas]
+    n_s, n_l = len(seeds), len(levels)
+    ncost = kernels.normalised_cost(
+        kernels.blended_price(price[:, 0], price[:, 1]), cfg.cost_floor, cfg.cost_ceil
+    )
     p2_start, p3_start = n_val + length, n_val + 2 * length
-    events = [RewardTransform.constant(arm=arm, start=p2_start, stop=p3_start, value=lv,
-                                       runs=np.arange(i * n_s, (i + 1) * n_s))
-              for i, (lv, _) in enumerate(blocks)]
-    budget = np.repeat([budgets[b] for _, b in blocks], n_s)
-    sim = BatchSimulator(feats, rewards, costs, np.tile(base, (len(blocks), 1)), base_prices,
-                         seeds=seeds * len(blocks), cost_penalty=np.zeros(n_runs), budget=budget.tolist(),
-                         pacer_mode=mode, priors=pri, config=cfg, pacer=pacer, events=events)
-    res = sim.run()
 
-    def seg(a: int, b: int) -> slice:
-        return slice(n_val + a, n_val + b)
-
-    phase = {"p1": seg(0, length), "p2": seg(length, 2 * length), "p3": seg(2 * length, (2 + reps) * length)}
-    r1 = res.reward[:, phase["p1"]].mean(axis=1)
-    mean_reward = {k: res.reward[:, s].mean(axis=1) for k, s in phase.items()}
-    cost_ratio = {k: res.cost[:, s].mean(axis=1) / budget for k, s in phase.items()}
-    share = {k: (res.arm[:, s] == arm).mean(axis=1) for k, s in phase.items()}
-    p3_last = seg((1 + reps) * length, (2 + reps) * length)
-    share["p3_last"] = (res.arm[:, p3_last] == arm).mean(axis=1)
-    horizons = [h * length for h in range(1, reps + 1)]
-    recovery = {h: res.reward[:, seg(2 * length, 2 * length + h)].mean(axis=1) / r1 for h in horizons}
-    late = {h: res.reward[:, seg(length + h, 2 * length + h)].mean(axis=1) / r1 for h in horizons}
-    test = slice(n_val, n_val + (2 + reps) * length)
-    w = min(int(window), (2 + reps) * length)
-    win = windowed_mean(res.reward[:, test], w)
-    win_share = windowed_mean((res.arm[:, test] == arm).astype(float), w)
-    sample = np.arange(0, win.shape[1], max(int(trace_stride), 1))
-
-    cells = []
-    for i, (lv, b) in enumerate(blocks):
-        rs = slice(i * n_s, (i + 1) * n_s)
-        cells.append({
-            "level": lv, "budget": b, "budget_value": budgets[b],
-            "per_seed": {
-                "seed": seeds,
-                "mean_reward": {k: v[rs].tolist() for k, v in mean_reward.items()},
-                "cost_ratio": {k: v[rs].tolist() for k, v in cost_ratio.items()},
-                "degraded_share": {k: v[rs].tolist() for k, v in share.items()},
-                "recovery_ratio": {str(h): v[rs].tolist() for h, v in recovery.items()},
-                "late_ratio": {str(h): v[rs].tolist() for h, v in late.items()},
-            },
-            "trace": {"test_step": (sample + w - 1).tolist(),
-                      "reward": win[rs][:, sample].mean(axis=0).tolist(),
-                      "degraded_share": win_share[rs][:, sample].mean(axis=0).tolist()},
-        })
+    runs = []
+    for p3 in (ph["p1"], np.concatenate([ph["p1"], ph["extra"]])):
+        base = three_phase_trial_streams(seeds, n_val, [ph["p1"], ph["p2"], p3])
+        events = [
+            RewardTransform.shifted(
+                arm=arm, start=p2_start, stop=p3_start, delta=d, runs=np.arange(i * n_s, (i + 1) * n_s)
+            )
+            for i, d in enumerate(deltas)
+        ]
+        sim = BatchSimulator(
+            tables.feats,
+            tables.rewards,
+            tables.costs,
+            np.tile(base, (n_l, 1)),
+            price,
+            seeds=seeds * n_l,
+            budget=b,
+            pacer_mode=mode,
+            priors=pri,
+            config=cfg,
+            pacer=pacer,
+            events=events,
+        )
+        at_p3 = sim.run(p3_start)
+        x = tables.feats[np.tile(base, (n_l, 1))[:, p3_start]]  # first P3 prompt per run
+        ainv = at_p3.final["ainv"][:, arm]
+        v_p3 = np.einsum("si,sij,sj->s", x, ainv, x)
+        del at_p3
+        res = sim.run()
+        stop = p3_start + p3.size
+        seg = {"p1": slice(n_val, p2_start), "p2": slice(p2_start, p3_start), "p3": slice(p3_start, stop)}
+        reward = {k: res.reward[:, s].mean(axis=1) for k, s in seg.items()}
+        cost = {k: res.cost[:, s].mean(axis=1) for k, s in seg.items()}
+        share = {
+            k: np.stack([(res.arm[:, s] == a).mean(axis=1) for a in range(len(models))])
+            for k, s in seg.items()
+        }
+        steps, win = _trace(res.reward[:, n_val:stop], window, trace_every)
+        lam_p3 = res.lam[:, p3_start]
+        cells = []
+        for i, f in enumerate(levels):
+            rs = slice(i * n_s, (i + 1) * n_s)
+            cells.append(
+                {
+                    "level": f,
+                    "delta": deltas[i],
+                    "degraded_mean_p2": realised[i],
+                    "per_seed": {
+                        "reward": {k: v[rs].tolist() for k, v in reward.items()},
+                        "cost": {k: v[rs].tolist() for k, v in cost.items()},
+                        "share": {k: v[:, rs].tolist() for k, v in share.items()},
+                        "lambda_p3": lam_p3[rs].tolist(),
+                        "v_p3": v_p3[rs].tolist(),
+                    },
+                    "trace": {"mean": win[rs].mean(axis=0).tolist(), "sd": win[rs].std(axis=0).tolist()},
+                }
+            )
+        runs.append(
+            {
+                "p3_steps": int(p3.size),
+                "trace_steps": steps.tolist(),
+                "phase_bounds_test": [[0, length], [length, 2 * length], [2 * length, 2 * length + p3.size]],
+                "cells": cells,
+            }
+        )
+        del res, sim
     return {
         "experiment": "recovery_limit",
         "models": models,
         "degraded_model": degraded_model,
         "levels": levels,
+        "budget": b,
         "n_val": int(n_val),
         "n_test": int(n_test),
         "phase_length": int(length),
         "phase_seed": int(phase_seed),
-        "n_p3_repeats": reps,
-        "horizons": horizons,
-        "threshold": float(threshold),
-        "phase_bounds_test": [[0, length], [length, 2 * length], [2 * length, (2 + reps) * length]],
         "seeds": seeds,
-        "budgets": budgets,
-        "window": int(w),
+        "window": int(min(window, 2 * length + length)),
+        "trace_every": int(trace_every),
         "router_params": cfg.to_dict(),
-        "pacer_params": {"mode": mode, "eta": pacer.eta, "ema": pacer.ema_alpha,
-                         "lambda_cap": pacer.lambda_cap, "ceiling_multiplier": pacer.ceiling_multiplier},
+        "pacer_params": {
+            "mode": mode,
+            "eta": pacer.eta,
+            "ema": pacer.ema_alpha,
+            "lambda_cap": pacer.lambda_cap,
+            "ceiling_multiplier": pacer.ceiling_multiplier,
+        },
         "priors": pri is not None,
-        "cells": cells,
+        "delta_ncost": float(ncost[arm] - ncost.min()),
+        "runs": runs,
     }

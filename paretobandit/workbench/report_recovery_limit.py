@@ -1,10 +1,13 @@
-"""Appendix — recovery limit (notebook 07): summary, ``summary.csv`` rows and figures.
+"""Appendix — recovery limit (notebook 07): summary, ``summary.csv`` rows and figures (docs/PROTOCOLS.md §A6).
 
 Reads only the JSON-able output of :func:`paretobandit.experiments.recovery_limit.run_recovery_limit`.
-Horizons are named by their length in phases: ``h1`` = the first L steps of P3 (608 at full scale),
-``h2`` = the first 2L (1,216). Levels are keyed ``level_05`` … ``level_85`` (the P2 reward × 100).
-Cost/B is stored as ``util`` so the macro formatter prints two decimals. CIs: percentile bootstrap over
-per-seed values (:func:`paretobandit.workbench.stats.summarise`).
+
+Per level and horizon: phase means = means over seeds (sd ddof 0); recovery ratio = (seed-mean P3
+reward) / (seed-mean P1 reward), a ratio of means; its CI = percentile bootstrap of the mean of the
+per-seed ratios ``P3_s / P1_s`` (:func:`paretobandit.workbench.stats.bootstrap_ci`: 10,000 resamples,
+seed 42). Degradation % = (P1 system reward − f) / P1 system reward · 100 with the router's seed-mean
+P1 reward. Full recovery ≡ ratio ≥ threshold; the boundary (:func:`recovery_boundary`) interpolates
+the degradation % at which the ratio crosses the threshold; the floor is the lowest ratio.
 """
 
 from __future__ import annotations
@@ -16,15 +19,43 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from . import figures, style
-from .stats import summarise
+from .stats import bootstrap_ci
 
-__all__ = ["TABLE_COLUMNS", "level_key", "recovery_limit_level", "summarise_recovery_limit", "table_view"]
+__all__ = [
+    "TABLE_COLUMNS",
+    "horizon_key",
+    "level_key",
+    "recovery_boundary",
+    "split_traces",
+    "summarise_recovery_limit",
+    "table_view",
+]
 
 EXPERIMENT = "recovery_limit"
-TABLE_COLUMNS = ["budget", "budget_value", "level", "horizon", "p3_steps", "recovery_ratio",
-                 "recovery_ci_low", "recovery_ci_high", "full_recovery", "frac_seeds_full", "late_ratio",
-                 "late_ci_low", "late_ci_high", "reward_p1", "reward_p2", "reward_p3", "util_p1", "util_p2",
-                 "util_p3", "share_p1", "share_p2", "share_p3", "share_p3_last"]
+TABLE_COLUMNS = [
+    "level",
+    "p3_steps",
+    "degradation_pct",
+    "reward_p1",
+    "reward_p2",
+    "reward_p3",
+    "recovery_ratio",
+    "recovery_ci_low",
+    "recovery_ci_high",
+    "full_recovery",
+    "reward_p1_sd",
+    "reward_p2_sd",
+    "reward_p3_sd",
+    "degraded_mean_p2",
+    "cost_p1",
+    "cost_p2",
+    "cost_p3",
+    "share_p1",
+    "share_p2",
+    "share_p3",
+    "lambda_p3",
+    "v_p3",
+]
 
 
 def level_key(level: float) -> str:
@@ -32,143 +63,224 @@ def level_key(level: float) -> str:
     return f"level_{int(round(100 * float(level))):02d}"
 
 
-def recovery_limit_level(levels: Sequence[float], full: Sequence[bool]) -> float | None:
-    """Smallest level ℓ such that every level ≥ ℓ recovers fully (None if the largest one does not)."""
-    order = np.argsort(np.asarray(levels, dtype=float))
-    limit = None
-    for i in order[::-1]:
-        if not full[i]:
-            break
-        limit = float(levels[i])
-    return limit
+def horizon_key(p3_steps: int, phase_length: int) -> str:
+    """``standard`` for a P3 of one phase, ``extended`` otherwise."""
+    return "standard" if int(p3_steps) == int(phase_length) else "extended"
 
 
-def summarise_recovery_limit(raw: Mapping[str, Any], *, bootstrap: Mapping[str, Any] | None = None
-                             ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Summary ``{budget: {h1|h2: {level_xx: {...}}}, "headlines"}``; one row per budget × level × horizon."""
+def recovery_boundary(
+    degradation_pct: Sequence[float], ratio: Sequence[float], threshold: float = 0.97
+) -> float | None:
+    """Degradation % where the ratio crosses ``threshold``: sort by degradation ascending, take the first
+    adjacent pair whose ratios bracket the threshold and interpolate linearly; ``None`` without a bracket."""
+    d = np.asarray(degradation_pct, dtype=float)
+    r = np.asarray(ratio, dtype=float)
+    if d.shape != r.shape or d.ndim != 1:
+        raise ValueError(f"degradation_pct and ratio must be equal 1-D arrays, got {d.shape}, {r.shape}")
+    order = np.argsort(d, kind="stable")
+    d, r = d[order], r[order]
+    for i in range(d.size - 1):
+        lo, hi = r[i] - threshold, r[i + 1] - threshold
+        if lo * hi <= 0 and r[i] != r[i + 1]:
+            return float(d[i] + (threshold - r[i]) * (d[i + 1] - d[i]) / (r[i + 1] - r[i]))
+    return None
+
+
+def summarise_recovery_limit(
+    raw: Mapping[str, Any],
+    *,
+    threshold: float = 0.97,
+    bound_level: float = 0.85,
+    bootstrap: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Summary ``{standard|extended: {boundary_pct, floor, ..., level_xx: {...}}, headlines}``; one row per
+    level × horizon (:data:`TABLE_COLUMNS`)."""
     boot = {"n_resamples": 10_000, "seed": 42, "confidence_level": 0.95, **dict(bootstrap or {})}
-    thr = float(raw["threshold"])
+    arm = raw["models"].index(raw["degraded_model"])
     length = int(raw["phase_length"])
-    horizons = [int(h) for h in raw["horizons"]]
-    cells = {(c["budget"], c["level"]): c for c in raw["cells"]}
     summary: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
-    heads: dict[str, Any] = {"threshold": thr}
-    for b, bval in raw["budgets"].items():
-        entry: dict[str, Any] = {}
-        for h in horizons:
-            hname = f"h{h // length}"
-            hentry: dict[str, Any] = {"p3_steps": h}
-            full_flags = []
-            for lv in raw["levels"]:
-                ps = cells[(b, lv)]["per_seed"]
-                rec = np.asarray(ps["recovery_ratio"][str(h)], dtype=float)
-                s = summarise(rec, **boot)
-                lt = summarise(ps["late_ratio"][str(h)], **boot)
-                full = bool(s["mean"] >= thr)
-                full_flags.append(full)
-                hentry[level_key(lv)] = {"recovery": s["mean"], "recovery_ci_low": s["ci_low"],
-                                         "recovery_ci_high": s["ci_high"], "full_recovery": full,
-                                         "frac_seeds_full": float(np.mean(rec >= thr)),
-                                         "late_recovery": lt["mean"]}
-                mr, cr, sh = ps["mean_reward"], ps["cost_ratio"], ps["degraded_share"]
-                rows.append({"budget": b, "budget_value": float(bval), "level": float(lv), "horizon": hname,
-                             "p3_steps": h, "recovery_ratio": s["mean"], "recovery_ci_low": s["ci_low"],
-                             "recovery_ci_high": s["ci_high"], "full_recovery": full,
-                             "frac_seeds_full": float(np.mean(rec >= thr)), "late_ratio": lt["mean"],
-                             "late_ci_low": lt["ci_low"], "late_ci_high": lt["ci_high"],
-                             **{f"reward_{k}": float(np.mean(mr[k])) for k in ("p1", "p2", "p3")},
-                             **{f"util_{k}": float(np.mean(cr[k])) for k in ("p1", "p2", "p3")},
-                             **{f"share_{k}": float(np.mean(sh[k])) for k in ("p1", "p2", "p3", "p3_last")}})
-            hentry["n_levels_full"] = int(sum(full_flags))
-            limit = recovery_limit_level(raw["levels"], full_flags)
-            hentry["limit_level"] = limit
-            heads[f"{b}_{hname}_n_levels_full"] = int(sum(full_flags))
-            heads[f"{b}_{hname}_limit_level"] = limit
-            entry[hname] = hentry
-        utils = [float(np.mean(cells[(b, lv)]["per_seed"]["cost_ratio"][k]))
-                 for lv in raw["levels"] for k in ("p1", "p2", "p3")]
-        entry["max_util"] = max(utils)
-        summary[b] = entry
-    heads["max_util"] = max(summary[b]["max_util"] for b in raw["budgets"])
+    heads: dict[str, Any] = {}
+    for run in raw["runs"]:
+        hkey = horizon_key(run["p3_steps"], length)
+        entry: dict[str, Any] = {"p3_steps": int(run["p3_steps"])}
+        degr, ratios = [], []
+        for c in run["cells"]:
+            ps = c["per_seed"]
+            rew = {k: np.asarray(v, dtype=float) for k, v in ps["reward"].items()}
+            p1 = float(rew["p1"].mean())
+            ratio = float(rew["p3"].mean()) / p1
+            lo, hi = bootstrap_ci(rew["p3"] / rew["p1"], **boot)
+            deg = 100.0 * (p1 - c["level"]) / p1
+            degr.append(deg)
+            ratios.append(ratio)
+            row = {
+                "level": float(c["level"]),
+                "p3_steps": int(run["p3_steps"]),
+                "degradation_pct": deg,
+                **{f"reward_{k}": float(v.mean()) for k, v in rew.items()},
+                "recovery_ratio": ratio,
+                "recovery_ci_low": lo,
+                "recovery_ci_high": hi,
+                "full_recovery": bool(ratio >= threshold),
+                **{f"reward_{k}_sd": float(v.std(ddof=0)) for k, v in rew.items()},
+                "degraded_mean_p2": float(c["degraded_mean_p2"]),
+                **{f"cost_{k}": float(np.mean(v)) for k, v in ps["cost"].items()},
+                **{f"share_{k}": float(np.mean(v[arm])) for k, v in ps["share"].items()},
+                "lambda_p3": float(np.mean(ps["lambda_p3"])),
+                "v_p3": float(np.mean(ps["v_p3"])),
+            }
+            rows.append(row)
+            entry[level_key(c["level"])] = {
+                "recovery_ratio": ratio,
+                "recovery_pct": 100.0 * ratio,
+                "ci_low_pct": 100.0 * lo,
+                "ci_high_pct": 100.0 * hi,
+                "degradation_pct": deg,
+                "reward_p2": row["reward_p2"],
+                "degraded_mean_p2": row["degraded_mean_p2"],
+                "share_p2": row["share_p2"],
+                "share_p3": row["share_p3"],
+            }
+        i_floor = int(np.argmin(ratios))
+        entry["boundary_pct"] = recovery_boundary(degr, ratios, threshold)
+        entry["floor"] = ratios[i_floor]
+        entry["floor_pct"] = 100.0 * ratios[i_floor]
+        entry["floor_level"] = float(run["cells"][i_floor]["level"])
+        entry["n_levels_full"] = int(sum(r >= threshold for r in ratios))
+        summary[hkey] = entry
+        if hkey == "standard":
+            p1_all = np.concatenate([c["per_seed"]["reward"]["p1"] for c in run["cells"]])
+            heads["reward_p1"] = float(np.mean(p1_all))
+            bound = [c for c in run["cells"] if np.isclose(c["level"], bound_level)]
+            if bound:
+                v_bar = float(np.mean(bound[0]["per_seed"]["v_p3"]))
+                lam_bar = float(np.mean(bound[0]["per_seed"]["lambda_p3"]))
+                rp = raw["router_params"]
+                heads["bound_v"] = v_bar
+                heads["bound_lambda"] = lam_bar
+                heads["exploration_bound"] = float(rp["alpha"]) * np.sqrt(
+                    float(rp["v_max"]) * v_bar
+                ) - lam_bar * float(raw["delta_ncost"])
+    gamma = float(raw["router_params"]["forgetting_factor"])
+    heads.update(
+        threshold=float(threshold),
+        n_levels=len(raw["levels"]),
+        n_seeds=len(raw["seeds"]),
+        phase_length=length,
+        budget=float(raw["budget"]),
+        half_life=int(round(np.log(2.0) / (1.0 - gamma))) if gamma < 1 else None,
+    )
     summary["headlines"] = heads
     return summary, rows
 
 
 def table_view(rows: Sequence[Mapping[str, Any]]):
-    """Pandas view: recovery ratio [CI] per budget × level, horizons side by side."""
+    """Pandas view: per level, P1/P2 rewards, degradation % and the recovery ratio of both horizons."""
     import pandas as pd
 
     df = pd.DataFrame(rows)
-    wide = df.pivot_table(index=["budget", "level"], columns="horizon",
-                          values=["recovery_ratio", "recovery_ci_low", "recovery_ci_high", "frac_seeds_full"],
-                          sort=False)
+    wide = df.pivot_table(
+        index="level",
+        columns="p3_steps",
+        values=["recovery_ratio", "recovery_ci_low", "recovery_ci_high", "reward_p3"],
+        sort=True,
+    )
+    metrics = ["reward_p3", "recovery_ratio", "recovery_ci_low", "recovery_ci_high"]
+    wide = wide[[(m, h) for h in sorted(df.p3_steps.unique()) for m in metrics]]
     wide.columns = [f"{m}_{h}" for m, h in wide.columns]
-    first = df[df.horizon == "h1"].set_index(["budget", "level"])[["reward_p1", "reward_p2", "share_p1",
-                                                                     "share_p2", "util_p2"]]
+    first = df[df.p3_steps == df.p3_steps.min()].set_index("level")[
+        ["degradation_pct", "reward_p1", "reward_p2", "degraded_mean_p2", "share_p2"]
+    ]
     return first.join(wide)
 
 
 @figures.register(EXPERIMENT, "recovery")
 def recovery_figure(results: Mapping[str, Any]) -> plt.Figure:
-    """Recovery ratio P3/P1 [95% CI] against Mistral's P2 reward, one panel per budget, one line per
-    P3 horizon, with the full-recovery threshold dashed."""
+    """Recovery ratio P3/P1 [95% percentile-bootstrap CI] against degradation %, one line per P3 horizon,
+    the full-recovery threshold dashed and each horizon's boundary dotted."""
     rows = results["table"]
-    raw = results["per_seed"]
-    budgets = list(raw["budgets"])
-    horizons = list(dict.fromkeys(r["horizon"] for r in rows))
-    fig, axes = plt.subplots(1, len(budgets), figsize=(4.2 * len(budgets), 3.2), sharey=True, squeeze=False)
-    colours = style.palette(len(horizons))
-    for ax, b in zip(axes[0], budgets, strict=True):
-        for h, colour in zip(horizons, colours, strict=True):
-            sel = sorted((r for r in rows if r["budget"] == b and r["horizon"] == h),
-                         key=lambda r: r["level"])
-            x = np.array([r["level"] for r in sel])
-            y = np.array([r["recovery_ratio"] for r in sel])
-            lo = np.array([r["recovery_ci_low"] for r in sel])
-            hi = np.array([r["recovery_ci_high"] for r in sel])
-            err = np.array([y - lo, hi - y])
-            ax.errorbar(x, y, yerr=err, marker="o", ms=3, capsize=2, color=colour,
-                        label=f"P3 = {sel[0]['p3_steps']} steps")
-        ax.axhline(float(raw["threshold"]), color="0.3", ls="--", lw=0.9)
-        ax.set_title(f"{b} (B = {raw['budgets'][b]:.2e})", fontsize=8)
-        ax.set_xlabel("degraded model's P2 reward")
-    axes[0][0].set_ylabel("recovery ratio P3 / P1")
-    axes[0][-1].legend(fontsize=7, loc="lower right")
+    summ = results["summary"]
+    fig, ax = plt.subplots(figsize=(5.6, 3.6))
+    steps = sorted({r["p3_steps"] for r in rows})
+    for h, colour in zip(steps, style.palette(len(steps)), strict=True):
+        sel = sorted((r for r in rows if r["p3_steps"] == h), key=lambda r: r["degradation_pct"])
+        x = np.array([r["degradation_pct"] for r in sel])
+        y = np.array([r["recovery_ratio"] for r in sel])
+        err = np.array([y - [r["recovery_ci_low"] for r in sel], [r["recovery_ci_high"] for r in sel] - y])
+        name = "standard" if h == min(steps) else "extended"
+        ax.errorbar(x, y, yerr=err, marker="o", ms=3, capsize=2, color=colour, label=f"{name} P3 ({h} steps)")
+        b = summ.get(name, {}).get("boundary_pct")
+        if b is not None:
+            ax.axvline(b, color=colour, ls=":", lw=1.0, label=f"boundary, {name}: {b:.1f}%")
+    thr = summ["headlines"]["threshold"]
+    ax.axhline(thr, color="0.3", ls="--", lw=0.9, label=f"full recovery (ratio {thr:g})")
+    ax.set_xlabel("degradation % of the P1 system reward")
+    ax.set_ylabel("recovery ratio P3 / P1\n(bars: 95% percentile-bootstrap CI)")
+    ax.set_title(f"ParetoBandit, moderate budget (B = {summ['headlines']['budget']:.2e})", fontsize=8)
+    ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     fig.tight_layout()
     return fig
 
 
-@figures.register(EXPERIMENT, "share_traces")
-def share_traces(results: Mapping[str, Any]) -> plt.Figure:
-    """Windowed share of the degraded model over the test stream, one line per level, one panel per budget."""
-    traces = results["traces"]
+@figures.register(EXPERIMENT, "traces")
+def traces_figure(results: Mapping[str, Any]) -> plt.Figure:
+    """Trailing-window reward over the test phases, one line per level with a 95% normal band across
+    seeds (mean ± 1.96·sd/√n), one panel per P3 horizon; phases labelled."""
     raw = results["per_seed"]
-    budgets = list(raw["budgets"])
-    levels = list(raw["levels"])
-    fig, axes = plt.subplots(1, len(budgets), figsize=(4.2 * len(budgets), 3.2), sharey=True, squeeze=False)
+    tr = results["traces"]
+    n = len(raw["seeds"])
+    fig, axes = plt.subplots(
+        1, len(raw["runs"]), figsize=(5.0 * len(raw["runs"]), 3.4), sharey=True, squeeze=False
+    )
     cmap = plt.get_cmap("viridis")
-    for ax, b in zip(axes[0], budgets, strict=True):
+    levels = list(raw["levels"])
+    for ax, run in zip(axes[0], raw["runs"], strict=True):
+        steps = np.asarray(tr[str(run["p3_steps"])]["steps"])
         for i, lv in enumerate(levels):
-            tr = traces[b][level_key(lv)]
-            ax.plot(tr["test_step"], tr["degraded_share"], lw=0.9, color=cmap(i / max(len(levels) - 1, 1)),
-                    label=f"{lv:.2f}")
-        for a, _ in raw["phase_bounds_test"][1:]:
-            ax.axvline(a, color="0.5", lw=0.8, ls=":")
-        ax.set_title(f"{b} (B = {raw['budgets'][b]:.2e})", fontsize=8)
-        ax.set_xlabel(f"test step (window {raw['window']})")
-    axes[0][0].set_ylabel(f"{raw['degraded_model'].split('/')[-1]} share")
-    axes[0][0].legend(fontsize=5, ncol=3, title="P2 reward", title_fontsize=6, loc="lower left")
+            t = tr[str(run["p3_steps"])][level_key(lv)]
+            m, half = np.asarray(t["mean"]), 1.96 * np.asarray(t["sd"]) / np.sqrt(n)
+            colour = cmap(i / max(len(levels) - 1, 1))
+            ax.plot(steps, m, lw=0.8, color=colour, label=f"f = {lv:.2f}")
+            ax.fill_between(steps, m - half, m + half, color=colour, alpha=0.15, lw=0)
+        for (a, b), name in zip(run["phase_bounds_test"], ("P1", "P2 (degraded)", "P3"), strict=True):
+            if a:
+                ax.axvline(a, color="0.5", lw=0.8, ls=":")
+            ax.text(
+                (a + b) / 2,
+                1.0,
+                name,
+                transform=ax.get_xaxis_transform(),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
+        ax.set_xlabel(f"test step (trailing window {raw['window']})")
+        ax.set_title(f"P3 = {run['p3_steps']} steps", fontsize=8, pad=12)
+    axes[0][0].set_ylabel("windowed reward")
+    axes[0][-1].legend(
+        fontsize=6,
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        frameon=False,
+        title="failure level (band: 95% normal CI)",
+        title_fontsize=6,
+    )
     fig.tight_layout()
     return fig
 
 
 def split_traces(raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(raw without per-cell traces, {budget: {level_key: trace}})``."""
+    """``(raw without per-cell traces, {p3_steps: {"steps", level_key: trace}})``."""
     out = dict(raw)
-    cells, traces = [], {}
-    for c in raw["cells"]:
-        cells.append({k: v for k, v in c.items() if k != "trace"})
-        traces.setdefault(c["budget"], {})[level_key(c["level"])] = c["trace"]
-    out["cells"] = cells
+    runs, traces = [], {}
+    for run in raw["runs"]:
+        t = {"steps": run["trace_steps"]}
+        cells = []
+        for c in run["cells"]:
+            cells.append({k: v for k, v in c.items() if k != "trace"})
+            t[level_key(c["level"])] = c["trace"]
+        runs.append({**{k: v for k, v in run.items() if k not in ("cells", "trace_steps")}, "cells": cells})
+        traces[str(run["p3_steps"])] = t
+    out["runs"] = runs
     return out, traces
