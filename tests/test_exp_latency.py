@@ -207,3 +207,16 @@ def test_router_update_entry_point_hand_computed():
     after = router.arm_state(name)
     np.testing.assert_array_equal(before["A"], after["A"])
     np.testing.assert_array_equal(before["b"], after["b"])
+
+
+def test_durable_router_refuses_the_unjournaled_update(tmp_path):
+    router = BanditRouter.open(tmp_path / "state", priors="none",
+                               feature_service=FeatureService.for_precomputed(2))
+    try:
+        name = router.models[0]
+        before = router.arm_state(name)["A"]
+        with pytest.raises(ConfigError, match="process_feedback"):
+            router.update(name, np.array([0.5, -1.0, 1.0]), 0.8)
+        np.testing.assert_array_equal(router.arm_state(name)["A"], before)
+    finally:
+        router.close()
