@@ -96,6 +96,7 @@ def test_micro_benchmark_structure_on_tiny_rounds():
     out = micro_benchmark(dims=[4, 6], rounds=20, warmup=5, seed=42, registry=REGISTRY, router_params={},
                           baseline_alpha=0.1, reduced={"per_route_inv": {"6": {"rounds": 10, "warmup": 2}}})
     assert list(out["configs"]) == ["paretobandit", "bare_sm", "cached_inv", "per_route_inv"]
+    assert (out["n_arms"], out["dims"]) == (3, [4, 6])
     for name, cells in out["configs"].items():
         assert list(cells) == ["4", "6"]
         for d, s in cells.items():
@@ -160,7 +161,8 @@ def _cell(route, update, thr):
 
 
 def test_summary_rows_and_facts():
-    micro = {"configs": {"paretobandit": {"26": _cell(7, 10, 3e4), "385": _cell(60, 70, 4e3)},
+    micro = {"n_arms": 3, "dims": [26, 385],
+             "configs": {"paretobandit": {"26": _cell(7, 10, 3e4), "385": _cell(60, 70, 4e3)},
                          "bare_sm": {"26": _cell(8, 10, 3e4), "385": _cell(80, 400, 1e3)},
                          "cached_inv": {"26": _cell(15, 40, 1e4), "385": _cell(200, 9000, 100)},
                          "per_route_inv": {"26": _cell(60, 4, 9e3), "385": _cell(5e4, 200, 20)}},
@@ -169,8 +171,9 @@ def test_summary_rows_and_facts():
                       for s, v in (("encode", 10.0), ("pca", 0.05), ("route_vector", 0.06),
                                    ("route_prompt", 10.2))},
            "sum_stage_p50_ms": 10.11, "total_p50_ms": 10.2, "embed_share_pct": 98.0, "route_share_pct": 0.6,
-           "n_timed": 200, "n_warmup": 50, "n_prompts": 20}
+           "n_timed": 200, "n_warmup": 50, "n_prompts": 20, "dimension": 26}
     summary, rows = summarise_latency(micro, e2e)
+    assert summary["setup"] == {"n_arms": 3, "d_low": 26, "d_high": 385, "d_e2e": 26}
     assert [(r["config"], r.get("d"), r.get("stage")) for r in rows][:2] == [("paretobandit", 26, None),
                                                                              ("paretobandit", 385, None)]
     assert [r["stage"] for r in rows if r["config"] == "e2e"] == ["encode", "pca", "route_vector",

@@ -243,7 +243,8 @@ def micro_benchmark(*, dims: Sequence[int], rounds: int, warmup: int, seed: int,
     Returns
     -------
     dict
-        ``{"configs": {config: {str(d): stats}}, "ratios": {...}}``; stats hold ``rounds``, ``warmup``,
+        ``{"n_arms", "dims", "configs": {config: {str(d): stats}}, "ratios": {...}}``; stats hold ``rounds``,
+        ``warmup``,
         ``n_measured``,
         ``route_us`` / ``update_us`` (p50, p95, p99), ``total_us`` (p50, p95) and ``throughput``
         (measured cycles per second of timed route + update).
@@ -272,7 +273,7 @@ def micro_benchmark(*, dims: Sequence[int], rounds: int, warmup: int, seed: int,
                     route_ns, update_ns = time_cycles(policy.route, policy.update, contexts, contexts,
                                                       rewards, w)
                 configs[name][str(d)] = {"rounds": n, "warmup": w, **_cycle_stats(route_ns, update_ns)}
-    return {"configs": configs, "ratios": _ratios(configs, dims)}
+    return {"n_arms": k, "dims": [int(d) for d in dims], "configs": configs, "ratios": _ratios(configs, dims)}
 
 
 def _ratios(configs: Mapping[str, Mapping[str, Any]], dims: Sequence[int]) -> dict[str, Any]:

@@ -60,7 +60,9 @@ def summarise_latency(micro: Mapping[str, Any], e2e: Mapping[str, Any] | None,
                       inference: Mapping[str, Any] | None = None
                       ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Summary (one macro per scalar) and ``summary.csv`` rows (micro rows, then ``config = e2e`` rows)."""
-    summary: dict[str, Any] = {"micro": {}, "ratios": {}}
+    dims = sorted(int(d) for d in micro["configs"]["bare_sm"])
+    setup = {"n_arms": int(micro["n_arms"]), "d_low": dims[0], "d_high": dims[-1]}
+    summary: dict[str, Any] = {"setup": setup, "micro": {}, "ratios": {}}
     rows: list[dict[str, Any]] = []
     for name in CONFIGS:
         entry = {}
@@ -80,6 +82,7 @@ def summarise_latency(micro: Mapping[str, Any], e2e: Mapping[str, Any] | None,
         summary["e2e"] = {**{stage: dict(v) for stage, v in e2e["stages"].items()},
                           **{k: e2e[k] for k in ("sum_stage_p50_ms", "total_p50_ms", "embed_share_pct",
                                                  "route_share_pct", "n_timed", "n_warmup", "n_prompts")}}
+        summary["setup"]["d_e2e"] = int(e2e["dimension"])
         for stage, v in e2e["stages"].items():
             rows.append({"config": "e2e", "stage": stage, **v})
     summary["facts"] = robust_facts(micro, e2e or {})
