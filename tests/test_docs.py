@@ -29,7 +29,7 @@ def _git_files() -> list[str]:
 def test_protocols_numbering_is_complete():
     expected = {f"1.{i}" for i in range(1, 10)} | {"1", "2", "3"}
     expected |= {f"A{i}" for i in range(9)} | {f"A0.{i}" for i in range(1, 6)} | {"A7.1", "A7.2", "A7.3"}
-    expected |= {f"B{i}" for i in range(6)}
+    expected |= {f"B{i}" for i in range(6)} | {"B1a", "B1b", "B1c"}
     assert expected <= SECTIONS, sorted(expected - SECTIONS)
 
 
@@ -53,7 +53,7 @@ def test_headings_parse():
 
 @pytest.mark.parametrize(("listing", "ids"), [
     ("1.8", ["1.8"]), ("2-3", ["2", "3"]), ("1.2–1.5", ["1.2", "1.5"]), ("A7.1–7.3", ["A7.1", "A7.3"]),
-    ("1.2, §1.5", ["1.2", "1.5"]), ("B0", ["B0"]),
+    ("1.2, §1.5", ["1.2", "1.5"]), ("B0", ["B0"]), ("B1b", ["B1b"]),
 ])
 def test_cited_sections(listing, ids):
     assert cite.cited_sections(listing) == ids
@@ -78,8 +78,9 @@ def test_rewrite_maps_existing_sections_and_reports_the_rest():
 
 
 def test_dangling_citations():
-    text = "see docs/PROTOCOLS.md §1.2 and docs/PROTOCOLS.md §A7.1–7.9\nalso PROTOCOLS.md (§B4)\n"
-    assert cite.dangling_citations(text, {"1.2", "A7.1", "B4"}) == [(1, "A7.9")]
+    text = ("see docs/PROTOCOLS.md §1.2 and docs/PROTOCOLS.md §A7.1–7.9\nalso PROTOCOLS.md (§B4)\n"
+            "docs/PROTOCOLS.md §B1b and docs/PROTOCOLS.md §B1d\n")
+    assert cite.dangling_citations(text, {"1.2", "A7.1", "B4", "B1b"}) == [(1, "A7.9"), (3, "B1d")]
 
 
 def test_tool_writes_and_exits(tmp_path):

@@ -32,7 +32,8 @@ NEW = PROTOCOLS
 EXEMPT = frozenset({"tools/cite_protocols.py", "tests/test_docs.py"})
 """Files that name the old word on purpose (this tool and its test)."""
 
-_SECTION = r"[0-9AB][0-9]*(?:\.[0-9]+)*(?![A-Za-z0-9])"
+#: a section id: "2", "1.8", "A0.4", "B1b" (a lower-case letter names a lettered item of a section)
+_SECTION = r"[0-9AB][0-9]*(?:\.[0-9]+)*[a-z]?(?![A-Za-z0-9])"
 _SIGN = r"(?:§|\\u00a7)"
 #: further sections on the same line: a range "-3" / "–1.5" / "–§1.5", or ", §1.6" / " and §1.7"
 _MORE = (r"(?:[ \t]*[-–][ \t]*" + _SIGN + r"?" + _SECTION
