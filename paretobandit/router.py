@@ -128,6 +128,19 @@ def _check_number(name, value, *, positive=False, nonneg=False):
     return value
 
 
+def _as_context(x, d: int) -> np.ndarray:
+    """``x`` as a finite float64 vector of length ``d`` (for :meth:`BanditRouter.update`)."""
+    try:
+        vec = np.array(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"context must be a numeric vector, got {type(x).__name__}") from None
+    if vec.shape != (d,):
+        raise DimensionMismatchError(f"context must have shape ({d},) (bias last), got {vec.shape}")
+    if not np.isfinite(vec).all() or not float(vec @ vec) <= 1e12:
+        raise InvalidInputError("context contains NaN/Inf or has norm above 1e6")
+    return vec
+
+
 class BanditRouter:
     """Budget-paced LinUCB router over a runtime-editable portfolio of LLMs.
 
@@ -638,6 +651,28 @@ class BanditRouter:
             if clamped and not self._warned_clamp:  # logged once per router, after the feedback applied
                 self._warned_clamp = True
                 logger.warning("reward %r outside [0, 1] clamped (further clamps are not logged)", reward)
+
+    def update(self, model, x, reward) -> None:
+        """Direct bandit update of ``model`` with a full context ``x`` (length :attr:`dimension`, bias last).
+
+        The batch entry point (forgetting, Sherman–Morrison, stability check): no routing log, context
+        store or pacer is involved — routed requests use :meth:`process_feedback`. Rewards are clamped to
+        [0, 1]. Not journaled, so a durable router rejects it (:class:`ConfigError`).
+
+        Raises
+        ------
+        UnknownModelError, InvalidInputError, DimensionMismatchError, ConfigError
+            Nothing changed.
+        """
+        if getattr(self, "_journal", None) is not None:
+            raise ConfigError("update() is not journaled: use process_feedback() on a durable router")
+        r = min(1.0, max(0.0, self._check_reward(reward)))
+        vec = _as_context(x, self._policy.d)
+        with self._policy.write_lock:
+            i = self._view.index.get(model) if isinstance(model, str) else None
+            if i is None:
+                raise UnknownModelError(f"unknown model {model!r}; registered: {', '.join(self._view.names)}")
+            self._policy.update(i, vec, r)
 
     def _check_pending(self, request_id, x, meta) -> None:
         """Called by the store before it consumes a context: reject feedback that cannot be applied."""
