@@ -16,8 +16,9 @@ of the NumPy reference step (``BatchSimulator._step_numpy`` and :mod:`paretoband
 
 Numerics. The same operations in the same order, except rewrites that change results only by
 rounding (far inside the 1e-9 contract; the online router's stacked GEMV also differs from NumPy's
-batched matmul by rounding): dot products are summed in vectorised order (``fastmath={"reassoc"}``
-on :func:`_dot` only); ``A⁻¹x`` is computed as ``xᵀA⁻¹`` (``A⁻¹`` is symmetric), once per arm in the
+batched matmul by rounding): dot products are summed in a fixed interleaved order (:func:`_dot`;
+no fastmath flag anywhere, so neither re-association nor FMA contraction: bit-identical on every
+x86-64 CPU); ``A⁻¹x`` is computed as ``xᵀA⁻¹`` (``A⁻¹`` is symmetric), once per arm in the
 route and reused, divided by the decay, by the update of the chosen arm; divisions become
 multiplications by a reciprocal; and the forgetting of ``A⁻¹`` and ``A`` is deferred: each arm
 carries pending factors ``c``, ``e`` (true ``A⁻¹ = c·stored``, ``A = e·stored``; the rank-one
@@ -41,8 +42,8 @@ all of them at once and calls :func:`advance` again, which resumes each one wher
 ``FLOOR``, ``CORRUPT``, ``STABILITY``
     a re-inversion repair (ridge floor after the decay; ``den < 1`` before Sherman–Morrison;
     ``trace(A⁻¹)`` above the limit after it). Python adds the ridge term to ``A`` and re-inverts it
-    with ``numpy.linalg.inv`` (stacked over the parked runs), sets ``θ = A⁻¹b`` and the phase to
-    ``AFTER_FLOOR`` / ``AFTER_CORRUPT`` / ``AFTER_STABILITY``.
+    with :func:`kernels.inverse` (fixed-order Gauss–Jordan, stacked over the parked runs), sets
+    ``θ = A⁻¹b`` and the phase to ``AFTER_FLOOR`` / ``AFTER_CORRUPT`` / ``AFTER_STABILITY``.
 
 Compiled with ``cache=True`` (the machine code is stored in ``__pycache__``; the first call in a
 fresh environment pays the compilation) and ``nogil=True`` (sub-batches step in parallel threads).
@@ -64,20 +65,34 @@ DONE, TIE, FLOOR, CORRUPT, STABILITY = 0, 1, 2, 3, 4
 # Where a run's current step resumes (run_phase).
 ROUTE, OBSERVE, AFTER_FLOOR, AFTER_CORRUPT, AFTER_STABILITY = 0, 1, 2, 3, 4
 
+# No fastmath anywhere: LLVM may neither re-associate nor contract a*b + c into an FMA, so every
+# operation is one IEEE-754 operation in source order and the results are the same bits on every
+# x86-64 CPU (NUMBA_CPU_NAME=generic or host; checked by tests/test_determinism.py).
 _JIT = dict(nogil=True, cache=True)
-# Small hot helpers are inlined at the Numba-IR level (not _dot: its fastmath flags must stay its own).
+# Small hot helpers are inlined at the Numba-IR level.
 _JIT_INLINE = dict(_JIT, inline="always")
 #: Pending factors of A⁻¹ (growing) and A (shrinking) are applied before they leave [1/max, max].
 _SCALE_MAX = 1e32
-# Dot products may be summed in any order (vectorised); nothing else is re-associated.
-_JIT_DOT = dict(_JIT, fastmath={"reassoc"})
 
 
-@nb.njit(**_JIT_DOT)
+@nb.njit(**_JIT_INLINE)
 def _dot(a, b):
-    acc = 0.0
-    for i in range(a.shape[0]):
+    """``Σ a_i·b_i`` in a fixed order: four interleaved partial sums (lane ``i mod 4``), combined as
+    ``(s0 + s1) + (s2 + s3)``, then the tail. The order is explicit, so vectorising it (four lanes)
+    does not change a bit."""
+    n = a.shape[0]
+    s0 = s1 = s2 = s3 = 0.0
+    i = 0
+    while i + 4 <= n:
+        s0 += a[i] * b[i]
+        s1 += a[i + 1] * b[i + 1]
+        s2 += a[i + 2] * b[i + 2]
+        s3 += a[i + 3] * b[i + 3]
+        i += 4
+    acc = (s0 + s1) + (s2 + s3)
+    while i < n:
         acc += a[i] * b[i]
+        i += 1
     return acc
 
 
