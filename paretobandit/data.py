@@ -533,45 +533,66 @@ def _features_path(split: str) -> Path:
     return features_root() / f"{split}.npz"
 
 
-def load_features(split: str, feature_service: Any = None) -> np.ndarray:
-    """Return the cached feature matrix (n, d) of a split, rows in the reward table's order.
+def _lookup_rows(keys: np.ndarray, prompts: Sequence[str], where: str, split: str) -> np.ndarray:
+    from .features import text_key
 
-    The cache is content-addressed (sha256 of each prompt); rows are looked up by the prompts of
+    index = {k: i for i, k in enumerate(keys.tolist())}
+    rows = []
+    for i, prompt in enumerate(prompts):
+        j = index.get(text_key(prompt))
+        if j is None:
+            raise DataError(f"{where} has no vector for row {i + 1} of {split!r}; the reward table and the "
+                            "features disagree (run `paretobandit features build`)")
+        rows.append(j)
+    return np.asarray(rows, dtype=np.intp)
+
+
+def load_features(split: str, feature_service: Any = None, *, source: str = "canonical") -> np.ndarray:
+    """Return the feature matrix (n, d) of a split, rows in the reward table's order.
+
+    By default the vectors come from the canonical artifact shipped in the package
+    (:mod:`paretobandit.canonical`; checksum-verified): the sets ``val``, ``test``, ``val_k4``, ``test_k4``
+    and, for the six ``cross_judge_*`` tables, ``judges``. A table outside those sets, or
+    ``source="cache"``, reads the local content-addressed cache ``data/features/<split>.npz``
+    (:func:`build_features`). Rows are looked up by the sha256 of each prompt of
     ``load_reward_table(split)``, so a changed table can never be paired with stale features.
 
     Parameters
     ----------
     split : str
-        Table name, e.g. ``"val"``.
+        Table name, e.g. ``"val"`` or ``"cross_judge_gpt_mini_test"``.
     feature_service : FeatureService, optional
-        If given, the cache must have been built by an identical pipeline (same ``fingerprint()``: kind,
-        dimension, model, whitening and PCA sha256; file locations do not matter).
+        If given, the features must have been built by an identical pipeline (same ``fingerprint()``:
+        kind, dimension, model, whitening and PCA sha256; file locations do not matter).
+    source : {"canonical", "cache"}
+        Where to read the vectors from.
 
     Raises
     ------
     DataError
-        Cache or table missing (with the command that builds it), or prompts absent from the cache.
+        Artifact/cache or table missing, checksum mismatch, or prompts absent from the features.
     """
-    from .features import read_feature_cache, text_key
+    from . import canonical
+    from .features import read_feature_cache
 
-    path = _features_path(split)
-    if not path.is_file():
-        raise DataError(f"feature cache {path} not found; build it with `paretobandit features build` "
-                        f"(or paretobandit.data.build_features(splits=({split!r},)))")
-    keys, vectors, description = read_feature_cache(path)
+    if source not in ("canonical", "cache"):
+        raise DataError(f"source must be 'canonical' or 'cache', got {source!r}")
+    set_name = canonical.set_for_table(split) if source == "canonical" else None
+    if set_name is not None:
+        keys, vectors, description = canonical.read_feature_set(set_name)
+        where = f"canonical feature set {set_name!r} ({canonical.FEATURES_DIR})"
+    else:
+        path = _features_path(split)
+        if not path.is_file():
+            raise DataError(f"feature cache {path} not found; build it with `paretobandit features build` "
+                            f"(or paretobandit.data.build_features(splits=({split!r},)))")
+        keys, vectors, description = read_feature_cache(path)
+        where = f"feature cache {path}"
     if feature_service is not None and description != feature_service.fingerprint():
-        raise DataError(f"feature cache {path} was built by {description}, not by "
+        raise DataError(f"{where} was built by {description}, not by "
                         f"{feature_service.fingerprint()}; rebuild it with `paretobandit features build`")
     table = load_reward_table(split)
-    index = {k: i for i, k in enumerate(keys.tolist())}
-    rows = []
-    for i, prompt in enumerate(table.prompts):
-        j = index.get(text_key(prompt))
-        if j is None:
-            raise DataError(f"feature cache {path} has no vector for row {i + 1} of {split!r}; "
-                            "rebuild it with `paretobandit features build`")
-        rows.append(j)
-    return vectors[np.asarray(rows, dtype=np.intp)]
+    return vectors[_lookup_rows(keys, table.prompts, where, split)]
 
 
 def build_features(
@@ -579,7 +600,11 @@ def build_features(
     feature_service: Any = None,
     batch_size: int = 64,
 ) -> dict[str, Path]:
-    """Embed each split's prompts into ``data/features/<split>.npz`` (content-addressed, re-runs are instant).
+    """Embed each split's prompts into the local cache ``data/features/<split>.npz`` (content-addressed).
+
+    This re-derives features on this machine; the experiments read the canonical artifact instead
+    (:func:`load_features`). ``paretobandit features build`` compares the two
+    (:func:`paretobandit.featureset.rebuild`).
 
     Parameters
     ----------

@@ -296,7 +296,18 @@ def solve(a, b):
     lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     m = b.shape[-1]
     aug = np.concatenate([np.broadcast_to(a, lead + (d, d)), np.broadcast_to(b, lead + (d, m))], axis=-1)
-    aug = aug.reshape(-1, d, d + m).copy()
+    aug = aug.reshape(-1, d, d + m)
+    # Every operation below acts on one system at a time, so identical systems (e.g. one prior shared
+    # by every run of a batch) are solved once: same bits, less work.
+    first: dict[bytes, int] = {}
+    keep: list[int] = []
+    back = np.empty(aug.shape[0], dtype=np.intp)
+    for i, row in enumerate(aug):
+        j = first.setdefault(row.tobytes(), len(keep))
+        if j == len(keep):
+            keep.append(i)
+        back[i] = j
+    aug = aug[keep]
     idx = np.arange(aug.shape[0])
     with np.errstate(divide="ignore", invalid="ignore"):
         for k in range(d):
@@ -311,7 +322,7 @@ def solve(a, b):
             factor = aug[:, :, k].copy()
             factor[:, k] = 0.0
             aug[:, :, k:] = aug[:, :, k:] - factor[:, :, None] * aug[:, None, k, k:]
-    return aug[:, :, d:].reshape(lead + (d, m))
+    return aug[back, :, d:].reshape(lead + (d, m))
 
 
 def inverse(a):
