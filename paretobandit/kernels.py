@@ -83,6 +83,7 @@ def exact_power(base: float, exponent: float) -> float:
         return float(decimal.Decimal(base) ** decimal.Decimal(exponent))
 
 
+@functools.lru_cache(maxsize=4096)
 def exact_log(value: float) -> float:
     """Natural logarithm of ``value > 0``, correctly rounded (60-digit decimals), CPU independent."""
     with decimal.localcontext(decimal.Context(prec=60)):

@@ -58,7 +58,7 @@ import numba as nb
 import numpy as np
 
 __all__ = ["AFTER_CORRUPT", "AFTER_FLOOR", "AFTER_STABILITY", "CORRUPT", "DONE", "FLOOR", "OBSERVE",
-           "ROUTE", "STABILITY", "TIE", "advance"]
+           "ROUTE", "STABILITY", "TIE", "advance", "inverse"]
 
 # Why a run stopped (run_code): DONE = not parked.
 DONE, TIE, FLOOR, CORRUPT, STABILITY = 0, 1, 2, 3, 4
@@ -363,3 +363,51 @@ def advance(k1, base, run_k, run_phase, run_code, given_arm, tables, state, para
         run_code[s] = code
         n_parked += code != DONE
     return n_parked
+
+
+@nb.njit(**_JIT)
+def _gauss_jordan(aug, d):
+    """In-place Gauss–Jordan elimination of (n, d, d + m) augmented systems with partial pivoting.
+
+    Exactly the operations of :func:`paretobandit.kernels.solve`, in the same order (first maximal
+    |pivot|; the pivot row divided by the pivot; every other row minus its factor times the pivot
+    row, columns ≥ k), so the two give the same bits for finite input.
+    """
+    n, _, w = aug.shape
+    for s in range(n):
+        a = aug[s]
+        for k in range(d):
+            p = k
+            best = abs(a[k, k])
+            for i in range(k + 1, d):
+                v = abs(a[i, k])
+                if v > best:
+                    best = v
+                    p = i
+            if p != k:
+                for j in range(w):
+                    tmp = a[k, j]
+                    a[k, j] = a[p, j]
+                    a[p, j] = tmp
+            piv = a[k, k]
+            for j in range(k, w):
+                a[k, j] = a[k, j] / piv
+            for i in range(d):
+                if i == k:
+                    continue
+                f = a[i, k]
+                for j in range(k, w):
+                    a[i, j] = a[i, j] - f * a[k, j]
+
+
+def inverse(a: np.ndarray) -> np.ndarray:
+    """Inverse of (..., d, d) matrices: compiled :func:`paretobandit.kernels.inverse` (same bits)."""
+    a = np.asarray(a, dtype=np.float64)
+    d = a.shape[-1]
+    lead = a.shape[:-2]
+    aug = np.empty(lead + (d, 2 * d))
+    aug[..., :d] = a
+    aug[..., d:] = np.eye(d)
+    flat = np.ascontiguousarray(aug.reshape(-1, d, 2 * d))
+    _gauss_jordan(flat, d)
+    return flat[:, :, d:].reshape(lead + (d, d))

@@ -767,7 +767,7 @@ class BatchSimulator:
             shift = ridge - self.rho[runs, arms] if kind == "ridge_floor" else np.full(runs.size, ridge)
             a_new = self.A[runs, arms] + shift[:, None, None] * self._eye
             self.A[runs, arms] = a_new
-            ainv = kernels.inverse(a_new)
+            ainv = ck.inverse(a_new)       # compiled kernels.inverse: the same bits
             self.ainv[runs, arms] = ainv
             self.theta[runs, arms] = kernels.matvec(ainv, self.b[runs, arms])
             if kind == "ridge_floor":
