@@ -114,7 +114,7 @@ def build_prior_sets(*, released, features_val, rewards_val, sources_val: Sequen
 def _prior_mean(p: Priors) -> np.ndarray:
     """θ_off = A_off⁻¹ b_off per arm (K, d)."""
     a, b = np.asarray(p.a_off, dtype=float), np.asarray(p.b_off, dtype=float)
-    return np.linalg.solve(a, b[..., None])[..., 0]
+    return kernels.solve(a, b[..., None])[..., 0]      # fixed-order elimination: CPU independent
 
 
 def run_prior_mismatch(*, features_val, rewards_val, costs_val, features_test, rewards_test, costs_test,
@@ -184,7 +184,8 @@ def run_prior_mismatch(*, features_val, rewards_val, costs_val, features_test, r
             },
         })
     x_test = feats[n_val:]
-    implied = {n: dict(zip(models, (x_test @ _prior_mean(p).T).mean(axis=0).tolist(), strict=True))
+    implied = {n: dict(zip(models, [float(kernels.matvec(x_test, th).mean()) for th in _prior_mean(p)],
+                           strict=True))
                for n, p in sets.items()}
     return {
         "experiment": "prior_mismatch",
