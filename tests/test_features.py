@@ -296,6 +296,12 @@ class TestDefaultResolution:
         train_pca_from_embeddings(np.random.default_rng(2).normal(size=(40, 384)), n_components=5,
                                   output_path=tmp_path / "artifacts" / "pca_25_minilm.npz")
         monkeypatch.setenv("PARETOBANDIT_DATA", str(tmp_path))
+        # the copy shipped in the package wins: the paper's inputs never depend on the data source
+        packaged = FeatureService()
+        assert packaged.dimension == 26 and "resources/artifacts" in packaged.describe()["pca"]["path"]
+        import paretobandit.canonical as canonical_mod
+
+        monkeypatch.setattr(canonical_mod, "artifact_path", lambda name: None)   # no packaged copy
         fs = FeatureService()
         assert fs.dimension == 6
         assert fs.describe()["pca"]["path"].startswith(str(tmp_path.resolve()))
