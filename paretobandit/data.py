@@ -219,9 +219,9 @@ class FetchReport:
         text = (f"data in {self.dest} (from {self.source}): {len(self.written)} written, "
                 f"{len(self.skipped)} already verified")
         if self.missing_artifacts:
-            text += (f"; not available without a local copy: {', '.join(self.missing_artifacts)} — set "
-                     f"{DATA_ENV_VAR} to a folder holding them, or regenerate them with "
-                     "paretobandit.pca.train_pca and the warm-up prior generator on the val split")
+            text += (f"; missing from the installed package: {', '.join(self.missing_artifacts)} — "
+                     f"reinstall paretobandit (its package data holds them) or set {DATA_ENV_VAR} "
+                     "to a folder holding them")
         return text
 
 
