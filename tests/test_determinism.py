@@ -219,3 +219,14 @@ def test_results_identical_under_other_instruction_sets_and_blas_kernels(determi
         assert sorted(got) == sorted(expected), name
         differ = [rel for rel in expected if got[rel] != expected[rel]]
         assert not differ, f"results differ under {env_extra}: {differ}"
+
+
+def test_comparison_ignores_only_provenance(tmp_path):
+    base = {"experiment": "x", "summary": {"m": 0.8631}, "provenance": {"git_commit": "a"}}
+    paths = []
+    for i, doc in enumerate([base, {**base, "provenance": {"git_commit": "b"}},
+                             {**base, "summary": {"m": 0.8632}}]):
+        paths.append(tmp_path / f"{i}.json")
+        paths[-1].write_text(json.dumps(doc))
+    one, two, three = (results_without_provenance(p) for p in paths)
+    assert one == two and one != three
