@@ -230,3 +230,42 @@ def test_comparison_ignores_only_provenance(tmp_path):
         paths[-1].write_text(json.dumps(doc))
     one, two, three = (results_without_provenance(p) for p in paths)
     assert one == two and one != three
+
+
+_SIM_PROBE = """
+import hashlib, json, numpy as np
+from paretobandit.sim import Priors, simulate
+from paretobandit.sim.synthetic import synthetic_tables
+tb = synthetic_tables(400, 26, 3, seed=0)
+a_off, b_off = tb.priors(seed=1)
+streams = np.stack([np.random.default_rng(s).integers(0, 400, 1500) for s in range(6)])
+res = simulate(tb.features, tb.rewards, tb.costs, streams, tb.prices, seeds=list(range(6)),
+               budget=[1e-4, 3e-4, 1e-3, None, 3e-4, 1e-3], gamma=[0.997, 0.99, 0.997, 1.0, 0.9995, 0.997],
+               alpha=0.05, cost_penalty=0.0, priors=Priors(a_off, b_off), compiled=True)
+h = hashlib.sha256()
+for arr in (res.arm, res.reward, res.cost, res.lam):
+    h.update(np.ascontiguousarray(arr).tobytes())
+for key, value in sorted(res.final.items()):
+    if isinstance(value, dict):                       # repair counters
+        h.update(json.dumps(value, sort_keys=True).encode())
+    else:
+        h.update(key.encode() + np.ascontiguousarray(value).tobytes())
+print(h.hexdigest())
+"""
+
+
+@pytest.mark.determinism
+def test_compiled_simulator_bits_do_not_depend_on_the_cpu_target(tmp_path):
+    """The compiled engine built for the host CPU and for NUMBA_CPU_NAME=generic (fresh caches), under
+    two OpenBLAS kernels, gives the same bits for decisions, rewards, costs, λ and final state."""
+    pytest.importorskip("numba")
+    digests = {}
+    for name, extra in {"host": {}, "generic": {"NUMBA_CPU_NAME": "generic", "OPENBLAS_CORETYPE": "Prescott"},
+                        "zen": {"OPENBLAS_CORETYPE": "Zen"}}.items():
+        env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CPU_NAME", "OPENBLAS_CORETYPE")}
+        env.update(extra, NUMBA_CACHE_DIR=str(tmp_path / name), PYTHONPATH=str(REPO))
+        proc = subprocess.run([sys.executable, "-c", _SIM_PROBE], env=env, capture_output=True, text=True,
+                              timeout=600, cwd=REPO)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        digests[name] = proc.stdout.split()[-1]
+    assert len(set(digests.values())) == 1, digests
