@@ -269,3 +269,20 @@ def test_compiled_simulator_bits_do_not_depend_on_the_cpu_target(tmp_path):
         assert proc.returncode == 0, proc.stderr[-2000:]
         digests[name] = proc.stdout.split()[-1]
     assert len(set(digests.values())) == 1, digests
+
+
+def test_run_info_records_what_explains_a_difference(tmp_path, monkeypatch):
+    from paretobandit import canonical
+    from paretobandit.workbench.results import write_run_info
+
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Prescott")
+    path = write_run_info(tmp_path / "run_info.json", experiment="x", wall_seconds=1.5)
+    info = json.loads(path.read_text())
+    assert set(info["versions"]) == {"numpy", "scipy", "numba", "llvmlite", "torch", "sentence-transformers",
+                                     "transformers"}
+    assert info["versions"]["numpy"] == np.__version__
+    assert info["cpu"] and info["machine"]
+    assert any(e.get("internal_api") == "openblas" and e.get("architecture") for e in info["blas"])
+    assert info["numeric_env"]["OPENBLAS_CORETYPE"] == "Prescott"
+    assert info["features_sha256"] == canonical.feature_checksum()
+    assert info["experiment"] == "x" and info["wall_seconds"] == 1.5
