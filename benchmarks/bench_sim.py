@@ -5,6 +5,12 @@ Usage::
     python benchmarks/bench_sim.py                 # real data (data/raw + data/features)
     python benchmarks/bench_sim.py --router-runs 14 --n-jobs 2
     python benchmarks/bench_sim.py --standin       # random stand-in features (timing only)
+    python benchmarks/bench_sim.py --compare-with /tmp/old   # side by side with another checkout
+
+``--compare-with DIR`` times only the compiled Exp 01 engine, alternately for this checkout and for the
+``paretobandit`` package under ``DIR`` (e.g. ``git archive HEAD~3 paretobandit | tar -x -C DIR``),
+in fresh subprocesses with the same data, ``--repeats`` times each, and prints the best CPU seconds
+of each side and their ratio.
 
 Reports (1) Exp 01 = 20 seeds × 7 budgets (val warm-up + test, 140 runs) through
 :func:`paretobandit.experiments.run_budget_pacing` with each step backend of the engine — the
@@ -192,6 +198,55 @@ def bench_throughput(sizes, n_steps, n_jobs, backend, compiled) -> list[tuple[in
     return rows
 
 
+_EXP01_PROBE = """
+import os, sys, time
+sys.path.insert(0, sys.argv[1])
+sys.path.insert(1, sys.argv[2])
+import bench_sim
+import paretobandit
+assert paretobandit.__file__.startswith(sys.argv[1]), paretobandit.__file__
+from paretobandit.experiments import run_budget_pacing
+common = bench_sim.exp01_inputs(standin=False)
+run_budget_pacing(**{**common, "seeds": common["seeds"][:1], "budgets": common["budgets"][:1]})
+t0, c0 = time.perf_counter(), time.process_time()
+run_budget_pacing(**common)
+print(time.perf_counter() - t0, time.process_time() - c0)
+"""
+
+
+def exp01_inputs(standin: bool) -> dict:
+    """Keyword arguments of :func:`run_budget_pacing` for Exp 01 at full scale (the paper's inputs)."""
+    val, test, catalog, fv, ft, _ = _load(standin)
+    models = list(val.models)
+    prices = np.array([[catalog[m]["input_cost_per_m"], catalog[m]["output_cost_per_m"]] for m in models])
+    return dict(features_val=fv, rewards_val=val.rewards, costs_val=val.costs, features_test=ft,
+                rewards_test=test.rewards, costs_test=test.costs, models=models, prices=prices,
+                budgets=default_budgets(val.costs, 7), seeds=make_seeds(3000, 20),
+                router_params={"alpha": 0.01, "forgetting_factor": 0.997, "prior_n_effective": 1163.9,
+                               "cost_penalty": 0.0},
+                pacer_params={"mode": "adaptive"}, priors=load_prior_arrays(_priors_path()), n_resamples=1000)
+
+
+def compare_with(other: Path, repeats: int) -> None:
+    """Side-by-side CPU seconds of the compiled Exp 01 engine: this checkout vs ``other``."""
+    here = Path(__file__).resolve().parents[1]
+    bench_dir = str(Path(__file__).resolve().parent)
+    times: dict[str, list[float]] = {"this checkout": [], str(other): []}
+    for _ in range(repeats):
+        for label, root in (("this checkout", here), (str(other), other)):
+            with tempfile.TemporaryDirectory() as cache:
+                env = dict(os.environ, NUMBA_CACHE_DIR=cache, PARETOBANDIT_SIM_NUMBA="1",
+                           PYTHONPATH=str(root))
+                p = subprocess.run([sys.executable, "-c", _EXP01_PROBE, str(root), bench_dir], env=env,
+                                   capture_output=True, text=True, check=True, cwd=str(here))
+            times[label].append(float(p.stdout.split()[-1]))
+    print(f"\nExp 01 full scale, compiled engine, CPU seconds over {repeats} alternating runs")
+    for label, ts in times.items():
+        print(f"  {label:<40} best {min(ts):7.2f}   all {' '.join(f'{t:.2f}' for t in ts)}")
+    new, old = min(times["this checkout"]), min(times[str(other)])
+    print(f"  ratio this/other (best CPU): {new / old:.3f}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--router-runs", type=int, default=14, help="router runs timed (extrapolated to 140)")
@@ -200,7 +255,13 @@ def main(argv=None) -> int:
     ap.add_argument("--standin", action="store_true", help="random stand-in features (no feature cache)")
     ap.add_argument("--throughput-steps", type=int, default=300)
     ap.add_argument("--skip-exp01", action="store_true")
+    ap.add_argument("--compare-with", type=Path, default=None,
+                    help="folder holding another paretobandit package: time Exp 01 side by side only")
+    ap.add_argument("--repeats", type=int, default=3, help="alternating runs per side (--compare-with)")
     args = ap.parse_args(argv)
+    if args.compare_with is not None:
+        compare_with(args.compare_with.resolve(), args.repeats)
+        return 0
     try:
         import numba
         nb_version = f"numba {numba.__version__}"

@@ -9,7 +9,8 @@ Usage::
     paretobandit route --batch prompts.txt --state router       # one JSON line per prompt; `-` = stdin
     paretobandit feedback REQUEST_ID REWARD [--cost C] --state router
     paretobandit data fetch [--source DIR] [--dest DIR]
-    paretobandit features build [--splits val test ...]
+    paretobandit features build [--sets val ... judges] [--replace] [--no-cache]  # re-derive + compare
+    paretobandit features build --splits TABLE ...    # local caches data/features/<table>.npz only
     paretobandit features train-pca --output my_pca.npz [--split val]
     paretobandit models check [--registry models.json] [--load]
 
@@ -160,10 +161,19 @@ def build_parser() -> argparse.ArgumentParser:
     feats = sub.add_parser("features", help="feature caches", description="Feature caches.")
     feats_sub = feats.add_subparsers(dest="features_command", parser_class=_Parser, metavar="ACTION",
                                      required=True)
-    build = feats_sub.add_parser("build", help="embed the splits into data/features/<split>.npz",
-                                 description="Embed each split's prompts with the default pipeline into a "
-                                 "content-addressed cache (re-runs are instant).")
-    build.add_argument("--splits", nargs="+", default=["val", "test", "val_k4", "test_k4"], metavar="SPLIT")
+    build = feats_sub.add_parser("build", help="re-derive the canonical features and compare",
+                                 description="Re-embed every prompt of the canonical feature sets on this "
+                                 "machine (local content-addressed cache data/features/<set>.npz), print "
+                                 "the largest absolute deviation from the canonical vectors shipped in the "
+                                 "package, and replace those only with --replace. --splits builds local "
+                                 "caches of arbitrary reward tables instead (no comparison).")
+    build.add_argument("--sets", nargs="+", default=None, metavar="SET",
+                       help="canonical sets (default: val test val_k4 test_k4 judges)")
+    build.add_argument("--replace", action="store_true",
+                       help="rewrite the canonical sets from the re-derived vectors (changes every result)")
+    build.add_argument("--no-cache", action="store_true", help="re-embed every prompt (ignore data/features)")
+    build.add_argument("--splits", nargs="+", default=None, metavar="SPLIT",
+                       help="build local caches of these reward tables only")
     build.add_argument("--pca", metavar="NPZ", help="PCA artifact (default: the reference PCA resolution)")
     build.add_argument("--batch-size", type=int, default=64)
 
@@ -456,9 +466,22 @@ def _cmd_features(args: argparse.Namespace) -> int:
               "FeatureService(pca_path=...)")
         return 0
     service = _feature_service(args.pca)
-    written = build_features(splits=args.splits, feature_service=service, batch_size=args.batch_size)
-    for split, path in written.items():
-        print(f"{split}: {path} (d={service.dimension})")
+    if args.splits is not None:
+        if args.sets is not None or args.replace:
+            raise CLIError("--splits builds local caches only; it cannot be combined with --sets/--replace")
+        written = build_features(splits=args.splits, feature_service=service, batch_size=args.batch_size)
+        for split, path in written.items():
+            print(f"{split}: {path} (d={service.dimension})")
+        return 0
+    from .canonical import FEATURE_SETS
+    from .featureset import rebuild
+
+    reports = rebuild(args.sets or FEATURE_SETS, replace=args.replace, feature_service=service,
+                      batch_size=args.batch_size, use_cache=not args.no_cache)
+    for report in reports:
+        print(report.line())
+    if not args.replace and not all(r.identical for r in reports):
+        print("canonical features kept (pass --replace to rewrite them from these vectors)")
     return 0
 
 

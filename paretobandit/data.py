@@ -7,10 +7,13 @@ Layout (all paths resolved from the repository root, never from the current dire
 
 :func:`fetch` copies ``$PARETOBANDIT_DATA`` (or the ``shared/data`` folder beside the repository) into
 ``data/raw/``, verifying every file against ``SHA256SUMS``. Without a local copy it downloads the reward
-tables and price catalogs from the upstream repository and verifies them against the checksums pinned in
-this module. The upstream PCA and prior artifacts exist only as pickles, which this project never loads:
-they must come from ``$PARETOBANDIT_DATA`` or be regenerated (``paretobandit.pca.train_pca`` and the
-warm-up prior generator on the val split) — a documented deviation from the paper.
+tables, cross-judge tables and price catalogs from the upstream repository at commit
+``72ccbefe5cb858c95e00368e2b68de3c2b28a2ee`` (base URL overridable with ``$PARETOBANDIT_UPSTREAM_URL``,
+e.g. a ``file://`` mirror of the upstream layout) and verifies them against the checksums pinned in this
+module. The upstream PCA and prior artifacts exist only as pickles, which this project never loads; the
+package ships pickle-free copies (``paretobandit/resources/artifacts``, see PROVENANCE.md there), which
+every loader prefers and :func:`fetch` installs, so the paper's inputs never depend on where the data
+came from.
 
 Nothing here unpickles: tables are JSON lines, catalogs JSON, arrays ``.npz`` read with
 ``allow_pickle=False``.
@@ -38,6 +41,8 @@ from .errors import DataError
 __all__ = [
     "DATA_ENV_VAR",
     "UPSTREAM_BASE_URL",
+    "UPSTREAM_URL_ENV_VAR",
+    "upstream_base_url",
     "FetchReport",
     "RewardTable",
     "build_features",
@@ -54,55 +59,71 @@ __all__ = [
 ]
 
 DATA_ENV_VAR = "PARETOBANDIT_DATA"
-UPSTREAM_COMMIT = "72ccbef"
+#: Environment variable overriding the upstream base URL (``https://``, ``http://`` or ``file://``; the
+#: folder it names must have the upstream repository's layout).
+UPSTREAM_URL_ENV_VAR = "PARETOBANDIT_UPSTREAM_URL"
+UPSTREAM_COMMIT = "72ccbefe5cb858c95e00368e2b68de3c2b28a2ee"
 UPSTREAM_BASE_URL = f"https://raw.githubusercontent.com/ParetoBandit/ParetoBandit/{UPSTREAM_COMMIT}/"
 
-#: Files that can be downloaded from the upstream repository when no local copy exists:
-#: ``local relative path -> (upstream relative path, sha256)``. The checksums are those of the
-#: reference copy's ``SHA256SUMS``. The upstream paths mirror the reference layout; they could not be
-#: checked against the live repository from this (offline) machine, so a 404 reports the URL tried.
+_REWARDS = "data_collection/rewards/"
+_JUDGES = "experiments/appendix/judge_robustness/results/"
+#: Files downloaded from the upstream repository when no local copy exists:
+#: ``local relative path -> (path relative to the upstream repository root, sha256)``. The checksums
+#: are those of the reference copy's ``SHA256SUMS``.
 UPSTREAM_FILES: dict[str, tuple[str, str]] = {
     "rewards/val.jsonl": (
-        "data/rewards/val.jsonl", "9590556ee832bb8e27b0e838eb4fd6b656e69e39c99ef067fc6379abc7f168ef"),
+        _REWARDS + "val.jsonl", "9590556ee832bb8e27b0e838eb4fd6b656e69e39c99ef067fc6379abc7f168ef"),
     "rewards/test.jsonl": (
-        "data/rewards/test.jsonl", "b2f7e0e034902d254b3620770d98824cb932ad9cbecd38b9ce00345620a70665"),
+        _REWARDS + "test.jsonl", "b2f7e0e034902d254b3620770d98824cb932ad9cbecd38b9ce00345620a70665"),
     "rewards/val_k4.jsonl": (
-        "data/rewards/val_k4.jsonl", "a4ef953acae52873934882d97400c0b410afac0fb874bc39a1f2b3716ea5015d"),
+        _REWARDS + "val_k4.jsonl", "a4ef953acae52873934882d97400c0b410afac0fb874bc39a1f2b3716ea5015d"),
     "rewards/test_k4.jsonl": (
-        "data/rewards/test_k4.jsonl", "96ce988cad380276898457e351585bbef62e686b45fc32bbdeaf1bae764748b1"),
+        _REWARDS + "test_k4.jsonl", "96ce988cad380276898457e351585bbef62e686b45fc32bbdeaf1bae764748b1"),
     "rewards/flash_token_counts.jsonl": (
-        "data/rewards/flash_token_counts.jsonl",
+        _REWARDS + "flash_canonical/flash_token_counts.jsonl",
         "466eaf193a61ac0f8369e45f46e8657bf658b68ae44eb65bceb2e56a6423da76"),
     "judges/cross_judge_claude_test.jsonl": (
-        "data/judges/cross_judge_claude_test.jsonl",
+        _JUDGES + "cross_judge_claude_test.jsonl",
         "24c403f8b9da4b3d0bbbd0d956a04af4d72b0328580a39ac63878d38e72125f5"),
     "judges/cross_judge_claude_val.jsonl": (
-        "data/judges/cross_judge_claude_val.jsonl",
+        _JUDGES + "cross_judge_claude_val.jsonl",
         "ee9ac8874f4e7ecc971e9c5d20653b4c55d909881ebb80faa4d17aba0ce3444c"),
     "judges/cross_judge_gpt_mini_test.jsonl": (
-        "data/judges/cross_judge_gpt_mini_test.jsonl",
+        _JUDGES + "cross_judge_gpt_mini_test.jsonl",
         "ada75251fc8c0eb69bb76bd212dbbeda39dad2e9395b03aea0883820d9a34602"),
     "judges/cross_judge_gpt_mini_val.jsonl": (
-        "data/judges/cross_judge_gpt_mini_val.jsonl",
+        _JUDGES + "cross_judge_gpt_mini_val.jsonl",
         "2b02edb910492e49d5b4159bf9359a6caca5bf0fb481bd6190ac11759619ee9a"),
     "judges/cross_judge_r1_test.jsonl": (
-        "data/judges/cross_judge_r1_test.jsonl",
+        _JUDGES + "cross_judge_r1_test.jsonl",
         "3667f9b609d27e2e83d4bc590c95641c7111408e8f76e60c5e9d5a4c56997cd7"),
     "judges/cross_judge_r1_val.jsonl": (
-        "data/judges/cross_judge_r1_val.jsonl",
+        _JUDGES + "cross_judge_r1_val.jsonl",
         "e72879a120ced9a4bfb54c4063ba8ad1b677aa40292150a67290f4a08fba940a"),
     "models/models_k3.json": (
-        "data/models/models_k3.json", "17b167d0c676914fd3c9d3f99aff7c6b0e93c88a6b63c7babf3376d0a78ae683"),
+        "data_collection/config/models_k3.json",
+        "17b167d0c676914fd3c9d3f99aff7c6b0e93c88a6b63c7babf3376d0a78ae683"),
     "models/models_k4.json": (
-        "data/models/models_k4.json", "47065fc7c1573f90eff8c23742c9ed522f837f471f6433d9dcea9b8043aa0782"),
+        "data_collection/config/models_k4.json",
+        "47065fc7c1573f90eff8c23742c9ed522f837f471f6433d9dcea9b8043aa0782"),
 }
 
-#: Artifacts that can only come from a local copy (upstream ships them as pickles).
-LOCAL_ONLY_FILES = (
-    "artifacts/pca_25_minilm.npz",
-    "artifacts/priors_k3_d26.npz",
-    "artifacts/priors_k3_d26.json",
+#: Artifacts upstream ships only as pickles: the package carries pickle-free copies
+#: (``paretobandit/resources/artifacts``), which :func:`fetch` installs into ``data/raw/artifacts``.
+PACKAGED_ARTIFACTS = (
+    "pca_25_minilm.npz",
+    "priors_k3_d26.npz",
+    "priors_k3_d26.json",
+    "priors_mismatch_gsm8k_only.json",
+    "priors_mismatch_gsm8k_only.npz",
+    "priors_mismatch_inverted.json",
+    "priors_mismatch_inverted.npz",
+    "priors_mismatch_mmlu_only.json",
+    "priors_mismatch_mmlu_only.npz",
+    "priors_mismatch_random_1680.json",
+    "priors_mismatch_random_1680.npz",
 )
+LOCAL_ONLY_FILES = tuple(f"artifacts/{name}" for name in PACKAGED_ARTIFACTS)
 
 DEFAULT_SPLITS = ("val", "test", "val_k4", "test_k4")
 _FETCH_HINT = "run `paretobandit data fetch` (or `make data`) first"
@@ -198,9 +219,9 @@ class FetchReport:
         text = (f"data in {self.dest} (from {self.source}): {len(self.written)} written, "
                 f"{len(self.skipped)} already verified")
         if self.missing_artifacts:
-            text += (f"; not available without a local copy: {', '.join(self.missing_artifacts)} — set "
-                     f"{DATA_ENV_VAR} to a folder holding them, or regenerate them with "
-                     "paretobandit.pca.train_pca and the warm-up prior generator on the val split")
+            text += (f"; missing from the installed package: {', '.join(self.missing_artifacts)} — "
+                     f"reinstall paretobandit (its package data holds them) or set {DATA_ENV_VAR} "
+                     "to a folder holding them")
         return text
 
 
@@ -293,35 +314,76 @@ def _fetch_local(src: Path, dest: Path) -> FetchReport:
 
 
 def _default_opener(url: str) -> Any:
-    return urllib.request.urlopen(url, timeout=60)  # noqa: S310 - fixed https URL
+    return urllib.request.urlopen(url, timeout=60)  # noqa: S310 - https/file base URL chosen by the user
 
 
-def _fetch_upstream(dest: Path, opener: Callable[[str], Any]) -> FetchReport:
-    report = FetchReport(dest=dest, source=UPSTREAM_BASE_URL)
-    lines = []
-    for rel, (upstream, digest) in UPSTREAM_FILES.items():
+def upstream_base_url() -> str:
+    """Base URL of the upstream repository: ``$PARETOBANDIT_UPSTREAM_URL`` or :data:`UPSTREAM_BASE_URL`.
+
+    Always ends with ``/``; ``https://``, ``http://`` and ``file://`` URLs are accepted.
+
+    Raises
+    ------
+    DataError
+        The environment variable holds another kind of URL.
+    """
+    url = os.environ.get(UPSTREAM_URL_ENV_VAR) or UPSTREAM_BASE_URL
+    if not url.startswith(("https://", "http://", "file://")):
+        raise DataError(f"{UPSTREAM_URL_ENV_VAR}={url!r} must be an https://, http:// or file:// URL")
+    return url if url.endswith("/") else url + "/"
+
+
+def _install_packaged_artifacts(dest: Path, report: FetchReport, lines: list[str]) -> None:
+    from .canonical import artifact_path
+
+    for name in PACKAGED_ARTIFACTS:
+        rel = f"artifacts/{name}"
+        src = artifact_path(name)            # checksum-verified
+        if src is None:
+            report.missing_artifacts.append(rel)
+            continue
+        digest = sha256_file(src)
         lines.append(f"{digest}  {rel}")
         target = dest / rel
         if _up_to_date(target, digest):
             report.skipped.append(rel)
             continue
-        url = UPSTREAM_BASE_URL + upstream
+        payload = src.read_bytes()
+        _atomic_write_from(lambda fh, data=payload: fh.write(data), target)
+        report.written.append(rel)
+
+
+def _fetch_upstream(dest: Path, opener: Callable[[str], Any]) -> FetchReport:
+    base = upstream_base_url()
+    report = FetchReport(dest=dest, source=base)
+    lines = []
+    payloads: dict[str, bytes] = {}
+    for rel, (upstream, digest) in UPSTREAM_FILES.items():   # download and verify everything first
+        lines.append(f"{digest}  {rel}")
+        if _up_to_date(dest / rel, digest):
+            report.skipped.append(rel)
+            continue
+        url = base + upstream
         try:
             response = opener(url)
             with response:
                 payload = response.read()
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise DataError(f"could not download {url}: {exc}. No local reference data was found either: "
-                            f"set {DATA_ENV_VAR} to a folder holding the data (with SHA256SUMS)") from exc
+            raise DataError(f"could not download {rel} from {url}: {exc}. No local reference data was found "
+                            f"either: set {DATA_ENV_VAR} to a folder holding the data (with SHA256SUMS), or "
+                            f"{UPSTREAM_URL_ENV_VAR} to a mirror of the upstream repository") from exc
         actual = hashlib.sha256(payload).hexdigest()
         if actual != digest:
-            raise DataError(f"checksum mismatch for {url}: expected sha256 {digest}, got {actual}; "
-                            "refusing to write it")
-        _atomic_write_from(lambda fh, data=payload: fh.write(data), target)
+            raise DataError(f"checksum mismatch for {rel} downloaded from {url}: expected sha256 {digest}, "
+                            f"got {actual}; refusing to write it (nothing was written)")
+        payloads[rel] = payload
+    for rel, payload in payloads.items():
+        _atomic_write_from(lambda fh, data=payload: fh.write(data), dest / rel)
         report.written.append(rel)
-    report.missing_artifacts = [rel for rel in LOCAL_ONLY_FILES if not (dest / rel).is_file()]
+    _install_packaged_artifacts(dest, report, lines)
     dest.mkdir(parents=True, exist_ok=True)
-    (dest / "SHA256SUMS").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (dest / "SHA256SUMS").write_text("\n".join(sorted(lines, key=lambda ln: ln.split()[1])) + "\n",
+                                     encoding="utf-8")
     return report
 
 
@@ -533,48 +595,66 @@ def _features_path(split: str) -> Path:
     return features_root() / f"{split}.npz"
 
 
-def load_features(split: str, feature_service: Any = None, cache: str | None = None) -> np.ndarray:
-    """Return the cached feature matrix (n, d) of a split, rows in the reward table's order.
+def _lookup_rows(keys: np.ndarray, prompts: Sequence[str], where: str, split: str) -> np.ndarray:
+    from .features import text_key
 
-    The cache is content-addressed (sha256 of each prompt); rows are looked up by the prompts of
+    index = {k: i for i, k in enumerate(keys.tolist())}
+    rows = []
+    for i, prompt in enumerate(prompts):
+        j = index.get(text_key(prompt))
+        if j is None:
+            raise DataError(f"{where} has no vector for row {i + 1} of {split!r}; the reward table and the "
+                            "features disagree (run `paretobandit features build`)")
+        rows.append(j)
+    return np.asarray(rows, dtype=np.intp)
+
+
+def load_features(split: str, feature_service: Any = None, *, source: str = "canonical") -> np.ndarray:
+    """Return the feature matrix (n, d) of a split, rows in the reward table's order.
+
+    By default the vectors come from the canonical artifact shipped in the package
+    (:mod:`paretobandit.canonical`; checksum-verified): the sets ``val``, ``test``, ``val_k4``, ``test_k4``
+    and, for the six ``cross_judge_*`` tables, ``judges``. A table outside those sets, or
+    ``source="cache"``, reads the local content-addressed cache ``data/features/<split>.npz``
+    (:func:`build_features`). Rows are looked up by the sha256 of each prompt of
     ``load_reward_table(split)``, so a changed table can never be paired with stale features.
 
     Parameters
     ----------
     split : str
-        Table name, e.g. ``"val"`` or ``"cross_judge_r1_test"``.
+        Table name, e.g. ``"val"`` or ``"cross_judge_gpt_mini_test"``.
     feature_service : FeatureService, optional
-        If given, the cache must have been built by an identical pipeline (same ``fingerprint()``: kind,
-        dimension, model, whitening and PCA sha256; file locations do not matter).
-    cache : str, optional
-        Name of the cache file ``data/features/<cache>.npz`` when it is not ``<split>.npz`` (e.g.
-        ``"judges"``, one cache holding the prompts of several tables).
+        If given, the features must have been built by an identical pipeline (same ``fingerprint()``:
+        kind, dimension, model, whitening and PCA sha256; file locations do not matter).
+    source : {"canonical", "cache"}
+        Where to read the vectors from.
 
     Raises
     ------
     DataError
-        Cache or table missing (with the command that builds it), or prompts absent from the cache.
+        Artifact/cache or table missing, checksum mismatch, or prompts absent from the features.
     """
-    from .features import read_feature_cache, text_key
+    from . import canonical
+    from .features import read_feature_cache
 
-    path = _features_path(split if cache is None else cache)
-    if not path.is_file():
-        raise DataError(f"feature cache {path} not found; build it with `paretobandit features build` "
-                        f"(or paretobandit.data.build_features(splits=({split!r},)))")
-    keys, vectors, description = read_feature_cache(path)
+    if source not in ("canonical", "cache"):
+        raise DataError(f"source must be 'canonical' or 'cache', got {source!r}")
+    set_name = canonical.set_for_table(split) if source == "canonical" else None
+    if set_name is not None:
+        keys, vectors, description = canonical.read_feature_set(set_name)
+        where = f"canonical feature set {set_name!r} ({canonical.FEATURES_DIR})"
+    else:
+        path = _features_path(split)
+        if not path.is_file():
+            raise DataError(f"feature cache {path} not found; build it with `paretobandit features build` "
+                            f"(or paretobandit.data.build_features(splits=({split!r},)))")
+        keys, vectors, description = read_feature_cache(path)
+        where = f"feature cache {path}"
     if feature_service is not None and description != feature_service.fingerprint():
-        raise DataError(f"feature cache {path} was built by {description}, not by "
+        raise DataError(f"{where} was built by {description}, not by "
                         f"{feature_service.fingerprint()}; rebuild it with `paretobandit features build`")
     table = load_reward_table(split)
-    index = {k: i for i, k in enumerate(keys.tolist())}
-    rows = []
-    for i, prompt in enumerate(table.prompts):
-        j = index.get(text_key(prompt))
-        if j is None:
-            raise DataError(f"feature cache {path} has no vector for row {i + 1} of {split!r}; "
-                            "rebuild it with `paretobandit features build`")
-        rows.append(j)
-    return vectors[np.asarray(rows, dtype=np.intp)]
+    return vectors[_lookup_rows(keys, table.prompts, where, split)]
 
 
 def build_features(
@@ -582,7 +662,11 @@ def build_features(
     feature_service: Any = None,
     batch_size: int = 64,
 ) -> dict[str, Path]:
-    """Embed each split's prompts into ``data/features/<split>.npz`` (content-addressed, re-runs are instant).
+    """Embed each split's prompts into the local cache ``data/features/<split>.npz`` (content-addressed).
+
+    This re-derives features on this machine; the experiments read the canonical artifact instead
+    (:func:`load_features`). ``paretobandit features build`` compares the two
+    (:func:`paretobandit.featureset.rebuild`).
 
     Parameters
     ----------

@@ -12,8 +12,9 @@ Three kinds of :class:`FeatureService`, one contract (``extract``, ``extract_bat
 * ``"precomputed"``: ``FeatureService.for_precomputed(dimension)``; the caller's vector is used as given
   and the bias is appended (d = dimension + 1). This is the routing hot path: a few µs.
 
-PCA resolution for the default pipeline: explicit ``pca_path`` → ``$PARETOBANDIT_DATA/artifacts/
-pca_25_minilm.npz`` → ``<repo>/data/raw/artifacts/pca_25_minilm.npz`` → raw embeddings + bias.
+PCA resolution for the default pipeline: explicit ``pca_path`` → the copy shipped in the package
+(``paretobandit/resources/artifacts/pca_25_minilm.npz``, checksum-verified) → ``$PARETOBANDIT_DATA/
+artifacts/pca_25_minilm.npz`` → ``<repo>/data/raw/artifacts/pca_25_minilm.npz`` → raw embeddings + bias.
 ``pca_path=False`` disables PCA without a warning.
 
 Feature caches are content-addressed ``.npz`` files (keys: ``keys`` (m,) sha256 hex of the prompt text,
@@ -98,8 +99,12 @@ def default_model_path() -> Path:
 
 def resolve_default_pca() -> Path | None:
     """Return the first existing default PCA file, or ``None`` (see the module docstring for the order)."""
+    from .canonical import artifact_path
     from .data import DATA_ENV_VAR, data_root
 
+    packaged = artifact_path(PCA_FILENAME)
+    if packaged is not None:
+        return packaged
     candidates = []
     env = os.environ.get(DATA_ENV_VAR)
     if env:

@@ -13,11 +13,25 @@ The functions implement SPEC §1.2–1.5 (ParetoBandit, Taberner-Miller 2026):
 * the primal–dual budget pacer step.
 
 Nothing here validates its inputs: the public boundary does that once.
+
+Machine independence. Everything that decides a routing decision is computed with operations whose
+IEEE-754 result does not depend on the CPU: elementwise ``+ − × ÷ sqrt`` (correctly rounded on every
+x86-64 SIMD width) in a fixed order. The transcendental functions, whose libm/SVML results differ
+between instruction sets by an ulp, are replaced by correctly rounded exact arithmetic
+(:func:`exact_power`, :func:`exact_log`), and the linear algebra on the decision path (prior
+rescaling, re-inversions, ``θ = A⁻¹b``, warm-up Gram matrices) uses :func:`solve`, :func:`inverse`,
+:func:`matvec` and :func:`gram` — fixed-order elementwise NumPy, never BLAS/LAPACK, whose kernels
+(and hence roundings) are chosen per CPU. The scoring products of :func:`arm_scores` (NumPy
+reference step) and the online router's GEMV still go through BLAS; the compiled simulator
+(:mod:`paretobandit.sim._compiled`) does not.
 """
 
 from __future__ import annotations
 
+import decimal
+import functools
 import math
+from fractions import Fraction
 
 import numpy as np
 
@@ -35,7 +49,8 @@ def blended_price(input_cost_per_m, output_cost_per_m):
 def normalised_cost(price_per_1k, floor=1e-4, ceil=0.10):
     """Log-normalised unit cost ``c̃ = clip((ln max(p, floor) − ln floor)/(ln ceil − ln floor), 0, 1)``."""
     p = np.maximum(np.asarray(price_per_1k, dtype=float), floor)
-    c = (np.log(p) - np.log(floor)) / (np.log(ceil) - np.log(floor))
+    log_p = np.vectorize(exact_log, otypes=[float])(p) if p.size else np.log(p)
+    c = (log_p - exact_log(floor)) / (exact_log(ceil) - exact_log(floor))
     return np.clip(c, 0.0, 1.0)
 
 
@@ -52,11 +67,65 @@ def estimate_input_tokens(prompt: str) -> int:
     return int(round(1.3 * len(prompt.split())))
 
 
+# --------------------------------------------------------------------------- exact scalar functions
+def exact_power(base: float, exponent: float) -> float:
+    """``base ** exponent`` correctly rounded to float64, independent of libm and the CPU.
+
+    Integer exponents are evaluated exactly with rationals; others with 60-digit decimals.
+    """
+    base = float(base)
+    exponent = float(exponent)
+    if exponent.is_integer() and base > 0.0:
+        n = int(exponent)
+        value = Fraction(base) ** n
+        return float(value)
+    with decimal.localcontext(decimal.Context(prec=60)):
+        return float(decimal.Decimal(base) ** decimal.Decimal(exponent))
+
+
+@functools.lru_cache(maxsize=4096)
+def exact_log(value: float) -> float:
+    """Natural logarithm of ``value > 0``, correctly rounded (60-digit decimals), CPU independent."""
+    with decimal.localcontext(decimal.Context(prec=60)):
+        return float(decimal.Decimal(float(value)).ln())
+
+
 # --------------------------------------------------------------------------- forgetting
+@functools.lru_cache(maxsize=256)
+def _decay_table(gamma: float, cap: int) -> np.ndarray:
+    num, den = gamma.as_integer_ratio()          # γ = num/den exactly; γ^k = num^k/den^k
+    values = []
+    pn, pd = 1, 1
+    for _ in range(cap + 1):
+        values.append(pn / pd)                   # int / int: correctly rounded in Python
+        pn *= num
+        pd *= den
+    table = np.array(values, dtype=float)
+    table.setflags(write=False)
+    return table
+
+
+def decay_table(gamma: float, cap: int = 1000) -> np.ndarray:
+    """Read-only table ``T[k] = γ^k`` (correctly rounded) for ``k = 0..cap``: the single source of
+    every forgetting factor (router, NumPy and compiled simulator)."""
+    return _decay_table(float(gamma), int(cap))
+
+
 def decay_factor(gamma, dt, cap=1000):
-    """Forgetting factor ``g = γ^min(dt, cap)`` (``dt`` clipped below at 0)."""
-    dt = np.minimum(np.maximum(np.asarray(dt), 0), cap)
-    return np.power(gamma, dt)
+    """Forgetting factor ``g = γ^min(dt, cap)`` (``dt`` clipped below at 0), by :func:`decay_table` lookup.
+
+    ``gamma`` is a scalar or an array broadcastable against ``dt``.
+    """
+    dt = np.minimum(np.maximum(np.asarray(dt), 0), cap).astype(np.intp)
+    gamma_arr = np.asarray(gamma, dtype=float)
+    if gamma_arr.ndim == 0:
+        return decay_table(float(gamma_arr), cap)[dt]
+    gamma_arr, dt = np.broadcast_arrays(gamma_arr, dt)
+    out = np.empty(dt.shape)
+    for g in np.unique(gamma_arr):
+        sel = gamma_arr == g
+        out[sel] = decay_table(float(g), cap)[dt[sel]]
+    return out
 
 
 def staleness_inflation(gamma, dt, v_max=200.0, cap=1000):
@@ -172,7 +241,7 @@ def effective_sample_size(gamma: float, t_adapt: float = 500.0) -> float:
     """``n_eff = (γ^(−T) − 1)/(1 − γ)``: prior weight that forgetting erodes in ``T`` steps."""
     if gamma >= 1.0:
         return float(t_adapt)
-    return float((gamma ** (-t_adapt) - 1.0) / (1.0 - gamma))
+    return float((exact_power(gamma, -t_adapt) - 1.0) / (1.0 - gamma))
 
 
 def rescale_prior(a_off, b_off, n_eff, ridge=1.0):
@@ -185,7 +254,7 @@ def rescale_prior(a_off, b_off, n_eff, ridge=1.0):
     b_off = np.asarray(b_off, dtype=float)
     d = a_off.shape[-1]
     s = n_eff / a_off[..., d - 1, d - 1]
-    theta_off = np.linalg.solve(a_off, b_off[..., None])[..., 0]
+    theta_off = solve(a_off, b_off[..., None])[..., 0]
     a = s[..., None, None] * a_off + ridge * np.eye(d)
     b = s[..., None] * b_off + ridge * theta_off
     return a, b
@@ -199,10 +268,86 @@ def offline_statistics(features, rewards, plasticity=0.1):
     x = np.asarray(features, dtype=float)
     r = np.asarray(rewards, dtype=float)
     d = x.shape[1]
-    gram = np.eye(d) + x.T @ x
-    a = np.broadcast_to(plasticity * gram, (r.shape[1], d, d)).copy()
-    b = plasticity * (r.T @ x)
+    xx, rx = gram(x, r)
+    a = np.broadcast_to(plasticity * (np.eye(d) + xx), (r.shape[1], d, d)).copy()
+    b = plasticity * rx
     return a, b
+
+
+# --------------------------------------------------------------------------- CPU-independent linear algebra
+def matvec(m, v):
+    """``m @ v`` for (..., n, d) and (..., d), summed left to right over ``d`` (no BLAS)."""
+    m = np.asarray(m, dtype=float)
+    v = np.asarray(v, dtype=float)
+    acc = m[..., 0] * v[..., None, 0]
+    for j in range(1, m.shape[-1]):
+        acc = acc + m[..., j] * v[..., None, j]
+    return acc
+
+
+def solve(a, b):
+    """Solve ``a @ y = b`` for (..., d, d) and (..., d, m) by Gauss–Jordan elimination with partial
+    pivoting, in a fixed order of elementwise operations (no LAPACK): the same bits on every CPU.
+
+    Singular systems give inf/NaN entries (callers re-regularise before they get there).
+    """
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    d = a.shape[-1]
+    lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    m = b.shape[-1]
+    aug = np.concatenate([np.broadcast_to(a, lead + (d, d)), np.broadcast_to(b, lead + (d, m))], axis=-1)
+    aug = aug.reshape(-1, d, d + m)
+    # Every operation below acts on one system at a time, so identical systems (e.g. one prior shared
+    # by every run of a batch) are solved once: same bits, less work.
+    first: dict[bytes, int] = {}
+    keep: list[int] = []
+    back = np.empty(aug.shape[0], dtype=np.intp)
+    for i, row in enumerate(aug):
+        j = first.setdefault(row.tobytes(), len(keep))
+        if j == len(keep):
+            keep.append(i)
+        back[i] = j
+    aug = aug[keep]
+    idx = np.arange(aug.shape[0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for k in range(d):
+            p = k + np.argmax(np.abs(aug[:, k:, k]), axis=1)
+            swap = p != k
+            if swap.any():
+                rows = idx[swap]
+                pivot_rows = aug[rows, p[swap]].copy()
+                aug[rows, p[swap]] = aug[rows, k]
+                aug[rows, k] = pivot_rows
+            aug[:, k, k:] = aug[:, k, k:] / aug[:, k, k, None]
+            factor = aug[:, :, k].copy()
+            factor[:, k] = 0.0
+            aug[:, :, k:] = aug[:, :, k:] - factor[:, :, None] * aug[:, None, k, k:]
+    return aug[back, :, d:].reshape(lead + (d, m))
+
+
+def inverse(a):
+    """Inverse of (..., d, d) matrices by :func:`solve` against the identity (no LAPACK)."""
+    a = np.asarray(a, dtype=float)
+    d = a.shape[-1]
+    return solve(a, np.eye(d))
+
+
+def gram(x, r):
+    """``(Σ_i x_i x_iᵀ, Σ_i r_i x_iᵀ)`` for rows x (n, d), r (n, K), accumulated row after row (no BLAS).
+
+    Returns (d, d) and (K, d) arrays.
+    """
+    x = np.asarray(x, dtype=float)
+    r = np.asarray(r, dtype=float)
+    d, k = x.shape[1], r.shape[1]
+    xx = np.zeros((d, d))
+    rx = np.zeros((k, d))
+    for i in range(x.shape[0]):
+        xi = x[i]
+        xx += xi[:, None] * xi[None, :]
+        rx += r[i][:, None] * xi[None, :]
+    return xx, rx
 
 
 # --------------------------------------------------------------------------- single-run fast paths

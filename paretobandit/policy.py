@@ -58,7 +58,7 @@ def _sym(n: np.ndarray) -> np.ndarray:
 
 def _invert(a: np.ndarray) -> np.ndarray:
     """O(d³) inverse (module-level so tests can observe that it runs outside :attr:`LinUCBPolicy.lock`)."""
-    return np.linalg.inv(a)
+    return kernels.inverse(a)
 
 
 class LinUCBPolicy:
@@ -122,7 +122,7 @@ class LinUCBPolicy:
         m_view = stack[: k * d].reshape(k, d, d)
         if ainv is None:
             if k:
-                m_view[...] = np.linalg.inv(A)
+                m_view[...] = kernels.inverse(A)
         else:
             m_view[...] = ainv
         if e:
@@ -131,7 +131,7 @@ class LinUCBPolicy:
         if theta is not None:
             theta_view[...] = theta
         elif k:
-            theta_view[...] = (m_view @ b[:, :, None])[:, :, 0]
+            theta_view[...] = kernels.matvec(m_view, b)
         self._N = np.array(A, dtype=float, order="C")
         self._c = np.array(b, dtype=float, order="C")
         self.stack = stack
@@ -281,7 +281,7 @@ class LinUCBPolicy:
         if add_ridge:
             a[np.diag_indices_from(a)] += add_ridge
         ainv = _invert(a)
-        theta = ainv @ b
+        theta = kernels.matvec(ainv, b)
         with self.lock:
             self._N[arm] = a
             self._M[arm] = ainv
@@ -382,7 +382,7 @@ class LinUCBPolicy:
             d = self.d
             a_new = self.config.ridge * np.eye(d) if A is None else np.asarray(A, dtype=float)
             b_new = np.zeros(d) if b is None else np.asarray(b, dtype=float)
-            ainv_new = np.linalg.inv(a_new)
+            ainv_new = kernels.inverse(a_new)
             with self.lock:
                 for arm in range(self.n_arms):
                     self._normalise_arm(arm)
@@ -396,7 +396,7 @@ class LinUCBPolicy:
                     lu + [t],
                     lp + [t],
                     nu + [0],
-                    np.concatenate([self.theta, (ainv_new @ b_new)[None]]),
+                    np.concatenate([self.theta, kernels.matvec(ainv_new, b_new)[None]]),
                 )
                 if on_commit is not None:
                     on_commit()
@@ -418,14 +418,14 @@ class LinUCBPolicy:
         with self.write_lock:
             a = np.array(A, dtype=float)
             bb = np.array(b, dtype=float)
-            ainv = np.linalg.inv(a)
+            ainv = kernels.inverse(a)
             with self.lock:
                 self._N[arm] = a
                 self._c[arm] = bb
                 self._M[arm] = ainv
                 self._s[arm] = self._sig[arm] = self._beta[arm] = 1.0
                 self._s_arr[arm] = 1.0
-                self.theta[arm] = ainv @ bb
+                self.theta[arm] = kernels.matvec(ainv, bb)
                 self.rho[arm] = self.config.ridge
 
     # ------------------------------------------------------------------ state

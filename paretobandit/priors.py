@@ -41,8 +41,14 @@ DEFAULT_PRIORS_NAME = "priors_k3_d26.npz"
 
 
 def default_priors_path() -> Path | None:
-    """``$PARETOBANDIT_DATA/artifacts/priors_k3_d26.npz`` if it exists, else
+    """The copy shipped in the package (``paretobandit/resources/artifacts/priors_k3_d26.npz``,
+    checksum-verified), else ``$PARETOBANDIT_DATA/artifacts/priors_k3_d26.npz`` if it exists, else
     ``<repo>/data/raw/artifacts/priors_k3_d26.npz`` if it exists, else ``None``."""
+    from .canonical import artifact_path
+
+    packaged = artifact_path(DEFAULT_PRIORS_NAME)
+    if packaged is not None:
+        return packaged
     env = os.environ.get("PARETOBANDIT_DATA")
     candidates = []
     if env:

@@ -38,7 +38,6 @@ realdata = [pytest.mark.realdata,
 LLAMA = "meta-llama/llama-3.1-8b-instruct"
 MISTRAL = "mistralai/mistral-large-2512"
 PRO = "google/gemini-2.5-pro"
-UPSTREAM = "https://raw.githubusercontent.com/ParetoBandit/ParetoBandit/72ccbef/"
 
 
 def _row(prompt, arms, source="mmlu"):
@@ -138,34 +137,54 @@ class _FakeResponse(io.BytesIO):
     pass
 
 
+UPSTREAM = "https://raw.githubusercontent.com/ParetoBandit/ParetoBandit/72ccbefe5cb858c95e00368e2b68de3c2b28a2ee/"
+
+
+def test_upstream_paths_are_the_real_layout():
+    """Hand-checked against the upstream repository at the pinned commit (full hash in the URL)."""
+    assert data_mod.UPSTREAM_BASE_URL == UPSTREAM
+    paths = {rel: up for rel, (up, _) in data_mod.UPSTREAM_FILES.items()}
+    assert paths["rewards/val_k4.jsonl"] == "data_collection/rewards/val_k4.jsonl"
+    assert paths["rewards/flash_token_counts.jsonl"] == \
+        "data_collection/rewards/flash_canonical/flash_token_counts.jsonl"
+    assert paths["models/models_k4.json"] == "data_collection/config/models_k4.json"
+    assert paths["judges/cross_judge_gpt_mini_test.jsonl"] == \
+        "experiments/appendix/judge_robustness/results/cross_judge_gpt_mini_test.jsonl"
+    assert len(paths) == 13
+
+
 def test_upstream_download_with_fake_opener(tmp_path, monkeypatch):
     payloads = {"rewards/val.jsonl": b"val rows\n", "models/models_k3.json": b"{}"}
     monkeypatch.setattr(data_mod, "UPSTREAM_FILES", {
-        rel: (f"data/{rel}", hashlib.sha256(p).hexdigest()) for rel, p in payloads.items()})
+        rel: (f"up/{rel}", hashlib.sha256(p).hexdigest()) for rel, p in payloads.items()})
+    monkeypatch.delenv("PARETOBANDIT_UPSTREAM_URL", raising=False)
     urls = []
 
     def opener(url):
         urls.append(url)
-        rel = url.split("/72ccbef/data/", 1)[1]
-        return _FakeResponse(payloads[rel])
+        return _FakeResponse(payloads[url.split(UPSTREAM + "up/", 1)[1]])
 
     monkeypatch.setattr(data_mod, "source_root", lambda: None)
     report = fetch(dest=tmp_path / "d", opener=opener)
-    assert urls and all(u.startswith(UPSTREAM) for u in urls)
-    assert sorted(report.written) == sorted(payloads)
+    assert len(urls) == 2 and all(u.startswith(UPSTREAM) for u in urls)
     assert (tmp_path / "d" / "rewards/val.jsonl").read_bytes() == b"val rows\n"
-    assert "artifacts/pca_25_minilm.npz" in report.missing_artifacts
-    assert "PARETOBANDIT_DATA" in report.summary() and "train_pca" in report.summary()
+    # the pickle-free artifacts come from the package, byte-identical
+    assert (tmp_path / "d" / "artifacts/pca_25_minilm.npz").read_bytes() == \
+        (repo_root() / "paretobandit/resources/artifacts/pca_25_minilm.npz").read_bytes()
+    assert sorted(report.written) == sorted([*payloads, *data_mod.LOCAL_ONLY_FILES])
+    assert report.missing_artifacts == []
     assert data_mod._fetch_upstream(tmp_path / "d", opener).written == []
 
 
 def test_fetch_falls_back_to_download_without_local_copy(tmp_path, monkeypatch):
     monkeypatch.setattr(data_mod, "source_root", lambda: None)
+    monkeypatch.delenv("PARETOBANDIT_UPSTREAM_URL", raising=False)
 
     def offline(url):
         raise urllib.error.URLError("no network")
 
-    with pytest.raises(DataError, match="could not download https://raw.githubusercontent.com/.*PARETOBANDIT_DATA"):
+    with pytest.raises(DataError, match="could not download rewards/val.jsonl from https://raw.githubusercontent"
+                                        ".com/.*PARETOBANDIT_DATA"):
         fetch(dest=tmp_path / "d", opener=offline)
     with pytest.raises(DataError, match="no local reference data"):
         fetch(dest=tmp_path / "d", allow_download=False)
@@ -174,9 +193,105 @@ def test_fetch_falls_back_to_download_without_local_copy(tmp_path, monkeypatch):
 def test_upstream_checksum_mismatch_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(data_mod, "UPSTREAM_FILES",
                         {"rewards/val.jsonl": ("data/rewards/val.jsonl", "0" * 64)})
-    with pytest.raises(DataError, match="checksum mismatch"):
+    with pytest.raises(DataError, match="checksum mismatch for rewards/val.jsonl"):
         data_mod._fetch_upstream(tmp_path / "d", lambda url: _FakeResponse(b"tampered"))
     assert not (tmp_path / "d" / "rewards/val.jsonl").exists()
+
+
+def test_upstream_url_env_var_is_validated(monkeypatch):
+    monkeypatch.setenv("PARETOBANDIT_UPSTREAM_URL", "ftp://example.org/x")
+    with pytest.raises(DataError, match="PARETOBANDIT_UPSTREAM_URL"):
+        data_mod.upstream_base_url()
+    monkeypatch.setenv("PARETOBANDIT_UPSTREAM_URL", "file:///srv/mirror")
+    assert data_mod.upstream_base_url() == "file:///srv/mirror/"
+
+
+# ---- the download path end to end, against the upstream layout served locally (HTTP and file://)
+def _upstream_mirror(root):
+    """Symlink the reference files into ``root`` under their upstream repository paths."""
+    for rel, (upstream, _) in data_mod.UPSTREAM_FILES.items():
+        target = root / upstream
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(SHARED / rel)
+    return root
+
+
+@pytest.fixture
+def http_mirror(tmp_path, monkeypatch):
+    """``(mirror folder, base URL)`` of a local HTTP server on 127.0.0.1 serving the upstream layout."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    if SHARED is None:
+        pytest.skip("needs the reference data folder (../shared/data or PARETOBANDIT_DATA) to serve")
+    mirror = _upstream_mirror(tmp_path / "mirror")
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(mirror)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setattr(data_mod, "source_root", lambda: None)
+    yield mirror, f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_download_from_local_http_mirror(tmp_path, monkeypatch, http_mirror):
+    mirror, url = http_mirror
+    monkeypatch.setenv("PARETOBANDIT_UPSTREAM_URL", url)
+    report = fetch(dest=tmp_path / "d")
+    assert report.source == url and report.missing_artifacts == []
+    # every file of the reference folder arrives, with the reference folder's checksums
+    assert read_checksums(tmp_path / "d" / "SHA256SUMS") == read_checksums(SHARED / "SHA256SUMS")
+    for rel, digest in read_checksums(SHARED / "SHA256SUMS").items():
+        assert data_mod.sha256_file(tmp_path / "d" / rel) == digest, rel
+    assert fetch(dest=tmp_path / "d").written == []          # idempotent
+
+
+def test_download_corrupted_file_names_it_and_writes_nothing(tmp_path, monkeypatch, http_mirror):
+    mirror, url = http_mirror
+    bad = mirror / "data_collection/rewards/test.jsonl"
+    data = bad.read_bytes()
+    bad.unlink()
+    bad.write_bytes(data.replace(b'"reward": 1.0', b'"reward": 0.9', 1))
+    monkeypatch.setenv("PARETOBANDIT_UPSTREAM_URL", url)
+    with pytest.raises(DataError, match=r"checksum mismatch for rewards/test.jsonl downloaded from "
+                                        r"http://127\.0\.0\.1:\d+/data_collection/rewards/test\.jsonl"):
+        fetch(dest=tmp_path / "d")
+    assert not (tmp_path / "d").exists() or not any((tmp_path / "d").rglob("*.jsonl"))
+
+
+def test_download_missing_file_names_it(tmp_path, monkeypatch, http_mirror):
+    mirror, url = http_mirror
+    (mirror / "experiments/appendix/judge_robustness/results/cross_judge_claude_val.jsonl").unlink()
+    monkeypatch.setenv("PARETOBANDIT_UPSTREAM_URL", url)
+    with pytest.raises(DataError, match=r"could not download judges/cross_judge_claude_val.jsonl .*404"):
+        fetch(dest=tmp_path / "d")
+
+
+def test_download_from_file_url_mirror(tmp_path, monkeypatch):
+    if SHARED is None:
+        pytest.skip("needs the reference data folder (../shared/data or PARETOBANDIT_DATA)")
+    mirror = _upstream_mirror(tmp_path / "mirror")
+    monkeypatch.setattr(data_mod, "source_root", lambda: None)
+    monkeypatch.setenv("PARETOBANDIT_UPSTREAM_URL", mirror.as_uri())
+    fetch(dest=tmp_path / "d")
+    assert read_checksums(tmp_path / "d" / "SHA256SUMS") == read_checksums(SHARED / "SHA256SUMS")
+
+
+def test_packaged_artifacts_match_reference_checksums():
+    from paretobandit.canonical import ARTIFACTS_DIR, verify_artifacts
+
+    packaged = verify_artifacts()
+    assert sorted(packaged) == sorted(data_mod.PACKAGED_ARTIFACTS)
+    if SHARED is not None:
+        ref = read_checksums(SHARED / "SHA256SUMS")
+        assert packaged == {rel.split("/", 1)[1]: d for rel, d in ref.items() if rel.startswith("artifacts/")}
+    assert (ARTIFACTS_DIR / "PROVENANCE.md").is_file()
 
 
 def test_upstream_manifest_matches_reference_checksums():

@@ -296,6 +296,12 @@ class TestDefaultResolution:
         train_pca_from_embeddings(np.random.default_rng(2).normal(size=(40, 384)), n_components=5,
                                   output_path=tmp_path / "artifacts" / "pca_25_minilm.npz")
         monkeypatch.setenv("PARETOBANDIT_DATA", str(tmp_path))
+        # the copy shipped in the package wins: the paper's inputs never depend on the data source
+        packaged = FeatureService()
+        assert packaged.dimension == 26 and "resources/artifacts" in packaged.describe()["pca"]["path"]
+        import paretobandit.canonical as canonical_mod
+
+        monkeypatch.setattr(canonical_mod, "artifact_path", lambda name: None)   # no packaged copy
         fs = FeatureService()
         assert fs.dimension == 6
         assert fs.describe()["pca"]["path"].startswith(str(tmp_path.resolve()))
@@ -482,3 +488,63 @@ def test_split_cache_matches_live_pipeline(minilm26):
     live = np.array([minilm26.extract(p) for p in table.prompts[:4]])
     scale = np.linalg.norm(live, axis=1, keepdims=True)
     assert np.all(np.abs(x[:4] - live) <= 1e-6 * scale)
+
+
+# ------------------------------------------------------------------------- canonical artifact rebuild
+@pytest.fixture
+def tiny_canonical(tmp_path, monkeypatch):
+    """A one-set canonical artifact (``val``: 3 prompts) in tmp, with a custom 2-d encoder."""
+    import paretobandit.canonical as canonical_mod
+    import paretobandit.data as data_mod
+
+    raw = tmp_path / "raw"
+    (raw / "rewards").mkdir(parents=True)
+    rows = [{"prompt": p, "source": "s", "arms": {"a": {"reward": 1.0, "cost": 0.0}}}
+            for p in ("x", "yy", "zzz")]
+    (raw / "rewards" / "val.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    monkeypatch.setattr(data_mod, "data_root", lambda: raw)
+    monkeypatch.setattr(data_mod, "features_root", lambda: tmp_path / "cache")
+    monkeypatch.setattr(canonical_mod, "FEATURES_DIR", tmp_path / "canonical")
+    shift = {"value": 0.0}
+
+    def enc(prompts):
+        return np.array([[len(p) + shift["value"], 0.5] for p in prompts])
+
+    service = FeatureService(custom_encoder=enc, embedding_dim=2)
+    keys = [text_key(p) for p in ("x", "yy", "zzz")]
+    canonical_mod.write_feature_sets({"val": (keys, service.extract_batch(["x", "yy", "zzz"]))},
+                                     service.fingerprint(), {"how": "test"})
+    return canonical_mod, service, shift, tmp_path / "canonical"
+
+
+def test_rebuild_reports_deviation_and_replaces_only_when_asked(tiny_canonical):
+    from paretobandit.data import load_features
+    from paretobandit.featureset import rebuild
+
+    canonical_mod, service, shift, folder = tiny_canonical
+    before = (folder / "val.npz").read_bytes()
+    (report,) = rebuild(["val"], feature_service=service, use_cache=False)
+    assert report.identical and report.max_abs_deviation == 0.0 and not report.replaced
+    shift["value"] = 2.0 ** -20                # every vector moves by 2^-20 in its first coordinate
+    (report,) = rebuild(["val"], feature_service=service, use_cache=False)
+    assert report.max_abs_deviation == 2.0 ** -20 and not report.identical and not report.replaced
+    assert (folder / "val.npz").read_bytes() == before             # never silently replaced
+    np.testing.assert_array_equal(load_features("val")[:, 0], [1.0, 2.0, 3.0])
+    (report,) = rebuild(["val"], feature_service=service, use_cache=False, replace=True)
+    assert report.replaced
+    np.testing.assert_array_equal(load_features("val")[:, 0], np.array([1.0, 2.0, 3.0]) + 2.0 ** -20)
+    assert canonical_mod.read_manifest()["provenance"]["how"] == "paretobandit features build --replace"
+
+
+def test_features_build_cli_keeps_canonical(tiny_canonical, monkeypatch, capsys):
+    import paretobandit.cli as cli_mod
+    from paretobandit.cli import main
+
+    canonical_mod, service, shift, folder = tiny_canonical
+    monkeypatch.setattr(cli_mod, "_feature_service", lambda pca: service)
+    shift["value"] = 0.25
+    assert main(["features", "build", "--sets", "val", "--no-cache"]) == 0
+    out = capsys.readouterr().out
+    assert "2.500e-01" in out and "kept canonical" in out and "--replace" in out
+    assert main(["features", "build", "--sets", "nope"]) == 1
+    assert "unknown feature sets" in capsys.readouterr().err

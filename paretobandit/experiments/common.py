@@ -59,7 +59,13 @@ def make_seeds(offset: int, n_seeds: int) -> list[int]:
 
 # ------------------------------------------------------------------------------------- priors
 def default_priors_path() -> Path:
-    """Locate ``priors_k3_d26.npz``: ``data/raw/artifacts`` of the repo, else the reference data folder."""
+    """Locate ``priors_k3_d26.npz``: the package's copy (:func:`paretobandit.canonical.artifact_path`),
+    else ``data/raw/artifacts`` of the repo, else the reference data folder."""
+    from ..canonical import artifact_path
+
+    packaged = artifact_path(PRIORS_FILE)
+    if packaged is not None:
+        return packaged
     candidates = []
     try:
         from .. import data as _data

@@ -38,7 +38,7 @@ __all__ = [
     "GAP_BINS",
     "JUDGES",
     "agreement_analysis",
-    "build_judge_features",
+    "load_judge_features",
     "kendall_w",
     "lins_ccc",
     "load_judge_tables",
@@ -111,31 +111,24 @@ def load_judge_tables(
     return out
 
 
-def build_judge_features(
+def load_judge_features(
     pattern: str,
     *,
     judge: str = "r1",
     splits: Sequence[str] = ("val", "test"),
-    cache: str = "judges",
-    feature_service=None,
     max_rows: int | None = None,
 ) -> dict[str, np.ndarray]:
-    """Features of the cross-judge prompts, ``{split: (n, d)}``, via the default FeatureService pipeline.
+    """Features of the cross-judge prompts, ``{split: (n, d)}``, from the canonical feature artifact.
 
-    The prompts of ``pattern.format(judge=judge, split=...)`` are embedded into the content-addressed
-    cache ``data/features/<cache>.npz`` (MiniLM → reference PCA → whitening → bias, as the val/test caches;
-    prompts already cached are not re-encoded) and read back with
-    :func:`paretobandit.data.load_features` (lookup by prompt hash). ``max_rows`` keeps the first rows.
+    The prompts of ``pattern.format(judge=judge, split=...)`` are looked up by prompt hash in the
+    ``judges`` set of the canonical artifact (:mod:`paretobandit.canonical`: MiniLM → reference PCA →
+    whitening → bias, made once, checksummed), so no machine re-embeds them. ``max_rows`` keeps the first rows.
     """
-    from ..data import features_root, load_features, load_reward_table
-    from ..features import FeatureService
+    from ..data import load_features
 
-    service = feature_service if feature_service is not None else FeatureService()
     names = [str(pattern).format(judge=judge, split=s) for s in splits]
-    prompts = [p for n in names for p in load_reward_table(n).prompts]
-    service.extract_batch(prompts, cache_path=features_root() / f"{cache}.npz")
     rows = slice(None) if max_rows is None else slice(0, int(max_rows))
-    return {s: load_features(n, cache=cache)[rows] for s, n in zip(splits, names, strict=True)}
+    return {s: load_features(n)[rows] for s, n in zip(splits, names, strict=True)}
 
 
 # ------------------------------------------------------------------------------------- (I) agreement

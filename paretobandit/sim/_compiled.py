@@ -16,8 +16,9 @@ of the NumPy reference step (``BatchSimulator._step_numpy`` and :mod:`paretoband
 
 Numerics. The same operations in the same order, except rewrites that change results only by
 rounding (far inside the 1e-9 contract; the online router's stacked GEMV also differs from NumPy's
-batched matmul by rounding): dot products are summed in vectorised order (``fastmath={"reassoc"}``
-on :func:`_dot` only); ``A⁻¹x`` is computed as ``xᵀA⁻¹`` (``A⁻¹`` is symmetric), once per arm in the
+batched matmul by rounding): dot products are summed in a fixed interleaved order (:func:`_dot`;
+no fastmath flag anywhere, so neither re-association nor FMA contraction: bit-identical on every
+x86-64 CPU); ``A⁻¹x`` is computed as ``xᵀA⁻¹`` (``A⁻¹`` is symmetric), once per arm in the
 route and reused, divided by the decay, by the update of the chosen arm; divisions become
 multiplications by a reciprocal; and the forgetting of ``A⁻¹`` and ``A`` is deferred: each arm
 carries pending factors ``c``, ``e`` (true ``A⁻¹ = c·stored``, ``A = e·stored``; the rank-one
@@ -41,8 +42,8 @@ all of them at once and calls :func:`advance` again, which resumes each one wher
 ``FLOOR``, ``CORRUPT``, ``STABILITY``
     a re-inversion repair (ridge floor after the decay; ``den < 1`` before Sherman–Morrison;
     ``trace(A⁻¹)`` above the limit after it). Python adds the ridge term to ``A`` and re-inverts it
-    with ``numpy.linalg.inv`` (stacked over the parked runs), sets ``θ = A⁻¹b`` and the phase to
-    ``AFTER_FLOOR`` / ``AFTER_CORRUPT`` / ``AFTER_STABILITY``.
+    with :func:`kernels.inverse` (fixed-order Gauss–Jordan, stacked over the parked runs), sets
+    ``θ = A⁻¹b`` and the phase to ``AFTER_FLOOR`` / ``AFTER_CORRUPT`` / ``AFTER_STABILITY``.
 
 Compiled with ``cache=True`` (the machine code is stored in ``__pycache__``; the first call in a
 fresh environment pays the compilation) and ``nogil=True`` (sub-batches step in parallel threads).
@@ -57,27 +58,41 @@ import numba as nb
 import numpy as np
 
 __all__ = ["AFTER_CORRUPT", "AFTER_FLOOR", "AFTER_STABILITY", "CORRUPT", "DONE", "FLOOR", "OBSERVE",
-           "ROUTE", "STABILITY", "TIE", "advance"]
+           "ROUTE", "STABILITY", "TIE", "advance", "inverse"]
 
 # Why a run stopped (run_code): DONE = not parked.
 DONE, TIE, FLOOR, CORRUPT, STABILITY = 0, 1, 2, 3, 4
 # Where a run's current step resumes (run_phase).
 ROUTE, OBSERVE, AFTER_FLOOR, AFTER_CORRUPT, AFTER_STABILITY = 0, 1, 2, 3, 4
 
+# No fastmath anywhere: LLVM may neither re-associate nor contract a*b + c into an FMA, so every
+# operation is one IEEE-754 operation in source order and the results are the same bits on every
+# x86-64 CPU (NUMBA_CPU_NAME=generic or host; checked by tests/test_determinism.py).
 _JIT = dict(nogil=True, cache=True)
-# Small hot helpers are inlined at the Numba-IR level (not _dot: its fastmath flags must stay its own).
+# Small hot helpers are inlined at the Numba-IR level.
 _JIT_INLINE = dict(_JIT, inline="always")
 #: Pending factors of A⁻¹ (growing) and A (shrinking) are applied before they leave [1/max, max].
 _SCALE_MAX = 1e32
-# Dot products may be summed in any order (vectorised); nothing else is re-associated.
-_JIT_DOT = dict(_JIT, fastmath={"reassoc"})
 
 
-@nb.njit(**_JIT_DOT)
+@nb.njit(**_JIT_INLINE)
 def _dot(a, b):
-    acc = 0.0
-    for i in range(a.shape[0]):
+    """``Σ a_i·b_i`` in a fixed order: four interleaved partial sums (lane ``i mod 4``), combined as
+    ``(s0 + s1) + (s2 + s3)``, then the tail. The order is explicit, so vectorising it (four lanes)
+    does not change a bit."""
+    n = a.shape[0]
+    s0 = s1 = s2 = s3 = 0.0
+    i = 0
+    while i + 4 <= n:
+        s0 += a[i] * b[i]
+        s1 += a[i + 1] * b[i + 1]
+        s2 += a[i + 2] * b[i + 2]
+        s3 += a[i + 3] * b[i + 3]
+        i += 4
+    acc = (s0 + s1) + (s2 + s3)
+    while i < n:
         acc += a[i] * b[i]
+        i += 1
     return acc
 
 
@@ -348,3 +363,51 @@ def advance(k1, base, run_k, run_phase, run_code, given_arm, tables, state, para
         run_code[s] = code
         n_parked += code != DONE
     return n_parked
+
+
+@nb.njit(**_JIT)
+def _gauss_jordan(aug, d):
+    """In-place Gauss–Jordan elimination of (n, d, d + m) augmented systems with partial pivoting.
+
+    Exactly the operations of :func:`paretobandit.kernels.solve`, in the same order (first maximal
+    |pivot|; the pivot row divided by the pivot; every other row minus its factor times the pivot
+    row, columns ≥ k), so the two give the same bits for finite input.
+    """
+    n, _, w = aug.shape
+    for s in range(n):
+        a = aug[s]
+        for k in range(d):
+            p = k
+            best = abs(a[k, k])
+            for i in range(k + 1, d):
+                v = abs(a[i, k])
+                if v > best:
+                    best = v
+                    p = i
+            if p != k:
+                for j in range(w):
+                    tmp = a[k, j]
+                    a[k, j] = a[p, j]
+                    a[p, j] = tmp
+            piv = a[k, k]
+            for j in range(k, w):
+                a[k, j] = a[k, j] / piv
+            for i in range(d):
+                if i == k:
+                    continue
+                f = a[i, k]
+                for j in range(k, w):
+                    a[i, j] = a[i, j] - f * a[k, j]
+
+
+def inverse(a: np.ndarray) -> np.ndarray:
+    """Inverse of (..., d, d) matrices: compiled :func:`paretobandit.kernels.inverse` (same bits)."""
+    a = np.asarray(a, dtype=np.float64)
+    d = a.shape[-1]
+    lead = a.shape[:-2]
+    aug = np.empty(lead + (d, 2 * d))
+    aug[..., :d] = a
+    aug[..., d:] = np.eye(d)
+    flat = np.ascontiguousarray(aug.reshape(-1, d, 2 * d))
+    _gauss_jordan(flat, d)
+    return flat[:, :, d:].reshape(lead + (d, d))

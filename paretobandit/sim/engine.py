@@ -25,8 +25,11 @@ Two step implementations
   step (:meth:`BatchSimulator._step_numpy`).
 * Compiled (``compiled=True``; the default when numba is installed): :mod:`paretobandit.sim._compiled`
   runs the same algorithm run after run in machine code, ~4–5× faster (``benchmarks/bench_sim.py``).
-  Ties and re-inversions still go through :func:`kernels.pick_arm` and ``numpy.linalg.inv``; the
-  arithmetic differs from the NumPy step only by rounding. ``tests/test_sim_exactness.py`` holds
+  Ties and re-inversions still go through :func:`kernels.pick_arm` and :func:`kernels.inverse`; the
+  arithmetic differs from the NumPy step only by rounding. The compiled step is machine independent
+  (bit-identical on every x86-64 CPU and BLAS kernel): no BLAS/LAPACK, no libm transcendental and no
+  re-association on its decision path (see :mod:`paretobandit.sim._compiled`); the NumPy step scores
+  with ``@`` (BLAS) and is exact only to rounding across CPUs. ``tests/test_sim_exactness.py`` holds
   both to the router contract; ``PARETOBANDIT_SIM_NUMBA=0`` makes NumPy the default.
 
 Not modelled (no experiment needs them): per-request ``max_cost``, ``remove_model``, delayed or
@@ -514,9 +517,9 @@ class BatchSimulator:
             use = pmask & np.isfinite(ne)[:, None] & self.active
             if use.any():
                 a, b = kernels.rescale_prior(a_off[use], b_off[use], ne[np.nonzero(use)[0]], ridge)
-                ainv = np.linalg.inv(a)
+                ainv = kernels.inverse(a)
                 self.A[use], self.b[use], self.ainv[use] = a, b, ainv
-                self.theta[use] = (ainv @ b[..., None])[..., 0]
+                self.theta[use] = kernels.matvec(ainv, b)
         self._refresh_prices()
 
     # ------------------------------------------------------------------ events at a step
@@ -769,9 +772,9 @@ class BatchSimulator:
             shift = ridge - self.rho[runs, arms] if kind == "ridge_floor" else np.full(runs.size, ridge)
             a_new = self.A[runs, arms] + shift[:, None, None] * self._eye
             self.A[runs, arms] = a_new
-            ainv = np.linalg.inv(a_new)
+            ainv = ck.inverse(a_new)       # compiled kernels.inverse: the same bits
             self.ainv[runs, arms] = ainv
-            self.theta[runs, arms] = (ainv @ self.b[runs, arms][..., None])[..., 0]
+            self.theta[runs, arms] = kernels.matvec(ainv, self.b[runs, arms])
             if kind == "ridge_floor":
                 self.rho[runs, arms] = ridge
             self.repairs[kind] += int(runs.size)
@@ -795,8 +798,8 @@ class BatchSimulator:
         else:
             a_mat = self._decayed_A(s, a, step) + shift * self._eye
         self.A[s, a] = a_mat
-        ainv = np.linalg.inv(a_mat)
-        return ainv, ainv @ b
+        ainv = kernels.inverse(a_mat)
+        return ainv, kernels.matvec(ainv, b)
 
     # ------------------------------------------------------------------ lazily materialised A
     def _replay(self, s: int, a: int, upto: int) -> np.ndarray:

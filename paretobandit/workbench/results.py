@@ -150,11 +150,22 @@ def read_results(path: Path | str) -> dict[str, Any]:
 
 
 def write_run_info(path: Path | str, **info: Any) -> Path:
-    """Write volatile run information (wall time, host, timestamps) to ``path`` as JSON."""
+    """Write volatile run information to ``path`` as JSON: wall time, host, timestamps and what can
+    explain a numerical difference between machines (versions of numpy, scipy, numba, llvmlite, torch,
+    sentence-transformers, transformers; the BLAS kernel; the CPU model; instruction-set overrides in
+    the environment; the checksum of the canonical feature artifact). Never compared byte for byte."""
     from datetime import datetime, timezone
 
+    from ..provenance import machine_info
+
     base = {"finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "python": sys.version.split()[0], "platform": platform.platform()}
+            "python": sys.version.split()[0], "platform": platform.platform(), **machine_info()}
+    try:
+        from ..canonical import feature_checksum
+
+        base["features_sha256"] = feature_checksum()
+    except Exception as exc:  # noqa: BLE001 - provenance must never fail a run
+        base["features_sha256"] = f"unavailable: {exc}"
     base.update(info)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
