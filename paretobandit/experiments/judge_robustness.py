@@ -122,7 +122,8 @@ def load_judge_features(
 
     The prompts of ``pattern.format(judge=judge, split=...)`` are looked up by prompt hash in the
     ``judges`` set of the canonical artifact (:mod:`paretobandit.canonical`: MiniLM → reference PCA →
-    whitening → bias, made once, checksummed), so no machine re-embeds them. ``max_rows`` keeps the first rows.
+    whitening → bias, made once, checksummed), so no machine re-embeds them. ``max_rows`` keeps the
+    first rows.
     """
     from ..data import load_features
 
