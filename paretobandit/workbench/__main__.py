@@ -8,6 +8,7 @@ Examples
 ``python -m paretobandit.workbench run --skip-run``     re-render figures and macros from results JSON
 ``python -m paretobandit.workbench paper``              build paper/build/main.pdf (needs latexmk)
 ``python -m paretobandit.workbench refresh``            re-execute notebooks in place (nbval references)
+``python -m paretobandit.workbench sweep-summary results/_sweeps/budget_pacing/<time>``   table + figure
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     f = sub.add_parser("refresh", help="re-execute notebooks in place with default parameters "
                                        "(the outputs nbval compares against)")
     f.add_argument("notebooks", nargs="*", help="notebook files (default: notebooks/*.ipynb)")
+    s = sub.add_parser("sweep-summary", help="write sweep_summary.csv and a figure across a multirun's jobs")
+    s.add_argument("sweep_dir", help="multirun folder, e.g. results/_sweeps/budget_pacing/<time>")
+    s.add_argument("--metric", help="metric drawn in the figure (default: the first headline)")
     return p
 
 
@@ -49,14 +53,7 @@ def _list(scale: str, overrides: Sequence[str]) -> None:
     params = {"overrides": list(overrides), "scale": scale}
     for name in runner.dag_order(exps):
         exp = exps[name]
-        if not exp.notebook.is_file():
-            status = "no notebook"
-        elif not exp.results_file.is_file():
-            status = "not run"
-        elif runner.is_up_to_date(exp, runner.input_hash(exp, params=params)):
-            status = "up to date"
-        else:
-            status = "out of date"
+        status = runner.status(exp, params)
         deps = ", ".join(exp.depends_on) or "-"
         print(f"{name:<20} {status:<12} depends on: {deps:<20} {exp.notebook.name}")
 
@@ -77,6 +74,16 @@ def main(argv: Sequence[str] | None = None) -> int:
               ("README tables are stale: run `python -m paretobandit.workbench readme`" if args.check
                else "README tables regenerated"))
         return 0 if fresh or not args.check else 1
+    if args.command == "sweep-summary":
+        from .sweep_summary import summarise_sweep
+
+        try:
+            table, figure = summarise_sweep(args.sweep_dir, metric=args.metric)
+        except (FileNotFoundError, KeyError) as err:
+            print(f"error: {err.args[0] if err.args else err}", file=sys.stderr)
+            return 2
+        print(f"wrote {table}" + (f" and {figure}" if figure else " (no numeric metric: no figure)"))
+        return 0
     if args.command == "paper":
         from .paper import build_paper
 

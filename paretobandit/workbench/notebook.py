@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from omegaconf import DictConfig
 
-from .config import compose
+from .config import compose_run
 
 __all__ = ["NOTEBOOK_ENV", "setup"]
 
@@ -20,6 +20,11 @@ def setup(experiment: str, scale: str = "ci", overrides: Sequence[str] = ()) -> 
 
     Sets :data:`NOTEBOOK_ENV` (without overriding variables the caller set), applies the plotting style
     and composes ``experiment=<experiment>``, ``scale=<scale>`` plus ``overrides``.
+
+    Where the run writes is decided by :func:`paretobandit.workbench.config.place_outputs`: only a
+    notebook executed by ``python -m paretobandit.workbench run`` at scale ``full`` without overrides
+    writes the canonical ``results/<experiment>/`` and ``paper/macros/``; an interactive session, nbval,
+    nbconvert or papermill writes to ``results/_runs/<experiment>/<overrides slug>/``.
 
     Parameters
     ----------
@@ -35,4 +40,4 @@ def setup(experiment: str, scale: str = "ci", overrides: Sequence[str] = ()) -> 
     from . import style
 
     style.apply()
-    return compose([f"experiment={experiment}", f"scale={scale}", *overrides])
+    return compose_run(experiment, scale, list(overrides))
