@@ -176,15 +176,16 @@ paths:
 NOTEBOOK_CODE = """
 import json, pathlib
 from paretobandit.workbench.config import compose_run, repo_path
-cfg = compose_run(NAME, scale, overrides, conf_dir=pathlib.Path("conf").resolve(), root=pathlib.Path.cwd())
+root = next(p for p in (pathlib.Path.cwd(), pathlib.Path.cwd().parent) if (p / "conf").is_dir())
+cfg = compose_run(NAME, scale, overrides, conf_dir=root / "conf", root=root)
 out = repo_path(cfg, cfg.paths.results_dir)
 out.mkdir(parents=True, exist_ok=True)
-log = pathlib.Path("runs.log")
+log = root / "runs.log"
 log.write_text(log.read_text() + NAME + "\\n" if log.exists() else NAME + "\\n")
 doc = {"schema_version": 1, "experiment": NAME, "summary": {"value": 0.5, "scale_n": len(scale)}}
 (out / "results.json").write_text(json.dumps(doc))
-pathlib.Path("out").mkdir(exist_ok=True)
-(pathlib.Path("out") / f"{NAME}.bin").write_text("artifact")
+(root / "out").mkdir(exist_ok=True)
+(root / "out" / f"{NAME}.bin").write_text("artifact")
 """
 
 
