@@ -196,3 +196,33 @@ def test_skip_run_rerenders_byte_identical_figures_and_macros(tmp_path, monkeypa
     assert exp.results_dir == out
     runner.render_outputs(exp)
     assert _tree_bytes(out / "figures", out / "macros") == first
+
+
+def test_notebook_figures_follow_the_json_not_the_in_memory_order(tmp_path, monkeypatch):
+    """A figure drawn in a mapping's iteration order comes out the same from publish() (the notebook)
+    and from the re-render, because both draw from the JSON as written (sorted keys)."""
+    import matplotlib.pyplot as plt
+    from omegaconf import open_dict
+
+    from paretobandit.workbench import figures
+    from paretobandit.workbench.publish import render_document
+
+    @figures.register("order_demo", "values")
+    def _values(doc):
+        fig, ax = plt.subplots()
+        cells = doc["summary"]["cells"]
+        ax.plot(range(len(cells)), list(cells.values()), marker="o")
+        ax.set_xticks(range(len(cells)), list(cells))
+        return fig
+
+    monkeypatch.delenv(wconfig.CANONICAL_ENV, raising=False)
+    cfg = wconfig.compose_run("budget_pacing", "ci", root=tmp_path)
+    with open_dict(cfg):
+        cfg.experiment.name = "order_demo"
+    publish(cfg, seeds=[1], per_seed={}, summary={"cells": {"tight": 3.0, "moderate": 1.0, "loose": 2.0}})
+    out = Path(cfg.paths.results_dir)
+    notebook_png = (out / "figures" / "values.png").read_bytes()
+    doc = results.read_results(out / "results.json")
+    rerendered = render_document(doc, tmp_path / "again", None, None)
+    assert (tmp_path / "again" / "values.png").read_bytes() == notebook_png
+    assert [p.name for p in rerendered] == ["values.pdf", "values.png"]
