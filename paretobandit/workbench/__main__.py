@@ -9,6 +9,7 @@ Examples
 ``python -m paretobandit.workbench paper``              build paper/build/main.pdf (needs latexmk)
 ``python -m paretobandit.workbench refresh``            re-execute notebooks in place (nbval references)
 ``python -m paretobandit.workbench sweep-summary results/_sweeps/budget_pacing/<time>``   table + figure
+``python -m paretobandit.workbench figure-hashes --update``   regenerate the image regression library
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sweep-summary", help="write sweep_summary.csv and a figure across a multirun's jobs")
     s.add_argument("sweep_dir", help="multirun folder, e.g. results/_sweeps/budget_pacing/<time>")
     s.add_argument("--metric", help="metric drawn in the figure (default: the first headline)")
+    h = sub.add_parser("figure-hashes", help="check (or --update) tests/figure_hashes.json, the "
+                                             "image regression library of the figures of results/*/")
+    h.add_argument("--update", action="store_true", help="rewrite the library from the current figures")
     return p
 
 
@@ -84,6 +88,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         print(f"wrote {table}" + (f" and {figure}" if figure else " (no numeric metric: no figure)"))
         return 0
+    if args.command == "figure-hashes":
+        from . import figure_hashes as fh
+
+        current = fh.compute_hashes()
+        if args.update:
+            print(f"wrote {len(current)} figure hashes to {fh.write_library(current)}")
+            return 0
+        diff = fh.differences(fh.read_library(), current)
+        print("\n".join(diff) if diff else f"all {len(current)} figures match {fh.HASH_LIBRARY}")
+        return 1 if diff else 0
     if args.command == "paper":
         from .paper import build_paper
 
