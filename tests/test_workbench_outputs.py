@@ -226,3 +226,21 @@ def test_notebook_figures_follow_the_json_not_the_in_memory_order(tmp_path, monk
     rerendered = render_document(doc, tmp_path / "again", None, None)
     assert (tmp_path / "again" / "values.png").read_bytes() == notebook_png
     assert [p.name for p in rerendered] == ["values.pdf", "values.png"]
+
+
+def test_readme_tables_refuse_results_made_with_other_parameters(tmp_path):
+    import shutil
+
+    from paretobandit.workbench import readme
+
+    shutil.copytree(REPO / "conf", tmp_path / "conf")
+    out = tmp_path / "results" / "budget_pacing"
+    out.mkdir(parents=True)
+    canonical = wconfig.compose_run("budget_pacing", "full", canonical=True, root=tmp_path)
+    doc = {"schema_version": results.SCHEMA_VERSION, "config": results.config_section(canonical)}
+    (out / "results.json").write_text(json.dumps(doc))
+    readme.check_canonical("budget_pacing", tmp_path)          # the canonical config: accepted
+    doc["config"]["router"]["params"]["alpha"] = 0.05         # the README's papermill example
+    (out / "results.json").write_text(json.dumps(doc))
+    with pytest.raises(readme.NotCanonicalError, match="router.params.alpha"):
+        readme.check_canonical("budget_pacing", tmp_path)

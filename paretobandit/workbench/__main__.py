@@ -71,9 +71,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         refresh_notebooks(args.notebooks or None)
         return 0
     if args.command == "readme":
-        from .readme import update
+        from .readme import NotCanonicalError, update
 
-        fresh = update(check=args.check)
+        try:
+            fresh = update(check=args.check)
+        except NotCanonicalError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
         print("README tables up to date" if fresh else
               ("README tables are stale: run `python -m paretobandit.workbench readme`" if args.check
                else "README tables regenerated"))
