@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -128,10 +129,16 @@ def test_ray_launcher_multirun_from_another_directory(tmp_path):
     env.update(PYTHONPATH=str(REPO_ROOT), PARETOBANDIT_RESULTS_ROOT=str(root), RAY_USAGE_STATS_ENABLED="0")
     cwd = tmp_path / "elsewhere"
     cwd.mkdir()
-    proc = subprocess.run([sys.executable, "-m", "paretobandit.workbench.sweep", "-m",
-                           "experiment=budget_pacing", "scale=ci", "router.params.alpha=0.01,0.05",
-                           "hydra/launcher=ray_local"],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    cmd = [sys.executable, "-m", "paretobandit.workbench.sweep", "-m", "experiment=budget_pacing", "scale=ci",
+           "router.params.alpha=0.01,0.05", "hydra/launcher=ray_local"]
+    for attempt in range(2):
+        proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+        if proc.returncode == 0 or "node timed out during startup" not in proc.stderr:
+            break
+        shutil.rmtree(root / "_sweeps", ignore_errors=True)   # Ray's own start-up failed: try once more
+    else:
+        pytest.skip("Ray could not start a local node on this machine (raylet start-up timed out twice; "
+                    "an overloaded CPU); the launcher itself was not reached")
     assert proc.returncode == 0, proc.stderr[-3000:]
     (sweep,) = (root / "_sweeps" / "budget_pacing").iterdir()
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
