@@ -131,7 +131,7 @@ def test_ray_launcher_multirun_from_another_directory(tmp_path):
     cwd.mkdir()
     cmd = [sys.executable, "-m", "paretobandit.workbench.sweep", "-m", "experiment=budget_pacing", "scale=ci",
            "router.params.alpha=0.01,0.05", "hydra/launcher=ray_local"]
-    for attempt in range(2):
+    for _attempt in range(2):
         proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
         if proc.returncode == 0 or "node timed out during startup" not in proc.stderr:
             break
