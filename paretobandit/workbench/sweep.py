@@ -41,7 +41,7 @@ from .notebook import NOTEBOOK_ENV
 
 __all__ = ["job_overrides", "objective_value", "main", "SweepSummary"]
 
-_CONTROLLED = ("experiment=", "scale=", "paths.", "hydra/", "hydra.", "sweep.")
+_CONTROLLED = ("experiment=", "scale=", "paths.", "hydra/", "hydra.", "sweep.", "sweeper=")
 
 
 def job_overrides(task_overrides: list[str], out_dir: Path) -> tuple[str, list[str]]:
