@@ -151,3 +151,34 @@ def test_ray_launcher_multirun_from_another_directory(tmp_path):
     assert [r["router.params.alpha"] for r in rows] == ["0.01", "0.05"]
     assert (sweep / "sweep_summary.png").is_file()
     assert not list(cwd.iterdir())  # nothing lands in the working directory
+
+
+def test_sweep_summary_adds_the_objective_column(tmp_path):
+    _job(tmp_path, "0_a=1", ["a=1"], {"m": 1.0}, pacer={"budget_4": {"mean_reward": 0.8}})
+    _job(tmp_path, "1_a=2", ["a=2"], {"m": 2.0}, pacer={"budget_4": {"mean_reward": 0.9}})
+    rows = collect_jobs(tmp_path, "summary.pacer.budget_4.mean_reward")
+    assert [r["objective"] for r in rows] == [0.8, 0.9]
+    table, figure = summarise_sweep(tmp_path, objective="summary.pacer.budget_4.mean_reward")
+    assert table.read_text().splitlines()[0] == "job,a,objective,m"
+
+
+@pytest.mark.skipif(not (REPO_ROOT / "data" / "features" / "val.npz").is_file(),
+                    reason="needs the feature cache")
+def test_optuna_alpha_gamma_search_runs_one_trial(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARETOBANDIT_")}
+    env.update(PYTHONPATH=str(REPO_ROOT), PARETOBANDIT_RESULTS_ROOT=str(tmp_path / "results"))
+    proc = subprocess.run([sys.executable, "-m", "paretobandit.workbench.sweep", "-m",
+                           "experiment=budget_pacing", "scale=ci", "sweeper=alpha_gamma",
+                           "hydra.sweeper.n_trials=1"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (sweep,) = (tmp_path / "results" / "_sweeps" / "budget_pacing").iterdir()
+    (job,) = [p for p in sweep.iterdir() if p.is_dir()]
+    assert job.name.startswith("0_router.params.alpha=") and job.name.endswith(",scale=ci")
+    best = OmegaConf.load(sweep / "optimization_results.yaml")
+    with open(sweep / "sweep_summary.csv", newline="") as fh:
+        (row,) = list(csv.DictReader(fh))
+    assert float(row["objective"]) == pytest.approx(best.best_value)
+    doc = json.loads((job / "results.json").read_text())
+    assert doc["summary"]["pacer"]["budget_4"]["mean_reward"] == pytest.approx(best.best_value)

@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sweep-summary", help="write sweep_summary.csv and a figure across a multirun's jobs")
     s.add_argument("sweep_dir", help="multirun folder, e.g. results/_sweeps/budget_pacing/<time>")
     s.add_argument("--metric", help="metric drawn in the figure (default: the first headline)")
+    s.add_argument("--objective", help="dotted results key added as an `objective` column "
+                                       "(e.g. summary.pacer.budget_4.mean_reward)")
     h = sub.add_parser("figure-hashes", help="check (or --update) tests/figure_hashes.json, the "
                                              "image regression library of the figures of results/*/")
     h.add_argument("--update", action="store_true", help="rewrite the library from the current figures")
@@ -86,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .sweep_summary import summarise_sweep
 
         try:
-            table, figure = summarise_sweep(args.sweep_dir, metric=args.metric)
+            table, figure = summarise_sweep(args.sweep_dir, metric=args.metric, objective=args.objective)
         except (FileNotFoundError, KeyError) as err:
             print(f"error: {err.args[0] if err.args else err}", file=sys.stderr)
             return 2

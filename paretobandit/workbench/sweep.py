@@ -101,8 +101,9 @@ class SweepSummary(Callback):
         if self._bar is not None:
             self._bar.close()
         sweep_dir = Path(config.hydra.sweep.dir)
+        objective = (config.get("sweep") or {}).get("objective")
         try:
-            table, figure = summarise_sweep(sweep_dir, metric=self.metric)
+            table, figure = summarise_sweep(sweep_dir, metric=self.metric, objective=objective)
         except FileNotFoundError as err:
             print(f"sweep summary skipped: {err}")
             return

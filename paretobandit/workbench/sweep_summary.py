@@ -42,8 +42,11 @@ def job_metrics(doc: Mapping[str, Any]) -> dict[str, float]:
     return _numbers(headlines if isinstance(headlines, Mapping) else summary)
 
 
-def collect_jobs(sweep_dir: Path | str) -> list[dict[str, Any]]:
+def collect_jobs(sweep_dir: Path | str, objective: str | None = None) -> list[dict[str, Any]]:
     """One row per job folder holding a ``results.json`` under ``sweep_dir``, sorted by folder name.
+
+    With ``objective`` (a dotted results key, the sweep's ``sweep.objective``) each row also gets the
+    ``objective`` column.
 
     Raises
     ------
@@ -65,7 +68,12 @@ def collect_jobs(sweep_dir: Path | str) -> list[dict[str, Any]]:
             key, _, value = o.lstrip("+~").partition("=")
             if not key.startswith(_SKIP_KEYS):
                 row[key] = value
-        row.update(job_metrics(read_results(job / "results.json")))
+        doc = read_results(job / "results.json")
+        if objective:
+            from .sweep import objective_value
+
+            row["objective"] = objective_value(doc, objective)
+        row.update(job_metrics(doc))
         rows.append(row)
     return rows
 
@@ -77,7 +85,8 @@ def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return cols
 
 
-def summarise_sweep(sweep_dir: Path | str, *, metric: str | None = None) -> tuple[Path, Path | None]:
+def summarise_sweep(sweep_dir: Path | str, *, metric: str | None = None,
+                    objective: str | None = None) -> tuple[Path, Path | None]:
     """Write ``sweep_summary.csv`` and the across-jobs figure into ``sweep_dir``; return their paths.
 
     Parameters
@@ -85,7 +94,9 @@ def summarise_sweep(sweep_dir: Path | str, *, metric: str | None = None) -> tupl
     sweep_dir : path
         A multirun folder (Hydra's ``hydra.sweep.dir``).
     metric : str, optional
-        Metric shown in the figure; defaults to the first metric of the first job.
+        Metric shown in the figure; defaults to the objective when given, else the first metric.
+    objective : str, optional
+        Dotted results key of an optimising sweep, added as the ``objective`` column.
 
     Raises
     ------
@@ -97,7 +108,7 @@ def summarise_sweep(sweep_dir: Path | str, *, metric: str | None = None) -> tupl
     from .results import write_summary_csv
 
     root = Path(sweep_dir)
-    rows = collect_jobs(root)
+    rows = collect_jobs(root, objective)
     table = write_summary_csv(root / f"{SUMMARY_STEM}.csv", rows, _columns(rows))
     metrics = [k for k in _columns(rows) if all(isinstance(r.get(k), float) for r in rows if k in r)
                and not k.endswith(("_ci_low", "_ci_high")) and k != "job"]
