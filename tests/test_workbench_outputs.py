@@ -244,3 +244,11 @@ def test_readme_tables_refuse_results_made_with_other_parameters(tmp_path):
     (out / "results.json").write_text(json.dumps(doc))
     with pytest.raises(readme.NotCanonicalError, match="router.params.alpha"):
         readme.check_canonical("budget_pacing", tmp_path)
+
+
+def test_runner_terminal_shows_no_kernel_transport_warning(tmp_path, capfd):
+    conf = _fake_tree(tmp_path, {"a": []})
+    runner.run(scale="ci", conf_dir=conf, root=tmp_path, progress=False, echo=lambda s: None)
+    err = capfd.readouterr().err
+    assert "without encryption" not in err
+    assert runner.KERNEL_ARGS == ["--IPKernelApp.log_level=ERROR"]
