@@ -252,3 +252,18 @@ def test_runner_terminal_shows_no_kernel_transport_warning(tmp_path, capfd):
     err = capfd.readouterr().err
     assert "without encryption" not in err
     assert runner.KERNEL_ARGS == ["--IPKernelApp.log_level=ERROR"]
+
+
+def test_runner_announces_the_previous_wall_time(tmp_path):
+    conf = _fake_tree(tmp_path, {"a": []})
+    said: list[str] = []
+    kw = dict(scale="ci", conf_dir=conf, root=tmp_path, progress=False, echo=said.append)
+    runner.run(**kw)
+    assert "last run took" not in said[0]
+    info = tmp_path / "results" / "_runs" / "a" / "scale=ci" / "run_info.json"
+    doc = json.loads(info.read_text())
+    doc["wall_seconds"] = 212.4
+    info.write_text(json.dumps(doc))
+    said.clear()
+    runner.run(force=True, **kw)
+    assert said[0].endswith("; last run took 212 s)")

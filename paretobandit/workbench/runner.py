@@ -266,6 +266,16 @@ def _execute(exp: Experiment, params: dict, root: Path, progress: bool) -> None:
                             progress_bar={"desc": exp.name, "unit": "cell"} if progress else False)
 
 
+def _last_wall_seconds(exp: Experiment) -> float | None:
+    """Wall time of the previous run of ``exp`` (its ``run_info.json``): the ETA shown before a run."""
+    import json
+
+    try:
+        return float(json.loads((exp.results_dir / "run_info.json").read_text())["wall_seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _rel(path: Path, root: Path) -> Path:
     return path.relative_to(root) if path.is_relative_to(root) else path
 
@@ -335,8 +345,9 @@ def run(*, only: Iterable[str] | None = None, scale: str = "full", force: bool =
             echo(f"{name}: up to date")
             continue
         where = "canonical" if exp.cfg.paths.get("canonical") else "run folder"
+        last = _last_wall_seconds(exp)
         echo(f"{name}: running {exp.notebook.relative_to(root)} (scale={scale}; {where} "
-             f"{_rel(exp.results_dir, root)})")
+             f"{_rel(exp.results_dir, root)}" + (f"; last run took {last:.0f} s" if last else "") + ")")
         start = time.perf_counter()
         try:
             _execute(exp, params, root, progress)
