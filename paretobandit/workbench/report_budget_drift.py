@@ -82,15 +82,6 @@ def _band(*path: str):
 _FLOOR = 1e-3   # cost/B floor on the log axis (a window without spend would be log(0))
 
 
-def _floored(band):
-    def get(tr: Mapping[str, Any]):
-        edges = band(tr)
-        if edges is None:
-            return None
-        return {k: np.maximum(edges[k], _FLOOR) for k in ("low", "high")}
-    return get
-
-
 @figures.register(EXPERIMENT, "weight")
 def drift_weight(results: Mapping[str, Any]) -> plt.Figure:
     """Cost-penalty weight λ_c + λ (pacer) over the test stream, with seed bands."""
@@ -101,9 +92,12 @@ def drift_weight(results: Mapping[str, Any]) -> plt.Figure:
 @figures.register(EXPERIMENT, "cost_ratio")
 def drift_cost_ratio(results: Mapping[str, Any]) -> plt.Figure:
     """Windowed cost / B (log scale with 1-2-5 ticks), the budget ceiling at 1, with seed bands."""
-    return plot_traces(results, lambda tr: np.maximum(tr["cost_ratio"], _FLOOR), ylabel="cost / B (windowed)",
-                       ceiling=1.0, logy=True, phase_names=_phases(results),
-                       band=_floored(_band("cost_ratio")))
+    fig = plot_traces(results, lambda tr: np.maximum(tr["cost_ratio"], _FLOOR), ylabel="cost / B (windowed)",
+                      ceiling=1.0,
+                      logy=True, phase_names=_phases(results), band=_band("cost_ratio"))
+    for ax in fig.axes:
+        ax.set_ylim(bottom=max(ax.get_ylim()[0], _FLOOR))   # a band below 0 has no place on a log axis
+    return fig
 
 
 @figures.register(EXPERIMENT, "pro_share")

@@ -151,7 +151,8 @@ def plot_traces(results: Mapping[str, Any], series: Callable[[Mapping[str, Any]]
                 ceiling_label: str = "budget ceiling (cost = B)") -> plt.Figure:
     """One panel per budget: ``series(trace)`` over the test stream for every condition.
 
-    ``band(trace)`` returns the trace's ``{"low", "high"}`` seed band (drawn shaded); the phases are
+    ``band(trace)`` returns the half-width of the trace's seed band (``mean ± half``, drawn shaded;
+    ``None`` for no band); the phases are
     shaded and named (``phase_names``); one legend below the panels, titled with the band's CI method.
     Budgets and conditions keep the protocol's order (from ``results["table"]``).
     """
@@ -171,9 +172,11 @@ def plot_traces(results: Mapping[str, Any], series: Callable[[Mapping[str, Any]]
             tr = traces[bname].get(cond)
             if tr is None:
                 continue
-            edges = band(tr) if band is not None else None
+            mean = np.asarray(series(tr), dtype=float)
+            half = band(tr) if band is not None else None
+            edges = (mean - np.asarray(half), mean + np.asarray(half)) if half is not None else ()
             method = method or (tr.get("band") or {}).get("method")
-            figures.band(ax, tr["test_step"], series(tr), *(edges["low"], edges["high"]) if edges else (),
+            figures.band(ax, tr["test_step"], mean, *edges,
                          color=colours[cond], ls=_LINESTYLES.get(cond, "-"), lw=1.1,
                          label=_CONDITION_LABELS.get(cond, cond))
         figures.phase_spans(ax, bounds, phase_names)
