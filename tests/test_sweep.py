@@ -182,3 +182,14 @@ def test_optuna_alpha_gamma_search_runs_one_trial(tmp_path):
     assert float(row["objective"]) == pytest.approx(best.best_value)
     doc = json.loads((job / "results.json").read_text())
     assert doc["summary"]["pacer"]["budget_4"]["mean_reward"] == pytest.approx(best.best_value)
+
+
+@pytest.mark.parametrize(("launcher", "target", "key", "value"), [
+    ("slurm", "SlurmLauncher", "timeout_min", 120),
+    ("ray_local", "RayLauncher", "ray.init.num_cpus", 2),
+])
+def test_launcher_presets_compose(launcher, target, key, value):
+    pytest.importorskip(f"hydra_plugins.hydra_{'submitit' if launcher == 'slurm' else 'ray'}_launcher")
+    cfg = _hydra_cfg(["experiment=budget_pacing", "scale=ci", f"hydra/launcher={launcher}"])
+    assert cfg.hydra.launcher._target_.endswith(target)
+    assert OmegaConf.select(cfg.hydra.launcher, key) == value
