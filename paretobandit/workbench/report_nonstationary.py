@@ -165,8 +165,9 @@ def plot_traces(results: Mapping[str, Any], series: Callable[[Mapping[str, Any]]
     colours = dict(zip(names, style.palette(len(names)), strict=True))   # same colour in every experiment
     fig, axes = plt.subplots(1, len(budgets), figsize=(4.2 * len(budgets), 3.2), sharey=True, squeeze=False)
     n_seeds = len(results.get("seeds") or ())
-    method = None
+    method, clipped = None, False
     bounds = [tuple(ab) for ab in raw["phase_bounds_test"]]   # test-step ranges of P1, P2, P3
+    means: list[np.ndarray] = []
     for ax, bname in zip(axes[0], budgets, strict=True):
         for cond in conds:
             tr = traces[bname].get(cond)
@@ -174,7 +175,15 @@ def plot_traces(results: Mapping[str, Any], series: Callable[[Mapping[str, Any]]
                 continue
             mean = np.asarray(series(tr), dtype=float)
             half = band(tr) if band is not None else None
-            edges = (mean - np.asarray(half), mean + np.asarray(half)) if half is not None else ()
+            edges: tuple = ()
+            if half is not None:
+                low, high = mean - np.asarray(half), mean + np.asarray(half)
+                if logy:   # a t-interval reaching 0 has no place on a log axis: no band there
+                    keep = low > 0
+                    low, high = np.where(keep, low, np.nan), np.where(keep, high, np.nan)
+                    clipped = clipped or not keep.all()
+                edges = (low, high)
+            means.append(mean)
             method = method or (tr.get("band") or {}).get("method")
             figures.band(ax, tr["test_step"], mean, *edges,
                          color=colours[cond], ls=_LINESTYLES.get(cond, "-"), lw=1.1,
@@ -187,10 +196,17 @@ def plot_traces(results: Mapping[str, Any], series: Callable[[Mapping[str, Any]]
             figures.log_ticks(ax, "y")
         ax.set_title(f"{bname} budget: B = {raw['budgets'][bname]:.2e} $/request", fontsize=8, pad=12)
         ax.set_xlabel(f"test step (windowed mean over {raw['window']} steps)")
+    if logy and means:   # the means set the (shared) range, not a band reaching towards 0
+        values = np.concatenate(means)
+        positive = values[values > 0]
+        if positive.size:
+            axes[0][0].set_ylim(float(positive.min()) / 1.5, float(positive.max()) * 1.5)
     axes[0][0].set_ylabel(ylabel)
     fig.tight_layout()
     title = None
     if method:
         title = f"mean over {n_seeds} seeds; band: {method}" if n_seeds else f"band: {method}"
+        if clipped:
+            title += " (not drawn where it reaches 0 on the log axis)"
     figures.legend_outside(fig, ncol=3, title=title)
     return fig
