@@ -40,3 +40,25 @@ def test_without_a_relay_a_non_terminal_process_draws_nothing(monkeypatch, capsy
 def test_disabled_relay_gives_no_environment():
     with progress.relay(enabled=False) as extra:
         assert extra == {}
+
+
+def test_simulate_under_the_runner_reports_progress_and_gives_identical_results(tmp_path, monkeypatch):
+    import numpy as np
+    from test_sim_engine import D, N, _run
+
+    from paretobandit.sim.synthetic import synthetic_tables
+
+    tables = synthetic_tables(N, D, 3, seed=3)
+    kw = dict(alpha=[0.0, 0.01, 0.1, 0.5, 0.05, 0.2, 0.3, 0.01, 0.02, 0.4],
+              budget=[1e-4, None, 3e-4, 1e-3, 5e-3, 2e-4, None, 1e-3, 3e-4, 1e-4])
+    monkeypatch.delenv(progress.PROGRESS_ENV, raising=False)
+    plain = _run(tables, 10, **kw)
+    relay_file = tmp_path / "relay.log"
+    monkeypatch.setenv(progress.PROGRESS_ENV, str(relay_file))
+    relayed = _run(tables, 10, **kw)
+    for name in ("arm", "reward", "cost", "lam", "forced"):
+        np.testing.assert_array_equal(getattr(plain, name), getattr(relayed, name))
+    for key in ("A", "ainv", "theta", "lam", "cost_ema", "n_updates"):
+        np.testing.assert_array_equal(plain.final[key], relayed.final[key])
+    text = relay_file.read_text()
+    assert "simulate" in text and "10/10" in text
