@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e ".[embeddings,workbench,dev]"
+	$(PY) -m pip install -e ".[embeddings,workbench,sweeps,dev]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (paretobandit)"
 	touch $(STAMP)
 
@@ -50,7 +50,7 @@ refresh-notebooks: data
 	$(PY) -m paretobandit.workbench refresh
 
 clean-results:
-	rm -rf results/_ci results/_sweeps results/_runs
+	rm -rf results/_ci results/_sweeps results/_runs results/_nbval
 
 paper: setup
 	$(PY) -m paretobandit.workbench run --skip-run

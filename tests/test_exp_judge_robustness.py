@@ -180,7 +180,7 @@ def test_real_files_pool_to_2000_prompts():
 
 
 def test_judge_features_come_from_the_canonical_artifact():
-    """Cross-judge prompts are looked up by hash in the canonical ``judges`` set; shared ones agree with val."""
+    """Cross-judge prompts are looked up by hash in the canonical ``judges`` set; shared ones match val."""
     from paretobandit.data import load_features, load_reward_table
     from paretobandit.experiments.judge_robustness import load_judge_features
 

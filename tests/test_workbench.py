@@ -175,14 +175,17 @@ paths:
 
 NOTEBOOK_CODE = """
 import json, pathlib
-out = pathlib.Path("results") / scale / NAME
+from paretobandit.workbench.config import compose_run, repo_path
+root = next(p for p in (pathlib.Path.cwd(), pathlib.Path.cwd().parent) if (p / "conf").is_dir())
+cfg = compose_run(NAME, scale, overrides, conf_dir=root / "conf", root=root)
+out = repo_path(cfg, cfg.paths.results_dir)
 out.mkdir(parents=True, exist_ok=True)
-log = pathlib.Path("runs.log")
+log = root / "runs.log"
 log.write_text(log.read_text() + NAME + "\\n" if log.exists() else NAME + "\\n")
 doc = {"schema_version": 1, "experiment": NAME, "summary": {"value": 0.5, "scale_n": len(scale)}}
 (out / "results.json").write_text(json.dumps(doc))
-pathlib.Path("out").mkdir(exist_ok=True)
-(pathlib.Path("out") / f"{NAME}.bin").write_text("artifact")
+(root / "out").mkdir(exist_ok=True)
+(root / "out" / f"{NAME}.bin").write_text("artifact")
 """
 
 
@@ -256,9 +259,11 @@ def test_runner_runs_in_order_then_skips(tmp_path):
     run = dict(scale="ci", conf_dir=conf, root=tmp_path, progress=False, echo=said.append)
     assert runner.run(**run) == ["a", "b"]
     assert _runs(tmp_path) == ["a", "b"]
-    assert (tmp_path / "results" / "ci" / "a" / "a.ipynb").is_file()  # executed copy kept
-    assert (tmp_path / "results" / "ci" / "b" / runner.HASH_FILE).is_file()
-    info = json.loads((tmp_path / "results" / "ci" / "a" / "run_info.json").read_text())
+    ci_a = tmp_path / "results" / "_runs" / "a" / "scale=ci"  # not canonical: a run folder
+    assert (ci_a / "a.ipynb").is_file()  # executed copy kept
+    assert (tmp_path / "results" / "_runs" / "b" / "scale=ci" / runner.HASH_FILE).is_file()
+    assert not (tmp_path / "results" / "ci").exists()
+    info = json.loads((ci_a / "run_info.json").read_text())
     assert info["scale"] == "ci" and info["wall_seconds"] >= 0
     # Nothing changed: nothing runs, and the runner says so.
     said.clear()
@@ -280,7 +285,7 @@ def test_runner_runs_in_order_then_skips(tmp_path):
     assert _runs(tmp_path) == ["a", "b", "a", "b", "a", "b"]
     with pytest.raises(ValueError, match="unknown"):
         runner.run(only=["nope"], **run)
-    # Another scale is another set of results.
+    # The canonical scale without overrides writes the canonical folders.
     full = runner.run(scale="full", conf_dir=conf, root=tmp_path, progress=False, echo=said.append)
     assert full == ["a", "b"]
     assert (tmp_path / "results" / "full" / "b" / "results.json").is_file()
@@ -288,14 +293,14 @@ def test_runner_runs_in_order_then_skips(tmp_path):
 
 def test_skip_run_rerenders_macros_only(tmp_path):
     conf = _fake_tree(tmp_path, {"a": [], "b": ["a"]})
-    out = tmp_path / "results" / "ci" / "a"
+    out = tmp_path / "results" / "_runs" / "a" / "scale=ci"
     out.mkdir(parents=True)
     results.write_results(out / "results.json", {"schema_version": results.SCHEMA_VERSION, "experiment": "a",
                                                  "summary": {"mean_reward": 0.75}})
     said: list[str] = []
     done = runner.run(scale="ci", skip_run=True, conf_dir=conf, root=tmp_path, echo=said.append)
     assert done == ["a"] and _runs(tmp_path) == []
-    tex = (tmp_path / "results" / "ci" / "macros" / "a.tex").read_text()
+    tex = (out / "macros" / "a.tex").read_text()
     assert r"\newcommand{\FakeAMeanReward}{0.750}" in tex
     assert any("b: no results yet" in s for s in said)
 
@@ -454,7 +459,7 @@ def test_runner_reports_a_failing_notebook(tmp_path):
     nbformat.write(nb, tmp_path / "nb" / "a.ipynb")
     with pytest.raises(runner.NotebookFailed, match="boom"):
         runner.run(scale="ci", conf_dir=conf, root=tmp_path, progress=False, echo=lambda s: None)
-    assert (tmp_path / "results" / "ci" / "a" / "a.ipynb").is_file()
+    assert (tmp_path / "results" / "_runs" / "a" / "scale=ci" / "a.ipynb").is_file()
 
 
 def test_figure_lookup_imports_the_report_module():

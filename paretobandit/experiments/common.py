@@ -24,6 +24,7 @@ from ..errors import ConfigError, DataError, DimensionMismatchError, InvalidInpu
 from ..sim import PacerParams, Priors
 
 __all__ = [
+    "seed_band",
     "DEFAULT_N_EFF",
     "PRIORS_FILE",
     "Tables",
@@ -264,6 +265,25 @@ def bootstrap_ci(values, n_resamples: int = 10_000, seed: int = 42,
     means = v[rng.integers(0, v.size, size=(n_resamples, v.size))].mean(axis=1)
     lo, hi = np.percentile(means, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
     return float(lo), float(hi)
+
+
+def seed_band(values, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Pointwise CI of the seed mean of a (S, T) array: Student-t interval, mean ± t_{S-1} · sd / √S.
+
+    The bands of the trace figures (one per stored step; a bootstrap per point would cost S × T ×
+    10,000 draws for a drawing aid). With one seed the band is the mean itself.
+    """
+    from scipy import stats
+
+    x = np.asarray(values, dtype=float)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise InvalidInputError(f"seed_band needs a (seeds, steps) array, got shape {x.shape}")
+    mean = x.mean(axis=0)
+    n = x.shape[0]
+    if n == 1:
+        return mean.copy(), mean.copy()
+    half = stats.t.ppf(0.5 + level / 2, n - 1) * x.std(axis=0, ddof=1) / np.sqrt(n)
+    return mean - half, mean + half
 
 
 def summarise(values, n_resamples: int = 10_000, seed: int = 42) -> dict:

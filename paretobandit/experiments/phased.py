@@ -44,7 +44,15 @@ from ..sim import (
     three_phase_prompts,
 )
 from .budget_pacing import router_config
-from .common import as_price_array, parse_budgets, parse_pacer, parse_seeds, prepare_tables, resolve_priors
+from .common import (
+    as_price_array,
+    parse_budgets,
+    parse_pacer,
+    parse_seeds,
+    prepare_tables,
+    resolve_priors,
+    seed_band,
+)
 from .conditions import (
     LAMBDA_GRID,
     PENALTY_MODES,
@@ -111,6 +119,13 @@ class PhaseShift:
         return {"prices": {str(a): list(map(float, v)) for a, v in sorted(self.prices.items())},
                 "cost_scale": {str(a): float(v) for a, v in sorted(self.cost_scale.items())},
                 "reward_value": {str(a): float(v) for a, v in sorted(self.reward_value.items())}}
+
+
+def _band(series: np.ndarray) -> list[float]:
+    """Half-width of the per-step seed band of an (S, T) series (:func:`seed_band`; symmetric, so the
+    band is ``mean ± half``)."""
+    low, high = seed_band(series)
+    return ((high - low) / 2.0).tolist()
 
 
 def effective_phase_length(n_test: int, phase_length: int) -> int:
@@ -382,6 +397,15 @@ def run_phased(*, features_val, rewards_val, costs_val, features_test, rewards_t
                     "cost_ratio": (win_cost[rs][:, sample] / bval).mean(axis=0).tolist(),
                     "weight": win_weight[rs][:, sample].mean(axis=0).tolist(),
                     "share": {m: win_share[m][rs][:, sample].mean(axis=0).tolist() for m in models},
+                    # Half-widths of the 95% t-interval of the seed mean at each stored step (figure bands).
+                    "band": {
+                        "method": "95% Student-t CI of the mean over seeds, per stored step",
+                        "kind": "half_width",
+                        "reward": _band(win_reward[rs][:, sample]),
+                        "cost_ratio": _band(win_cost[rs][:, sample] / bval),
+                        "weight": _band(win_weight[rs][:, sample]),
+                        "share": {m: _band(win_share[m][rs][:, sample]) for m in models},
+                    },
                 },
             })
     return {

@@ -8,6 +8,8 @@ Examples
 ``python -m paretobandit.workbench run --skip-run``     re-render figures and macros from results JSON
 ``python -m paretobandit.workbench paper``              build paper/build/main.pdf (needs latexmk)
 ``python -m paretobandit.workbench refresh``            re-execute notebooks in place (nbval references)
+``python -m paretobandit.workbench sweep-summary results/_sweeps/budget_pacing/<time>``   table + figure
+``python -m paretobandit.workbench figure-hashes --update``   regenerate the image regression library
 """
 
 from __future__ import annotations
@@ -41,6 +43,14 @@ def _parser() -> argparse.ArgumentParser:
     f = sub.add_parser("refresh", help="re-execute notebooks in place with default parameters "
                                        "(the outputs nbval compares against)")
     f.add_argument("notebooks", nargs="*", help="notebook files (default: notebooks/*.ipynb)")
+    s = sub.add_parser("sweep-summary", help="write sweep_summary.csv and a figure across a multirun's jobs")
+    s.add_argument("sweep_dir", help="multirun folder, e.g. results/_sweeps/budget_pacing/<time>")
+    s.add_argument("--metric", help="metric drawn in the figure (default: the first headline)")
+    s.add_argument("--objective", help="dotted results key added as an `objective` column "
+                                       "(e.g. summary.pacer.budget_4.mean_reward)")
+    h = sub.add_parser("figure-hashes", help="check (or --update) tests/figure_hashes.json, the "
+                                             "image regression library of the figures of results/*/")
+    h.add_argument("--update", action="store_true", help="rewrite the library from the current figures")
     return p
 
 
@@ -49,14 +59,7 @@ def _list(scale: str, overrides: Sequence[str]) -> None:
     params = {"overrides": list(overrides), "scale": scale}
     for name in runner.dag_order(exps):
         exp = exps[name]
-        if not exp.notebook.is_file():
-            status = "no notebook"
-        elif not exp.results_file.is_file():
-            status = "not run"
-        elif runner.is_up_to_date(exp, runner.input_hash(exp, params=params)):
-            status = "up to date"
-        else:
-            status = "out of date"
+        status = runner.status(exp, params)
         deps = ", ".join(exp.depends_on) or "-"
         print(f"{name:<20} {status:<12} depends on: {deps:<20} {exp.notebook.name}")
 
@@ -70,13 +73,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         refresh_notebooks(args.notebooks or None)
         return 0
     if args.command == "readme":
-        from .readme import update
+        from .readme import NotCanonicalError, update
 
-        fresh = update(check=args.check)
+        try:
+            fresh = update(check=args.check)
+        except NotCanonicalError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
         print("README tables up to date" if fresh else
               ("README tables are stale: run `python -m paretobandit.workbench readme`" if args.check
                else "README tables regenerated"))
         return 0 if fresh or not args.check else 1
+    if args.command == "sweep-summary":
+        from .sweep_summary import summarise_sweep
+
+        try:
+            table, figure = summarise_sweep(args.sweep_dir, metric=args.metric, objective=args.objective)
+        except (FileNotFoundError, KeyError) as err:
+            print(f"error: {err.args[0] if err.args else err}", file=sys.stderr)
+            return 2
+        print(f"wrote {table}" + (f" and {figure}" if figure else " (no numeric metric: no figure)"))
+        return 0
+    if args.command == "figure-hashes":
+        from . import figure_hashes as fh
+
+        current = fh.compute_hashes()
+        if args.update:
+            print(f"wrote {len(current)} figure hashes to {fh.write_library(current)}")
+            return 0
+        diff = fh.differences(fh.read_library(), current)
+        print("\n".join(diff) if diff else f"all {len(current)} figures match {fh.HASH_LIBRARY}")
+        return 1 if diff else 0
     if args.command == "paper":
         from .paper import PaperBuildError, build_paper
 

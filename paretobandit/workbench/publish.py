@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -9,9 +10,45 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from . import figures, macros, results
-from .config import repo_path
+from .config import REPO_ROOT, repo_path
 
-__all__ = ["publish", "results_path"]
+__all__ = ["publish", "results_path", "render_document", "CanonicalOutputError"]
+
+
+class CanonicalOutputError(PermissionError):
+    """A non-canonical run tried to write the canonical results or the paper's macros."""
+
+
+def _canonical_targets(cfg: DictConfig) -> list[Path]:
+    root = Path(cfg.paths.root)
+    return [(base / sub).resolve() for base in (root, REPO_ROOT)
+            for sub in (Path("results") / cfg.experiment.name, Path("paper") / "macros")]
+
+
+def _check_target(cfg: DictConfig) -> None:
+    if cfg.paths.get("canonical", False):
+        return
+    protected = _canonical_targets(cfg)
+    for key in ("results_dir", "figures_dir", "macros_dir"):
+        path = repo_path(cfg, cfg.paths[key]).resolve()
+        if any(path == p or path.is_relative_to(p) for p in protected):
+            raise CanonicalOutputError(
+                f"paths.{key} = {path} is a canonical output folder, but this run is not canonical "
+                "(only `python -m paretobandit.workbench run` at scale=full without overrides writes it); "
+                "compose with paretobandit.workbench.config.compose_run or notebook.setup for a run folder")
+
+
+def render_document(doc: Mapping[str, Any], figures_dir: Path, macros_file: Path | None,
+                    prefix: str | None) -> list[Path]:
+    """Draw the figures and write the macros of ``doc`` exactly as read back from ``results.json``.
+
+    The notebook (:func:`publish`) and the re-render (``run --skip-run``) both call this on the parsed
+    JSON text, so their outputs are byte-identical.
+    """
+    written = figures.render(doc, figures_dir)
+    if prefix and macros_file is not None:
+        written.append(macros.write_macros(macros_file, doc, prefix))
+    return written
 
 
 def publish(cfg: DictConfig, *, seeds: Sequence[int], per_seed: Mapping[str, Any],
@@ -22,7 +59,14 @@ def publish(cfg: DictConfig, *, seeds: Sequence[int], per_seed: Mapping[str, Any
 
     Writes ``<results_dir>/results.json`` (canonical, see :mod:`.results`), ``<results_dir>/summary.csv``
     (``table``), the registered figures (``<figures_dir>/*.pdf|png``) and
-    ``<macros_dir>/<experiment>.tex``.
+    ``<macros_dir>/<experiment>.tex``. Figures and macros are drawn from the JSON as written, so
+    ``python -m paretobandit.workbench run --skip-run`` reproduces them byte for byte.
+
+    Raises
+    ------
+    CanonicalOutputError
+        If ``cfg`` is not a canonical run (``paths.canonical`` false) but its folders are the canonical
+        ``results/<experiment>/`` or ``paper/macros/``; nothing is written.
 
     Parameters
     ----------
@@ -49,6 +93,7 @@ def publish(cfg: DictConfig, *, seeds: Sequence[int], per_seed: Mapping[str, Any
         The results document as written.
     """
     name = cfg.experiment.name
+    _check_target(cfg)
     sections = dict(extra or {})
     if table:
         sections["table"] = list(table)
@@ -60,10 +105,12 @@ def publish(cfg: DictConfig, *, seeds: Sequence[int], per_seed: Mapping[str, Any
     if table:
         results.write_summary_csv(out / "summary.csv", doc["table"], columns)
     if render:
-        figures.render(doc, repo_path(cfg, cfg.paths.figures_dir))
-        prefix = cfg.experiment.get("macro_prefix")
-        if prefix:
-            macros.write_macros(repo_path(cfg, cfg.paths.macros_dir) / f"{name}.tex", doc, prefix)
+        # Render from the JSON as written (sorted keys), never from the in-memory dict, so `--skip-run`
+        # reproduces these files byte for byte.
+        written = json.loads(results.dumps(doc))
+        render_document(written, repo_path(cfg, cfg.paths.figures_dir),
+                        repo_path(cfg, cfg.paths.macros_dir) / f"{name}.tex",
+                        cfg.experiment.get("macro_prefix"))
     return doc
 
 

@@ -23,7 +23,34 @@ PAPER_EXP01 = {
 }
 
 
+class NotCanonicalError(ValueError):
+    """A results folder the README would read was not made by the canonical run."""
+
+
+def check_canonical(name: str, root: Path) -> None:
+    """Raise :class:`NotCanonicalError` unless ``results/<name>/results.json`` records exactly the
+    canonical config (scale ``full``, no overrides): README tables never show exploratory numbers."""
+    import json
+
+    from .config import compose_run
+    from .results import config_differences, config_section
+
+    path = root / "results" / name / "results.json"
+    if not path.is_file() or not (root / "conf").is_dir():
+        return
+    stored = json.loads(path.read_text(encoding="utf-8")).get("config")
+    if stored is None:
+        return
+    canonical = compose_run(name, "full", canonical=True, conf_dir=root / "conf", root=root)
+    diff = config_differences(stored, config_section(canonical))
+    if diff:
+        raise NotCanonicalError(f"{path} was not made by the canonical run (config differs in "
+                                f"{', '.join(diff[:5])}); rerun it: "
+                                f"`python -m paretobandit.workbench run --only {name}`")
+
+
 def _rows(name: str, root: Path) -> list[dict]:
+    check_canonical(name, root)
     with open(root / "results" / name / "summary.csv", newline="") as fh:
         return list(csv.DictReader(fh))
 

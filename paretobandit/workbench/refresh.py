@@ -8,6 +8,7 @@ from pathlib import Path
 from .._environ import temporary_environ
 from .config import REPO_ROOT
 from .notebook import NOTEBOOK_ENV
+from .runner import KERNEL_ARGS
 
 __all__ = ["refresh_notebooks"]
 
@@ -28,6 +29,7 @@ def refresh_notebooks(paths: Iterable[Path | str] | None = None, *, timeout: int
             echo(f"executing {path}")
             nb = nbformat.read(path, as_version=4)
             NotebookClient(nb, kernel_name="python3", timeout=timeout, record_timing=False,
+                           extra_arguments=KERNEL_ARGS,
                            resources={"metadata": {"path": str(path.parent)}}).execute()
             nbformat.write(nb, path)
     return files

@@ -74,24 +74,43 @@ def _pro(results: Mapping[str, Any]) -> str:
     return results["per_seed"]["drift_model"]
 
 
+def _phases(results: Mapping[str, Any]) -> tuple[str, str, str]:
+    short = _pro(results).split("/")[-1]
+    return ("P1: catalog prices", f"P2: {short} repriced", "P3: prices restored")
+
+
+def _band(*path: str):
+    def get(tr: Mapping[str, Any]):
+        node = tr.get("band")
+        for key in path:
+            node = None if node is None else node.get(key)
+        return node
+    return get
+
+
+_FLOOR = 1e-3   # cost/B floor on the log axis (a window without spend would be log(0))
+
+
 @figures.register(EXPERIMENT, "weight")
 def drift_weight(results: Mapping[str, Any]) -> plt.Figure:
-    """Cost-penalty weight λ_c + λ (pacer) over the test stream."""
-    return plot_traces(results, lambda tr: tr["weight"], ylabel="penalty weight λ_c + λ")
+    """Cost-penalty weight λ_c + λ (pacer) over the test stream, with seed bands."""
+    return plot_traces(results, lambda tr: tr["weight"], ylabel="penalty weight λ_c + λ",
+                       phase_names=_phases(results), band=_band("weight"))
 
 
 @figures.register(EXPERIMENT, "cost_ratio")
 def drift_cost_ratio(results: Mapping[str, Any]) -> plt.Figure:
-    """Windowed cost / B (log scale), the ceiling at 1."""
-    return plot_traces(results, lambda tr: np.maximum(tr["cost_ratio"], 1e-3), ylabel="cost / B (windowed)",
-                       ceiling=1.0, logy=True)
+    """Windowed cost / B (log scale with 1-2-5 ticks), the budget ceiling at 1, with seed bands."""
+    return plot_traces(results, lambda tr: np.maximum(tr["cost_ratio"], _FLOOR), ylabel="cost / B (windowed)",
+                       ceiling=1.0, logy=True, phase_names=_phases(results), band=_band("cost_ratio"))
 
 
 @figures.register(EXPERIMENT, "pro_share")
 def drift_pro_share(results: Mapping[str, Any]) -> plt.Figure:
-    """Windowed share of the repriced model."""
+    """Windowed share of the repriced model, with seed bands."""
     pro = _pro(results)
-    return plot_traces(results, lambda tr: tr["share"][pro], ylabel=f"{pro.split('/')[-1]} share (windowed)")
+    return plot_traces(results, lambda tr: tr["share"][pro], ylabel=f"{pro.split('/')[-1]} share (windowed)",
+                       phase_names=_phases(results), band=_band("share", pro))
 
 
 def table_view(rows: Sequence[Mapping[str, Any]]):

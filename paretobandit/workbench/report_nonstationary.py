@@ -20,7 +20,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from . import style
+from . import figures, style
 from .stats import summarise
 
 __all__ = ["BASE_COLUMNS", "PAPER_VARIANT", "PHASE_NAMES", "add_variants", "binding_cells", "cell_summary",
@@ -165,34 +165,74 @@ def add_variants(raw: Mapping[str, Any], summary: dict[str, Any], rows: list[dic
 
 
 # ------------------------------------------------------------------------------------- figures
+def _order(results: Mapping[str, Any], key: str) -> list[str]:
+    """Budgets or conditions in table order (the protocol's), not the JSON's sorted key order."""
+    return list(dict.fromkeys(r[key] for r in results.get("table", ())))
+
+
 def plot_traces(results: Mapping[str, Any], series: Callable[[Mapping[str, Any]], Sequence[float]], *,
                 ylabel: str, ceiling: float | None = None, conditions: Sequence[str] | None = None,
-                logy: bool = False) -> plt.Figure:
-    """One panel per budget: ``series(trace)`` over the test stream for every condition, with the
-    phase boundaries marked (reads ``results["traces"]`` and the protocol's phase bounds)."""
+                logy: bool = False, phase_names: Sequence[str] = ("P1", "P2", "P3"),
+                band: Callable[[Mapping[str, Any]], Mapping[str, Sequence[float]] | None] | None = None,
+                ceiling_label: str = "budget ceiling (cost = B)") -> plt.Figure:
+    """One panel per budget: ``series(trace)`` over the test stream for every condition.
+
+    ``band(trace)`` returns the half-width of the trace's seed band (``mean ± half``, drawn shaded;
+    ``None`` for no band); the phases are
+    shaded and named (``phase_names``); one legend below the panels, titled with the band's CI method.
+    Budgets and conditions keep the protocol's order (from ``results["table"]``).
+    """
     traces = results["traces"]
     raw = results["per_seed"]
-    budgets = [b for b in raw["budgets"] if b in traces]
-    conds = list(conditions or raw["conditions"])
+    budgets = [b for b in figures.ordered_keys(raw["budgets"], _order(results, "budget")) if b in traces]
+    conds = list(conditions or figures.ordered_keys(dict.fromkeys(raw["conditions"]),
+                                                    _order(results, "condition")))
     names = [*_CONDITION_LABELS, *(c for c in raw["conditions"] if c not in _CONDITION_LABELS)]
     colours = dict(zip(names, style.palette(len(names)), strict=True))   # same colour in every experiment
     fig, axes = plt.subplots(1, len(budgets), figsize=(4.2 * len(budgets), 3.2), sharey=True, squeeze=False)
+    n_seeds = len(results.get("seeds") or ())
+    method, clipped = None, False
+    bounds = [tuple(ab) for ab in raw["phase_bounds_test"]]   # test-step ranges of P1, P2, P3
+    means: list[np.ndarray] = []
     for ax, bname in zip(axes[0], budgets, strict=True):
         for cond in conds:
             tr = traces[bname].get(cond)
             if tr is None:
                 continue
-            ax.plot(tr["test_step"], series(tr), lw=1.1, color=colours[cond], ls=_LINESTYLES.get(cond, "-"),
-                    label=_CONDITION_LABELS.get(cond, cond))
-        for a, _ in raw["phase_bounds_test"][1:]:
-            ax.axvline(a, color="0.5", lw=0.8, ls=":")
+            mean = np.asarray(series(tr), dtype=float)
+            half = band(tr) if band is not None else None
+            edges: tuple = ()
+            if half is not None:
+                low, high = mean - np.asarray(half), mean + np.asarray(half)
+                if logy:   # a t-interval reaching 0 has no place on a log axis: no band there
+                    keep = low > 0
+                    low, high = np.where(keep, low, np.nan), np.where(keep, high, np.nan)
+                    clipped = clipped or not keep.all()
+                edges = (low, high)
+            means.append(mean)
+            method = method or (tr.get("band") or {}).get("method")
+            figures.band(ax, tr["test_step"], mean, *edges,
+                         color=colours[cond], ls=_LINESTYLES.get(cond, "-"), lw=1.1,
+                         label=_CONDITION_LABELS.get(cond, cond))
+        figures.phase_spans(ax, bounds, phase_names)
         if ceiling is not None:
-            ax.axhline(ceiling, color="0.2", lw=0.9, ls="--")
+            ax.axhline(ceiling, color="0.2", lw=0.9, ls="--", label=ceiling_label)
         if logy:
             ax.set_yscale("log")
-        ax.set_title(f"{bname} (B = {raw['budgets'][bname]:.2e})", fontsize=8)
-        ax.set_xlabel(f"test step (window {raw['window']})")
+            figures.log_ticks(ax, "y")
+        ax.set_title(f"{bname} budget: B = {raw['budgets'][bname]:.2e} $/request", fontsize=8, pad=12)
+        ax.set_xlabel(f"test step (windowed mean over {raw['window']} steps)")
+    if logy and means:   # the means set the (shared) range, not a band reaching towards 0
+        values = np.concatenate(means)
+        positive = values[values > 0]
+        if positive.size:
+            axes[0][0].set_ylim(float(positive.min()) / 1.5, float(positive.max()) * 1.5)
     axes[0][0].set_ylabel(ylabel)
-    axes[0][-1].legend(fontsize=6, loc="best")
     fig.tight_layout()
+    title = None
+    if method:
+        title = f"mean over {n_seeds} seeds; band: {method}" if n_seeds else f"band: {method}"
+        if clipped:
+            title += " (not drawn where it reaches 0 on the log axis)"
+    figures.legend_outside(fig, ncol=3, title=title)
     return fig

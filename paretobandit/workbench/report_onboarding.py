@@ -191,31 +191,47 @@ def _search_start(results: Mapping[str, Any]) -> int | None:
     return adoption.get("search_start")
 
 
+_SPREAD = "band: 10th-90th percentile over seeds"
+_SCENARIOS = {"bad_cheap": "new model cheap, poor quality", "good_cheap": "new model cheap, good quality",
+              "good_expensive": "new model expensive, good quality"}
+
+
+def _budget_label(results: Mapping[str, Any], name: str) -> str:
+    value = (results.get("per_seed", {}).get("budgets") or {}).get(name)
+    return name if value is None else f"{name} (B = {value:.2e} $/req)"
+
+
+def _scenario_title(name: str) -> str:
+    return f"{name.replace('_', ' ')}: {_SCENARIOS[name]}" if name in _SCENARIOS else name.replace("_", " ")
+
+
 @figures.register("onboarding", "flash_share")
 def onboarding_flash_share(results: Mapping[str, Any]) -> plt.Figure:
     """Share of the new model in the last 100 selections over P2, one panel per scenario, one line
-    per budget (mean over seeds, 10th–90th percentile band)."""
+    per budget (mean over seeds, 10th–90th percentile band), the adoption threshold and the start of
+    the adoption search labelled."""
     scen, budgets = _layout(results)
     traces = results["traces"]
     colours = style.palette(len(budgets))
     fig, axes = plt.subplots(1, len(scen), figsize=(4.0 * len(scen), 3.2), sharey=True, squeeze=False)
-    start = _search_start(results)
+    adoption = results.get("per_seed", {}).get("adoption", {})
+    start, threshold = adoption.get("search_start"), adoption.get("threshold", 0.10)
     for ax, s in zip(axes[0], scen, strict=True):
         for colour, b in zip(colours, budgets, strict=True):
             tr = traces.get(f"{s}/{b}")
             if not tr:
                 continue
             sh = tr["share"]
-            step = np.asarray(sh["p2_step"], dtype=float)
-            ax.plot(step, sh["mean"], color=colour, lw=1.2, label=b)
-            ax.fill_between(step, sh["p10"], sh["p90"], color=colour, alpha=0.12, lw=0)
-        ax.axhline(0.10, color="0.3", ls="--", lw=0.8)
+            figures.band(ax, np.asarray(sh["p2_step"], dtype=float), sh["mean"], sh["p10"], sh["p90"],
+                         color=colour, label=_budget_label(results, b), alpha=0.12)
+        ax.axhline(threshold, color="0.3", ls="--", lw=0.8, label=f"adoption threshold ({threshold:g})")
         if start is not None:
-            ax.axvline(start, color="0.5", ls=":", lw=0.8)
-        ax.set_title(s.replace("_", " "))
-        ax.set_xlabel("P2 step (0 = registration)")
+            ax.axvspan(0, start, color="0.0", alpha=0.06, lw=0, label=f"forced exploration (first {start})")
+        ax.set_title(_scenario_title(s), fontsize=8)
+        ax.set_xlabel("P2 step (0 = new model registered)")
     axes[0][0].set_ylabel("new-model share of last 100")
-    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    figures.legend_outside(fig, ncol=3, title=f"mean over {len(results.get('seeds') or ())} seeds; {_SPREAD}")
     return fig
 
 
@@ -225,7 +241,7 @@ _SWITCH_XMAX = 800  # the switch figure shows P2 up to this step (the rest is st
 @figures.register("onboarding", "switch")
 def onboarding_switch(results: Mapping[str, Any]) -> plt.Figure:
     """Cost / B (trailing mean) and pacer λ through the K = 3 → 4 switch, per scenario and budget
-    (P2 shown up to step 800)."""
+    (P2 shown up to step 800; mean over seeds with 10th–90th percentile bands)."""
     scen, budgets = _layout(results)
     traces = results["traces"]
     paced = [b for b in budgets if any(traces.get(f"{s}/{b}", {}).get("switch", {}).get("cost_ratio")
@@ -241,17 +257,23 @@ def onboarding_switch(results: Mapping[str, Any]) -> plt.Figure:
                 continue
             sw = tr["switch"]
             step = np.asarray(sw["step"], dtype=float)
-            top.plot(step, sw["cost_ratio"]["mean"], color=colour, lw=1.1, label=b)
-            top.fill_between(step, sw["cost_ratio"]["p10"], sw["cost_ratio"]["p90"], color=colour, alpha=0.12,
-                             lw=0)
-            bottom.plot(step, sw["lambda"]["mean"], color=colour, lw=1.1, label=b)
+            cr, lam = sw["cost_ratio"], sw["lambda"]
+            label = _budget_label(results, b)
+            figures.band(top, step, cr["mean"], cr.get("p10"), cr.get("p90"), color=colour, lw=1.1,
+                         label=label, alpha=0.12)
+            figures.band(bottom, step, lam["mean"], lam.get("p10"), lam.get("p90"), color=colour, lw=1.1,
+                         label=label, alpha=0.12)
+        first = min((traces[f"{s}/{b}"]["switch"]["step"][0] for b in paced if f"{s}/{b}" in traces),
+                    default=0)
         for ax in (top, bottom):
-            ax.axvline(0, color="0.3", ls=":", lw=0.8)
-        top.axhline(1.0, color="0.3", ls="--", lw=0.8)
-        top.set_title(s.replace("_", " "))
+            figures.phase_spans(ax, [(first, 0), (0, _SWITCH_XMAX)],
+                                ["P1: K = 3", "P2: new model added (K = 4)"], label_axes=ax is top)
+        top.axhline(1.0, color="0.3", ls="--", lw=0.8, label="budget ceiling (cost = B)")
+        top.set_title(_scenario_title(s), fontsize=8, pad=12)
         bottom.set_xlim(right=_SWITCH_XMAX)
         bottom.set_xlabel("step relative to registration")
     axes[0][0].set_ylabel("cost / B (trailing mean)")
     axes[1][0].set_ylabel("pacer λ")
-    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    figures.legend_outside(fig, ncol=3, title=f"mean over {len(results.get('seeds') or ())} seeds; {_SPREAD}")
     return fig

@@ -65,18 +65,25 @@ def summarise_quality_degradation(raw: Mapping[str, Any], *, shorts: Mapping[str
     return summary, rows
 
 
+def _phases(results: Mapping[str, Any]) -> tuple[str, str, str]:
+    short = results["per_seed"]["degraded_model"].split("/")[-1]
+    return ("P1: normal quality", f"P2: {short} degraded", "P3: quality restored")
+
+
 @figures.register(EXPERIMENT, "reward")
 def degradation_reward(results: Mapping[str, Any]) -> plt.Figure:
-    """Windowed observed reward over the test stream."""
-    return plot_traces(results, lambda tr: tr["reward"], ylabel="reward (windowed)")
+    """Windowed observed reward over the test stream, with seed bands."""
+    return plot_traces(results, lambda tr: tr["reward"], ylabel="reward (windowed)",
+                       phase_names=_phases(results), band=lambda tr: (tr.get("band") or {}).get("reward"))
 
 
 @figures.register(EXPERIMENT, "mistral_share")
 def degradation_share(results: Mapping[str, Any]) -> plt.Figure:
-    """Windowed share of the degraded model."""
+    """Windowed share of the degraded model, with seed bands."""
     model = results["per_seed"]["degraded_model"]
     label = f"{model.split('/')[-1]} share (windowed)"
-    return plot_traces(results, lambda tr: tr["share"][model], ylabel=label)
+    return plot_traces(results, lambda tr: tr["share"][model], ylabel=label, phase_names=_phases(results),
+                       band=lambda tr: ((tr.get("band") or {}).get("share") or {}).get(model))
 
 
 def table_view(rows: Sequence[Mapping[str, Any]]):

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 __all__ = ["SCHEMA_VERSION", "FLOAT_DIGITS", "canonical", "dumps", "build_results", "write_results",
-           "read_results", "write_run_info", "write_summary_csv", "git_commit", "package_version"]
+           "read_results", "write_run_info", "write_summary_csv", "git_commit", "package_version",
+           "config_section", "config_differences", "NOT_RESULTS"]
 
 SCHEMA_VERSION = 1
 """Bumped whenever the layout of ``results.json`` changes incompatibly."""
@@ -87,6 +88,40 @@ def package_version() -> str:
     return __version__
 
 
+NOT_RESULTS = ("paths", "sweep")
+"""Config sections that say where or how a run is driven, not what it computes: left out of results."""
+
+
+def config_section(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``config`` section of a results document: ``config`` canonicalised, without :data:`NOT_RESULTS`.
+
+    Accepts a resolved mapping or an OmegaConf ``DictConfig`` (resolved here).
+    """
+    if not isinstance(config, dict):
+        from omegaconf import DictConfig, OmegaConf
+
+        if isinstance(config, DictConfig):
+            config = OmegaConf.to_container(config, resolve=True)
+    cfg = json.loads(json.dumps(canonical(config)))
+    for key in NOT_RESULTS:
+        cfg.pop(key, None)
+    return cfg
+
+
+def config_differences(stored: Any, current: Any, prefix: str = "") -> list[str]:
+    """Dotted keys where two config sections differ (added, removed or changed), sorted."""
+    if isinstance(stored, dict) and isinstance(current, dict):
+        out: list[str] = []
+        for key in sorted(set(stored) | set(current)):
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if key not in stored or key not in current:
+                out.append(path)
+            else:
+                out += config_differences(stored[key], current[key], path)
+        return out
+    return [] if stored == current else [prefix or "<config>"]
+
+
 def build_results(*, experiment: str, config: Mapping[str, Any], seeds: Sequence[int],
                   per_seed: Mapping[str, Any], summary: Mapping[str, Any], root: Path | str | None = None,
                   extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -98,8 +133,8 @@ def build_results(*, experiment: str, config: Mapping[str, Any], seeds: Sequence
         Experiment name (the ``conf/experiment`` preset).
     config : mapping
         Resolved configuration (e.g. ``OmegaConf.to_container(cfg, resolve=True)``). Its ``paths``
-        section (output locations, the clone's absolute root) is dropped: results do not depend on where
-        they are written.
+        section (output locations, the clone's absolute root) and ``sweep`` section are dropped
+        (:func:`config_section`): results do not depend on where they are written.
     seeds : sequence of int
         Seeds of the trials.
     per_seed : mapping
@@ -113,8 +148,7 @@ def build_results(*, experiment: str, config: Mapping[str, Any], seeds: Sequence
     """
     from .config import REPO_ROOT
 
-    cfg = json.loads(json.dumps(canonical(config)))
-    cfg.pop("paths", None)
+    cfg = config_section(config)
     doc = {
         "schema_version": SCHEMA_VERSION,
         "experiment": experiment,

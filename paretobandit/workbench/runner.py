@@ -3,8 +3,13 @@
 Each ``conf/experiment/<name>.yaml`` preset names its notebook, the experiments it ``depends_on`` and the
 ``inputs`` (repo-relative globs) it reads. A notebook is re-run when the content hash of its notebook
 file, its composed config, its input files, the package source and the run parameters differs from the
-hash stored beside its results (``<results_dir>/.inputs.sha256``), or when its ``results.json`` or one of
-its declared ``outputs`` (globs, e.g. the feature cache) is missing.
+hash stored beside its results (``<results_dir>/.inputs.sha256``), when the config recorded in its
+``results.json`` differs from the composed one, or when its ``results.json`` or one of its declared
+``outputs`` (globs, e.g. the feature cache) is missing.
+
+Only a run at the canonical scale (``full``) with no overrides is canonical and writes
+``results/<experiment>/`` and ``paper/macros/``; any other run writes to
+``results/_runs/<experiment>/<overrides slug>/`` (:func:`paretobandit.workbench.config.place_outputs`).
 """
 
 from __future__ import annotations
@@ -24,15 +29,21 @@ from . import config as wconfig
 from .notebook import NOTEBOOK_ENV as _NB_ENV
 
 __all__ = ["Experiment", "NotebookFailed", "load_experiments", "dag_order", "file_digest", "input_hash",
-           "is_up_to_date", "run", "render_outputs", "HASH_FILE", "NOTEBOOK_ENV"]
+           "is_up_to_date", "status", "config_mismatch", "run", "render_outputs", "HASH_FILE", "NOTEBOOK_ENV",
+           "KERNEL_ARGS"]
 
 HASH_FILE = ".inputs.sha256"
 
 NOTEBOOK_ENV = dict(_NB_ENV)
 """Environment of executed notebooks: no progress bars in outputs, no network for model weights."""
 
+KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
+"""Extra kernel arguments: silences ipykernel's start-up warning about its local TCP transport (the
+kernel listens on 127.0.0.1 only; the warning was printed once per executed notebook)."""
+
 # Presentation-only modules: editing them must not re-run experiments (use --skip-run to re-render).
-_PRESENTATION = {"figures.py", "style.py", "macros.py", "__main__.py", "runner.py", "refresh.py", "paper.py"}
+_PRESENTATION = {"figures.py", "style.py", "macros.py", "__main__.py", "runner.py", "refresh.py", "paper.py",
+                 "progress.py", "sweep.py", "sweep_summary.py", "readme.py"}
 
 
 class NotebookFailed(RuntimeError):
@@ -62,12 +73,15 @@ class Experiment:
 
 def load_experiments(*, scale: str = "full", overrides: Sequence[str] = (), conf_dir: Path | None = None,
                      root: Path | None = None) -> dict[str, Experiment]:
-    """Compose every experiment preset at ``scale`` and return them by name."""
+    """Compose every experiment preset at ``scale`` and return them by name.
+
+    Output folders are placed as for a runner invocation: canonical at scale ``full`` without
+    overrides, a run folder otherwise (:func:`paretobandit.workbench.config.place_outputs`).
+    """
     root = Path(root) if root is not None else wconfig.REPO_ROOT
     out = {}
     for name in wconfig.experiment_names(conf_dir):
-        cfg = wconfig.compose([f"experiment={name}", f"scale={scale}", *overrides],
-                              conf_dir=conf_dir, root=root)
+        cfg = wconfig.compose_run(name, scale, list(overrides), canonical=True, conf_dir=conf_dir, root=root)
         exp = cfg.experiment
         if exp.name != name:
             raise ValueError(f"conf/experiment/{name}.yaml declares experiment.name={exp.name!r}")
@@ -172,38 +186,98 @@ def input_hash(exp: Experiment, *, root: Path | None = None, params: dict | None
     return h.hexdigest()
 
 
+def config_mismatch(exp: Experiment) -> list[str] | None:
+    """Config keys where ``exp``'s ``results.json`` differs from its composed config.
+
+    Returns ``None`` when the file is missing or records no config (nothing to compare), ``[]`` when it
+    was made with exactly the composed config. A non-empty list means the stored results came from
+    other parameters (e.g. a run with overrides that wrote the canonical folder) and are not current.
+    """
+    import json
+
+    from .results import config_differences, config_section
+
+    if not exp.results_file.is_file():
+        return None
+    try:
+        stored = json.loads(exp.results_file.read_text(encoding="utf-8")).get("config")
+    except (OSError, ValueError):
+        return ["<unreadable results.json>"]
+    if stored is None:
+        return None
+    return config_differences(stored, config_section(exp.cfg))
+
+
 def is_up_to_date(exp: Experiment, digest: str) -> bool:
-    """True when ``exp``'s results and declared outputs exist and came from inputs with hash ``digest``."""
+    """True when ``exp``'s results and declared outputs exist, came from inputs with hash ``digest``
+    and record exactly ``exp``'s composed config."""
     stamp = exp.results_dir / HASH_FILE
     if not (exp.results_file.is_file() and stamp.is_file() and stamp.read_text().strip() == digest):
+        return False
+    if config_mismatch(exp):
         return False
     root = Path(exp.cfg.paths.root)
     return all(_glob([pattern], root) for pattern in exp.outputs)
 
 
+def status(exp: Experiment, params: dict, root: Path | None = None) -> str:
+    """One-line status of ``exp``: ``no notebook``, ``not run``, ``up to date``, ``out of date`` or
+    ``config differs (<keys>)`` when the stored results were made with other parameters."""
+    if not exp.notebook.is_file():
+        return "no notebook"
+    if not exp.results_file.is_file():
+        return "not run"
+    diff = config_mismatch(exp)
+    if diff:
+        shown = ", ".join(diff[:3]) + (", ..." if len(diff) > 3 else "")
+        return f"config differs ({shown})"
+    return "up to date" if is_up_to_date(exp, input_hash(exp, root=root, params=params)) else "out of date"
+
+
 def render_outputs(exp: Experiment) -> list[Path]:
-    """Re-render figures and LaTeX macros of ``exp`` from its existing ``results.json``."""
-    from . import figures, macros, results
+    """Re-render figures and LaTeX macros of ``exp`` from its existing ``results.json``.
+
+    Uses the same function as the notebook (:func:`paretobandit.workbench.publish.render_document`), on
+    the same parsed JSON, so the files come out byte-identical.
+    """
+    from . import results
+    from .publish import render_document
 
     doc = results.read_results(exp.results_file)
     cfg = exp.cfg
-    written = figures.render(doc, wconfig.repo_path(cfg, cfg.paths.figures_dir))
-    prefix = cfg.experiment.get("macro_prefix")
-    if prefix:
-        target = wconfig.repo_path(cfg, cfg.paths.macros_dir) / f"{exp.name}.tex"
-        written.append(macros.write_macros(target, doc, prefix))
-    return written
+    return render_document(doc, wconfig.repo_path(cfg, cfg.paths.figures_dir),
+                           wconfig.repo_path(cfg, cfg.paths.macros_dir) / f"{exp.name}.tex",
+                           cfg.experiment.get("macro_prefix"))
 
 
 def _execute(exp: Experiment, params: dict, root: Path, progress: bool) -> None:
     import papermill as pm
     import tqdm.auto  # noqa: F401  (tqdm reads TQDM_* at import: import it before TQDM_DISABLE is set)
 
+    from . import progress as wprogress
+
     exp.results_dir.mkdir(parents=True, exist_ok=True)
-    with temporary_environ(NOTEBOOK_ENV):
+    canonical = bool(exp.cfg.paths.get("canonical", False))
+    env = dict(NOTEBOOK_ENV, **{wconfig.CANONICAL_ENV: "1" if canonical else "0"})
+    with wprogress.relay(enabled=progress) as relay_env, temporary_environ({**env, **relay_env}):
         pm.execute_notebook(str(exp.notebook), str(exp.executed_notebook), parameters=params,
                             kernel_name="python3", cwd=str(root), log_output=False,
+                            extra_arguments=KERNEL_ARGS,
                             progress_bar={"desc": exp.name, "unit": "cell"} if progress else False)
+
+
+def _last_wall_seconds(exp: Experiment) -> float | None:
+    """Wall time of the previous run of ``exp`` (its ``run_info.json``): the ETA shown before a run."""
+    import json
+
+    try:
+        return float(json.loads((exp.results_dir / "run_info.json").read_text())["wall_seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _rel(path: Path, root: Path) -> Path:
+    return path.relative_to(root) if path.is_relative_to(root) else path
 
 
 def run(*, only: Iterable[str] | None = None, scale: str = "full", force: bool = False,
@@ -248,12 +322,17 @@ def run(*, only: Iterable[str] | None = None, scale: str = "full", force: bool =
     done: list[str] = []
     if skip_run:
         for name in order:
-            if exps[name].results_file.is_file():
-                files = render_outputs(exps[name])
+            exp = exps[name]
+            diff = config_mismatch(exp)
+            if not exp.results_file.is_file():
+                echo(f"{name}: no results yet ({exp.results_file}); run it first")
+            elif diff:
+                echo(f"{name}: not re-rendered: {exp.results_file} was made with another config "
+                     f"({', '.join(diff[:3])}); run it again")
+            else:
+                files = render_outputs(exp)
                 echo(f"{name}: re-rendered {len(files)} file(s)")
                 done.append(name)
-            else:
-                echo(f"{name}: no results yet ({exps[name].results_file}); run it first")
         return done
     params = {"overrides": list(overrides), "scale": scale}
     missing = [str(exps[n].notebook) for n in order if not exps[n].notebook.is_file()]
@@ -265,7 +344,10 @@ def run(*, only: Iterable[str] | None = None, scale: str = "full", force: bool =
         if not force and is_up_to_date(exp, digest):
             echo(f"{name}: up to date")
             continue
-        echo(f"{name}: running {exp.notebook.relative_to(root)} (scale={scale})")
+        where = "canonical" if exp.cfg.paths.get("canonical") else "run folder"
+        last = _last_wall_seconds(exp)
+        echo(f"{name}: running {exp.notebook.relative_to(root)} (scale={scale}; {where} "
+             f"{_rel(exp.results_dir, root)}" + (f"; last run took {last:.0f} s" if last else "") + ")")
         start = time.perf_counter()
         try:
             _execute(exp, params, root, progress)
@@ -285,7 +367,7 @@ def run(*, only: Iterable[str] | None = None, scale: str = "full", force: bool =
                        wall_seconds=round(seconds, 1), inputs_sha256=digest)
         # Hash again: a dependency that just ran may have rewritten this experiment's inputs.
         (exp.results_dir / HASH_FILE).write_text(input_hash(exp, root=root, params=params) + "\n")
-        echo(f"{name}: done in {seconds:.0f} s -> {exp.results_dir.relative_to(root)}")
+        echo(f"{name}: done in {seconds:.0f} s -> {_rel(exp.results_dir, root)}")
         done.append(name)
     if not done:
         echo("all up to date")

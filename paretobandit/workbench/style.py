@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -23,8 +24,13 @@ _RC = {
 
 
 def apply() -> None:
-    """Set the workbench's seaborn/matplotlib style (idempotent)."""
+    """Set the workbench's seaborn/matplotlib style (idempotent).
+
+    Also quiets fontTools' per-table INFO lines (printed for every PDF when a caller, such as Hydra,
+    logs at INFO).
+    """
     sns.set_theme(context="paper", style="whitegrid", palette="colorblind", rc=_RC)
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 
 def palette(n: int) -> list:
