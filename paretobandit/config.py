@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from dataclasses import asdict, dataclass, fields
 
 from .errors import ConfigError
 
-#: Smallest accepted ``γ^staleness_cap``: one capped decay must stay far from float underflow, so that the
-#: lazily scaled inverse (``A⁻¹ = s·M`` with ``s /= g``) stays finite (γ = 0.4 with cap 1000 gives 1e-398).
-MIN_CAPPED_DECAY = 1e-150
+#: Smallest accepted ``γ^staleness_cap``: one capped decay ``g`` must be a normal float with a finite
+#: ``1/g``, so that the lazily scaled inverse (``A⁻¹ = s·M``, ``s /= g``) stays finite (γ = 0.4 with the
+#: default cap 1000 gives 0.4^1000 ≈ 1e-398, which underflows to 0 and made feedback divide by zero).
+MIN_CAPPED_DECAY = sys.float_info.min  # 2.2e-308, the smallest normal float
 
 
 def as_real(name: str, value, error=ConfigError) -> float | int:
@@ -111,7 +113,7 @@ class RouterConfig:
         if capped < MIN_CAPPED_DECAY:
             raise ConfigError(
                 f"forgetting_factor**staleness_cap = {self.forgetting_factor!r}**{self.staleness_cap} "
-                f"= {capped:.3g} is below {MIN_CAPPED_DECAY:g} (the decayed state would underflow); "
+                f"= {capped:.3g} underflows (below {MIN_CAPPED_DECAY:.3g}, the decayed state would be lost); "
                 "raise forgetting_factor or lower staleness_cap")
         if self.context_ttl is not None:
             object.__setattr__(self, "context_ttl",

@@ -330,6 +330,8 @@ class LinUCBPolicy:
                     if dt > 0:
                         cap = cfg.staleness_cap
                         g = self._decay[dt if dt < cap else cap]
+                        if g < 1e-100:  # a huge decay (small γ, long gap): fold first so s/g stays finite
+                            self._normalise_arm(arm)
                         sc = self._s[arm] / g  # (before any assignment: a failure changes nothing)
                         sig = self._sig[arm] * g
                         self._sig[arm] = sig
