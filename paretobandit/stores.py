@@ -94,7 +94,9 @@ class EphemeralContextStore:
         self.max_applied = _check_bound("max_applied", max_applied)
         self.clock = clock
         self._lock = threading.Lock()
-        self._pending: dict[str, tuple[np.ndarray, dict, float]] = {}
+        self._pending: dict[str, tuple[np.ndarray, dict, float, int]] = {}  # x, meta, created, put order
+        self._seq = 0
+        self._last_taken: tuple | None = None  # (request_id, entry) of the last take, for untake()
         # applied (value None) or retired ids (value: the removed model), oldest first
         self._applied: OrderedDict[str, str | None] = OrderedDict()
         self._puts = 0
@@ -117,7 +119,8 @@ class EphemeralContextStore:
         """Keep ``x`` (not copied: the caller must not mutate it) and ``meta`` under ``request_id``."""
         now = self._clock() if self.ttl is not None else 0.0
         with self._lock:
-            self._pending[request_id] = (x, meta, now)
+            self._seq += 1
+            self._pending[request_id] = (x, meta, now, self._seq)
             if self.ttl is not None:
                 self._puts += 1
                 if self._puts % 4096 == 0:
@@ -143,8 +146,8 @@ class EphemeralContextStore:
     def get(self, request_id: str) -> tuple[np.ndarray, dict]:
         """The pending ``(x, meta)``; raises if unknown, expired or already applied. Does not consume."""
         with self._lock:
-            x, meta, _ = self._lookup_locked(request_id)
-            return x, meta
+            entry = self._lookup_locked(request_id)
+            return entry[0], entry[1]
 
     def take(self, request_id: str, check=None) -> tuple[np.ndarray, dict]:
         """Remove and return ``(x, meta)`` and record the id as applied (atomic).
@@ -152,10 +155,12 @@ class EphemeralContextStore:
         ``check(request_id, x, meta)``, if given, runs first and may raise to leave the context pending.
         """
         with self._lock:
-            x, meta, _ = self._lookup_locked(request_id)
+            entry = self._lookup_locked(request_id)
+            x, meta = entry[0], entry[1]
             if check is not None:
                 check(request_id, x, meta)
             del self._pending[request_id]
+            self._last_taken = (request_id, entry)
             self._record_locked(request_id, None)
             return x, meta
 
@@ -169,7 +174,13 @@ class EphemeralContextStore:
         """Undo a :meth:`take` whose feedback could not be applied: the context is pending again."""
         with self._lock:
             self._applied.pop(request_id, None)
-            self._pending[request_id] = (x, meta, self._clock() if self.ttl is not None else 0.0)
+            last = self._last_taken
+            if last is not None and last[0] == request_id:  # back in its place, with its creation time
+                self._pending[request_id] = last[1]
+                self._pending = dict(sorted(self._pending.items(), key=lambda kv: kv[1][3]))
+            else:
+                self._seq += 1
+                self._pending[request_id] = (x, meta, self._clock() if self.ttl is not None else 0.0, self._seq)
 
     def retire_arm(self, arm_uid: int, model: str) -> int:
         """Drop the pending contexts routed to arm ``arm_uid`` (a removed ``model``); returns how many.
@@ -177,7 +188,7 @@ class EphemeralContextStore:
         Their ids stay in the bounded record, so a late feedback still raises :class:`UnknownModelError`.
         """
         with self._lock:
-            gone = [k for k, (_, meta, _) in self._pending.items() if meta.get("arm") == arm_uid]
+            gone = [k for k, e in self._pending.items() if e[1].get("arm") == arm_uid]
             for k in gone:
                 del self._pending[k]
                 self._record_locked(k, model)
@@ -189,7 +200,7 @@ class EphemeralContextStore:
             self._pending.pop(request_id, None)
 
     def _purge_locked(self, now) -> int:
-        stale = [k for k, (_, _, ts) in self._pending.items() if now - ts > self.ttl]
+        stale = [k for k, e in self._pending.items() if now - e[2] > self.ttl]
         for k in stale:
             del self._pending[k]
         return len(stale)
@@ -270,8 +281,9 @@ class EphemeralContextStore:
         if not isinstance(retired, dict) or not all(isinstance(v, str) for v in retired.values()) \
                 or not set(retired) <= set(applied):
             raise StateFileError("invalid retired-id record")
-        store._pending = {rid: (np.array(x[i], dtype=float), dict(metas[i]), float(created[i]))
+        store._pending = {rid: (np.array(x[i], dtype=float), dict(metas[i]), float(created[i]), i + 1)
                           for i, rid in enumerate(ids)}
+        store._seq = len(ids)
         store._applied = OrderedDict((rid, retired.get(rid)) for rid in applied)
         return store
 
@@ -279,7 +291,7 @@ class EphemeralContextStore:
         """Replace the content with :meth:`state_dict` output (validated as :meth:`from_state`)."""
         other = type(self).from_state({**state, "settings": self.describe()}, clock=self._clock)
         with self._lock:
-            self._pending, self._applied = other._pending, other._applied
+            self._pending, self._applied, self._seq = other._pending, other._applied, other._seq
 
 
 class SqliteContextStore:
