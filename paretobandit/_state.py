@@ -43,7 +43,8 @@ def check_router_meta(meta, where: str = "state") -> tuple[int, int]:
         raise StateFileError(f"{where}: invalid state (counters missing)")
     for name in _COUNTERS:
         if not _count(counters.get(name)):
-            raise StateFileError(f"{where}: counter {name} = {counters.get(name)!r} is not an int in [0, 2^53]")
+            raise StateFileError(f"{where}: counter {name} = {counters.get(name)!r} is not an int in "
+                                 "[0, 2^53]")
     if counters["next_request"] < 1:
         raise StateFileError(f"{where}: counter next_request must be >= 1")
     for name in ("pulls", "arm_uid"):
@@ -65,9 +66,12 @@ def feature_service_from(description, where: str = "state"):
         raise StateFileError(f"{where}: invalid feature service description {description!r:.200}")
     kind, model = description.get("kind"), description.get("model", DEFAULT_MODEL_NAME)
     if kind == "custom" or (kind == "minilm" and model != DEFAULT_MODEL_NAME):
-        raise StateFileError(f"{where}: the state used a {kind} feature pipeline ({model if kind == 'minilm' else description.get('encoder')}); "
-                             "pass feature_service= (a state file never makes the router load a model from a path)")
+        what = model if kind == "minilm" else description.get("encoder")
+        raise StateFileError(f"{where}: the state used a {kind} feature pipeline ({what}); pass "
+                             "feature_service= (a state file never makes the router load a model from "
+                             "a path)")
     try:
         return FeatureService.from_description(description)
     except (ConfigError, FeatureError, ModelLoadError, KeyError, TypeError) as exc:
-        raise StateFileError(f"{where}: cannot rebuild the feature service ({exc}); pass feature_service=") from None
+        raise StateFileError(f"{where}: cannot rebuild the feature service ({exc}); "
+                             "pass feature_service=") from None

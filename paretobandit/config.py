@@ -105,7 +105,8 @@ class RouterConfig:
         for name, low in integers.items():
             object.__setattr__(self, name, _check_number(name, getattr(self, name), low=low, integer=True))
         if self.staleness_cap > 10**7:
-            raise ConfigError(f"staleness_cap must be <= 10^7 (it sizes a lookup table), got {self.staleness_cap}")
+            raise ConfigError(f"staleness_cap must be <= 10^7 (it sizes a lookup table), "
+                              f"got {self.staleness_cap}")
         if self.cost_ceil <= self.cost_floor:
             raise ConfigError(f"cost_ceil must exceed cost_floor, got {self.cost_ceil!r} "
                               f"<= {self.cost_floor!r}")

@@ -117,7 +117,8 @@ class _Journal:
         self.path = str(path)
         self._lock_fd = _lock_directory(path.parent)
         try:
-            self.conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
+            self.conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None,
+                                        check_same_thread=False)
             mode = self.conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             self.conn.execute("PRAGMA synchronous=FULL")
             self.conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
@@ -129,12 +130,14 @@ class _Journal:
                 raise StoreError(f"journal {self.path!r}: WAL journal mode unavailable (got {mode!r})")
             if "crc" not in columns:
                 raise StateFileError(f"journal {self.path!r} was written by an older version (no row "
-                                     "checksums); open it with that version and close it, or start a new directory")
+                                     "checksums); open it with that version and close it, or start a new "
+                                     "directory")
             fmt = self.get("format")
             if fmt is None:
                 self.set("format", JOURNAL_FORMAT)
             elif fmt != JOURNAL_FORMAT:
-                raise StateFileError(f"journal {self.path!r} has format {fmt!r}, this library writes {JOURNAL_FORMAT}")
+                raise StateFileError(f"journal {self.path!r} has format {fmt!r}, this library writes "
+                                     f"{JOURNAL_FORMAT}")
             row = self.conn.execute("SELECT MAX(seq) FROM events").fetchone()
             base = self.get("checkpoint")
             self.seq = max(int(row[0] or 0), int(base["seq"]) if isinstance(base, dict) else 0)
@@ -179,7 +182,8 @@ class _Journal:
         text = json.dumps(payload)
         seq = self.seq + 1
         self.conn.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
-                          (seq, kind, request_id, ts, text, blob, _row_crc(seq, kind, request_id, ts, text, blob)))
+                          (seq, kind, request_id, ts, text, blob,
+                           _row_crc(seq, kind, request_id, ts, text, blob)))
         self.seq = seq
         return len(text) + (0 if blob is None else len(blob)) + 64
 
@@ -196,9 +200,11 @@ class _Journal:
                 for row in rows:
                     seq_, kind, rid, ts, text, blob, crc = row
                     if seq_ != expect:
-                        raise StateFileError(f"journal {self.path!r}: entry #{expect} is missing (next is #{seq_})")
+                        raise StateFileError(f"journal {self.path!r}: entry #{expect} is missing "
+                                             f"(next is #{seq_})")
                     if not (isinstance(kind, str) and isinstance(ts, float) and isinstance(text, str)
-                            and (rid is None or isinstance(rid, str)) and (blob is None or isinstance(blob, bytes))
+                            and (rid is None or isinstance(rid, str))
+                            and (blob is None or isinstance(blob, bytes))
                             and crc == _row_crc(seq_, kind, rid, ts, text, blob)):
                         raise StateFileError(f"journal {self.path!r}: entry #{seq_} is corrupt (checksum)")
                     try:
@@ -322,9 +328,9 @@ class DurableMixin:
     # ------------------------------------------------------------------ plumbing
     def _usable(self) -> None:
         if self._pid != os.getpid():
-            raise StoreError(f"durable router {self._directory} was opened in process {self._pid} and is used in "
-                             f"the forked process {os.getpid()}; open the router after forking (e.g. in a "
-                             "post-fork hook), never share one across a fork")
+            raise StoreError(f"durable router {self._directory} was opened in process {self._pid} and is "
+                             f"used in the forked process {os.getpid()}; open the router after forking "
+                             "(e.g. in a post-fork hook), never share one across a fork")
         if self._closed:
             raise StoreError(f"durable router {self._directory} is closed")
         if self._failed is not None:
@@ -369,11 +375,13 @@ class DurableMixin:
         """:meth:`BanditRouter.route`, journaled (context, arguments and decision) before returning."""
         with self._dlock:
             self._usable()
-            model, log = self._run(super().route, prompt_or_vector, max_cost=max_cost, force_model=force_model)
+            model, log = self._run(super().route, prompt_or_vector, max_cost=max_cost,
+                                   force_model=force_model)
 
             def build():
                 x = self._store.get(log.request_id)[0]  # the context exactly as stored for feedback
-                n_in = kernels.estimate_input_tokens(prompt_or_vector) if isinstance(prompt_or_vector, str) else 0
+                text = isinstance(prompt_or_vector, str)
+                n_in = kernels.estimate_input_tokens(prompt_or_vector) if text else 0
                 return {
                     "model": model, "t": log.t, "cost": log.cost_usd, "prefix": self._id_prefix,
                     "max_cost": None if max_cost is None else float(max_cost),
@@ -389,7 +397,8 @@ class DurableMixin:
         with self._dlock:
             self._usable()
             self._run(super().process_feedback, request_id, reward, cost)
-            self._append("feedback", request_id, lambda: ({"reward": float(reward), "cost": _num(cost)}, None))
+            self._append("feedback", request_id,
+                         lambda: ({"reward": float(reward), "cost": _num(cost)}, None))
 
     def register_model(self, name, input_cost_per_m=None, output_cost_per_m=None, *, blended=None,
                        **metadata) -> None:
@@ -408,7 +417,8 @@ class DurableMixin:
         """:meth:`BanditRouter.update_model_pricing`, journaled."""
         with self._dlock:
             self._usable()
-            self._run(super().update_model_pricing, name, input_cost_per_m, output_cost_per_m, blended=blended)
+            self._run(super().update_model_pricing, name, input_cost_per_m, output_cost_per_m,
+                      blended=blended)
             self._append("reprice", None,
                          lambda: ({"name": str(name), "input": _num(input_cost_per_m),
                                    "output": _num(output_cost_per_m), "blended": _num(blended)}, None))
@@ -461,7 +471,8 @@ class DurableMixin:
                 self._replay_one(seq, kind, request_id, payload, blob)
             except StateFileError:
                 raise
-            except (ParetoBanditError, KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
+            except (ParetoBanditError, KeyError, TypeError, ValueError, AttributeError,
+                    ArithmeticError) as exc:
                 raise StateFileError(f"journal {self._journal.path}: replaying {kind} #{seq} failed "
                                      f"({type(exc).__name__}: {exc}); the journal does not match the "
                                      "checkpoint") from None
@@ -605,9 +616,9 @@ def open_directory(router_cls, directory, *, checkpoint_every=10_000, checkpoint
     journal_path = directory / JOURNAL_NAME
     checkpoints = sorted(p.name[:-5] for p in directory.glob(f"{_CKPT_PREFIX}*.json"))
     if checkpoints and (not journal_path.is_file() or journal_path.stat().st_size == 0):
-        raise StateFileError(f"durable directory {directory} holds checkpoints ({', '.join(checkpoints)}) but "
-                             f"no journal: refusing to start afresh over them; restore {JOURNAL_NAME} (or "
-                             "move the checkpoints away to start a new router)")
+        raise StateFileError(f"durable directory {directory} holds checkpoints ({', '.join(checkpoints)}) "
+                             f"but no journal: refusing to start afresh over them; restore {JOURNAL_NAME} "
+                             "(or move the checkpoints away to start a new router)")
     journal = _Journal(journal_path)
     try:
         router = _open(router_cls, directory, journal, checkpoints, create_kwargs)

@@ -84,7 +84,7 @@ def _npz_path(json_path: Path, meta: dict) -> Path:
 
 # ---------------------------------------------------------------------------------------------- save
 def save_router(router, path) -> Path:
-    """Write the snapshot of ``router`` at ``path`` atomically (see the module docstring); returns the ``.json``.
+    """Write the snapshot of ``router`` at ``path`` atomically (module docstring); returns the ``.json``.
 
     Raises
     ------
@@ -158,14 +158,16 @@ def _read_meta(json_path: Path) -> dict:
         raise StateFileError(f"{json_path}: not a ParetoBandit router state (format {meta.get('format')!r})")
     if meta.get("version") != FORMAT_VERSION:
         raise StateFileError(f"{json_path}: unsupported state version {meta.get('version')!r} (this library "
-                             f"reads {FORMAT_VERSION}; version 1 files carry no checksum: re-create the state)")
+                             f"reads {FORMAT_VERSION}; version 1 files carry no checksum: re-create the "
+                             "state)")
     body = {k: v for k, v in meta.items() if k != "meta_sha256"}
     try:
         digest = hashlib.sha256(_canonical(body)).hexdigest()
     except ValueError:  # NaN / Infinity in the JSON
         digest = None
     if meta.get("meta_sha256") != digest:
-        raise StateFileError(f"{json_path}: checksum mismatch (the .json was modified, corrupted or truncated)")
+        raise StateFileError(f"{json_path}: checksum mismatch (the .json was modified, corrupted or "
+                             "truncated)")
     return meta
 
 
@@ -210,8 +212,8 @@ def _read_arrays(npz_path: Path, blob: bytes, expected: dict) -> dict[str, np.nd
                               else np.lib.format.read_array_header_2_0)
                     got_shape, fortran, dtype = reader(fh)
                     if got_shape != shape or dtype != np.dtype(f"<{kind}8"):
-                        raise StateFileError(f"{npz_path}: array {name!r} has shape {got_shape} ({dtype}), expected "
-                                             f"{shape} ({np.dtype(f'<{kind}8')})")
+                        raise StateFileError(f"{npz_path}: array {name!r} has shape {got_shape} ({dtype}), "
+                                             f"expected {shape} ({np.dtype(f'<{kind}8')})")
                     data = fh.read(nbytes + 1)
             except StateFileError:
                 raise
@@ -225,7 +227,7 @@ def _read_arrays(npz_path: Path, blob: bytes, expected: dict) -> dict[str, np.nd
 
 
 def read_state(path) -> dict:
-    """``{"meta", "arrays"}`` from the snapshot at ``path``, checksums and sizes verified (not the meaning)."""
+    """``{"meta", "arrays"}`` of the snapshot at ``path``; checksums and sizes verified, not the meaning."""
     stem = _stem(path)
     json_path = stem.with_name(stem.name + ".json")
     meta = _read_meta(json_path)

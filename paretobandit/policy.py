@@ -583,8 +583,10 @@ def validate_state(state: dict) -> str | None:
         an, inv_n = np.linalg.norm(a[arm]), np.linalg.norm(ainv[arm])
         err = np.linalg.norm(ainv[arm] @ (a[arm] @ probes) - probes)
         if not err <= STATE_TOLERANCE * an * inv_n * np.linalg.norm(probes):
-            return f"A_inv of arm {arm} is not the inverse of A (relative error {err / np.linalg.norm(probes):.3g})"
+            rel = err / np.linalg.norm(probes)
+            return f"A_inv of arm {arm} is not the inverse of A (relative error {rel:.3g})"
         resid = np.linalg.norm(theta[arm] - ainv[arm] @ b[arm])
-        if not resid <= STATE_TOLERANCE * (inv_n * np.linalg.norm(b[arm]) + np.linalg.norm(theta[arm])) + 1e-12:
+        scale = inv_n * np.linalg.norm(b[arm]) + np.linalg.norm(theta[arm])
+        if not resid <= STATE_TOLERANCE * scale + 1e-12:
             return f"theta of arm {arm} is not A_inv @ b (error {resid:.3g})"
     return None

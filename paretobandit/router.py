@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from . import kernels
-from .config import RouterConfig
 from ._state import STATE_FORMAT, STATE_VERSION
+from .config import RouterConfig
 from .durable import DurableMixin, open_directory
 from .errors import (
     BudgetExceededError,
@@ -55,7 +55,8 @@ __all__ = ["BanditRouter", "DurableRouter", "RoutingLog", "STATE_FORMAT", "STATE
 
 #: Routers inside ``exploit()`` in the current thread / asyncio task (ids; a ContextVar, so an asyncio
 #: task's greedy block does not leak into the other tasks of its event loop).
-_GREEDY: contextvars.ContextVar[frozenset] = contextvars.ContextVar("paretobandit_greedy", default=frozenset())
+_GREEDY: contextvars.ContextVar[frozenset] = contextvars.ContextVar("paretobandit_greedy",
+                                                                   default=frozenset())
 
 logger = logging.getLogger(__name__)
 
@@ -503,8 +504,8 @@ class BanditRouter:
             raise
         except (ValueError, TypeError) as exc:
             raise InvalidInputError(
-                f"route() needs a prompt string or a flat numeric vector; got {type(prompt_or_vector).__name__} "
-                f"that cannot be read as one ({exc})") from None
+                "route() needs a prompt string or a flat numeric vector; got "
+                f"{type(prompt_or_vector).__name__} that cannot be read as one ({exc})") from None
 
     def _route_context(self, prompt_or_vector, x, n_in, max_cost, force_model):
         """The decision for an extracted context ``x`` (``n_in`` prompt tokens); see :meth:`route`."""
@@ -801,8 +802,10 @@ class BanditRouter:
             store_desc = dict(self._store.describe())
             if "ids" in store_state:
                 ids = store_state["ids"]
-                arrays["pending_x"] = store_state["x"].reshape(len(ids), -1) if ids else np.zeros((0, policy.d))
-                store_desc["pending"] = {"ids": ids, "meta": store_state["meta"], "created": store_state["created"]}
+                arrays["pending_x"] = (store_state["x"].reshape(len(ids), -1) if ids
+                                       else np.zeros((0, policy.d)))
+                store_desc["pending"] = {"ids": ids, "meta": store_state["meta"],
+                                         "created": store_state["created"]}
                 store_desc["applied"] = store_state["applied"]
                 store_desc["retired"] = store_state["retired"]
             meta = {
@@ -890,7 +893,8 @@ class BanditRouter:
             feature_service = feature_service_from(meta["feature_service"], where)
         if feature_service.dimension != d:
             raise StateFileError(
-                f"{where}: state has dimension {d} but the feature service produces {feature_service.dimension}")
+                f"{where}: state has dimension {d} but the feature service produces "
+                f"{feature_service.dimension}")
         store_desc = meta.get("context_store") or {}
         if context_store is None:
             if store_desc.get("kind") != EphemeralContextStore.kind:
@@ -898,7 +902,8 @@ class BanditRouter:
                                      "pass context_store= (a state file never opens a database it names)")
             pending = store_desc.get("pending") or {"ids": [], "meta": [], "created": []}
             context_store = EphemeralContextStore.from_state({
-                "settings": {"ttl": store_desc.get("ttl"), "max_applied": store_desc.get("max_applied", 100_000)},
+                "settings": {"ttl": store_desc.get("ttl"),
+                             "max_applied": store_desc.get("max_applied", 100_000)},
                 "ids": pending.get("ids"), "meta": pending.get("meta"), "created": pending.get("created"),
                 "x": arrays.get("pending_x", np.zeros((0, d))),
                 "applied": store_desc.get("applied", []), "retired": store_desc.get("retired", {}),

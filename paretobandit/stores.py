@@ -59,7 +59,7 @@ def _check_bound(name, value) -> int:
 
 def check_pending_meta(request_id, meta, where: str = "state") -> None:
     """Raise :class:`StateFileError` unless ``meta`` is what :meth:`BanditRouter.route` stores."""
-    if not isinstance(request_id, str) or not isinstance(meta, dict) or not isinstance(meta.get("model"), str):
+    if not (isinstance(request_id, str) and isinstance(meta, dict) and isinstance(meta.get("model"), str)):
         raise StateFileError(f"{where}: malformed pending context {request_id!r}: {meta!r:.200}")
     cost, arm = meta.get("cost"), meta.get("arm")
     if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not math.isfinite(cost) or cost < 0:
@@ -180,7 +180,8 @@ class EphemeralContextStore:
                 self._pending = dict(sorted(self._pending.items(), key=lambda kv: kv[1][3]))
             else:
                 self._seq += 1
-                self._pending[request_id] = (x, meta, self._clock() if self.ttl is not None else 0.0, self._seq)
+                now = self._clock() if self.ttl is not None else 0.0
+                self._pending[request_id] = (x, meta, now, self._seq)
 
     def retire_arm(self, arm_uid: int, model: str) -> int:
         """Drop the pending contexts routed to arm ``arm_uid`` (a removed ``model``); returns how many.
@@ -253,7 +254,8 @@ class EphemeralContextStore:
         """
         try:
             settings = state.get("settings") or {}
-            store = cls(ttl=settings.get("ttl"), max_applied=settings.get("max_applied", 100_000), clock=clock)
+            store = cls(ttl=settings.get("ttl"), max_applied=settings.get("max_applied", 100_000),
+                        clock=clock)
             ids, metas, created = state["ids"], state["meta"], state["created"]
             applied, retired = state.get("applied", []), state.get("retired", {})
             x = np.asarray(state["x"])
@@ -276,7 +278,8 @@ class EphemeralContextStore:
                 raise StateFileError(f"pending context {rid!r} has creation time {ts!r}")
         if not isinstance(applied, list) or not all(isinstance(k, str) for k in applied) \
                 or len(set(applied)) != len(applied) or len(applied) > max(store.max_applied, 0):
-            raise StateFileError(f"invalid applied-id record ({len(applied) if isinstance(applied, list) else applied!r}"
+            count = len(applied) if isinstance(applied, list) else applied
+            raise StateFileError(f"invalid applied-id record ({count!r}"
                                  f" entries, max_applied {store.max_applied})")
         if not isinstance(retired, dict) or not all(isinstance(v, str) for v in retired.values()) \
                 or not set(retired) <= set(applied):

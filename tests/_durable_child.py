@@ -3,7 +3,8 @@
 Usage: ``python _durable_child.py <directory> <ack-file>``. Opens (or recovers) the durable router,
 records ``<journal position> <id prefix>`` of the new session in ``<ack-file>.sessions`` (every open starts
 a session with a new request-id prefix, so the id of the ``j``-th route is the prefix of the session that
-routed it plus ``j + 1``), resumes the stream at the journal position (every action of the stream succeeds, so the number of
+routed it plus ``j + 1``), resumes the stream at the journal position (every action of the stream
+succeeds, so the number of
 journaled calls is the number of completed actions), re-sends the last completed feedback (at-least-once
 delivery) and checks it is rejected as a duplicate, prints ``ready``, then applies the remaining actions,
 appending ``<index>\\n`` to the ack file (unbuffered ``os.write``) after each call returns. Checkpoints

@@ -127,7 +127,7 @@ def test_sigkill_recovery(tmp_path):
                 assert router.id_prefix not in {p for _, p in sessions}, "a session prefix was reissued"
                 mid_stream += 0 < k < len(acts)
                 for j in range(ref_pos, k):
-                    ref._id_prefix = child.action_prefix(sessions, j)  # the reference routes with the same ids
+                    ref._id_prefix = child.action_prefix(sessions, j)  # the reference: the same ids
                     child.apply(ref, acts[j], rid)
                 ref_pos = k
                 before = state_bytes(router)
@@ -193,8 +193,8 @@ def test_duplicate_feedback_across_restart_and_replay_check(tmp_path):
     con.commit()
     with pytest.raises(StateFileError, match="checksum"):  # a changed row fails its checksum ...
         BanditRouter.open(d)
-    con.execute("UPDATE events SET crc=? WHERE seq=?", (_row_crc(row[0], row[1], row[2], row[3], text, row[5]),
-                                                        row[0]))
+    crc = _row_crc(row[0], row[1], row[2], row[3], text, row[5])
+    con.execute("UPDATE events SET crc=? WHERE seq=?", (crc, row[0]))
     con.commit()
     con.close()
     with pytest.raises(StateFileError, match="does not match"):  # ... and a re-signed one fails the replay

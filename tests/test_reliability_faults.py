@@ -99,7 +99,8 @@ def test_open_refuses_checkpoints_without_their_journal_and_deletes_nothing(tmp_
     with pytest.raises(StateFileError, match="refusing to start afresh"):
         BanditRouter.open(d, **KW)
     after = sorted(p.name for p in d.iterdir())
-    assert [n for n in before if n.startswith("checkpoint-")] == [n for n in after if n.startswith("checkpoint-")]
+    assert [n for n in before if n.startswith("checkpoint-")] == [
+        n for n in after if n.startswith("checkpoint-")]
 
 
 def test_fork_after_open_fails_stop_in_the_child(tmp_path):
@@ -234,7 +235,8 @@ def test_concurrent_cli_feedback_on_one_state_file(tmp_path):
     router.save(state)
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     procs = [subprocess.Popen([sys.executable, "-m", "paretobandit", "feedback", log.request_id, "0.5",
-                               "--state", str(state)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                               "--state", str(state)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
              for log in logs]
     outs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
@@ -552,7 +554,8 @@ def test_journal_write_on_a_full_disk_is_typed_and_recoverable(tmp_path):
 
 
 def test_numpy_scalars_are_accepted():
-    cfg = RouterConfig(alpha=np.float32(0.05), staleness_cap=np.int64(500), forgetting_factor=np.float64(0.99))
+    cfg = RouterConfig(alpha=np.float32(0.05), staleness_cap=np.int64(500),
+                       forgetting_factor=np.float64(0.99))
     assert type(cfg.alpha) is float and type(cfg.staleness_cap) is int and abs(cfg.alpha - 0.05) < 1e-7
     json.dumps(cfg.to_dict())
     pacer = BudgetPacer(np.float32(0.002), eta=np.float64(0.1))
