@@ -62,6 +62,7 @@ logger = logging.getLogger(__name__)
 
 _NUMBER = (int, float, np.integer, np.floating)
 _F64 = np.dtype(np.float64)
+_INF = math.inf
 
 
 @dataclass(slots=True)
@@ -692,7 +693,7 @@ class BanditRouter:
                 f"stored context of {request_id!r} has shape {x.shape}, expected ({self._policy.d},)"
             )
         c = meta.get("cost")
-        if c.__class__ is not float or not 0.0 <= c < math.inf:  # route() stores a float; a store may not
+        if c.__class__ is not float or not 0.0 <= c < _INF:  # route() stores a float; a store may not
             raise StoreError(f"stored context of {request_id!r} has cost {c!r}, not a finite float >= 0; "
                              "the feedback is not applied")
 

@@ -96,7 +96,8 @@ class EphemeralContextStore:
         self._lock = threading.Lock()
         self._pending: dict[str, tuple[np.ndarray, dict, float, int]] = {}  # x, meta, created, put order
         self._seq = 0
-        self._last_taken: tuple | None = None  # (request_id, entry) of the last take, for untake()
+        self._last_id: str | None = None  # id and entry of the last take, for untake()
+        self._last_entry: tuple | None = None
         # applied (value None) or retired ids (value: the removed model), oldest first
         self._applied: OrderedDict[str, str | None] = OrderedDict()
         self._puts = 0
@@ -160,8 +161,12 @@ class EphemeralContextStore:
             if check is not None:
                 check(request_id, x, meta)
             del self._pending[request_id]
-            self._last_taken = (request_id, entry)
-            self._record_locked(request_id, None)
+            self._last_id, self._last_entry = request_id, entry
+            if self.max_applied:  # (_record_locked, inlined)
+                applied = self._applied
+                applied[request_id] = None
+                if len(applied) > self.max_applied:
+                    applied.popitem(last=False)
             return x, meta
 
     def _record_locked(self, request_id, removed) -> None:
@@ -174,9 +179,8 @@ class EphemeralContextStore:
         """Undo a :meth:`take` whose feedback could not be applied: the context is pending again."""
         with self._lock:
             self._applied.pop(request_id, None)
-            last = self._last_taken
-            if last is not None and last[0] == request_id:  # back in its place, with its creation time
-                self._pending[request_id] = last[1]
+            if self._last_id == request_id:  # back in its place, with its creation time
+                self._pending[request_id] = self._last_entry
                 self._pending = dict(sorted(self._pending.items(), key=lambda kv: kv[1][3]))
             else:
                 self._seq += 1
