@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from . import kernels
-from ._state import STATE_FORMAT, STATE_VERSION
+from ._state import STATE_FORMAT, STATE_VERSION, check_router_meta, feature_service_from
 from .config import RouterConfig
 from .durable import DurableMixin, open_directory
 from .errors import (
@@ -854,8 +854,6 @@ class BanditRouter:
         ------
         StateFileError
         """
-        from ._state import check_router_meta, feature_service_from  # noqa: I001
-
         meta, arrays = state["meta"], state["arrays"]
         k, d = check_router_meta(meta, where)
         models = meta["models"]

@@ -89,8 +89,6 @@ class EphemeralContextStore:
 
     def __init__(self, ttl=None, max_applied: int = 100_000, clock=time.time):
         self.ttl = _check_ttl(ttl)
-        if isinstance(max_applied, bool) or not isinstance(max_applied, numbers.Integral) or max_applied < 0:
-            raise ConfigError(f"max_applied must be an int >= 0, got {max_applied!r}")
         self.max_applied = _check_bound("max_applied", max_applied)
         self.clock = clock
         self._lock = threading.Lock()
