@@ -12,8 +12,8 @@ Layout of ``directory``:
   successful state-changing call since the last checkpoint (route, feedback, register, reprice, remove),
   committed (fsync'ed) *before* the call returns, each with a checksum over its sequence number and
   content; table ``meta`` holds the journal format, the current checkpoint, the checkpoint being written
-  (so an interrupted one can be recognised as ours), the directory's id prefix and the current session,
-  every value checksummed.
+  or just superseded (its files are recognised as ours and removed after a crash), the directory's id
+  prefix and the current session, every value checksummed.
 * ``checkpoint-<seq>-<token>.json`` + its ``.npz`` — a snapshot (:mod:`paretobandit.persistence`) of the
   router after journal entry ``seq``. A new checkpoint is written beside the old one, fsync'ed and
   validated, and only then made current by one SQLite transaction that also deletes the journal entries
@@ -65,7 +65,7 @@ import numpy as np
 from . import kernels
 from .errors import ConfigError, ParetoBanditError, StateFileError, StoreError
 
-__all__ = ["JOURNAL_FORMAT", "JOURNAL_NAME", "DurableMixin", "open_directory"]
+__all__ = ["JOURNAL_FORMAT", "JOURNAL_NAME", "DurableMixin", "ReplayContext", "open_directory"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,15 @@ JOURNAL_FORMAT = {"name": "paretobandit-journal", "version": 2}
 _CKPT_PREFIX = "checkpoint-"
 _CKPT_NAME = re.compile(r"checkpoint-\d{12}-[0-9a-f]{8}")
 _BATCH = 512
+
+
+class ReplayContext:
+    """A journaled context given to ``BanditRouter.route`` in replay (no feature-service call)."""
+
+    __slots__ = ("n_in", "x")
+
+    def __init__(self, x: np.ndarray, n_in: int):
+        self.x, self.n_in = x, n_in
 
 
 class _Clock:
@@ -218,11 +227,15 @@ class _Journal:
         except sqlite3.Error as exc:
             raise _sqlite_error(self.path, "replay", exc) from None
 
-    def commit_checkpoint(self, name: str, seq: int) -> None:
+    def commit_checkpoint(self, name: str, seq: int, previous: str | None) -> None:
+        """Make ``name`` current; ``writing`` then names the superseded checkpoint (ours, to delete)."""
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             self.set("checkpoint", {"name": name, "seq": seq})
-            self.conn.execute("DELETE FROM meta WHERE key = 'writing'")
+            if previous is None:
+                self.conn.execute("DELETE FROM meta WHERE key = 'writing'")
+            else:
+                self.set("writing", previous)
             self.conn.execute("DELETE FROM events WHERE seq <= ?", (seq,))
             self.conn.execute("COMMIT")
         except BaseException:
@@ -441,8 +454,8 @@ class DurableMixin:
             x = np.frombuffer(blob, dtype="<f8").astype(float)
             self._id_prefix = payload["prefix"]
             with self.exploit() if payload["greedy"] else _nullcontext():
-                model, log = self._route_context(None, x, payload["n_in"], payload["max_cost"],
-                                                 payload["force_model"])
+                model, log = base.route(ReplayContext(x, int(payload["n_in"])), payload["max_cost"],
+                                        payload["force_model"])
             got = (model, log.t, log.request_id, log.cost_usd)
             want = (payload["model"], payload["t"], request_id, payload["cost"])
             if got != want:
@@ -524,7 +537,7 @@ class DurableMixin:
             self._journal.set("writing", name)
             write_state(state, self._directory / name)
             _fsync_dir(self._directory)
-            self._journal.commit_checkpoint(name, seq)
+            self._journal.commit_checkpoint(name, seq, self._ckpt_name)
         except (OSError, sqlite3.Error, StateFileError) as exc:
             raise StoreError(f"checkpoint of {self._directory} failed: {_cause(exc)} (the previous "
                              "checkpoint and the journal are intact)") from None

@@ -32,7 +32,7 @@ import numpy as np
 from . import kernels
 from ._state import STATE_FORMAT, STATE_VERSION, check_router_meta, feature_service_from
 from .config import RouterConfig
-from .durable import DurableMixin, open_directory
+from .durable import DurableMixin, ReplayContext, open_directory
 from .errors import (
     BudgetExceededError,
     ConfigError,
@@ -492,24 +492,11 @@ class BanditRouter:
             x[:-1] = prompt_or_vector
             x[-1] = 1.0
             n_in = 0
+        elif prompt_or_vector.__class__ is ReplayContext:  # durable replay: the journaled context
+            x, n_in = prompt_or_vector.x, prompt_or_vector.n_in
         else:
             x = self._extract(prompt_or_vector)
             n_in = kernels.estimate_input_tokens(prompt_or_vector) if isinstance(prompt_or_vector, str) else 0
-        return self._route_context(prompt_or_vector, x, n_in, max_cost, force_model)
-
-    def _extract(self, prompt_or_vector):
-        """``feature_service.extract`` with NumPy's raw errors for ragged or non-numeric input typed."""
-        try:
-            return self._fs.extract(prompt_or_vector)
-        except ParetoBanditError:
-            raise
-        except (ValueError, TypeError) as exc:
-            raise InvalidInputError(
-                "route() needs a prompt string or a flat numeric vector; got "
-                f"{type(prompt_or_vector).__name__} that cannot be read as one ({exc})") from None
-
-    def _route_context(self, prompt_or_vector, x, n_in, max_cost, force_model):
-        """The decision for an extracted context ``x`` (``n_in`` prompt tokens); see :meth:`route`."""
         if force_model is not None or max_cost is not None:  # (otherwise checked from the scores below)
             if not float(x @ x) <= 1e12:
                 self._reject_vector(prompt_or_vector, x)
@@ -593,6 +580,17 @@ class BanditRouter:
         request_id = f"{self._id_prefix}{n}"
         self._store.put(request_id, x, {"model": model, "cost": cost, "arm": uid})
         return model, RoutingLog(request_id, model, cost, scores, eligible, lam, t)
+
+    def _extract(self, prompt_or_vector):
+        """``feature_service.extract`` with NumPy's raw errors for ragged or non-numeric input typed."""
+        try:
+            return self._fs.extract(prompt_or_vector)
+        except ParetoBanditError:
+            raise
+        except (ValueError, TypeError) as exc:
+            raise InvalidInputError(
+                "route() needs a prompt string or a flat numeric vector; got "
+                f"{type(prompt_or_vector).__name__} that cannot be read as one ({exc})") from None
 
     def _reject_vector(self, prompt_or_vector, x) -> None:
         """``xᵀx`` is NaN, Inf or > 1e12: raise the right typed error (no state has changed)."""

@@ -622,3 +622,23 @@ def test_sqlite_applied_record_is_pruned(tmp_path):
     with pytest.raises(DuplicateFeedbackError):
         store.take("r2099")
     store.close()
+
+
+def test_superseded_checkpoint_left_by_a_crash_is_removed_at_open(tmp_path, monkeypatch):
+    import paretobandit.durable as durable
+
+    d = tmp_path / "r"
+    router = BanditRouter.open(d, **KW)
+    _drive(router, 5)
+    first = router.checkpoint()
+    _drive(router, 5, seed=1)
+    monkeypatch.setattr(durable, "_remove_checkpoint", lambda *a: None)  # crash between commit and cleanup
+    second = router.checkpoint()
+    router.close(checkpoint=False)
+    monkeypatch.undo()
+    assert first.is_file() and second.is_file()
+    (d / "checkpoint-000000000001-0badf00d.json").write_text("{}")  # not ours: must stay
+    with BanditRouter.open(d):
+        pass
+    assert not first.exists() and second.is_file()
+    assert (d / "checkpoint-000000000001-0badf00d.json").is_file()
