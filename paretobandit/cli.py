@@ -345,6 +345,13 @@ def _requests(args: argparse.Namespace):
 
 # ----------------------------------------------------------------------------------------- commands
 def _cmd_route(args: argparse.Namespace) -> int:
+    from .persistence import state_lock
+
+    with state_lock(args.state) if args.state else contextlib.nullcontext():  # load -> route -> save
+        return _route_locked(args)
+
+
+def _route_locked(args: argparse.Namespace) -> int:
     from .router import BanditRouter
 
     requests = _requests(args)
@@ -428,9 +435,12 @@ def _cmd_feedback(args: argparse.Namespace) -> int:
     if not _state_exists(args.state):
         raise CLIError(f"state {args.state} not found; create it with `paretobandit route PROMPT --state "
                        f"{args.state}`")
-    router = BanditRouter.load(args.state)
-    router.process_feedback(args.request_id, args.reward, cost=args.cost)
-    saved = str(router.save(args.state))
+    from .persistence import state_lock
+
+    with state_lock(args.state):  # parallel feedback on one state file: serialised, none lost
+        router = BanditRouter.load(args.state)
+        router.process_feedback(args.request_id, args.reward, cost=args.cost)
+        saved = str(router.save(args.state))
     lam = router.pacer.lambda_ if router.pacer is not None else None
     payload = {"request_id": args.request_id, "reward": args.reward, "cost": args.cost, "state": saved,
                "pacer_lambda": lam, "t": router.t}

@@ -3,24 +3,40 @@
 from __future__ import annotations
 
 import math
+import numbers
+import sys
 from dataclasses import asdict, dataclass, fields
 
 from .errors import ConfigError
 
+#: Smallest accepted ``γ^staleness_cap``: one capped decay ``g`` must be a normal float with a finite
+#: ``1/g``, so that the lazily scaled inverse (``A⁻¹ = s·M``, ``s /= g``) stays finite (γ = 0.4 with the
+#: default cap 1000 gives 0.4^1000 ≈ 1e-398, which underflows to 0 and made feedback divide by zero).
+MIN_CAPPED_DECAY = sys.float_info.min  # 2.2e-308, the smallest normal float
+
+
+def as_real(name: str, value, error=ConfigError) -> float | int:
+    """``value`` as a Python ``int`` or ``float`` (NumPy scalars accepted); ``error`` unless real."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise error(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    if value.__class__ in (int, float):
+        return value
+    return int(value) if isinstance(value, numbers.Integral) else float(value)
+
 
 def _check_number(name: str, value, *, low=None, high=None, low_open=False, high_open=False,
-                  integer=False) -> None:
-    """Raise :class:`ConfigError` unless ``value`` is a finite real number within the bounds."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+                  integer=False):
+    """The value as a Python number; :class:`ConfigError` unless finite, within the bounds (and integral)."""
+    value = as_real(name, value)
     if not math.isfinite(value):
         raise ConfigError(f"{name} must be finite, got {value!r}")
-    if integer and int(value) != value:
-        raise ConfigError(f"{name} must be a whole number, got {value!r}")
+    if integer and not isinstance(value, int):
+        raise ConfigError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
     if low is not None and (value <= low if low_open else value < low):
         raise ConfigError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
     if high is not None and (value >= high if high_open else value > high):
         raise ConfigError(f"{name} must be {'<' if high_open else '<='} {high}, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -71,24 +87,38 @@ class RouterConfig:
     context_ttl: float | None = None
 
     def __post_init__(self) -> None:
-        _check_number("alpha", self.alpha, low=0.0)
-        _check_number("forgetting_factor", self.forgetting_factor, low=0.0, high=1.0, low_open=True)
-        _check_number("cost_penalty", self.cost_penalty, low=0.0)
-        _check_number("ridge", self.ridge, low=0.0, low_open=True)
-        _check_number("prior_n_effective", self.prior_n_effective, low=0.0, low_open=True)
-        _check_number("v_max", self.v_max, low=1.0)
-        _check_number("staleness_cap", self.staleness_cap, low=1, integer=True)
-        _check_number("ridge_floor", self.ridge_floor, low=0.0, high=1.0, low_open=True)
-        _check_number("stability_interval", self.stability_interval, low=1, integer=True)
-        _check_number("stability_trace", self.stability_trace, low=0.0, low_open=True)
-        _check_number("cost_floor", self.cost_floor, low=0.0, low_open=True)
-        _check_number("cost_ceil", self.cost_ceil, low=0.0, low_open=True)
+        integers = {"staleness_cap": 1, "stability_interval": 1, "output_tokens": 0}
+        bounds = {
+            "alpha": {"low": 0.0},
+            "forgetting_factor": {"low": 0.0, "high": 1.0, "low_open": True},
+            "cost_penalty": {"low": 0.0},
+            "ridge": {"low": 0.0, "low_open": True},
+            "prior_n_effective": {"low": 0.0, "low_open": True},
+            "v_max": {"low": 1.0},
+            "ridge_floor": {"low": 0.0, "high": 1.0, "low_open": True},
+            "stability_trace": {"low": 0.0, "low_open": True},
+            "cost_floor": {"low": 0.0, "low_open": True},
+            "cost_ceil": {"low": 0.0, "low_open": True},
+        }
+        for name, kw in bounds.items():  # NumPy scalars are stored as Python numbers
+            object.__setattr__(self, name, _check_number(name, getattr(self, name), **kw))
+        for name, low in integers.items():
+            object.__setattr__(self, name, _check_number(name, getattr(self, name), low=low, integer=True))
+        if self.staleness_cap > 10**7:
+            raise ConfigError(f"staleness_cap must be <= 10^7 (it sizes a lookup table), "
+                              f"got {self.staleness_cap}")
         if self.cost_ceil <= self.cost_floor:
             raise ConfigError(f"cost_ceil must exceed cost_floor, got {self.cost_ceil!r} "
                               f"<= {self.cost_floor!r}")
-        _check_number("output_tokens", self.output_tokens, low=0, integer=True)
+        capped = self.forgetting_factor ** self.staleness_cap
+        if capped < MIN_CAPPED_DECAY:
+            raise ConfigError(
+                f"forgetting_factor**staleness_cap = {self.forgetting_factor!r}**{self.staleness_cap} "
+                f"= {capped:.3g} underflows (below {MIN_CAPPED_DECAY:.3g}, the decayed state would be lost); "
+                "raise forgetting_factor or lower staleness_cap")
         if self.context_ttl is not None:
-            _check_number("context_ttl", self.context_ttl, low=0.0, low_open=True)
+            object.__setattr__(self, "context_ttl",
+                               _check_number("context_ttl", self.context_ttl, low=0.0, low_open=True))
 
     def to_dict(self) -> dict:
         """Plain-dict form (JSON-able) for persistence and introspection."""

@@ -1,6 +1,6 @@
 """Durable mode: a write-ahead journal so that routed contexts and acknowledged feedback survive a crash.
 
-Open with :meth:`paretobandit.router.BanditRouter.open` (or :func:`open_router`)::
+Open with :meth:`paretobandit.router.BanditRouter.open`::
 
     with BanditRouter.open("state/router", priors="none", budget=0.002, seed=0) as router:
         model, log = router.route(vector)
@@ -10,42 +10,49 @@ Layout of ``directory``:
 
 * ``journal.sqlite`` — SQLite in WAL mode with ``synchronous=FULL``. Table ``events`` holds one row per
   successful state-changing call since the last checkpoint (route, feedback, register, reprice, remove),
-  committed (fsync'ed) *before* the call returns; table ``meta`` holds the name of the current checkpoint,
-  the journal position it covers and the router's request-id prefix.
-* ``checkpoint-<seq>-<token>.json`` / ``.npz`` — a :meth:`~BanditRouter.save` of the router after journal
-  entry ``seq``. A new checkpoint is written beside the old one, fsync'ed, and only then made current by
-  one SQLite transaction that also deletes the journal entries it covers; a crash at any point leaves a
-  loadable (checkpoint, journal) pair. Orphaned checkpoint files are removed at the next open.
+  committed (fsync'ed) *before* the call returns, each with a checksum over its sequence number and
+  content; table ``meta`` holds the journal format, the current checkpoint, the checkpoint being written
+  or just superseded (its files are recognised as ours and removed after a crash), the directory's id
+  prefix and the current session, every value checksummed.
+* ``checkpoint-<seq>-<token>.json`` + its ``.npz`` — a snapshot (:mod:`paretobandit.persistence`) of the
+  router after journal entry ``seq``. A new checkpoint is written beside the old one, fsync'ed and
+  validated, and only then made current by one SQLite transaction that also deletes the journal entries
+  it covers; the WAL is then truncated. A crash at any point leaves a loadable (checkpoint, journal) pair.
 
-Recovery (:func:`open_router` on an existing directory): load the current checkpoint, then replay every
-later journal entry through the ordinary router code. Routing is deterministic given the state and the
-tie-break generator's saved state, so a replayed route must choose the journaled model at the journaled
-``t`` with the journaled request id; any mismatch raises :class:`~paretobandit.errors.StateFileError`
-(the journal does not belong to this checkpoint, or the code changed) instead of silently diverging.
+Recovery (opening an existing directory): load the current checkpoint, then replay every later journal
+entry (streamed, not loaded at once) through the ordinary router code. Routing is deterministic given the
+state and the tie-break generator's saved state, so a replayed route must choose the journaled model at the
+journaled ``t`` with the journaled request id; any mismatch, checksum failure or malformed row raises
+:class:`~paretobandit.errors.StateFileError` instead of silently diverging.
 
 Semantics
 ---------
 * A call that returns has been journaled; a call that raises a typed validation error changed nothing and
   wrote nothing. A call interrupted by a crash is either fully journaled (and replayed) or absent.
-* Feedback is applied at most once: its context is consumed from the context store, whose content is
-  part of the checkpoint and rebuilt exactly by the replay, so re-sending an acknowledged feedback after a
-  restart raises :class:`~paretobandit.errors.DuplicateFeedbackError` (or ``UnknownRequestError`` once
-  the bounded record of applied ids has forgotten it) and is never applied twice.
-* Request ids are ``<prefix><n>`` with a prefix fixed for the directory and the counter restored from the
-  checkpoint, so ids handed out before a crash stay valid after it.
-* One router per directory: an exclusive lock on ``<directory>/LOCK`` (released by the OS if the process
-  dies) makes a second :func:`open_router` fail with :class:`~paretobandit.errors.StoreError`.
-* Calls on one durable router are serialised (each one includes an fsync); the context store is always
-  the in-memory store (the journal makes it durable), so ``context_store=`` is rejected.
-* If a journal write fails, the in-memory state is ahead of the journal: the router refuses every further
-  call with :class:`~paretobandit.errors.StoreError` until it is reopened (fail-stop; reopening recovers
-  the journaled state).
+* Feedback is applied at most once (the consumed context is part of the checkpoint and of the replay).
+* Request ids are ``<directory prefix><session>-<n>``: every open starts a new random session, so an id is
+  never handed out twice, even if the journal's WAL was lost and the counter went back.
+* ``open()`` refuses a directory holding checkpoints that no journal names (a lost or emptied journal)
+  instead of starting afresh, and never deletes a file it did not write, except the files of a checkpoint
+  attempt the journal records as its own and abandoned.
+* One router per directory: an exclusive lock on ``<directory>/LOCK``. A router used in a process forked
+  after ``open()`` refuses every call (open it after forking).
+* If a journal write or an update fails unexpectedly, the in-memory state may be ahead of the journal: the
+  router refuses every further call with :class:`~paretobandit.errors.StoreError` and ``close()`` does not
+  checkpoint (fail-stop; reopening recovers the journaled state).
+
+This module does not import :mod:`paretobandit.router`: :class:`DurableMixin` is combined with
+``BanditRouter`` there (``paretobandit.router.DurableRouter``).
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
+import logging
 import os
+import re
 import secrets
 import sqlite3
 import threading
@@ -55,13 +62,27 @@ from pathlib import Path
 
 import numpy as np
 
+from . import kernels
 from .errors import ConfigError, ParetoBanditError, StateFileError, StoreError
-from .router import BanditRouter
 
-__all__ = ["DurableRouter", "JOURNAL_NAME", "open_router"]
+__all__ = ["JOURNAL_FORMAT", "JOURNAL_NAME", "DurableMixin", "ReplayContext", "open_directory"]
+
+logger = logging.getLogger(__name__)
 
 JOURNAL_NAME = "journal.sqlite"
+JOURNAL_FORMAT = {"name": "paretobandit-journal", "version": 2}
 _CKPT_PREFIX = "checkpoint-"
+_CKPT_NAME = re.compile(r"checkpoint-\d{12}-[0-9a-f]{8}")
+_BATCH = 512
+
+
+class ReplayContext:
+    """A journaled context given to ``BanditRouter.route`` in replay (no feature-service call)."""
+
+    __slots__ = ("n_in", "x")
+
+    def __init__(self, x: np.ndarray, n_in: int):
+        self.x, self.n_in = x, n_in
 
 
 class _Clock:
@@ -79,27 +100,27 @@ class _Clock:
         return value
 
 
-class _ReplayFeatures:
-    """Feature service returning one journaled context (so replay needs no encoder call)."""
+def _row_crc(seq: int, kind: str, request_id, ts: float, payload: str, blob) -> str:
+    h = hashlib.blake2b(digest_size=12)
+    h.update(f"{seq}\x00{kind}\x00{request_id}\x00{ts!r}\x00{payload}\x00".encode())
+    if blob is not None:
+        h.update(blob)
+    return h.hexdigest()
 
-    def __init__(self, inner, x: np.ndarray):
-        self._inner = inner
-        self._x = x
-        self.dimension = inner.dimension
 
-    def extract(self, _ignored):
-        return self._x
+def _value_crc(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
-    def describe(self):
-        return self._inner.describe()
+
+def _sqlite_error(path: str, what: str, exc: sqlite3.Error) -> ParetoBanditError:
+    """Corruption (a ``DatabaseError`` that is not operational) is a StateFileError; the rest StoreError."""
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return StateFileError(f"journal {path!r} is corrupt ({what}: {exc})")
+    return StoreError(f"journal {path!r}: {what} failed ({exc})")
 
 
 class _Journal:
-    """The SQLite write-ahead journal (one connection, autocommit; every append is its own transaction).
-
-    Holds an exclusive ``flock`` on ``<directory>/LOCK`` while open, so a second router (in this or another
-    process) cannot journal into the same directory; the OS releases it when the process dies.
-    """
+    """The SQLite write-ahead journal (one connection, autocommit; every append is its own transaction)."""
 
     def __init__(self, path: Path):
         self.path = str(path)
@@ -111,46 +132,120 @@ class _Journal:
             self.conn.execute("PRAGMA synchronous=FULL")
             self.conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             self.conn.execute(
-                "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
-                "kind TEXT NOT NULL, request_id TEXT, ts REAL NOT NULL, payload TEXT NOT NULL, x BLOB)")
-        except sqlite3.Error as exc:
-            _unlock(self._lock_fd)
-            raise StoreError(f"cannot open journal {self.path!r}: {exc}") from None
-        if str(mode).lower() != "wal":
-            self.close()
-            raise StoreError(f"journal {self.path!r}: WAL journal mode unavailable (got {mode!r})")
+                "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, "
+                "request_id TEXT, ts REAL NOT NULL, payload TEXT NOT NULL, x BLOB, crc TEXT NOT NULL)")
+            columns = [r[1] for r in self.conn.execute("PRAGMA table_info(events)")]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"journal {self.path!r}: WAL journal mode unavailable (got {mode!r})")
+            if "crc" not in columns:
+                raise StateFileError(f"journal {self.path!r} was written by an older version (no row "
+                                     "checksums); open it with that version and close it, or start a new "
+                                     "directory")
+            fmt = self.get("format")
+            if fmt is None:
+                self.set("format", JOURNAL_FORMAT)
+            elif fmt != JOURNAL_FORMAT:
+                raise StateFileError(f"journal {self.path!r} has format {fmt!r}, this library writes "
+                                     f"{JOURNAL_FORMAT}")
+            row = self.conn.execute("SELECT MAX(seq) FROM events").fetchone()
+            base = self.get("checkpoint")
+            self.seq = max(int(row[0] or 0), int(base["seq"]) if isinstance(base, dict) else 0)
+        except BaseException as exc:
+            self._abort()
+            if isinstance(exc, sqlite3.Error):
+                raise _sqlite_error(self.path, "open", exc) from None
+            raise
+
+    def _abort(self) -> None:
+        conn = getattr(self, "conn", None)
+        if conn is not None:
+            conn.close()
+        _unlock(self._lock_fd)
+        self._lock_fd = None
 
     def get(self, key: str):
-        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        try:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error as exc:
+            raise _sqlite_error(self.path, f"reading {key}", exc) from None
+        if row is None:
+            return None
+        try:
+            wrapped = json.loads(row[0])
+            text = wrapped["json"]
+            ok = wrapped["crc"] == _value_crc(text)
+            value = json.loads(text)
+        except (ValueError, TypeError, KeyError):
+            ok = False
+        if not ok:
+            raise StateFileError(f"journal {self.path!r}: meta entry {key!r} is corrupt (checksum)")
+        return value
 
     def set(self, key: str, value) -> None:
-        self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+        text = json.dumps(value, sort_keys=True)
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                          (key, json.dumps({"json": text, "crc": _value_crc(text)})))
 
     def append(self, kind: str, request_id, ts: float, payload: dict, x) -> int:
         blob = None if x is None else np.ascontiguousarray(x, dtype="<f8").tobytes()
-        cur = self.conn.execute(
-            "INSERT INTO events (kind, request_id, ts, payload, x) VALUES (?, ?, ?, ?, ?)",
-            (kind, request_id, ts, json.dumps(payload), blob))
-        return int(cur.lastrowid)
+        text = json.dumps(payload)
+        seq = self.seq + 1
+        self.conn.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
+                          (seq, kind, request_id, ts, text, blob,
+                           _row_crc(seq, kind, request_id, ts, text, blob)))
+        self.seq = seq
+        return len(text) + (0 if blob is None else len(blob)) + 64
 
-    def last_seq(self) -> int:
-        row = self.conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
-        return 0 if row is None else int(row[0])
+    def count_after(self, seq: int) -> int:
+        return int(self.conn.execute("SELECT COUNT(*) FROM events WHERE seq > ?", (seq,)).fetchone()[0])
 
     def events_after(self, seq: int):
-        return self.conn.execute("SELECT seq, kind, request_id, ts, payload, x FROM events WHERE seq > ? "
-                                 "ORDER BY seq", (seq,)).fetchall()
+        """Rows after ``seq``, streamed in batches, each checked (checksum, contiguity, types)."""
+        expect = seq + 1
+        try:
+            cur = self.conn.execute("SELECT seq, kind, request_id, ts, payload, x, crc FROM events "
+                                    "WHERE seq > ? ORDER BY seq", (seq,))
+            while rows := cur.fetchmany(_BATCH):
+                for row in rows:
+                    seq_, kind, rid, ts, text, blob, crc = row
+                    if seq_ != expect:
+                        raise StateFileError(f"journal {self.path!r}: entry #{expect} is missing "
+                                             f"(next is #{seq_})")
+                    if not (isinstance(kind, str) and isinstance(ts, float) and isinstance(text, str)
+                            and (rid is None or isinstance(rid, str))
+                            and (blob is None or isinstance(blob, bytes))
+                            and crc == _row_crc(seq_, kind, rid, ts, text, blob)):
+                        raise StateFileError(f"journal {self.path!r}: entry #{seq_} is corrupt (checksum)")
+                    try:
+                        payload = json.loads(text)
+                    except ValueError:
+                        payload = None
+                    if not isinstance(payload, dict):
+                        raise StateFileError(f"journal {self.path!r}: entry #{seq_} has a malformed payload")
+                    expect += 1
+                    yield seq_, kind, rid, ts, payload, blob
+        except sqlite3.Error as exc:
+            raise _sqlite_error(self.path, "replay", exc) from None
 
-    def commit_checkpoint(self, name: str, seq: int) -> None:
+    def commit_checkpoint(self, name: str, seq: int, previous: str | None) -> None:
+        """Make ``name`` current; ``writing`` then names the superseded checkpoint (ours, to delete)."""
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             self.set("checkpoint", {"name": name, "seq": seq})
+            if previous is None:
+                self.conn.execute("DELETE FROM meta WHERE key = 'writing'")
+            else:
+                self.set("writing", previous)
             self.conn.execute("DELETE FROM events WHERE seq <= ?", (seq,))
             self.conn.execute("COMMIT")
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:  # SQLite may already have rolled back (e.g. SQLITE_FULL)
+                self.conn.execute("ROLLBACK")
             raise
+        try:  # bound the WAL: copy it into the database and truncate it (best effort)
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:  # pragma: no cover - e.g. disk full: the next checkpoint retries
+            logger.warning("journal %s: WAL truncation failed (%s)", self.path, exc)
 
     def close(self) -> None:
         try:
@@ -166,7 +261,10 @@ def _lock_directory(directory: Path):
         import fcntl
     except ImportError:  # pragma: no cover - non-POSIX platforms: no cross-process protection
         return None
-    fd = os.open(directory / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(directory / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreError(f"cannot open the lock file of durable directory {directory}: {exc}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -194,12 +292,21 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-class DurableRouter(BanditRouter):
-    """A :class:`BanditRouter` whose state-changing calls are journaled before they return.
+def _num(value):
+    return None if value is None else float(value)
 
-    Build with :meth:`BanditRouter.open` / :func:`open_router`, never directly. Every public method of
-    :class:`BanditRouter` works unchanged; in addition :meth:`checkpoint` and :meth:`close` manage the
-    directory, and the router is a context manager (``close()`` on exit).
+
+def _cause(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC or "full" in str(exc).lower():
+        return f"disk full ({exc})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+class DurableMixin:
+    """Journaling for a :class:`~paretobandit.router.BanditRouter` (combined as ``DurableRouter``).
+
+    Every public state-changing method journals its call before returning; :meth:`checkpoint` and
+    :meth:`close` manage the directory, and the router is a context manager (``close()`` on exit).
     """
 
     def __init__(self, *args, **kwargs):
@@ -210,8 +317,13 @@ class DurableRouter(BanditRouter):
         self._clock = _Clock()
         self._failed: BaseException | None = None
         self._closed = False
+        self._pid = os.getpid()
         self._ckpt_seq = 0
         self._ckpt_name: str | None = None
+        self._auto_every: int | None = None
+        self._auto_bytes: int | None = None
+        self._since = 0
+        self._since_bytes = 0
 
     # ------------------------------------------------------------------ introspection
     @property
@@ -224,53 +336,70 @@ class DurableRouter(BanditRouter):
         """Number of state-changing calls journaled since the directory was created."""
         with self._dlock:
             self._usable()
-            return self._journal.last_seq()
-
-    @property
-    def id_prefix(self) -> str:
-        """Prefix of this directory's request ids (fixed for its lifetime)."""
-        return self._id_prefix
+            return self._journal.seq
 
     # ------------------------------------------------------------------ plumbing
     def _usable(self) -> None:
+        if self._pid != os.getpid():
+            raise StoreError(f"durable router {self._directory} was opened in process {self._pid} and is "
+                             f"used in the forked process {os.getpid()}; open the router after forking "
+                             "(e.g. in a post-fork hook), never share one across a fork")
         if self._closed:
             raise StoreError(f"durable router {self._directory} is closed")
         if self._failed is not None:
-            raise StoreError(f"durable router {self._directory} stopped after a journal write failed "
-                             f"({self._failed}); reopen it to recover the journaled state")
+            raise StoreError(f"durable router {self._directory} stopped after a failure ({self._failed}); "
+                             "reopen it to recover the journaled state")
+
+    def _run(self, op, *args, **kwargs):
+        """Run a base-class operation; an unexpected (untyped) failure stops the router (fail-stop)."""
+        try:
+            return op(*args, **kwargs)
+        except ParetoBanditError:
+            raise
+        except Exception as exc:
+            self._failed = exc
+            raise StoreError(f"durable router {self._directory}: {type(exc).__name__}: {exc}; the router now "
+                             "refuses calls until reopened (the call was not made durable)") from exc
 
     def _append(self, kind: str, request_id, build) -> None:
-        """Journal an operation already applied in memory; on any failure stop the router (fail-stop).
-
-        ``build()`` returns ``(payload dict, context vector or None)``; it runs inside the guard so that
-        its errors stop the router too. The timestamp is the store clock's last reading (the put/take
-        time when a TTL is set), taken before ``build`` runs.
-        """
+        """Journal an operation already applied in memory; on any failure stop the router (fail-stop)."""
         try:
             ts = self._clock.last
             payload, x = build()
-            self._journal.append(kind, request_id, ts, payload, x)
+            size = self._journal.append(kind, request_id, ts, payload, x)
         except BaseException as exc:  # the in-memory state is now ahead of the journal
             self._failed = exc
             if not isinstance(exc, Exception):
                 raise
-            raise StoreError(f"journal write failed in {self._journal.path!r}: {exc}; the router now refuses "
-                             "calls until reopened (the call was not made durable)") from None
+            raise StoreError(f"journal write failed in {self._journal.path!r}: {_cause(exc)}; the router now "
+                             "refuses calls until reopened (the call was not made durable)") from None
+        self._since += 1
+        self._since_bytes += size
+        if (self._auto_every is not None and self._since >= self._auto_every) or (
+                self._auto_bytes is not None and self._since_bytes >= self._auto_bytes):
+            try:
+                self._checkpoint()
+            except StoreError as exc:  # the call itself is durable; retry after as many entries again
+                logger.warning("automatic checkpoint of %s failed: %s", self._directory, exc)
+                self._since = self._since_bytes = 0
 
     # ------------------------------------------------------------------ journaled operations
     def route(self, prompt_or_vector, max_cost=None, force_model=None):
         """:meth:`BanditRouter.route`, journaled (context, arguments and decision) before returning."""
         with self._dlock:
             self._usable()
-            model, log = super().route(prompt_or_vector, max_cost=max_cost, force_model=force_model)
+            model, log = self._run(super().route, prompt_or_vector, max_cost=max_cost,
+                                   force_model=force_model)
 
             def build():
                 x = self._store.get(log.request_id)[0]  # the context exactly as stored for feedback
+                text = isinstance(prompt_or_vector, str)
+                n_in = kernels.estimate_input_tokens(prompt_or_vector) if text else 0
                 return {
-                    "model": model, "t": log.t, "cost": log.cost_usd,
-                    "max_cost": None if max_cost is None else float(max_cost), "force_model": force_model,
-                    "words": len(prompt_or_vector.split()) if isinstance(prompt_or_vector, str) else None,
-                    "greedy": bool(getattr(self._local, "depth", 0)),
+                    "model": model, "t": log.t, "cost": log.cost_usd, "prefix": self._id_prefix,
+                    "max_cost": None if max_cost is None else float(max_cost),
+                    "force_model": None if force_model is None else str(force_model),
+                    "n_in": int(n_in), "greedy": self._greedy(),
                 }, x
 
             self._append("route", log.request_id, build)
@@ -280,7 +409,7 @@ class DurableRouter(BanditRouter):
         """:meth:`BanditRouter.process_feedback`, journaled before returning (durable acknowledgement)."""
         with self._dlock:
             self._usable()
-            super().process_feedback(request_id, reward, cost)
+            self._run(super().process_feedback, request_id, reward, cost)
             self._append("feedback", request_id,
                          lambda: ({"reward": float(reward), "cost": _num(cost)}, None))
 
@@ -289,9 +418,10 @@ class DurableRouter(BanditRouter):
         """:meth:`BanditRouter.register_model`, journaled."""
         with self._dlock:
             self._usable()
-            super().register_model(name, input_cost_per_m, output_cost_per_m, blended=blended, **metadata)
+            self._run(super().register_model, name, input_cost_per_m, output_cost_per_m, blended=blended,
+                      **metadata)
             self._append("register", None,
-                         lambda: ({"name": name, "input": _num(input_cost_per_m),
+                         lambda: ({"name": str(name), "input": _num(input_cost_per_m),
                                    "output": _num(output_cost_per_m), "blended": _num(blended),
                                    "metadata": metadata}, None))
 
@@ -300,64 +430,69 @@ class DurableRouter(BanditRouter):
         """:meth:`BanditRouter.update_model_pricing`, journaled."""
         with self._dlock:
             self._usable()
-            super().update_model_pricing(name, input_cost_per_m, output_cost_per_m, blended=blended)
+            self._run(super().update_model_pricing, name, input_cost_per_m, output_cost_per_m,
+                      blended=blended)
             self._append("reprice", None,
-                         lambda: ({"name": name, "input": _num(input_cost_per_m),
+                         lambda: ({"name": str(name), "input": _num(input_cost_per_m),
                                    "output": _num(output_cost_per_m), "blended": _num(blended)}, None))
 
     def remove_model(self, name) -> None:
         """:meth:`BanditRouter.remove_model`, journaled."""
         with self._dlock:
             self._usable()
-            super().remove_model(name)
-            self._append("remove", None, lambda: ({"name": name}, None))
+            self._run(super().remove_model, name)
+            self._append("remove", None, lambda: ({"name": str(name)}, None))
 
     # ------------------------------------------------------------------ replay
+    def _replay_one(self, seq, kind, request_id, payload, blob) -> None:
+        base = super()
+        if kind == "route":
+            d = self.dimension
+            if not isinstance(blob, bytes) or len(blob) != 8 * d:
+                raise StateFileError(f"journal {self._journal.path}: route #{seq} has a context of "
+                                     f"{0 if blob is None else len(blob)} bytes, expected {8 * d}")
+            x = np.frombuffer(blob, dtype="<f8").astype(float)
+            self._id_prefix = payload["prefix"]
+            with self.exploit() if payload["greedy"] else _nullcontext():
+                model, log = base.route(ReplayContext(x, int(payload["n_in"])), payload["max_cost"],
+                                        payload["force_model"])
+            got = (model, log.t, log.request_id, log.cost_usd)
+            want = (payload["model"], payload["t"], request_id, payload["cost"])
+            if got != want:
+                raise StateFileError(f"journal {self._journal.path}: replayed route #{seq} gave "
+                                     f"(model, t, request_id, cost) = {got}, journal says {want}; "
+                                     "the journal does not match the checkpoint")
+        elif kind == "feedback":
+            base.process_feedback(request_id, payload["reward"], payload["cost"])
+        elif kind == "register":
+            base.register_model(payload["name"], payload["input"], payload["output"],
+                                blended=payload["blended"], **payload["metadata"])
+        elif kind == "reprice":
+            base.update_model_pricing(payload["name"], payload["input"], payload["output"],
+                                      blended=payload["blended"])
+        elif kind == "remove":
+            base.remove_model(payload["name"])
+        else:
+            raise StateFileError(f"journal {self._journal.path}: unknown entry kind {kind!r} at #{seq}")
+
     def _replay(self, rows) -> int:
         """Re-apply journal rows through the base-class methods; verify every routing decision."""
-        base = BanditRouter
-        for seq, kind, request_id, ts, payload_json, blob in rows:
-            payload = json.loads(payload_json)
+        n = 0
+        for seq, kind, request_id, ts, payload, blob in rows:
             self._clock.fixed = ts
             try:
-                if kind == "route":
-                    x = np.frombuffer(blob, dtype="<f8").astype(float)
-                    arg = " ".join(["w"] * payload["words"]) if payload["words"] is not None else x
-                    fs = self._fs
-                    self._fs = _ReplayFeatures(fs, x)
-                    try:
-                        with self.exploit() if payload["greedy"] else _nullcontext():
-                            model, log = base.route(self, arg, payload["max_cost"], payload["force_model"])
-                    finally:
-                        self._fs = fs
-                    got = (model, log.t, log.request_id, log.cost_usd)
-                    want = (payload["model"], payload["t"], request_id, payload["cost"])
-                    if got != want:
-                        raise StateFileError(f"journal {self._journal.path}: replayed route #{seq} gave "
-                                             f"(model, t, request_id, cost) = {got}, journal says {want}; "
-                                             "the journal does not match the checkpoint")
-                elif kind == "feedback":
-                    base.process_feedback(self, request_id, payload["reward"], payload["cost"])
-                elif kind == "register":
-                    base.register_model(self, payload["name"], payload["input"], payload["output"],
-                                        blended=payload["blended"], **payload["metadata"])
-                elif kind == "reprice":
-                    base.update_model_pricing(self, payload["name"], payload["input"], payload["output"],
-                                              blended=payload["blended"])
-                elif kind == "remove":
-                    base.remove_model(self, payload["name"])
-                else:
-                    raise StateFileError(f"journal {self._journal.path}: unknown entry kind {kind!r} "
-                                         f"at #{seq}")
+                self._replay_one(seq, kind, request_id, payload, blob)
             except StateFileError:
                 raise
-            except ParetoBanditError as exc:
+            except (ParetoBanditError, KeyError, TypeError, ValueError, AttributeError,
+                    ArithmeticError) as exc:
                 raise StateFileError(f"journal {self._journal.path}: replaying {kind} #{seq} failed "
                                      f"({type(exc).__name__}: {exc}); the journal does not match the "
                                      "checkpoint") from None
             finally:
                 self._clock.fixed = None
-        return len(rows)
+            n += 1
+        return n
 
     # ------------------------------------------------------------------ checkpoint / close
     def checkpoint(self) -> Path:
@@ -367,36 +502,63 @@ class DurableRouter(BanditRouter):
         -------
         Path
             The ``.json`` of the current checkpoint.
+
+        Raises
+        ------
+        StoreError
+            The checkpoint could not be written (e.g. disk full; the message names the cause) or the
+            in-memory state failed validation (the router then stops); the previous checkpoint and the
+            journal are intact.
         """
         with self._dlock:
             self._usable()
             return self._checkpoint()
 
     def _checkpoint(self) -> Path:
-        seq = self._journal.last_seq()
+        from ._state import check_router_meta
+        from .persistence import write_state
+        from .policy import validate_state
+
+        seq = self._journal.seq
         if self._ckpt_name is not None and seq == self._ckpt_seq:
             return self._directory / f"{self._ckpt_name}.json"
+        state = self.state_dict()
+        try:
+            check_router_meta(state["meta"])
+            problem = validate_state(state["arrays"])
+        except StateFileError as exc:
+            problem = str(exc)
+        if problem:  # never let a corrupt in-memory state replace a good checkpoint
+            self._failed = StateFileError(problem)
+            raise StoreError(f"checkpoint of {self._directory} refused: the in-memory state is invalid "
+                             f"({problem}); the router stops, reopen it to recover the journaled state")
         name = f"{_CKPT_PREFIX}{seq:012d}-{secrets.token_hex(4)}"
         try:
-            self.save(self._directory / name)
+            self._journal.set("writing", name)
+            write_state(state, self._directory / name)
             _fsync_dir(self._directory)
-            self._journal.commit_checkpoint(name, seq)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"checkpoint of {self._directory} failed: {exc} (the previous checkpoint "
-                             "and the journal are intact)") from None
+            self._journal.commit_checkpoint(name, seq, self._ckpt_name)
+        except (OSError, sqlite3.Error, StateFileError) as exc:
+            raise StoreError(f"checkpoint of {self._directory} failed: {_cause(exc)} (the previous "
+                             "checkpoint and the journal are intact)") from None
         old = self._ckpt_name
         self._ckpt_name, self._ckpt_seq = name, seq
+        self._since = self._since_bytes = 0
         if old is not None:
-            _remove_checkpoint_files(self._directory, keep=name)
+            _remove_checkpoint(self._directory, old)
         return self._directory / f"{name}.json"
 
     def close(self, checkpoint: bool = True) -> None:
         """Checkpoint (unless ``checkpoint=False`` or the router has failed) and close the journal.
 
-        Idempotent. Any later call raises :class:`~paretobandit.errors.StoreError`.
+        Idempotent. Any later call raises :class:`~paretobandit.errors.StoreError`. In a process forked
+        after ``open()`` it only marks this copy closed (the parent's files are left alone).
         """
         with self._dlock:
             if self._closed:
+                return
+            if self._pid != os.getpid():
+                self._closed = True
                 return
             try:
                 if checkpoint and self._failed is None:
@@ -405,94 +567,117 @@ class DurableRouter(BanditRouter):
                 self._closed = True
                 self._journal.close()
 
-    def __enter__(self) -> DurableRouter:
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc_info) -> None:
         self.close()
 
 
-def _num(value):
-    return None if value is None else float(value)
-
-
-def _remove_checkpoint_files(directory: Path, keep: str | None) -> None:
-    for p in directory.glob(f"{_CKPT_PREFIX}*"):
-        if p.suffix in (".json", ".npz") and p.stem != keep:
+def _remove_checkpoint(directory: Path, name: str) -> None:
+    """Delete the files of checkpoint ``name`` (its ``.json``, its ``.npz``, temporary files of its save)."""
+    if not _CKPT_NAME.fullmatch(name):  # pragma: no cover - names come from the journal, checksummed
+        return
+    for p in directory.iterdir():
+        if p.name == f"{name}.json" or (p.name.startswith(f"{name}.") and p.suffix == ".npz") \
+                or p.name.startswith(f".{name}."):
             try:
                 p.unlink()
             except OSError:  # pragma: no cover - best effort
                 pass
-    for p in directory.glob(f".{_CKPT_PREFIX}*.tmp"):  # temp files of an interrupted save
-        try:
-            p.unlink()
-        except OSError:  # pragma: no cover
-            pass
 
 
-def open_router(directory, **create_kwargs) -> DurableRouter:
-    """Open the durable router in ``directory`` (created with ``BanditRouter.create`` if new).
+def open_directory(router_cls, directory, *, checkpoint_every=10_000, checkpoint_bytes=64 * 2**20,
+                   create_kwargs=None):
+    """Open the durable router in ``directory`` (created with ``router_cls.create`` if new).
 
     Parameters
     ----------
+    router_cls : type
+        ``paretobandit.router.DurableRouter`` (``BanditRouter.open`` passes it).
     directory : str or Path
         Folder holding the journal and checkpoints (created if absent).
-    **create_kwargs
+    checkpoint_every, checkpoint_bytes : int or None
+        Take a checkpoint automatically after this many journal entries / bytes of journal.
+    create_kwargs : dict
         Arguments of :meth:`BanditRouter.create`, used only when the directory is new; on reopen the state
         comes from the checkpoint and only ``feature_service`` is used (needed for custom encoders).
         ``context_store`` is not accepted (the journal is the durable store).
 
-    Returns
-    -------
-    DurableRouter
-
     Raises
     ------
     ConfigError
-        ``context_store`` given, or invalid create arguments.
+        ``context_store`` given, bad bounds, or invalid create arguments.
     StateFileError
-        The checkpoint is unreadable or the journal does not replay onto it.
+        Checkpoints exist that no journal names, or the checkpoint or journal is corrupt or does not replay.
     StoreError
-        The journal cannot be opened or written.
+        The directory cannot be created, locked or written.
     """
-    if "context_store" in create_kwargs and create_kwargs["context_store"] is not None:
+    create_kwargs = dict(create_kwargs or {})
+    if create_kwargs.get("context_store") is not None:
         raise ConfigError("durable mode keeps contexts in its own journal; context_store= is not accepted")
     create_kwargs.pop("context_store", None)
+    for label, bound in (("checkpoint_every", checkpoint_every), ("checkpoint_bytes", checkpoint_bytes)):
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, np.integer))
+                                  or bound < 1):
+            raise ConfigError(f"{label} must be None or an int >= 1, got {bound!r}")
     directory = Path(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"cannot create durable directory {directory}: {exc}") from None
-    journal = _Journal(directory / JOURNAL_NAME)
+    journal_path = directory / JOURNAL_NAME
+    checkpoints = sorted(p.name[:-5] for p in directory.glob(f"{_CKPT_PREFIX}*.json"))
+    if checkpoints and (not journal_path.is_file() or journal_path.stat().st_size == 0):
+        raise StateFileError(f"durable directory {directory} holds checkpoints ({', '.join(checkpoints)}) "
+                             f"but no journal: refusing to start afresh over them; restore {JOURNAL_NAME} "
+                             "(or move the checkpoints away to start a new router)")
+    journal = _Journal(journal_path)
     try:
-        return _open(directory, journal, create_kwargs)
+        router = _open(router_cls, directory, journal, checkpoints, create_kwargs)
     except BaseException:
         journal.close()
         raise
+    router._auto_every = None if checkpoint_every is None else int(checkpoint_every)
+    router._auto_bytes = None if checkpoint_bytes is None else int(checkpoint_bytes)
+    return router
 
 
-def _open(directory: Path, journal: _Journal, create_kwargs: dict) -> DurableRouter:
+def _open(router_cls, directory: Path, journal: _Journal, checkpoints: list, create_kwargs: dict):
     ckpt = journal.get("checkpoint")
-    prefix = journal.get("id_prefix")
-    if prefix is None:
-        prefix = secrets.token_hex(4) + "-"
-        journal.set("id_prefix", prefix)
+    writing = journal.get("writing")
+    dir_prefix = journal.get("id_prefix")
     if ckpt is None:
-        router = DurableRouter.create(**create_kwargs)
-        seq = journal.last_seq()
-        if seq:
-            raise StateFileError(f"journal {journal.path} has {seq} entries but no checkpoint")
+        foreign = [c for c in checkpoints if c != writing]
+        if foreign:
+            raise StateFileError(f"journal {journal.path} names no checkpoint but the directory holds "
+                                 f"{', '.join(foreign)}: refusing to start afresh over them (the journal was "
+                                 "lost or emptied); restore it or move the checkpoints away")
+        if journal.count_after(0):
+            raise StateFileError(f"journal {journal.path} has entries but no checkpoint")
+        router = router_cls.create(**create_kwargs)
     else:
-        router = DurableRouter.load(directory / f"{ckpt['name']}.json",
-                                    feature_service=create_kwargs.get("feature_service"))
+        if not isinstance(ckpt, dict) or not isinstance(ckpt.get("name"), str) \
+                or not _CKPT_NAME.fullmatch(ckpt["name"]) or not isinstance(ckpt.get("seq"), int):
+            raise StateFileError(f"journal {journal.path}: invalid checkpoint record {ckpt!r}")
+        router = router_cls.load(directory / f"{ckpt['name']}.json",
+                                 feature_service=create_kwargs.get("feature_service"))
+    if dir_prefix is None:
+        dir_prefix = secrets.token_hex(4) + "-"
+        journal.set("id_prefix", dir_prefix)
     router._directory = directory
     router._journal = journal
-    router._id_prefix = prefix
-    router._store._clock = router._clock
+    router.context_store.clock = router._clock
     if ckpt is None:
         router._checkpoint()
     else:
         router._ckpt_name, router._ckpt_seq = ckpt["name"], int(ckpt["seq"])
         router._replay(journal.events_after(router._ckpt_seq))
-    _remove_checkpoint_files(directory, keep=router._ckpt_name)
+    # a new session: ids handed out from now on can never equal one handed out before (even after a lost WAL)
+    session = secrets.token_hex(4)
+    router._id_prefix = f"{dir_prefix}{session}-"
+    journal.set("session", {"prefix": router._id_prefix, "pid": os.getpid(), "opened": time.time()})
+    if isinstance(writing, str) and writing != router._ckpt_name and _CKPT_NAME.fullmatch(writing):
+        _remove_checkpoint(directory, writing)  # our own interrupted checkpoint attempt
+        journal.conn.execute("DELETE FROM meta WHERE key = 'writing'")
     return router

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import math
+import numbers
 import threading
 
 from . import kernels
@@ -30,7 +31,7 @@ class PacingMode(str, enum.Enum):
 
 
 def _positive(name, value, *, allow_zero=False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ConfigError(f"{name} must be a finite number, got {value!r}")
     if value < 0 or (value == 0 and not allow_zero):
         raise ConfigError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
@@ -105,7 +106,7 @@ class BudgetPacer:
         """Feed one realised cost (finite, ≥ 0) and return the new λ."""
         if (
             isinstance(cost, bool)
-            or not isinstance(cost, (int, float))
+            or not isinstance(cost, numbers.Real)
             or not math.isfinite(cost)
             or cost < 0
         ):
@@ -145,8 +146,11 @@ class BudgetPacer:
     to_dict = state_dict
 
     @classmethod
-    def from_dict(cls, data: dict) -> BudgetPacer:
-        """Inverse of :meth:`state_dict`; malformed data raises :class:`StateFileError`."""
+    def from_state(cls, data: dict) -> BudgetPacer:
+        """Inverse of :meth:`state_dict`, validated (settings as the constructor; ``0 <= λ <= cap``,
+        ``c̄ >= 0`` finite, ``0 <= n_updates <= 2^53``); malformed data raises :class:`StateFileError`."""
+        if not isinstance(data, dict):
+            raise StateFileError(f"invalid pacer state: expected a mapping, got {type(data).__name__}")
         try:
             pacer = cls(
                 data["budget"],
@@ -162,10 +166,12 @@ class BudgetPacer:
         for label, v in (("lambda", lam), ("cost_ema", ema)):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 raise StateFileError(f"invalid pacer state: {label} = {v!r}")
-        if lam > pacer.lambda_cap or not isinstance(n, int) or n < 0:
+        if lam > pacer.lambda_cap or isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= 2**53:
             raise StateFileError(f"invalid pacer state: lambda={lam!r}, n_updates={n!r}")
         pacer.lambda_, pacer.cost_ema, pacer.n_updates = float(lam), float(ema), n
         return pacer
+
+    from_dict = from_state
 
     def __repr__(self) -> str:
         return (

@@ -1,120 +1,51 @@
-"""Save and load a :class:`~paretobandit.router.BanditRouter` — pickle-free, atomic, validated.
+"""Save and load a :class:`~paretobandit.router.BanditRouter` — pickle-free, atomic, checksummed, validated.
 
-A saved router is two files sharing a stem:
+A snapshot at ``<stem>`` is two files:
 
-* ``<stem>.npz`` — arrays: per-arm ``A``, ``A_inv``, ``b``, ``theta``, ``rho``, ``last_update``,
-  ``last_played``, ``n_updates``, the counter ``t``, the ephemeral store's pending contexts ``pending_x``,
-  and the policy's exact internal representation ``raw_N``, ``raw_M``, ``raw_c``, ``raw_scales``
-  (lazily scaled ``A = σ·N``, ``A⁻¹ = s·M``, ``b = β·c``; see :mod:`paretobandit.policy`);
-* ``<stem>.json`` — everything else: format name and version, dimension, the registry with prices,
-  :class:`RouterConfig`, pacer configuration and state, counters, the tie-break generator's
-  bit-generator state, the feature-service description, the context-store description with pending
-  ids/metadata, and the SHA-256 of the ``.npz`` (so a mismatched pair is detected).
+* ``<stem>.<token>.npz`` — the arrays of :meth:`BanditRouter.state_dict` (per-arm ``A``, ``A_inv``,
+  ``b``, ``theta``, ``rho``, counters, the lazily scaled raw arrays, ``pending_x``), a fresh name per save;
+* ``<stem>.json`` — the JSON half of the state, the name and SHA-256 of its ``.npz`` and the SHA-256 of
+  the JSON itself (``meta_sha256``, over the canonical form without that key): the checksum covers the
+  whole pair.
 
-Each file is written to a temporary file in the same directory, fsync'ed and moved into place with
-``os.replace``; the ``.npz`` goes first, so a crash leaves either the old pair or a detectably
-mismatched one. :func:`load_router` validates format, version, dimension, shapes and finiteness and
-raises :class:`~paretobandit.errors.StateFileError` for truncated, corrupt, foreign or other-dimension
-files.
+The ``.json`` is the commit point. :func:`save_router` writes the new ``.npz`` (temporary file, fsync,
+rename), then replaces the ``.json`` the same way, fsyncs the directory, and only then deletes the
+previous ``.npz``; a crash at any moment leaves the previous snapshot or the new one loadable, never
+neither. :func:`load_router` checks both checksums, bounds every archive member (names, declared sizes,
+``.npy`` headers) *before* decompressing anything, and hands the parsed state to
+:meth:`BanditRouter.from_state`, which validates its meaning. Every problem is a
+:class:`~paretobandit.errors.StateFileError`.
+
+:func:`state_lock` serialises processes that load, change and save one snapshot (the CLI).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
-import itertools
 import json
+import os
+import re
 import secrets
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from ._atomic import atomic_write_bytes
-from .config import RouterConfig
-from .errors import ParetoBanditError, StateFileError
-from .pacer import BudgetPacer
-from .policy import LinUCBPolicy
-from .registry import ModelRegistry
-from .stores import EphemeralContextStore, SqliteContextStore
+from ._state import STATE_FORMAT, STATE_VERSION
+from .errors import StateFileError, StoreError
+from .policy import state_shapes
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load_router", "router_state", "save_router"]
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load_router", "save_router", "snapshot_files", "state_lock"]
 
-FORMAT_NAME = "paretobandit-router"
-FORMAT_VERSION = 1
+FORMAT_NAME = STATE_FORMAT
+FORMAT_VERSION = STATE_VERSION
 
-_ARM_ARRAYS = {  # name -> (trailing shape in terms of d, dtype kind)
-    "A": ("dd", "f"),
-    "A_inv": ("dd", "f"),
-    "b": ("d", "f"),
-    "theta": ("d", "f"),
-    "rho": ("", "f"),
-    "last_update": ("", "i"),
-    "last_played": ("", "i"),
-    "n_updates": ("", "i"),
-}
-
-
-def router_state(router) -> dict:
-    """``{"meta": JSON-able dict, "arrays": {name: ndarray}}`` — a consistent snapshot of ``router``."""
-    policy = router._policy
-    with policy.write_lock, policy.lock:  # routes pause for the O(K·d²) copy: a consistent snapshot
-        arrays = policy.arrays(locked=True)
-        store = router._store
-        store_desc = dict(store.describe())
-        if isinstance(store, EphemeralContextStore):
-            pending = store.export_state()
-            arrays["pending_x"] = (
-                pending["x"].reshape(len(pending["ids"]), -1) if pending["ids"] else np.zeros((0, policy.d))
-            )
-            store_desc["pending"] = {
-                "ids": pending["ids"],
-                "meta": pending["meta"],
-                "created": pending["created"],
-            }
-            store_desc["applied"] = pending["applied"]
-        pacer = router._pacer
-        meta = {
-            "format": FORMAT_NAME,
-            "version": FORMAT_VERSION,
-            "dimension": policy.d,
-            "models": list(router._view.names),
-            "registry": router._registry.to_dict(),
-            "config": router.config.to_dict(),
-            "pacer": pacer.state_dict() if pacer is not None else None,
-            "counters": {
-                "t": policy.t,
-                "n_feedback": router._n_feedback,
-                "pulls": dict(router._pulls),
-                "arm_uid": dict(router._arm_uid),
-                "next_uid": router._next_uid,
-                "next_request": _peek_counter(router),
-            },
-            "rng": _jsonable(router._rng.bit_generator.state),
-            "feature_service": router._fs.describe(),
-            "context_store": store_desc,
-            "priors": router.prior_info,
-            "warned_clamp": router._warned_clamp,
-        }
-    return {"meta": meta, "arrays": arrays}
-
-
-def _peek_counter(router) -> int:
-    """Next request number without consuming it (itertools.count's repr is ``count(n)``)."""
-    return int(repr(router._counter)[6:-1])
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return obj
-
-
-def _atomic_write(target: Path, data: bytes) -> None:
-    atomic_write_bytes(target, data)
+#: Largest ``.json`` half accepted (pending metadata and applied ids of ~10⁶ requests fit).
+MAX_JSON_BYTES = 512 * 2**20
+_NPY_HEADER_MAX = 4096
 
 
 def _stem(path) -> Path:
@@ -122,184 +53,245 @@ def _stem(path) -> Path:
     return path.with_suffix("") if path.suffix in (".json", ".npz") else path
 
 
+def _npz_pattern(stem: Path) -> re.Pattern:
+    return re.compile(re.escape(stem.name) + r"\.[0-9a-f]{16}\.npz")
+
+
+def _canonical(meta: dict) -> bytes:
+    return json.dumps(meta, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+
+
+def snapshot_files(path) -> tuple[Path, Path]:
+    """``(json_path, npz_path)`` of the snapshot at ``path`` (the ``.npz`` named by the ``.json``).
+
+    Raises
+    ------
+    StateFileError
+        No readable ``.json`` at ``path``.
+    """
+    stem = _stem(path)
+    json_path = stem.with_name(stem.name + ".json")
+    meta = _read_meta(json_path)
+    return json_path, _npz_path(json_path, meta)
+
+
+def _npz_path(json_path: Path, meta: dict) -> Path:
+    name = meta.get("arrays_file")
+    if not isinstance(name, str) or not _npz_pattern(_stem(json_path)).fullmatch(name):
+        raise StateFileError(f"{json_path}: invalid arrays_file {name!r}")
+    return json_path.with_name(name)
+
+
+# ---------------------------------------------------------------------------------------------- save
 def save_router(router, path) -> Path:
-    """Write ``<stem>.npz`` and ``<stem>.json`` atomically; returns the ``.json`` path."""
+    """Write the snapshot of ``router`` at ``path`` atomically (module docstring); returns the ``.json``.
+
+    Raises
+    ------
+    StateFileError
+        The directory or a file cannot be written (e.g. the disk is full: ``errno`` ``ENOSPC``); the
+        previous snapshot, if any, is intact.
+    """
+    return write_state(router.state_dict(), path)
+
+
+def write_state(state: dict, path) -> Path:
+    """Write a :meth:`BanditRouter.state_dict` as the snapshot at ``path`` (as :func:`save_router`)."""
     stem = _stem(path)
     try:
         stem.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StateFileError(f"cannot create the directory of {stem}: {exc}") from None
-    state = router_state(router)
     buf = io.BytesIO()
     np.savez(buf, **state["arrays"])
     blob = buf.getvalue()
-    meta = dict(state["meta"], npz_sha256=hashlib.sha256(blob).hexdigest())
-    npz_path, json_path = stem.with_name(stem.name + ".npz"), stem.with_name(stem.name + ".json")
+    json_path = stem.with_name(stem.name + ".json")
+    npz_path = stem.with_name(f"{stem.name}.{secrets.token_hex(8)}.npz")
+    meta = dict(state["meta"], arrays_file=npz_path.name, npz_sha256=hashlib.sha256(blob).hexdigest())
+    meta["meta_sha256"] = hashlib.sha256(_canonical(meta)).hexdigest()
     try:
-        _atomic_write(npz_path, blob)
-        _atomic_write(json_path, json.dumps(meta, indent=1).encode())
+        previous = _npz_path(json_path, _read_meta(json_path)) if json_path.is_file() else None
+    except StateFileError:
+        previous = None
+    try:
+        atomic_write_bytes(npz_path, blob)
+        atomic_write_bytes(json_path, json.dumps(meta, indent=1, allow_nan=False).encode())
+        _fsync_dir(stem.parent)
     except OSError as exc:
-        raise StateFileError(f"cannot write the router state to {stem}.npz/.json: {exc}") from None
+        npz_path.unlink(missing_ok=True)
+        raise StateFileError(f"cannot write the router state to {json_path}: {exc} (the previous snapshot "
+                             "is intact)") from None
+    # the new pair is committed: drop the superseded arrays and any left by an interrupted save of this stem
+    pattern = _npz_pattern(stem)
+    for p in stem.parent.iterdir():
+        if p != npz_path and (p == previous or pattern.fullmatch(p.name)):
+            p.unlink(missing_ok=True)
     return json_path
 
 
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
 # ---------------------------------------------------------------------------------------------- load
-def _fail(path, msg) -> StateFileError:
-    return StateFileError(f"{path}: {msg}")
-
-
-def _read(path):
-    stem = _stem(path)
-    npz_path, json_path = stem.with_name(stem.name + ".npz"), stem.with_name(stem.name + ".json")
-    for p in (npz_path, json_path):
-        if not p.is_file():
-            raise StateFileError(f"state file missing: {p}")
+def _read_meta(json_path: Path) -> dict:
+    if not json_path.is_file():
+        raise StateFileError(f"state file missing: {json_path}")
     try:
-        meta = json.loads(json_path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise _fail(json_path, f"not a readable JSON state file ({exc})") from None
-    fmt = meta.get("format") if isinstance(meta, dict) else None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise _fail(
-            json_path,
-            f"not a ParetoBandit router state (format {fmt!r})",
-        )
+        if json_path.stat().st_size > MAX_JSON_BYTES:
+            raise StateFileError(f"{json_path}: larger than {MAX_JSON_BYTES} bytes; not a state file")
+        meta = json.loads(json_path.read_bytes())
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise StateFileError(f"{json_path}: not a readable JSON state file ({exc})") from None
+    if not isinstance(meta, dict):
+        raise StateFileError(f"{json_path}: not a ParetoBandit router state (not a JSON object)")
+    if meta.get("format") != FORMAT_NAME:
+        raise StateFileError(f"{json_path}: not a ParetoBandit router state (format {meta.get('format')!r})")
     if meta.get("version") != FORMAT_VERSION:
-        raise _fail(
-            json_path,
-            f"unsupported state version {meta.get('version')!r} (this library reads {FORMAT_VERSION})",
-        )
-    blob = npz_path.read_bytes()
-    if meta.get("npz_sha256") != hashlib.sha256(blob).hexdigest():
-        raise _fail(npz_path, "checksum mismatch with the .json (truncated, corrupt or from another save)")
+        raise StateFileError(f"{json_path}: unsupported state version {meta.get('version')!r} (this library "
+                             f"reads {FORMAT_VERSION}; version 1 files carry no checksum: re-create the "
+                             "state)")
+    body = {k: v for k, v in meta.items() if k != "meta_sha256"}
     try:
-        with np.load(io.BytesIO(blob), allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except Exception as exc:  # BadZipFile, ValueError (object arrays), EOFError ...
-        raise _fail(npz_path, f"unreadable array file ({exc})") from None
-    return meta, arrays
+        digest = hashlib.sha256(_canonical(body)).hexdigest()
+    except ValueError:  # NaN / Infinity in the JSON
+        digest = None
+    if meta.get("meta_sha256") != digest:
+        raise StateFileError(f"{json_path}: checksum mismatch (the .json was modified, corrupted or "
+                             "truncated)")
+    return meta
 
 
-def _validate(path, meta, arrays) -> tuple[int, int]:
-    d = meta.get("dimension")
-    models = meta.get("models")
-    if isinstance(d, bool) or not isinstance(d, int) or d < 1:
-        raise _fail(path, f"invalid dimension {d!r}")
-    if not isinstance(models, list) or not models or len(set(models)) != len(models):
-        raise _fail(path, f"invalid model list {models!r}")
-    k = len(models)
-    shapes = {"dd": (k, d, d), "d": (k, d), "": (k,)}
-    for name, (trail, kind) in _ARM_ARRAYS.items():
-        arr = arrays.get(name)
-        if arr is None:
-            raise _fail(path, f"array {name!r} missing")
-        if arr.shape != shapes[trail]:
-            raise _fail(
-                path, f"array {name!r} has shape {arr.shape}, expected {shapes[trail]} (K={k}, d={d})"
-            )
-        if arr.dtype.kind != kind:
-            raise _fail(path, f"array {name!r} has dtype {arr.dtype}")
-        if kind == "f" and not np.isfinite(arr).all():
-            raise _fail(path, f"array {name!r} contains NaN or Inf")
-    raw_shapes = {"raw_N": (k, d, d), "raw_M": (k, d, d), "raw_c": (k, d), "raw_scales": (k, 3)}
-    present = [name for name in raw_shapes if name in arrays]
-    if present and len(present) != len(raw_shapes):
-        raise _fail(path, f"incomplete raw arrays {present}")
-    for name in present:
-        arr = arrays[name]
-        if arr.shape != raw_shapes[name] or arr.dtype.kind != "f" or not np.isfinite(arr).all():
-            raise _fail(
-                path,
-                f"array {name!r} is malformed (shape {arr.shape}, expected {raw_shapes[name]}, "
-                "finite floats)",
-            )
-    if present and not (arrays["raw_scales"] > 0).all():
-        raise _fail(path, "raw_scales must be > 0")
-    t = arrays.get("t")
-    if t is None or t.shape != () or t.dtype.kind != "i" or int(t) < 0:
-        raise _fail(path, "invalid counter t")
-    if (arrays["last_update"] > int(t)).any() or (arrays["last_played"] > int(t)).any():
-        raise _fail(path, "arm timestamps exceed the counter t")
-    if not isinstance(meta.get("registry"), dict) or list(meta["registry"]) != models:
-        raise _fail(path, "registry does not match the model list")
-    return k, d
+def _expected_members(meta: dict) -> dict[str, tuple[tuple[int, ...], str]]:
+    models, d = meta.get("models"), meta.get("dimension")
+    if not isinstance(models, list) or isinstance(d, bool) or not isinstance(d, int) or not 1 <= d <= 2**16 \
+            or not 1 <= len(models) <= 2**16:
+        raise StateFileError(f"invalid dimension {d!r} or model list")
+    shapes = state_shapes(len(models), d)
+    pending = (meta.get("context_store") or {}).get("pending")
+    if pending is not None:
+        ids = pending.get("ids") if isinstance(pending, dict) else None
+        if not isinstance(ids, list):
+            raise StateFileError("invalid pending contexts")
+        shapes["pending_x"] = ((len(ids), d), "f")
+    return shapes
+
+
+def _read_arrays(npz_path: Path, blob: bytes, expected: dict) -> dict[str, np.ndarray]:
+    """The archive's arrays, each member's name, declared size and ``.npy`` header checked first."""
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(blob))
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise StateFileError(f"{npz_path}: unreadable array file ({exc})") from None
+    with zf:
+        infos = {info.filename: info for info in zf.infolist()}
+        names = {n[:-4] for n in infos if n.endswith(".npy")}
+        if len(infos) != len(names) or names != set(expected):
+            raise StateFileError(f"{npz_path}: members {sorted(infos)} differ from the expected "
+                                 f"{sorted(n + '.npy' for n in expected)}")
+        arrays = {}
+        for name, (shape, kind) in expected.items():
+            info = infos[name + ".npy"]
+            nbytes = int(np.prod(shape, dtype=np.int64)) * 8
+            if info.file_size > nbytes + _NPY_HEADER_MAX:
+                raise StateFileError(f"{npz_path}: member {name!r} declares {info.file_size} bytes, more "
+                                     f"than a {shape} array needs")
+            try:
+                with zf.open(info) as fh:
+                    version = np.lib.format.read_magic(fh)
+                    reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                              else np.lib.format.read_array_header_2_0)
+                    got_shape, fortran, dtype = reader(fh)
+                    if got_shape != shape or dtype != np.dtype(f"<{kind}8"):
+                        raise StateFileError(f"{npz_path}: array {name!r} has shape {got_shape} ({dtype}), "
+                                             f"expected {shape} ({np.dtype(f'<{kind}8')})")
+                    data = fh.read(nbytes + 1)
+            except StateFileError:
+                raise
+            except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError) as exc:
+                raise StateFileError(f"{npz_path}: unreadable array {name!r} ({exc})") from None
+            if len(data) != nbytes:
+                raise StateFileError(f"{npz_path}: array {name!r} has {len(data)} bytes, expected {nbytes}")
+            flat = np.frombuffer(data, dtype=np.dtype(f"<{kind}8"))
+            arrays[name] = flat.reshape(shape, order="F" if fortran else "C").copy(order="C")
+    return arrays
+
+
+def read_state(path) -> dict:
+    """``{"meta", "arrays"}`` of the snapshot at ``path``; checksums and sizes verified, not the meaning."""
+    stem = _stem(path)
+    json_path = stem.with_name(stem.name + ".json")
+    meta = _read_meta(json_path)
+    npz_path = _npz_path(json_path, meta)
+    try:
+        expected = _expected_members(meta)
+    except StateFileError as exc:
+        raise StateFileError(f"{json_path}: {exc}") from None
+    bound = sum(int(np.prod(s, dtype=np.int64)) * 8 + _NPY_HEADER_MAX for s, _ in expected.values()) + 2**20
+    try:
+        size = npz_path.stat().st_size
+        if size > bound:
+            raise StateFileError(f"{npz_path}: {size} bytes, more than the state can need ({bound})")
+        blob = npz_path.read_bytes()
+    except FileNotFoundError:
+        raise StateFileError(f"state file missing: {npz_path}") from None
+    except OSError as exc:
+        raise StateFileError(f"{npz_path}: unreadable ({exc})") from None
+    if meta.get("npz_sha256") != hashlib.sha256(blob).hexdigest():
+        raise StateFileError(f"{npz_path}: checksum mismatch with the .json (truncated, corrupt or from "
+                             "another save)")
+    return {"meta": meta, "arrays": _read_arrays(npz_path, blob, expected)}
 
 
 def load_router(cls, path, feature_service=None, context_store=None):
     """Rebuild a router from :func:`save_router` output (see the module docstring)."""
-    meta, arrays = _read(path)
-    k, d = _validate(path, meta, arrays)
-    try:
-        config = RouterConfig.from_dict(meta["config"])
-        registry = ModelRegistry(meta["registry"], config.cost_floor, config.cost_ceil)
-        pacer = BudgetPacer.from_dict(meta["pacer"]) if meta.get("pacer") is not None else None
-        counters = meta["counters"]
-        pulls = {m: int(counters["pulls"][m]) for m in meta["models"]}
-        arm_uid = {m: int(counters.get("arm_uid", {}).get(m, i)) for i, m in enumerate(meta["models"])}
-        next_uid = int(counters.get("next_uid", len(meta["models"])))
-        if len(set(arm_uid.values())) != len(arm_uid) or max(arm_uid.values()) >= next_uid:
-            raise StateFileError(f"{path}: inconsistent arm ids {arm_uid} / next {next_uid}")
-        rng = np.random.default_rng()
-        rng.bit_generator.state = meta["rng"]
-    except StateFileError:
-        raise
-    except (ParetoBanditError, KeyError, TypeError, ValueError) as exc:
-        raise _fail(path, f"invalid state ({type(exc).__name__}: {exc})") from None
-    if feature_service is None:
-        from .features import FeatureService
+    state = read_state(path)
+    return cls.from_state(state, feature_service=feature_service, context_store=context_store,
+                          where=f"{_stem(path)}.json")
 
-        try:
-            feature_service = FeatureService.from_description(meta["feature_service"])
-        except (ParetoBanditError, KeyError) as exc:
-            raise _fail(path, f"cannot rebuild the feature service ({exc}); pass feature_service=") from None
-    if feature_service.dimension != d:
-        raise _fail(
-            path, f"state has dimension {d} but the feature service produces {feature_service.dimension}"
-        )
-    store_desc = meta.get("context_store") or {}
-    if context_store is None:
-        try:
-            if store_desc.get("kind") == "sqlite":
-                context_store = SqliteContextStore(store_desc["path"], ttl=store_desc.get("ttl"))
-            else:
-                context_store = EphemeralContextStore(
-                    ttl=store_desc.get("ttl"), max_applied=store_desc.get("max_applied", 100_000)
-                )
-                pending = store_desc.get("pending") or {"ids": [], "meta": [], "created": []}
-                px = arrays.get("pending_x", np.zeros((0, d)))
-                ids = pending["ids"]
-                if px.shape != (len(ids), d) or (px.size and not np.isfinite(px).all()):
-                    raise _fail(path, f"pending contexts have shape {px.shape}, expected ({len(ids)}, {d})")
-                context_store.import_state(
-                    {
-                        "ids": ids,
-                        "x": px,
-                        "meta": pending["meta"],
-                        "created": pending["created"],
-                        "applied": store_desc.get("applied", []),
-                    }
-                )
-        except StateFileError:
-            raise
-        except (ParetoBanditError, KeyError, TypeError, ValueError, IndexError) as exc:
-            raise _fail(path, f"invalid context store state ({exc})") from None
-    policy = LinUCBPolicy(d, k, config)
-    policy.load_arrays(arrays)
-    router = cls(
-        registry=registry,
-        feature_service=feature_service,
-        config=config,
-        pacer=pacer,
-        store=context_store,
-        rng=rng,
-        policy=policy,
-        prior_info=meta.get("priors"),
-    )
-    router._pulls = pulls
-    router._arm_uid = arm_uid
-    router._next_uid = next_uid
-    router._n_feedback = int(counters.get("n_feedback", 0))
-    router._counter = itertools.count(int(counters.get("next_request", 1)))
-    router._id_prefix = secrets.token_hex(4) + "-"
-    router._warned_clamp = bool(meta.get("warned_clamp", False))
-    return router
+
+# ---------------------------------------------------------------------------------------------- lock
+@contextlib.contextmanager
+def state_lock(path, timeout: float = 60.0):
+    """Hold an exclusive lock on the snapshot at ``path`` (sidecar ``<stem>.lock``) for load → change → save.
+
+    Concurrent processes that each load, change and save one snapshot (e.g. parallel
+    ``paretobandit feedback … --state s``) are serialised, so no update is lost. Blocks up to ``timeout``
+    seconds, then raises :class:`StoreError`. A no-op where ``fcntl`` is unavailable.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - non-POSIX
+        yield
+        return
+    import time
+
+    stem = _stem(path)
+    try:
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(stem.with_name(stem.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreError(f"cannot create the lock file of {stem}: {exc}") from None
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise StoreError(f"state {stem} is locked by another process for more than "
+                                     f"{timeout:g} s") from None
+                time.sleep(0.005)
+        yield
+    finally:
+        os.close(fd)  # releases the lock

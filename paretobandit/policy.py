@@ -330,10 +330,12 @@ class LinUCBPolicy:
                     if dt > 0:
                         cap = cfg.staleness_cap
                         g = self._decay[dt if dt < cap else cap]
+                        if g < 1e-100:  # a huge decay (small γ, long gap): fold first so s/g stays finite
+                            self._normalise_arm(arm)
+                        sc = self._s[arm] / g  # (before any assignment: a failure changes nothing)
                         sig = self._sig[arm] * g
                         self._sig[arm] = sig
                         self._beta[arm] *= g
-                        sc = self._s[arm] / g
                         self._s[arm] = sc
                         if not self._small:
                             self._s_arr[arm] = sc
@@ -469,6 +471,33 @@ class LinUCBPolicy:
             "raw_scales": scales,
         }
 
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The whole learned state as arrays (see :meth:`arrays`); inverse of :meth:`from_state`."""
+        return self.arrays()
+
+    @classmethod
+    def from_state(cls, state: dict, config: RouterConfig) -> LinUCBPolicy:
+        """A policy rebuilt from :meth:`state_dict` output after validating its meaning.
+
+        Checks shapes and dtypes, finiteness, that the materialised ``A``, ``A⁻¹``, ``b`` equal the raw
+        arrays times their scales, that ``A⁻¹`` inverts ``A`` and ``θ = A⁻¹b`` (probed with fixed vectors,
+        relative tolerance :data:`STATE_TOLERANCE`), ``diag(A) > 0``, ``ρ > 0``, scales in (0, ∞) and
+        counters in ``[0, t]`` with ``t <= 2^53``.
+
+        Raises
+        ------
+        StateFileError
+        """
+        from .errors import StateFileError
+
+        problem = validate_state(state)
+        if problem:
+            raise StateFileError(f"invalid policy state: {problem}")
+        k, d = state["b"].shape
+        policy = cls(d, k, config)
+        policy.load_arrays(state)
+        return policy
+
     def load_arrays(self, arrays: dict) -> None:
         """Install arrays produced by :meth:`arrays` (validated by the caller). θ is taken as saved; the
         raw arrays, when present, are used as they are (bit-exact continuation)."""
@@ -489,3 +518,75 @@ class LinUCBPolicy:
                 self._s, self._sig, self._beta = sc[:, 0].tolist(), sc[:, 1].tolist(), sc[:, 2].tolist()
                 self._s_arr = np.array(self._s)
             self.t = int(arrays["t"])
+
+
+#: Relative tolerance of the consistency checks of :func:`validate_state` (``A⁻¹A ≈ I``, ``θ ≈ A⁻¹b``).
+STATE_TOLERANCE = 1e-6
+
+#: Largest counter accepted in a state (integers stay exact in float64 and JSON).
+MAX_COUNTER = 2**53
+
+_STATE_ARRAYS = {  # name -> (shape in terms of (k, d), dtype kind)
+    "A": ("kdd", "f"), "A_inv": ("kdd", "f"), "b": ("kd", "f"), "theta": ("kd", "f"), "rho": ("k", "f"),
+    "last_update": ("k", "i"), "last_played": ("k", "i"), "n_updates": ("k", "i"), "t": ("", "i"),
+    "raw_N": ("kdd", "f"), "raw_M": ("kdd", "f"), "raw_c": ("kd", "f"), "raw_scales": ("k3", "f"),
+}
+
+
+def state_shapes(k: int, d: int) -> dict[str, tuple[tuple[int, ...], str]]:
+    """``{name: (shape, dtype kind)}`` of every array of :meth:`LinUCBPolicy.state_dict` for K, d."""
+    dims = {"kdd": (k, d, d), "kd": (k, d), "k": (k,), "": (), "k3": (k, 3)}
+    return {name: (dims[code], kind) for name, (code, kind) in _STATE_ARRAYS.items()}
+
+
+def validate_state(state: dict) -> str | None:
+    """Why ``state`` is not a meaningful :meth:`LinUCBPolicy.state_dict` (``None`` if it is).
+
+    O(K·d²): the inverse is checked on fixed probe vectors rather than by an O(K·d³) product.
+    """
+    b = state.get("b") if isinstance(state, dict) else None
+    if not isinstance(b, np.ndarray) or b.ndim != 2 or b.shape[1] < 1:
+        return "array 'b' missing or not (K, d)"
+    k, d = b.shape
+    for name, (shape, kind) in state_shapes(k, d).items():
+        arr = state.get(name)
+        if not isinstance(arr, np.ndarray):
+            return f"array {name!r} missing"
+        if arr.shape != shape:
+            return f"array {name!r} has shape {arr.shape}, expected {shape} (K={k}, d={d})"
+        if arr.dtype.kind != kind:
+            return f"array {name!r} has dtype {arr.dtype}"
+        if kind == "f" and not np.isfinite(arr).all():
+            return f"array {name!r} contains NaN or Inf"
+    t = int(state["t"])
+    if not 0 <= t <= MAX_COUNTER:
+        return f"counter t = {t} outside [0, 2^53]"
+    for name in ("last_update", "last_played", "n_updates"):
+        arr = state[name]
+        if arr.size and (arr.min() < 0 or arr.max() > t):
+            return f"{name} outside [0, t = {t}]"
+    scales = state["raw_scales"]
+    if not ((scales > 0) & (scales < np.inf)).all() or not (state["rho"] > 0).all():
+        return "raw_scales and rho must be > 0"
+    # the materialised arrays must be the raw ones times their scales (how arrays() derives them)
+    full_n = np.tril(state["raw_N"]) + np.swapaxes(np.tril(state["raw_N"], -1), -1, -2)
+    if not (np.array_equal(full_n * scales[:, 1, None, None], state["A"])
+            and np.array_equal(state["raw_M"] * scales[:, 0, None, None], state["A_inv"])
+            and np.array_equal(state["raw_c"] * scales[:, 2, None], state["b"])):
+        return "materialised A, A_inv, b differ from the raw arrays times their scales"
+    a, ainv, theta = state["A"], state["A_inv"], state["theta"]
+    if k and not (np.diagonal(a, axis1=1, axis2=2) > 0).all():
+        return "A has a non-positive diagonal entry (not positive definite)"
+    probes = np.random.default_rng(20260).standard_normal((d, 3))
+    probes[:, 0] = 1.0
+    for arm in range(k):
+        an, inv_n = np.linalg.norm(a[arm]), np.linalg.norm(ainv[arm])
+        err = np.linalg.norm(ainv[arm] @ (a[arm] @ probes) - probes)
+        if not err <= STATE_TOLERANCE * an * inv_n * np.linalg.norm(probes):
+            rel = err / np.linalg.norm(probes)
+            return f"A_inv of arm {arm} is not the inverse of A (relative error {rel:.3g})"
+        resid = np.linalg.norm(theta[arm] - ainv[arm] @ b[arm])
+        scale = inv_n * np.linalg.norm(b[arm]) + np.linalg.norm(theta[arm])
+        if not resid <= STATE_TOLERANCE * scale + 1e-12:
+            return f"theta of arm {arm} is not A_inv @ b (error {resid:.3g})"
+    return None

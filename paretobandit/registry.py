@@ -268,6 +268,21 @@ class ModelRegistry:
         """``{name: {"input_cost_per_m", "output_cost_per_m", ["metadata"]}}`` in registration order."""
         return {name: spec.to_dict() for name, spec in self._specs.items()}
 
+    state_dict = to_dict
+
+    @classmethod
+    def from_state(cls, state: dict, cost_floor: float = 1e-4, cost_ceil: float = 0.10) -> ModelRegistry:
+        """Inverse of :meth:`state_dict` (validated as the constructor; errors are
+        :class:`~paretobandit.errors.StateFileError`)."""
+        from .errors import ParetoBanditError, StateFileError
+
+        if not isinstance(state, dict):
+            raise StateFileError(f"invalid registry state: expected a mapping, got {type(state).__name__}")
+        try:
+            return cls(state, cost_floor, cost_ceil)
+        except (ParetoBanditError, TypeError) as exc:
+            raise StateFileError(f"invalid registry state ({type(exc).__name__}: {exc})") from None
+
     def copy(self) -> ModelRegistry:
         """Independent copy."""
         new = ModelRegistry.__new__(ModelRegistry)

@@ -16,7 +16,7 @@ typed error from :mod:`paretobandit.errors` and leaves the router's serialised s
 from __future__ import annotations
 
 import contextlib
-import itertools
+import contextvars
 import json
 import logging
 import math
@@ -30,13 +30,18 @@ from pathlib import Path
 import numpy as np
 
 from . import kernels
+from ._state import STATE_FORMAT, STATE_VERSION, check_router_meta, feature_service_from
 from .config import RouterConfig
+from .durable import DurableMixin, ReplayContext, open_directory
 from .errors import (
     BudgetExceededError,
     ConfigError,
     DataError,
     DimensionMismatchError,
     InvalidInputError,
+    ParetoBanditError,
+    StateFileError,
+    StoreError,
     UnknownModelError,
 )
 from .pacer import BudgetPacer
@@ -45,12 +50,19 @@ from .priors import default_priors_path, load_priors
 from .registry import ModelRegistry, validate_model_name
 from .stores import EphemeralContextStore
 
-__all__ = ["BanditRouter", "RoutingLog"]
+__all__ = ["BanditRouter", "DurableRouter", "RoutingLog", "STATE_FORMAT", "STATE_VERSION"]
+
+
+#: Routers inside ``exploit()`` in the current thread / asyncio task (ids; a ContextVar, so an asyncio
+#: task's greedy block does not leak into the other tasks of its event loop).
+_GREEDY: contextvars.ContextVar[frozenset] = contextvars.ContextVar("paretobandit_greedy",
+                                                                   default=frozenset())
 
 logger = logging.getLogger(__name__)
 
 _NUMBER = (int, float, np.integer, np.floating)
 _F64 = np.dtype(np.float64)
+_INF = math.inf
 
 
 @dataclass(slots=True)
@@ -169,8 +181,7 @@ class BanditRouter:
         self._pacer = pacer
         self._store = store
         self._rng = rng
-        self._local = threading.local()
-        self._exploiting = 0  # threads currently inside exploit() (skips the thread-local lookup)
+        self._exploiting = 0  # contexts currently inside exploit() (skips the ContextVar lookup)
         self._exploit_lock = threading.Lock()
         self._view = _View(registry, config.output_tokens)
         self._pen_view = None
@@ -189,7 +200,7 @@ class BanditRouter:
         self._next_uid = len(registry)
         self._n_feedback = 0
         self._id_prefix = secrets.token_hex(4) + "-"
-        self._counter = itertools.count(1)
+        self._next_request = 1
         self._warned_clamp = False
         self.prior_info = dict(prior_info or {"source": "none"})
 
@@ -421,17 +432,24 @@ class BanditRouter:
     # ------------------------------------------------------------------ routing
     @contextlib.contextmanager
     def exploit(self):
-        """Greedy routing (α = 0) inside the block, for the calling thread only."""
-        local = self._local
+        """Greedy routing (α = 0) inside the block, for the calling thread or asyncio task only.
+
+        The flag lives in a :class:`contextvars.ContextVar`: other threads, and other tasks of the same
+        event loop, keep exploring.
+        """
         with self._exploit_lock:
             self._exploiting += 1
-        local.depth = getattr(local, "depth", 0) + 1
+        token = _GREEDY.set(_GREEDY.get() | {id(self)})
         try:
             yield self
         finally:
-            local.depth -= 1
+            _GREEDY.reset(token)
             with self._exploit_lock:
                 self._exploiting -= 1
+
+    def _greedy(self) -> bool:
+        """Whether the current context is inside :meth:`exploit`."""
+        return bool(self._exploiting) and id(self) in _GREEDY.get()
 
     def _penalty(self, view, w):
         """``(w·c̃ array, same as list)``, cached per registry snapshot and weight."""
@@ -487,8 +505,10 @@ class BanditRouter:
             x[:-1] = prompt_or_vector
             x[-1] = 1.0
             n_in = 0
+        elif prompt_or_vector.__class__ is ReplayContext:  # durable replay: the journaled context
+            x, n_in = prompt_or_vector.x, prompt_or_vector.n_in
         else:
-            x = self._fs.extract(prompt_or_vector)
+            x = self._extract(prompt_or_vector)
             n_in = kernels.estimate_input_tokens(prompt_or_vector) if isinstance(prompt_or_vector, str) else 0
         if force_model is not None or max_cost is not None:  # (otherwise checked from the scores below)
             if not float(x @ x) <= 1e12:
@@ -501,6 +521,8 @@ class BanditRouter:
             view = self._view
             lam = pacer.lambda_ if pacer is not None else 0.0
             if force_model is not None:
+                if force_model.__class__ is not str and isinstance(force_model, str):
+                    force_model = str(force_model)  # e.g. numpy.str_
                 if force_model.__class__ is not str or force_model not in view.index:
                     raise UnknownModelError(
                         f"force_model {force_model!r} is not registered; registered: {', '.join(view.names)}"
@@ -521,7 +543,7 @@ class BanditRouter:
                 w = self.config.cost_penalty
                 if pacer is not None and pacer.uses_penalty:
                     w = w + lam
-                alpha = 0.0 if self._exploiting and getattr(self._local, "depth", 0) else self.config.alpha
+                alpha = 0.0 if self._exploiting and id(self) in _GREEDY.get() else self.config.alpha
                 t = policy.t + 1
                 if self._pen_view is not view or self._pen_w != w:
                     self._penalty(view, w)
@@ -559,6 +581,8 @@ class BanditRouter:
             model = view.names[i]
             self._pulls[model] += 1
             uid = self._arm_uid[model]
+            n = self._next_request
+            self._next_request = n + 1
         cost = (
             view.est0_list[i]
             if n_in == 0
@@ -566,9 +590,20 @@ class BanditRouter:
                 kernels.request_cost_estimate(view.inp[i], view.out[i], n_in, self.config.output_tokens)
             )
         )
-        request_id = f"{self._id_prefix}{next(self._counter)}"
+        request_id = f"{self._id_prefix}{n}"
         self._store.put(request_id, x, {"model": model, "cost": cost, "arm": uid})
         return model, RoutingLog(request_id, model, cost, scores, eligible, lam, t)
+
+    def _extract(self, prompt_or_vector):
+        """``feature_service.extract`` with NumPy's raw errors for ragged or non-numeric input typed."""
+        try:
+            return self._fs.extract(prompt_or_vector)
+        except ParetoBanditError:
+            raise
+        except (ValueError, TypeError) as exc:
+            raise InvalidInputError(
+                "route() needs a prompt string or a flat numeric vector; got "
+                f"{type(prompt_or_vector).__name__} that cannot be read as one ({exc})") from None
 
     def _reject_vector(self, prompt_or_vector, x) -> None:
         """``xᵀx`` is NaN, Inf or > 1e12: raise the right typed error (no state has changed)."""
@@ -644,7 +679,11 @@ class BanditRouter:
         with policy.write_lock:
             x, meta = self._store.take(request_id, check=self._check_pending)
             i = self._view.index[meta["model"]]
-            policy.update(i, x, r)
+            try:  # all or nothing: the update validates before it assigns; on failure the context is back
+                policy.update(i, x, r)
+            except BaseException:
+                self._store.untake(request_id, x, meta)
+                raise
             if self._pacer is not None:
                 self._pacer._step(meta["cost"] if cost is None else cost)
             self._n_feedback += 1
@@ -686,6 +725,10 @@ class BanditRouter:
             raise DimensionMismatchError(
                 f"stored context of {request_id!r} has shape {x.shape}, expected ({self._policy.d},)"
             )
+        c = meta.get("cost")
+        if c.__class__ is not float or not 0.0 <= c < _INF:  # route() stores a float; a store may not
+            raise StoreError(f"stored context of {request_id!r} has cost {c!r}, not a finite float >= 0; "
+                             "the feedback is not applied")
 
     # ------------------------------------------------------------------ registry
     def _publish_view(self) -> None:
@@ -759,6 +802,8 @@ class BanditRouter:
                 self._registry.remove(name)  # raises RegistryError
             i = self._view.index[spec.name]
 
+            uid = self._arm_uid[name]
+
             def commit():
                 self._registry.remove(name)
                 del self._pulls[name]
@@ -766,16 +811,150 @@ class BanditRouter:
                 self._publish_view()
 
             policy.remove_arm(i, on_commit=commit)
+            retire = getattr(self._store, "retire_arm", None)
+            if retire is not None:  # its pending contexts can never be applied: drop them (ids remembered)
+                retire(uid, name)
 
-    # ------------------------------------------------------------------ persistence
+    # ------------------------------------------------------------------ state
+    @property
+    def id_prefix(self) -> str:
+        """Prefix of the request ids this router hands out (random per process session)."""
+        return self._id_prefix
+
     def state_dict(self) -> dict:
-        """Full state: ``{"meta": JSON-able dict, "arrays": {name: ndarray}}`` (what :meth:`save` writes)."""
-        from .persistence import router_state
+        """Full state: ``{"meta": JSON-able dict, "arrays": {name: ndarray}}`` (what :meth:`save` writes).
 
-        return router_state(self)
+        A consistent snapshot (routes pause for the O(K·d²) copy). ``meta`` holds format and version,
+        dimension, models, registry, config, pacer, counters, RNG state, feature-service and context-store
+        descriptions (with the pending contexts' ids and metadata for the in-memory store) and priors;
+        ``arrays`` the policy's :meth:`LinUCBPolicy.state_dict` plus ``pending_x``.
+        """
+        policy = self._policy
+        with policy.write_lock, policy.lock:
+            arrays = policy.arrays(locked=True)
+            store_state = self._store.state_dict() if hasattr(self._store, "state_dict") else {}
+            store_desc = dict(self._store.describe())
+            if "ids" in store_state:
+                ids = store_state["ids"]
+                arrays["pending_x"] = (store_state["x"].reshape(len(ids), -1) if ids
+                                       else np.zeros((0, policy.d)))
+                store_desc["pending"] = {"ids": ids, "meta": store_state["meta"],
+                                         "created": store_state["created"]}
+                store_desc["applied"] = store_state["applied"]
+                store_desc["retired"] = store_state["retired"]
+            meta = {
+                "format": STATE_FORMAT,
+                "version": STATE_VERSION,
+                "dimension": policy.d,
+                "models": list(self._view.names),
+                "registry": self._registry.state_dict(),
+                "config": self.config.to_dict(),
+                "pacer": self._pacer.state_dict() if self._pacer is not None else None,
+                "counters": {
+                    "t": policy.t,
+                    "n_feedback": self._n_feedback,
+                    "pulls": dict(self._pulls),
+                    "arm_uid": dict(self._arm_uid),
+                    "next_uid": self._next_uid,
+                    "next_request": self._next_request,
+                },
+                "rng": _jsonable(self._rng.bit_generator.state),
+                "feature_service": self._fs.describe(),
+                "context_store": store_desc,
+                "priors": self.prior_info,
+                "warned_clamp": self._warned_clamp,
+            }
+        return {"meta": meta, "arrays": arrays}
+
+    @classmethod
+    def from_state(cls, state: dict, feature_service=None, context_store=None, where: str = "state"):
+        """A router rebuilt from :meth:`state_dict` output, every part validated; no side effects.
+
+        Parameters
+        ----------
+        state : dict
+            ``{"meta": ..., "arrays": ...}``.
+        feature_service : FeatureService, optional
+            Required unless the state used precomputed vectors or the bundled MiniLM (a state file never
+            makes the router load a model from a path it names).
+        context_store : optional
+            Required when the state used a SQLite store (a state file never opens a database it names);
+            otherwise the saved in-memory store's pending contexts are restored.
+        where : str
+            Label for error messages (e.g. the file).
+
+        Raises
+        ------
+        StateFileError
+        """
+        meta, arrays = state["meta"], state["arrays"]
+        k, d = check_router_meta(meta, where)
+        models = meta["models"]
+        try:
+            config = RouterConfig.from_dict(meta["config"])
+        except (ParetoBanditError, TypeError) as exc:
+            raise StateFileError(f"{where}: invalid config ({exc})") from None
+        registry = ModelRegistry.from_state(meta["registry"], config.cost_floor, config.cost_ceil)
+        if registry.names != models:
+            raise StateFileError(f"{where}: registry does not match the model list")
+        pacer = BudgetPacer.from_state(meta["pacer"]) if meta.get("pacer") is not None else None
+        policy_state = {name: arrays.get(name) for name in arrays if name != "pending_x"}
+        if "b" in policy_state and getattr(policy_state["b"], "shape", None) != (k, d):
+            raise StateFileError(f"{where}: array 'b' has shape {policy_state['b'].shape}, expected "
+                                 f"{(k, d)} (K={k}, d={d})")
+        try:
+            policy = LinUCBPolicy.from_state(policy_state, config)
+        except StateFileError as exc:
+            raise StateFileError(f"{where}: {exc}") from None
+        counters = meta["counters"]
+        pulls, arm_uid, next_uid = counters["pulls"], counters["arm_uid"], counters["next_uid"]
+        if set(pulls) != set(models) or set(arm_uid) != set(models) \
+                or len(set(arm_uid.values())) != len(arm_uid) or max(arm_uid.values()) >= next_uid:
+            raise StateFileError(f"{where}: inconsistent pulls / arm ids {arm_uid} / next {next_uid}")
+        if sum(pulls.values()) > policy.t or counters["n_feedback"] > counters["next_request"] - 1 \
+                or counters["next_request"] - 1 < policy.t:
+            raise StateFileError(f"{where}: counters do not add up (pulls {sum(pulls.values())}, "
+                                 f"feedbacks {counters['n_feedback']}, t {policy.t}, "
+                                 f"next request {counters['next_request']})")
+        try:
+            rng = np.random.default_rng()
+            rng.bit_generator.state = meta["rng"]
+        except (TypeError, ValueError, KeyError) as exc:
+            raise StateFileError(f"{where}: invalid state (rng: {type(exc).__name__}: {exc})") from None
+        if feature_service is None:
+            feature_service = feature_service_from(meta["feature_service"], where)
+        if feature_service.dimension != d:
+            raise StateFileError(
+                f"{where}: state has dimension {d} but the feature service produces "
+                f"{feature_service.dimension}")
+        store_desc = meta.get("context_store") or {}
+        if context_store is None:
+            if store_desc.get("kind") != EphemeralContextStore.kind:
+                raise StateFileError(f"{where}: the state used a {store_desc.get('kind')!r} context store; "
+                                     "pass context_store= (a state file never opens a database it names)")
+            pending = store_desc.get("pending") or {"ids": [], "meta": [], "created": []}
+            context_store = EphemeralContextStore.from_state({
+                "settings": {"ttl": store_desc.get("ttl"),
+                             "max_applied": store_desc.get("max_applied", 100_000)},
+                "ids": pending.get("ids"), "meta": pending.get("meta"), "created": pending.get("created"),
+                "x": arrays.get("pending_x", np.zeros((0, d))),
+                "applied": store_desc.get("applied", []), "retired": store_desc.get("retired", {}),
+            }, dimension=d)
+            for m in context_store.state_dict()["meta"]:
+                if m.get("arm") is not None and m["arm"] >= next_uid:
+                    raise StateFileError(f"{where}: a pending context names arm id {m['arm']} >= {next_uid}")
+        router = cls(registry=registry, feature_service=feature_service, config=config, pacer=pacer,
+                     store=context_store, rng=rng, policy=policy, prior_info=meta.get("priors"))
+        router._pulls = {m: pulls[m] for m in models}
+        router._arm_uid = {m: arm_uid[m] for m in models}
+        router._next_uid = next_uid
+        router._n_feedback = counters["n_feedback"]
+        router._next_request = counters["next_request"]
+        router._warned_clamp = bool(meta.get("warned_clamp", False))
+        return router
 
     def save(self, path) -> Path:
-        """Write ``<path>.npz`` + ``<path>.json`` atomically; returns the ``.json`` path."""
+        """Write a snapshot atomically (see :mod:`paretobandit.persistence`); returns the ``.json`` path."""
         from .persistence import save_router
 
         return save_router(self, path)
@@ -787,11 +966,11 @@ class BanditRouter:
         Parameters
         ----------
         path : str or Path
-            The path given to :meth:`save` (with or without ``.json``/``.npz``).
+            The path given to :meth:`save` (with or without ``.json``).
         feature_service : FeatureService, optional
-            Required for custom encoders; otherwise rebuilt from the saved description.
+            Required for custom encoders and MiniLM models outside the bundled one.
         context_store : optional
-            Store to use; default: the saved ephemeral store's pending contexts, or the saved SQLite file.
+            Required if the router used a SQLite store; default: the saved in-memory store's contexts.
 
         Raises
         ------
@@ -802,15 +981,17 @@ class BanditRouter:
         return load_router(cls, path, feature_service=feature_service, context_store=context_store)
 
     @classmethod
-    def open(cls, directory, **create_kwargs) -> BanditRouter:
+    def open(cls, directory, *, checkpoint_every=10_000, checkpoint_bytes=64 * 2**20,
+             **create_kwargs) -> DurableRouter:
         """Open (or create with ``create(**create_kwargs)``) a durable, crash-safe router in ``directory``.
 
         See :mod:`paretobandit.durable`: every route and acknowledged feedback is journaled before the
-        call returns; ``router.checkpoint()`` and ``router.close()`` manage the directory.
+        call returns; ``router.checkpoint()`` and ``router.close()`` manage the directory. A checkpoint is
+        also taken automatically after ``checkpoint_every`` journal entries or ``checkpoint_bytes`` of
+        journal (``None`` disables either bound).
         """
-        from .durable import open_router
-
-        return open_router(directory, **create_kwargs)
+        return open_directory(DurableRouter, directory, checkpoint_every=checkpoint_every,
+                              checkpoint_bytes=checkpoint_bytes, create_kwargs=create_kwargs)
 
     # ------------------------------------------------------------------ display
     def _table(self) -> tuple[list[str], list[list[str]], str]:
@@ -873,3 +1054,21 @@ class BanditRouter:
             f"<div><b>BanditRouter</b> <small>{escape(footer)}</small>"
             f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
         )
+
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return obj
+
+
+class DurableRouter(DurableMixin, BanditRouter):
+    """A :class:`BanditRouter` whose state-changing calls are journaled before they return.
+
+    Build with :meth:`BanditRouter.open`, never directly; see :mod:`paretobandit.durable`.
+    """

@@ -1,7 +1,10 @@
 """Child process of ``test_reliability_durable.py``: drive a deterministic stream through a durable router.
 
 Usage: ``python _durable_child.py <directory> <ack-file>``. Opens (or recovers) the durable router,
-resumes the stream at the journal position (every action of the stream succeeds, so the number of
+records ``<journal position> <id prefix>`` of the new session in ``<ack-file>.sessions`` (every open starts
+a session with a new request-id prefix, so the id of the ``j``-th route is the prefix of the session that
+routed it plus ``j + 1``), resumes the stream at the journal position (every action of the stream
+succeeds, so the number of
 journaled calls is the number of completed actions), re-sends the last completed feedback (at-least-once
 delivery) and checks it is rejected as a duplicate, prints ``ready``, then applies the remaining actions,
 appending ``<index>\\n`` to the ack file (unbuffered ``os.write``) after each call returns. Checkpoints
@@ -42,13 +45,22 @@ def actions(n_routes: int = N_ROUTES, seed: int = 5) -> list[tuple]:
     return acts
 
 
-def request_id(prefix: str, route_index: int) -> str:
-    """Request id of the ``route_index``-th route (ids are ``<prefix><counter>``, counter from 1)."""
-    return f"{prefix}{route_index + 1}"
+def read_sessions(path) -> list[tuple[int, str]]:
+    """``[(first action index, id prefix)]`` of every session the child started, in order."""
+    try:
+        text = open(path).read()
+    except FileNotFoundError:
+        return []
+    return [(int(a), b) for a, b in (line.split() for line in text.split("\n") if line.strip())]
 
 
-def apply(router, act, prefix: str) -> None:
-    """Apply one action to ``router`` (durable or plain)."""
+def action_prefix(sessions, action_index: int) -> str:
+    """Id prefix of the session that executed action ``action_index``."""
+    return [p for start, p in sessions if start <= action_index][-1]
+
+
+def apply(router, act, rid) -> None:
+    """Apply one action to ``router`` (durable or plain); ``rid(j)`` is the id of the j-th route."""
     kind = act[0]
     if kind == "route":
         _, _, v, max_cost, greedy = act
@@ -59,7 +71,7 @@ def apply(router, act, prefix: str) -> None:
             router.route(v, max_cost=max_cost)
     elif kind == "feedback":
         _, j, reward, cost = act
-        router.process_feedback(request_id(prefix, j), reward, cost=cost)
+        router.process_feedback(rid(j), reward, cost=cost)
     elif kind == "register":
         router.register_model(act[1], input_cost_per_m=act[2], output_cost_per_m=act[3], speed="fast")
     elif kind == "reprice":
@@ -77,10 +89,19 @@ def main(directory: str, ack_path: str) -> int:
     acts = actions()
     router = BanditRouter.open(directory, **CREATE_KWARGS)
     start = router.journal_seq
+    sessions_fd = os.open(ack_path + ".sessions", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.write(sessions_fd, f"{start} {router.id_prefix}\n".encode())
+    os.close(sessions_fd)
+    sessions = read_sessions(ack_path + ".sessions")
+    route_at = {a[1]: i for i, a in enumerate(acts) if a[0] == "route"}
+
+    def rid(j):
+        return f"{action_prefix(sessions, route_at[j])}{j + 1}"
+
     done_feedback = [a for a in acts[:start] if a[0] == "feedback"]
     if done_feedback:  # at-least-once delivery: re-send the last feedback, whose ack may have been lost
         try:
-            apply(router, done_feedback[-1], router.id_prefix)
+            apply(router, done_feedback[-1], rid)
         except DuplicateFeedbackError:
             pass
         else:
@@ -90,7 +111,7 @@ def main(directory: str, ack_path: str) -> int:
     fd = os.open(ack_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     every = int(os.environ.get("PB_CHECKPOINT_EVERY", CHECKPOINT_EVERY))  # 1: most kills land in a checkpoint
     for k in range(start, len(acts)):
-        apply(router, acts[k], router.id_prefix)
+        apply(router, acts[k], rid)
         os.write(fd, f"{k}\n".encode())
         if k % every == 0:
             router.checkpoint()

@@ -12,13 +12,13 @@ logged once, and the state equals that of a twin router given the clamped value.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import zipfile
 
 import numpy as np
 import pytest
+from _helpers_state import rewrite_state
 
 from paretobandit import (
     BanditRouter,
@@ -44,6 +44,7 @@ from paretobandit.errors import (
     UnknownModelError,
     UnknownRequestError,
 )
+from paretobandit.persistence import snapshot_files
 
 pytestmark = [pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning"),  # huge vectors
               pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")]  # NaN vectors
@@ -76,31 +77,26 @@ def saved_bytes_of(router) -> tuple[str, dict]:
     return json.dumps(state["meta"], sort_keys=True), {k: v.tobytes() for k, v in state["arrays"].items()}
 
 
-def saved_bytes(router, directory, name) -> tuple[bytes, bytes]:
+def saved_bytes(router, directory, name) -> tuple[str, bytes]:
+    """The saved snapshot's content (the .json without its per-save file name and checksum, the .npz)."""
     path = router.save(directory / name)
-    return path.read_bytes(), path.with_suffix(".npz").read_bytes()
+    meta = json.loads(path.read_text())
+    for key in ("arrays_file", "meta_sha256"):
+        meta.pop(key)
+    return json.dumps(meta, sort_keys=True), snapshot_files(path)[1].read_bytes()
 
 
 def _state_file(tmp, router, tamper):
     """Save ``router`` under tmp/'s', apply ``tamper(meta, arrays)`` and rewrite a consistent pair."""
-    import hashlib
-
     path = router.save(tmp / "s")
-    meta = json.loads(path.read_text())
-    with np.load(path.with_suffix(".npz")) as z:
-        arrays = {k: z[k] for k in z.files}
-    tamper(meta, arrays)
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    meta["npz_sha256"] = hashlib.sha256(buf.getvalue()).hexdigest()
-    path.with_suffix(".npz").write_bytes(buf.getvalue())
-    path.write_text(json.dumps(meta))
-    return path
+    holder = {}
+    return rewrite_state(path, change_meta=lambda m: holder.setdefault("meta", m),
+                         change_arrays=lambda a: tamper(holder["meta"], a))
 
 
 def _truncated(r, tmp):
     path = r.save(tmp / "t")
-    npz = path.with_suffix(".npz")
+    npz = snapshot_files(path)[1]
     npz.write_bytes(npz.read_bytes()[:200])
     return BanditRouter.load(path)
 

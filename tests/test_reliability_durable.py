@@ -112,24 +112,30 @@ def test_sigkill_recovery(tmp_path):
             interrupted_checkpoints += any(p.suffix == ".tmp" for p in directory.iterdir()) or len(
                 [p for p in directory.glob("checkpoint-*.json")]) > 1
             acks = read_acks(ack_path)
+            sessions = child.read_sessions(f"{ack_path}.sessions")
+            route_at = {a[1]: i for i, a in enumerate(acts) if a[0] == "route"}
+
+            def rid(j, sessions=sessions, route_at=route_at):
+                return f"{child.action_prefix(sessions, route_at[j])}{j + 1}"
+
             router = BanditRouter.open(directory)
             try:
-                if ref_pos == 0:
-                    ref._id_prefix = router.id_prefix
                 k = router.journal_seq
                 last = acks[-1] if acks else -1
                 assert acks == sorted(set(acks)), "acks out of order or repeated"
                 assert last + 1 <= k <= last + 2, f"journal position {k}, last ack {last}"
+                assert router.id_prefix not in {p for _, p in sessions}, "a session prefix was reissued"
                 mid_stream += 0 < k < len(acts)
                 for j in range(ref_pos, k):
-                    child.apply(ref, acts[j], router.id_prefix)
+                    ref._id_prefix = child.action_prefix(sessions, j)  # the reference: the same ids
+                    child.apply(ref, acts[j], rid)
                 ref_pos = k
                 before = state_bytes(router)
                 assert before == state_bytes(ref), f"recovered state differs from the reference at {k}"
                 for j in range(k):
                     if acts[j][0] == "feedback":
                         with pytest.raises(DuplicateFeedbackError):
-                            child.apply(router, acts[j], router.id_prefix)
+                            child.apply(router, acts[j], rid)
                 assert state_bytes(router) == before
             finally:
                 router.close(checkpoint=False)
@@ -140,8 +146,11 @@ def test_sigkill_recovery(tmp_path):
     print(f"durable: {kills} SIGKILLs, {mid_stream} recoveries mid-stream, {interrupted_checkpoints} "
           f"inside a checkpoint (leftover files), {len(acts)} actions")
     assert kills >= 20 and mid_stream >= 15, (kills, mid_stream)
+    sessions = child.read_sessions(f"{ack_path}.sessions")
+    route_at = {a[1]: i for i, a in enumerate(acts) if a[0] == "route"}
     for j in range(ref_pos, len(acts)):
-        child.apply(ref, acts[j], ref._id_prefix)
+        ref._id_prefix = child.action_prefix(sessions, j)
+        child.apply(ref, acts[j], lambda r: f"{child.action_prefix(sessions, route_at[r])}{r + 1}")
     with BanditRouter.open(directory) as final:
         assert final.journal_seq == len(acts)
         assert state_bytes(final) == state_bytes(ref), "final state differs from the uninterrupted run"
@@ -161,7 +170,8 @@ def test_duplicate_feedback_across_restart_and_replay_check(tmp_path):
     with pytest.raises(StoreError, match="closed"):
         router.route(rng.normal(size=25))
     again = BanditRouter.open(d)
-    assert [log.request_id for log in logs][:2] == [f"{again.id_prefix}1", f"{again.id_prefix}2"]
+    assert again.id_prefix != router.id_prefix  # a new session: new ids never equal old ones
+    assert [log.request_id for log in logs][:2] == [f"{router.id_prefix}1", f"{router.id_prefix}2"]
     for log in logs[:2]:  # one covered by the checkpoint, one replayed from the journal
         with pytest.raises(DuplicateFeedbackError):
             again.process_feedback(log.request_id, 0.7)
@@ -171,14 +181,23 @@ def test_duplicate_feedback_across_restart_and_replay_check(tmp_path):
     # tamper with the journal: a replayed decision that does not match must be refused, not applied
     import sqlite3
 
+    from paretobandit.durable import _row_crc
+
     con = sqlite3.connect(d / "journal.sqlite")
-    row = con.execute("SELECT seq, payload FROM events WHERE kind='route' ORDER BY seq LIMIT 1").fetchone()
-    payload = json.loads(row[1])
+    row = con.execute("SELECT seq, kind, request_id, ts, payload, x FROM events WHERE kind='route' "
+                      "ORDER BY seq LIMIT 1").fetchone()
+    payload = json.loads(row[4])
     payload["model"] = "someone-else"
-    con.execute("UPDATE events SET payload=? WHERE seq=?", (json.dumps(payload), row[0]))
+    text = json.dumps(payload)
+    con.execute("UPDATE events SET payload=? WHERE seq=?", (text, row[0]))
+    con.commit()
+    with pytest.raises(StateFileError, match="checksum"):  # a changed row fails its checksum ...
+        BanditRouter.open(d)
+    crc = _row_crc(row[0], row[1], row[2], row[3], text, row[5])
+    con.execute("UPDATE events SET crc=? WHERE seq=?", (crc, row[0]))
     con.commit()
     con.close()
-    with pytest.raises(StateFileError, match="does not match"):
+    with pytest.raises(StateFileError, match="does not match"):  # ... and a re-signed one fails the replay
         BanditRouter.open(d)
 
 

@@ -283,6 +283,7 @@ class DurableMachine(RuleBasedStateMachine):
     def crash_and_reopen(self):
         self.router.close(checkpoint=False)
         self.router = BanditRouter.open(self.tmp / "d", feature_service=FeatureService.for_precomputed(DIM))
+        self.shadow._id_prefix = self.router.id_prefix  # every open starts a session with new request ids
 
     @invariant()
     def same_state_as_shadow(self):

@@ -22,6 +22,7 @@ from paretobandit.errors import (
     UnknownModelError,
     UnknownRequestError,
 )
+from paretobandit.persistence import snapshot_files
 
 
 def snapshot(router) -> tuple[str, dict]:
@@ -230,7 +231,7 @@ def test_missing_priors_file():
 
 def test_bad_state_files(router, tmp_path):
     path = router.save(tmp_path / "r")
-    npz = path.with_suffix(".npz")
+    npz = snapshot_files(path)[1]
     blob = npz.read_bytes()
     npz.write_bytes(blob[: len(blob) // 2])
     with pytest.raises(StateFileError, match="checksum"):
