@@ -1,4 +1,4 @@
-"""Validated router configuration (SPEC §1.8 defaults)."""
+"""Validated router configuration (docs/PROTOCOLS.md §1.8 defaults)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Prompt → context vector: the feature pipeline the router scores with (SPEC §1.1).
+"""Prompt → context vector: the feature pipeline the router scores with (docs/PROTOCOLS.md §1.1).
 
 Three kinds of :class:`FeatureService`, one contract (``extract``, ``extract_batch``, ``dimension``,
 ``describe``):

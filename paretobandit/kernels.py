@@ -4,7 +4,7 @@ Each function works on one run (no leading dimensions) or on a batch of runs (an
 dimensions ``...``), so the online :class:`~paretobandit.router.BanditRouter` and the batched
 simulator call the *same* code. Shapes use ``K`` for arms and ``d`` for the context dimension.
 
-The functions implement SPEC §1.2–1.5 (ParetoBandit, Taberner-Miller 2026):
+The functions implement docs/PROTOCOLS.md §1.2–1.5 (ParetoBandit, Taberner-Miller 2026):
 
 * arm score  ``s_a = θ_aᵀx + α·sqrt(v_a) − w·c̃_a``  with the staleness-inflated variance
   ``v_a = xᵀA_a⁻¹x / max(γ^min(dt_a, cap), 1/V_max)``;

@@ -1,4 +1,4 @@
-"""Online primal–dual budget pacer (SPEC §1.4).
+"""Online primal–dual budget pacer (docs/PROTOCOLS.md §1.4).
 
 Constraint: average realised $ per request ≤ B, with no horizon. State ``λ₀ = 0``, ``c̄₀ = B``; on each
 feedback with realised cost ``c``::

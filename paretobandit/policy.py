@@ -1,4 +1,4 @@
-"""Disjoint LinUCB with geometric forgetting, held as stacked per-arm arrays (SPEC §1.2, §1.5).
+"""Disjoint LinUCB with geometric forgetting, held as stacked per-arm arrays (docs/PROTOCOLS.md §1.2, §1.5).
 
 All K arms live in one contiguous matrix ``stack`` of shape ``(K·d + d + K, d)``: rows ``a·d … a·d+d−1``
 are ``A_a⁻¹``, the next d rows an identity block (only for d ≤ :data:`EYE_MAX_D`), and the last K rows

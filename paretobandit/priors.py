@@ -1,4 +1,5 @@
-"""Warm-start priors: offline full-information statistics, their file format and loading (SPEC §1.6).
+"""Warm-start priors: offline full-information statistics, their file format and loading
+(docs/PROTOCOLS.md §1.6).
 
 File format — ``<name>.npz`` read with ``allow_pickle=False``, plus an optional sibling ``<name>.json``
 holding metadata:

@@ -1,4 +1,4 @@
-"""Model registry: the portfolio of arms with their prices (SPEC §1.3, §1.7).
+"""Model registry: the portfolio of arms with their prices (docs/PROTOCOLS.md §1.3, §1.7).
 
 A :class:`ModelRegistry` keeps :class:`ModelSpec` entries in registration order. Prices are given in
 $ per million tokens, either as an ``(input, output)`` pair or as a single ``blended`` price (then

@@ -59,7 +59,7 @@ def test_exact_log_and_power_by_hand():
     assert kernels.exact_log(1.0) == 0.0
     assert kernels.exact_power(2.0, 10) == 1024.0
     assert kernels.exact_power(4.0, 0.5) == 2.0
-    # n_eff = (γ^-500 − 1)/(1 − γ) at γ = 0.997 (SPEC §1.6: 1163.9)
+    # n_eff = (γ^-500 − 1)/(1 − γ) at γ = 0.997 (docs/PROTOCOLS.md §1.6: 1163.9)
     assert round(kernels.effective_sample_size(0.997), 1) == 1163.9
 
 

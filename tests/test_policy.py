@@ -13,7 +13,7 @@ from paretobandit.policy import LinUCBPolicy
 
 
 def _direct_reference(cfg, d, k, events):
-    """Plain recursion on A and b (no inverses), the decayed ridge system of SPEC §1.5."""
+    """Plain recursion on A and b (no inverses), the decayed ridge system of docs/PROTOCOLS.md §1.5."""
     a = np.broadcast_to(cfg.ridge * np.eye(d), (k, d, d)).copy()
     b = np.zeros((k, d))
     rho = np.full(k, cfg.ridge)

@@ -1,4 +1,4 @@
-"""Experiment protocols (SPEC §2–3) built on the batched simulator :mod:`paretobandit.sim`.
+"""Experiment protocols (docs/PROTOCOLS.md §2–3) built on the batched simulator :mod:`paretobandit.sim`.
 
 Notebooks compose config, call one protocol function, show and save its JSON-able result.
 """

@@ -1,4 +1,4 @@
-"""Exp 01 — stationary budget pacing (SPEC §3).
+"""Exp 01 — stationary budget pacing (docs/PROTOCOLS.md §3).
 
 For every budget B and seed: a fresh router with warm-up priors, λ_c = 0 and an ADAPTIVE pacer at
 B; learn online on the seed's shuffled val split, then route the seed's shuffled test split while
@@ -85,7 +85,7 @@ def run_budget_pacing(*, features_val, rewards_val, costs_val, features_test, re
     budgets : sequence of float
         Budgets B in $ per request (see :func:`default_budgets`).
     seeds : sequence of int
-        Trial seeds (SPEC: ``3000 + i``); each drives the val/test shuffle and the tie-break.
+        Trial seeds (docs/PROTOCOLS.md §2: ``3000 + i``); each drives the val/test shuffle and the tie-break.
     router_params : dict
         RouterConfig fields (alpha, forgetting_factor, prior_n_effective, …); λ_c defaults to 0.
     pacer_params : dict
@@ -95,7 +95,7 @@ def run_budget_pacing(*, features_val, rewards_val, costs_val, features_test, re
     trajectory_points : int
         Number of test steps at which the mean λ trajectory is sampled.
     n_resamples, ci_seed : int
-        Bootstrap settings of the confidence intervals (SPEC: 10,000 and 42).
+        Bootstrap settings of the confidence intervals (docs/PROTOCOLS.md §2: 10,000 and 42).
     n_jobs : int
         Parallel sub-batches for the simulator (results are identical for any value).
     backend : {"threads", "processes"}
@@ -108,7 +108,8 @@ def run_budget_pacing(*, features_val, rewards_val, costs_val, features_test, re
         utilisation, median_lambda, overshoot = max(0, utilisation − 1), model shares), ``summary``
         (means with bootstrap CIs; ``overshoot`` of the seed-mean cost, ``max_seed_overshoot``) and
         a downsampled λ trajectory over the test steps (mean, p10, p90 over seeds); top level
-        ``max_overshoot`` = worst budget's overshoot of the seed-mean cost (the SPEC headline).
+        ``max_overshoot`` = worst budget's overshoot of the seed-mean cost (the paper's headline,
+        docs/PROTOCOLS.md §3.1).
     """
     tables = prepare_tables(models, features_val, rewards_val, costs_val, features_test, rewards_test,
                             costs_test)
@@ -177,7 +178,8 @@ def run_budget_pacing(*, features_val, rewards_val, costs_val, features_test, re
                          "lambda_cap": pacer.lambda_cap, "ceiling_multiplier": pacer.ceiling_multiplier},
         "priors": pri is not None,
         "per_budget": per_budget,
-        # SPEC headline "max overshoot over any ceiling": mean cost over seeds vs B, worst budget.
+        # Exp 01 headline (docs/PROTOCOLS.md §3.1) "max overshoot over any ceiling": mean cost over seeds
+        # vs B, worst budget.
         "max_overshoot": float(max(pb["summary"]["overshoot"] for pb in per_budget)),
         "max_seed_overshoot": float(max(pb["summary"]["max_seed_overshoot"] for pb in per_budget)),
     }

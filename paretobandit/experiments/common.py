@@ -1,4 +1,4 @@
-"""SPEC §2 trial-protocol helpers shared by every experiment.
+"""docs/PROTOCOLS.md §2 trial-protocol helpers shared by every experiment.
 
 * seeds: ``offset + i`` for ``i < n_seeds``;
 * per seed: ``rng = default_rng(seed)``, ``val_order = rng.permutation(n_val)``,
@@ -43,13 +43,13 @@ __all__ = [
     "summarise",
 ]
 
-#: SPEC §1.6: n_eff = (γ^(−500) − 1)/(1 − γ) at γ = 0.997.
+#: docs/PROTOCOLS.md §1.6: n_eff = (γ^(−500) − 1)/(1 − γ) at γ = 0.997.
 DEFAULT_N_EFF = 1163.9
 PRIORS_FILE = "priors_k3_d26.npz"
 
 
 def make_seeds(offset: int, n_seeds: int) -> list[int]:
-    """Seeds ``offset + i`` for ``i < n_seeds`` (SPEC §2)."""
+    """Seeds ``offset + i`` for ``i < n_seeds`` (docs/PROTOCOLS.md §2)."""
     for name, v in (("offset", offset), ("n_seeds", n_seeds)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
             raise ConfigError(f"{name} must be a non-negative integer, got {v!r}")
@@ -257,7 +257,8 @@ def parse_pacer(pacer_params: Mapping | None) -> tuple[str, PacerParams]:
 # ------------------------------------------------------------------------------------- statistics
 def bootstrap_ci(values, n_resamples: int = 10_000, seed: int = 42,
                  level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean of per-seed values (SPEC §2: 10,000 resamples, seed 42)."""
+    """Percentile bootstrap CI of the mean of per-seed values (docs/PROTOCOLS.md §2: 10,000 resamples,
+    seed 42)."""
     v = np.asarray(values, dtype=float).ravel()
     if v.size == 0:
         raise InvalidInputError("bootstrap needs at least one value")

@@ -104,7 +104,7 @@ def _resolve_compiled(compiled: Any) -> bool:
 # ------------------------------------------------------------------------------------- parameters
 @dataclass(frozen=True)
 class PacerParams:
-    """Pacer constants shared by every run of a batch (SPEC §1.4 defaults)."""
+    """Pacer constants shared by every run of a batch (docs/PROTOCOLS.md §1.4 defaults)."""
 
     eta: float = 0.05
     ema_alpha: float = 0.05

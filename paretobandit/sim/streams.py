@@ -1,4 +1,4 @@
-"""Per-run prompt-index streams (SPEC §2): warm-up + test orders and three-phase streams.
+"""Per-run prompt-index streams (docs/PROTOCOLS.md §2): warm-up + test orders and three-phase streams.
 
 A stream is an integer array of row indices into the batch's (stacked) tables; a batch takes an
 (S, T) array, one stream per run. Helpers here reproduce the paper's shuffles exactly.
@@ -35,7 +35,7 @@ def _count(name: str, n: int) -> int:
 def trial_orders(seed: int, n_val: int, n_test: int) -> tuple[np.ndarray, np.ndarray]:
     """``rng = default_rng(seed)``; ``val_order = rng.permutation(n_val)``; then ``test_order``.
 
-    The exact SPEC §2 trial shuffle (the router's tie-break generator is a separate one).
+    The exact docs/PROTOCOLS.md §2 trial shuffle (the router's tie-break generator is a separate one).
     """
     rng = np.random.default_rng(_seed_list([seed])[0])
     val_order = rng.permutation(_count("n_val", n_val))
@@ -56,7 +56,7 @@ def warmup_test_streams(seeds: Iterable[int], n_val: int, n_test: int) -> np.nda
 
 
 def three_phase_prompts(n_test: int, phase_len: int = 608, seed: int = 42) -> list[np.ndarray]:
-    """The SPEC §2 phases: permute ``range(n_test)`` with ``default_rng(seed)``; P1 = first
+    """The docs/PROTOCOLS.md §2 phases: permute ``range(n_test)`` with ``default_rng(seed)``; P1 = first
     ``phase_len``, P2 = next ``phase_len``, P3 = P1 again (within-subject). Returns [P1, P2, P3]."""
     n_test, phase_len = _count("n_test", n_test), _count("phase_len", phase_len)
     if 2 * phase_len > n_test:

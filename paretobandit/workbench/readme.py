@@ -14,7 +14,8 @@ from pathlib import Path
 
 from .config import REPO_ROOT
 
-# Published Exp 01 values (SPEC §3): budget -> (reward, cost, utilisation), for the side-by-side table.
+# Published Exp 01 values (docs/PROTOCOLS.md §3): budget -> (reward, cost, utilisation), for the
+# side-by-side table.
 PAPER_EXP01 = {
     "2.9e-5": ("0.793", "2.9e-5", "0.98"), "8.3e-5": ("0.813", "8.3e-5", "1.00"),
     "2.3e-4": ("0.859", "2.3e-4", "1.00"), "6.6e-4": ("0.898", "6.5e-4", "0.98"),

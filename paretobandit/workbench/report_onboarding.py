@@ -88,7 +88,7 @@ def summarise_onboarding(raw: Mapping[str, Any], *, bootstrap: Mapping[str, Any]
         Output of ``run_onboarding`` (``cells`` with ``scenario``, ``budget``, ``budget_value`` and
         ``per_seed`` lists).
     bootstrap : mapping, optional
-        ``n_resamples``, ``seed``, ``confidence_level`` (SPEC: 10,000, 42, 0.95).
+        ``n_resamples``, ``seed``, ``confidence_level`` (docs/PROTOCOLS.md §2: 10,000, 42, 0.95).
 
     Returns
     -------
