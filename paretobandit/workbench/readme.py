@@ -50,10 +50,15 @@ def check_canonical(name: str, root: Path) -> None:
                                 f"`python -m paretobandit.workbench run --only {name}`")
 
 
+PAPER_VARIANT = "paper"
+"""The ``variant`` of summary rows that follow the paper's protocol; other variants are labelled extras."""
+
+
 def _rows(name: str, root: Path) -> list[dict]:
+    """Summary rows of a canonical result, the paper's configuration only (no labelled variants)."""
     check_canonical(name, root)
     with open(root / "results" / name / "summary.csv", newline="") as fh:
-        return list(csv.DictReader(fh))
+        return [r for r in csv.DictReader(fh) if r.get("variant", PAPER_VARIANT) in ("", PAPER_VARIANT)]
 
 
 def _f(value: str, digits: int = 3) -> str:
