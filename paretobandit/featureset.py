@@ -102,6 +102,7 @@ def rebuild(sets: Sequence[str] = canonical.FEATURE_SETS, *, replace: bool = Fal
     -------
     list of SetReport
     """
+    from ._progress import bar
     from .features import FeatureService
     from .provenance import machine_info
 
@@ -109,7 +110,15 @@ def rebuild(sets: Sequence[str] = canonical.FEATURE_SETS, *, replace: bool = Fal
     if unknown:
         raise DataError(f"unknown feature sets {unknown}; sets are {list(canonical.FEATURE_SETS)}")
     service = feature_service if feature_service is not None else FeatureService()
-    derived = {name: _derive(name, service, batch_size, use_cache) for name in sets}
+    derived = {}
+    # One step per set (encoding a set in chunks would change MiniLM's batches and so its rounding);
+    # the bar counts prompts, so its rate and ETA follow the work.
+    sizes = {name: len(canonical.set_prompts(name)) for name in sets}
+    with bar(total=sum(sizes.values()), desc="features build", unit="prompt") as progress:
+        for name in sets:
+            progress.set_postfix_str(name)
+            derived[name] = _derive(name, service, batch_size, use_cache)
+            progress.update(sizes[name])
     reports = []
     for name, (keys, vectors) in derived.items():
         dev, identical = _compare(name, keys, vectors)
