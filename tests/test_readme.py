@@ -132,11 +132,12 @@ def test_every_cli_command_the_readme_names_exists():
                     continue
                 commands = _choices(cli)
                 assert head in commands, f"README names `paretobandit {head}`, which is not a command"
-                actions = _choices(commands[head])
+                actions, target, name = _choices(commands[head]), commands[head], head
                 if actions and len(words) > 1 and not words[1].startswith("-"):
                     assert words[1] in actions, f"README: `paretobandit {head} {words[1]}`: no such action"
+                    target, name = actions[words[1]], f"{head} {words[1]}"  # flags belong to the action
                 for flag in (w.split("=")[0] for w in words[1:] if w.startswith("--")):
-                    assert flag in _options(commands[head]), f"`paretobandit {head}` has no {flag}"
+                    assert flag in _options(target), f"`paretobandit {name}` has no {flag}"
                 checked.append(head)
         for sub in re.findall(r"python -m paretobandit\.workbench ([a-z][\w-]*)", code):
             assert sub in _choices(workbench_parser()), f"README names `workbench {sub}`: no such command"
