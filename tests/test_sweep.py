@@ -118,8 +118,8 @@ def test_job_count_of_a_basic_sweep():
     assert _job_count(cfg) == 6
 
 
-@pytest.mark.skipif(not (REPO_ROOT / "data" / "features" / "val.npz").is_file(),
-                    reason="needs the feature cache")
+@pytest.mark.skipif(not (REPO_ROOT / "data" / "raw" / "rewards" / "val.jsonl").is_file(),
+                    reason="needs the reward tables (paretobandit data fetch)")
 def test_ray_launcher_multirun_from_another_directory(tmp_path):
     """Two ci-scale jobs of Exp 01 on a local Ray instance (hydra/launcher=ray_local), started from a
     folder outside the repository: job folders named by overrides, one summary across them."""
@@ -162,8 +162,8 @@ def test_sweep_summary_adds_the_objective_column(tmp_path):
     assert table.read_text().splitlines()[0] == "job,a,objective,m"
 
 
-@pytest.mark.skipif(not (REPO_ROOT / "data" / "features" / "val.npz").is_file(),
-                    reason="needs the feature cache")
+@pytest.mark.skipif(not (REPO_ROOT / "data" / "raw" / "rewards" / "val.jsonl").is_file(),
+                    reason="needs the reward tables (paretobandit data fetch)")
 def test_optuna_alpha_gamma_search_runs_one_trial(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PARETOBANDIT_")}

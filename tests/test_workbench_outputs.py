@@ -158,7 +158,8 @@ def test_nbconvert_execute_of_a_notebook_writes_a_run_folder(tmp_path):
     assert conf.is_dir()
 
 
-@pytest.mark.skipif(not (REPO / "data" / "features" / "val.npz").is_file(), reason="needs the feature cache")
+@pytest.mark.skipif(not (REPO / "data" / "raw" / "rewards" / "val.jsonl").is_file(),
+                    reason="needs the reward tables (paretobandit data fetch)")
 def test_readme_override_examples_leave_the_paper_untouched(tmp_path):
     """The README's papermill example (overrides via -y) and `run --only budget_pacing router=...`,
     at ci scale so the test stays short, change no byte of results/budget_pacing/ or paper/macros/."""
