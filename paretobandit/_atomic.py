@@ -33,3 +33,17 @@ def atomic_write(target: str | os.PathLike[str], write: Callable[[BinaryIO], obj
 def atomic_write_bytes(target: str | os.PathLike[str], data: bytes) -> Path:
     """Atomically replace ``target`` with ``data``."""
     return atomic_write(target, lambda fh: fh.write(data))
+
+
+def fsync_dir(directory: str | os.PathLike[str]) -> None:
+    """Flush a directory entry (a rename or unlink in it) to disk; a no-op where directories have no fd."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)

@@ -63,6 +63,7 @@ from pathlib import Path
 import numpy as np
 
 from . import kernels
+from ._atomic import fsync_dir
 from .errors import ConfigError, ParetoBanditError, StateFileError, StoreError
 
 __all__ = ["JOURNAL_FORMAT", "JOURNAL_NAME", "DurableMixin", "ReplayContext", "open_directory"]
@@ -277,19 +278,6 @@ def _lock_directory(directory: Path):
 def _unlock(fd) -> None:
     if fd is not None:
         os.close(fd)  # closing the descriptor releases the flock
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
 
 
 def _num(value):
@@ -536,7 +524,7 @@ class DurableMixin:
         try:
             self._journal.set("writing", name)
             write_state(state, self._directory / name)
-            _fsync_dir(self._directory)
+            fsync_dir(self._directory)
             self._journal.commit_checkpoint(name, seq, self._ckpt_name)
         except (OSError, sqlite3.Error, StateFileError) as exc:
             raise StoreError(f"checkpoint of {self._directory} failed: {_cause(exc)} (the previous "

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._atomic import atomic_write_bytes
+from ._atomic import atomic_write_bytes, fsync_dir
 from ._state import STATE_FORMAT, STATE_VERSION
 from .errors import StateFileError, StoreError
 from .policy import state_shapes
@@ -116,7 +116,7 @@ def write_state(state: dict, path) -> Path:
     try:
         atomic_write_bytes(npz_path, blob)
         atomic_write_bytes(json_path, json.dumps(meta, indent=1, allow_nan=False).encode())
-        _fsync_dir(stem.parent)
+        fsync_dir(stem.parent)
     except OSError as exc:
         npz_path.unlink(missing_ok=True)
         raise StateFileError(f"cannot write the router state to {json_path}: {exc} (the previous snapshot "
@@ -127,19 +127,6 @@ def write_state(state: dict, path) -> Path:
         if p != npz_path and (p == previous or pattern.fullmatch(p.name)):
             p.unlink(missing_ok=True)
     return json_path
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
 
 
 # ---------------------------------------------------------------------------------------------- load
