@@ -1,39 +1,44 @@
-"""The router's mathematics as pure NumPy functions — the single home of every equation.
+"""The router's equations — each in exactly one place (docs/ALGORITHM.md, "Where each equation lives").
 
-Each function works on one run (no leading dimensions) or on a batch of runs (any leading
-dimensions ``...``), so the online :class:`~paretobandit.router.BanditRouter` and the batched
-simulator call the *same* code. Shapes use ``K`` for arms and ``d`` for the context dimension.
+The decision and learning rules are written once, as plain-Python scalar functions that numba can
+compile (no NumPy calls, no allocation): the online :class:`~paretobandit.router.BanditRouter` calls
+them as they are, and the compiled simulator (:mod:`paretobandit.sim._compiled`) compiles these very
+functions with ``numba.njit`` — so a one-line change here changes the router and the simulator alike.
+They implement docs/PROTOCOLS.md §1.2–1.5 (ParetoBandit, Taberner-Miller 2026):
 
-The functions implement docs/PROTOCOLS.md §1.2–1.5 (ParetoBandit, Taberner-Miller 2026):
+* the arm score ``s_a = θ_aᵀx + α·sqrt(v_a) − w·c̃_a`` with the staleness-inflated variance
+  ``v_a = xᵀA_a⁻¹x / max(γ^min(dt_a, cap), 1/V_max)`` (:func:`ucb_score`, :func:`staleness_inflation`);
+* the hard ceiling ``p_a ≤ m·p_max/(1 + λ)`` (:func:`ceiling_eligible_into`);
+* the best arm and its ties (:func:`best_arm`, :func:`break_tie`);
+* geometric forgetting ``g = γ^min(dt, cap)`` (:func:`decay_table`) with the ridge floor
+  (:func:`ridge_deficit`), the corrupted-inverse guard and the stability check;
+* the Sherman–Morrison update of ``A⁻¹`` and ``θ`` (:func:`sherman_morrison_inplace`, BLAS in place;
+  the compiled simulator's loop form is its one accelerated twin, checked equal in the tests);
+* the primal–dual pacer step (:func:`pacer_step`).
 
-* arm score  ``s_a = θ_aᵀx + α·sqrt(v_a) − w·c̃_a``  with the staleness-inflated variance
-  ``v_a = xᵀA_a⁻¹x / max(γ^min(dt_a, cap), 1/V_max)``;
-* geometric forgetting ``A ← gA, b ← gb, A⁻¹ ← A⁻¹/g`` with ``g = γ^min(dt, cap)``;
-* the Sherman–Morrison rank-one update of ``A⁻¹``;
-* the primal–dual budget pacer step.
-
-Nothing here validates its inputs: the public boundary does that once.
-
-Machine independence. Everything that decides a routing decision is computed with operations whose
-IEEE-754 result does not depend on the CPU: elementwise ``+ − × ÷ sqrt`` (correctly rounded on every
-x86-64 SIMD width) in a fixed order. The transcendental functions, whose libm/SVML results differ
-between instruction sets by an ulp, are replaced by correctly rounded exact arithmetic
-(:func:`exact_power`, :func:`exact_log`), and the linear algebra on the decision path (prior
-rescaling, re-inversions, ``θ = A⁻¹b``, warm-up Gram matrices) uses :func:`solve`, :func:`inverse`,
-:func:`matvec` and :func:`gram` — fixed-order elementwise NumPy, never BLAS/LAPACK, whose kernels
-(and hence roundings) are chosen per CPU. The scoring products of :func:`arm_scores` (NumPy
-reference step) and the online router's GEMV still go through BLAS; the compiled simulator
-(:mod:`paretobandit.sim._compiled`) does not.
+Nothing here validates its inputs: the public boundary does that once. Machine independence: every
+function on the decision path uses only ``+ − × ÷ sqrt`` and comparisons in a fixed order (correctly
+rounded on every x86-64 SIMD width); powers and logarithms come from :mod:`paretobandit.linalg`.
 """
 
 from __future__ import annotations
 
-import decimal
 import functools
 import math
-from fractions import Fraction
 
 import numpy as np
+from scipy.linalg.blas import daxpy, dger, dsyr
+
+from .linalg import exact_log, exact_power, gram, inverse, matvec, solve
+
+__all__ = [
+    "TIE_TOLERANCE", "best_arm", "blended_price", "break_tie", "ceiling_eligible", "ceiling_eligible_into",
+    "corrupted_inverse", "decay_factor", "decay_table", "effective_sample_size", "estimate_input_tokens",
+    "exact_log", "exact_power", "gram", "inverse", "matvec", "normalised_cost", "offline_statistics",
+    "pacer_step", "pick_arm", "request_cost_estimate", "rescale_prior", "ridge_deficit",
+    "sherman_morrison_inplace", "solve", "stability_due", "staleness_inflation", "staleness_table",
+    "ucb_score", "unstable",
+]
 
 #: Scores closer than this to the best score are ties (broken uniformly at random).
 TIE_TOLERANCE = 1e-12
@@ -65,29 +70,6 @@ def request_cost_estimate(input_cost_per_m, output_cost_per_m, n_input_tokens, n
 def estimate_input_tokens(prompt: str) -> int:
     """Token estimate used for the routing log: ``round(1.3 × whitespace-separated words)``."""
     return int(round(1.3 * len(prompt.split())))
-
-
-# --------------------------------------------------------------------------- exact scalar functions
-def exact_power(base: float, exponent: float) -> float:
-    """``base ** exponent`` correctly rounded to float64, independent of libm and the CPU.
-
-    Integer exponents are evaluated exactly with rationals; others with 60-digit decimals.
-    """
-    base = float(base)
-    exponent = float(exponent)
-    if exponent.is_integer() and base > 0.0:
-        n = int(exponent)
-        value = Fraction(base) ** n
-        return float(value)
-    with decimal.localcontext(decimal.Context(prec=60)):
-        return float(decimal.Decimal(base) ** decimal.Decimal(exponent))
-
-
-@functools.lru_cache(maxsize=4096)
-def exact_log(value: float) -> float:
-    """Natural logarithm of ``value > 0``, correctly rounded (60-digit decimals), CPU independent."""
-    with decimal.localcontext(decimal.Context(prec=60)):
-        return float(decimal.Decimal(float(value)).ln())
 
 
 # --------------------------------------------------------------------------- forgetting
@@ -128,6 +110,17 @@ def decay_factor(gamma, dt, cap=1000):
     return out
 
 
+def staleness_table(gamma: float, v_max: float = 200.0, cap: int = 1000) -> np.ndarray:
+    """Lookup table ``T[k] = staleness_inflation(γ, k, v_max, cap)`` for ``k = 0..cap``."""
+    return staleness_inflation(gamma, np.arange(cap + 1), v_max, cap).astype(float)
+
+
+def ridge_deficit(rho: float, ridge: float, ridge_floor: float) -> float:
+    """Ridge floor: ``λ₀ − ρ`` when the decayed ridge ``ρ`` fell below ``ridge_floor·λ₀`` (then
+    ``A ← A + (λ₀ − ρ)I`` is re-inverted and ``ρ ← λ₀``), else 0."""
+    return ridge - rho if rho < ridge_floor * ridge else 0.0
+
+
 def staleness_inflation(gamma, dt, v_max=200.0, cap=1000):
     """Multiplier ``1 / max(γ^min(dt, cap), 1/V_max)`` of the exploration variance.
 
@@ -140,99 +133,150 @@ def staleness_inflation(gamma, dt, v_max=200.0, cap=1000):
     return np.where(dt > 0, 1.0 / g, 1.0)
 
 
-# --------------------------------------------------------------------------- scoring
-def arm_scores(theta, ainv, x, inflation, alpha, penalty_weight, ncost):
-    """LinUCB scores of every arm.
+# ------------------------------------------------------------------- decision (scalar, compiled as-is)
+def ucb_score(mean: float, var: float, inflation: float, alpha: float, penalty: float) -> float:
+    """One arm's score ``mean + α·sqrt(max(var·inflation, 0)) − penalty``.
 
-    Parameters
-    ----------
-    theta : array (..., K, d)
-        Ridge estimates ``A⁻¹b``.
-    ainv : array (..., K, d, d)
-        Inverse design matrices.
-    x : array (..., d)
-        Context vector of the request (bias last).
-    inflation : array (..., K)
-        Staleness multiplier of the variance (:func:`staleness_inflation`).
-    alpha : float or array (...)
-        Exploration weight.
-    penalty_weight : float or array (...)
-        Total cost weight ``λ_c + λ_t``.
-    ncost : array (..., K)
-        Normalised unit cost ``c̃`` of each arm.
-
-    Returns
-    -------
-    scores : array (..., K)
+    ``mean = θᵀx``, ``var = xᵀA⁻¹x``, ``inflation`` the staleness multiplier (times any lazy scale of
+    ``A⁻¹``), ``penalty = w·c̃``. NaN propagates (``max`` keeps it, as NumPy's ``maximum`` does).
     """
-    xc = x[..., :, None]
-    mean = (theta @ xc)[..., 0]
-    var = ((ainv @ x[..., None, :, None])[..., 0] @ xc)[..., 0]
-    bonus = np.sqrt(np.maximum(var * inflation, 0.0))
-    alpha = np.asarray(alpha, dtype=float)[..., None]
-    weight = np.asarray(penalty_weight, dtype=float)[..., None]
-    return mean + alpha * bonus - weight * ncost
+    v = var * inflation
+    if v < 0.0:
+        v = 0.0
+    return mean + alpha * math.sqrt(v) - penalty
+
+
+def ceiling_eligible_into(prices, p_max: float, lam: float, multiplier: float, out) -> int:
+    """Hard budget ceiling: ``out[a] ← p_a ≤ multiplier·p_max/(1 + λ)`` while ``λ > 0``; returns how
+    many arms it excludes.
+
+    Every arm is eligible while ``λ ≤ 0``, and when the ceiling would exclude every arm (it is then
+    dropped). ``prices`` and ``out`` are sequences of length K (lists or arrays).
+    """
+    n = len(prices)
+    if lam <= 0.0:
+        for a in range(n):
+            out[a] = True
+        return 0
+    limit = (multiplier * p_max) / (1.0 + lam)
+    kept = 0
+    for a in range(n):
+        ok = prices[a] <= limit
+        out[a] = ok
+        if ok:
+            kept += 1
+    if kept == 0:
+        for a in range(n):
+            out[a] = True
+        return 0
+    return n - kept
 
 
 def ceiling_eligible(prices, p_max, lam, multiplier=1.0):
-    """Hard budget ceiling: arm eligible iff ``p_a ≤ multiplier·p_max / (1 + λ)`` (only while ``λ > 0``).
+    """:func:`ceiling_eligible_into` over arrays: ``prices`` (..., K), ``p_max`` and ``lam`` (...)."""
+    prices = np.asarray(prices, dtype=float)
+    lead = prices.shape[:-1]
+    p_max = np.broadcast_to(np.asarray(p_max, dtype=float), lead)
+    lam = np.broadcast_to(np.asarray(lam, dtype=float), lead)
+    out = np.empty(prices.shape, dtype=bool)
+    for i in np.ndindex(lead):
+        ceiling_eligible_into(prices[i], float(p_max[i]), float(lam[i]), multiplier, out[i])
+    return out
 
-    ``prices`` is (..., K), ``p_max`` and ``lam`` are (...). Where the ceiling would exclude every
-    arm it is dropped (all arms eligible).
-    """
-    lam = np.asarray(lam, dtype=float)
-    limit = np.asarray(multiplier * p_max, dtype=float) / (1.0 + lam)
-    ok = (prices <= limit[..., None]) | (lam[..., None] <= 0.0)
-    empty = ~ok.any(axis=-1, keepdims=True)
-    return ok | empty
+
+def best_arm(scores, eligible, tol: float):
+    """``(n_tied, first)``: how many eligible arms score within ``tol`` of the best eligible score,
+    and the first of them. A NaN among the eligible scores makes the best NaN (nothing ties:
+    ``(0, 0)``)."""
+    best = -math.inf
+    for a in range(len(scores)):
+        if eligible[a]:
+            v = scores[a]
+            if v != v:
+                best = math.nan
+                break
+            if v > best:
+                best = v
+    n_tied = 0
+    first = 0
+    for a in range(len(scores)):
+        if eligible[a] and scores[a] >= best - tol:
+            if n_tied == 0:
+                first = a
+            n_tied += 1
+    return n_tied, first
 
 
-def tied_best(scores, eligible, tol=TIE_TOLERANCE):
-    """Mask of eligible arms whose score is within ``tol`` of the best eligible score."""
-    masked = np.where(eligible, scores, -np.inf)
-    best = masked.max(axis=-1, keepdims=True)
-    return eligible & (masked >= best - tol)
+def break_tie(scores, eligible, tol: float, rng) -> int:
+    """One of the tied best eligible arms, uniformly with ``rng`` (one ``rng.integers`` draw)."""
+    best = max(scores[a] for a in range(len(scores)) if eligible[a])
+    ties = [a for a in range(len(scores)) if eligible[a] and scores[a] >= best - tol]
+    return ties[int(rng.integers(len(ties)))]
 
 
 def pick_arm(scores, eligible, rng, tol=TIE_TOLERANCE) -> int:
     """Index of the best eligible arm of one run; ties broken uniformly with ``rng``.
 
     The generator is consumed only when there is a tie, so a run's random stream depends only on
-    its own ties (the batched simulator relies on this to equal the online router).
+    its own ties (the simulator relies on this to equal the online router). ``eligible`` is a
+    sequence of bools or ``True`` (every arm).
     """
-    ties = np.flatnonzero(tied_best(scores, eligible, tol))
-    if ties.size == 1:
-        return int(ties[0])
-    return int(ties[rng.integers(ties.size)])
+    if eligible is True:
+        eligible = [True] * len(scores)
+    n_tied, first = best_arm(scores, eligible, tol)
+    if n_tied <= 1:
+        return int(first)
+    return break_tie(scores, eligible, tol, rng)
 
 
-# --------------------------------------------------------------------------- updates
-def sherman_morrison(ainv, x):
-    """Rank-one update ``(A + xxᵀ)⁻¹`` from ``A⁻¹``; returns ``(new_ainv, u, denom)``.
+# --------------------------------------------------------------------------- learning
+def corrupted_inverse(den: float) -> bool:
+    """Sherman–Morrison guard: ``1 + xᵀA⁻¹x < 1`` means ``A⁻¹`` is no longer positive definite
+    (``A ← A + λ₀I`` is re-inverted and the update retried)."""
+    return den < 1.0
 
-    ``u = A⁻¹x`` and ``denom = 1 + xᵀA⁻¹x``; works on (..., d, d) / (..., d). A denominator
-    below 1 signals a corrupted inverse (the caller re-inverts from ``A``).
+
+def stability_due(n_updates: int, interval: int) -> bool:
+    """Whether the periodic stability check runs after an arm's ``n_updates``-th update."""
+    return n_updates % interval == 0
+
+
+def unstable(trace: float, limit: float) -> bool:
+    """Stability check: re-regularise (``A ← A + λ₀I``, re-invert) when ``trace(A⁻¹) > limit``."""
+    return trace > limit
+
+
+def sherman_morrison_inplace(m, theta, n, c, x, reward: float, s: float, sig: float, beta: float,
+                             force: bool = False):
+    """Rank-one update of one arm in place, on the lazily scaled arrays ``A⁻¹ = s·M``, ``A = σ·N``,
+    ``b = β·c`` (docs/ALGORITHM.md feedback step 3).
+
+    ``u = s·Mx``, ``den = 1 + xᵀu``; ``M ← M − s·(Mx)(Mx)ᵀ/den`` (so ``A⁻¹ ← A⁻¹ − uuᵀ/den``),
+    ``θ ← θ + u·(r − xᵀθ)/den``, ``N ← N + xxᵀ/σ`` (lower triangle only), ``c ← c + (r/β)·x``.
+    Returns the denominator, or ``None`` with nothing changed when
+    :func:`corrupted_inverse` (unless ``force``). BLAS level 2 in place (``dger``, ``dsyr``, ``daxpy``).
     """
-    u = (ainv @ x[..., :, None])[..., 0]
-    denom = 1.0 + (u[..., None, :] @ x[..., :, None])[..., 0, 0]
-    new = ainv - (u[..., :, None] * u[..., None, :]) / denom[..., None, None]
-    return new, u, denom
-
-
-def theta_update(theta, u, x, reward, denom):
-    """Ridge estimate after the rank-one update: ``θ' = θ + u·(r − xᵀθ)/denom`` (O(d))."""
-    resid = reward - (theta[..., None, :] @ x[..., :, None])[..., 0, 0]
-    return theta + u * (resid / denom)[..., None]
+    mx = m.dot(x)
+    den = 1.0 + s * float(mx.dot(x))
+    if corrupted_inverse(den) and not force:
+        return None
+    resid = reward - float(theta.dot(x))
+    dger(-s / den, mx, mx, a=m.T, overwrite_a=1)  # A⁻¹ ← A⁻¹ − uuᵀ/den
+    daxpy(mx, theta, a=s * resid / den)  # θ ← θ + u(r − xᵀθ)/den
+    dsyr(1.0 / sig, x, a=n.T, lower=0, overwrite_a=1)  # A ← A + xxᵀ (lower half)
+    daxpy(x, c, a=reward / beta)  # b ← b + r·x
+    return den
 
 
 # --------------------------------------------------------------------------- pacer
-def pacer_step(lam, ema, cost, budget, eta=0.05, ema_alpha=0.05, lam_cap=5.0):
-    """One primal–dual pacer step; returns ``(new_lambda, new_ema)``.
+def pacer_step(lam: float, ema: float, cost: float, budget: float, eta: float = 0.05,
+               ema_alpha: float = 0.05, lam_cap: float = 5.0):
+    """One primal–dual pacer step on floats; returns ``(new_lambda, new_ema)``.
 
     ``c̄ ← (1 − a)·c̄ + a·c`` then ``λ ← min(cap, max(0, λ + η·(c̄/B − 1)))``.
     """
     new_ema = (1.0 - ema_alpha) * ema + ema_alpha * cost
-    new_lam = np.minimum(lam_cap, np.maximum(0.0, lam + eta * (new_ema / budget - 1.0)))
+    new_lam = min(lam_cap, max(0.0, lam + eta * (new_ema / budget - 1.0)))
     return new_lam, new_ema
 
 
@@ -272,179 +316,3 @@ def offline_statistics(features, rewards, plasticity=0.1):
     a = np.broadcast_to(plasticity * (np.eye(d) + xx), (r.shape[1], d, d)).copy()
     b = plasticity * rx
     return a, b
-
-
-# --------------------------------------------------------------------------- CPU-independent linear algebra
-def matvec(m, v):
-    """``m @ v`` for (..., n, d) and (..., d), summed left to right over ``d`` (no BLAS)."""
-    m = np.asarray(m, dtype=float)
-    v = np.asarray(v, dtype=float)
-    acc = m[..., 0] * v[..., None, 0]
-    for j in range(1, m.shape[-1]):
-        acc = acc + m[..., j] * v[..., None, j]
-    return acc
-
-
-def solve(a, b):
-    """Solve ``a @ y = b`` for (..., d, d) and (..., d, m) by Gauss–Jordan elimination with partial
-    pivoting, in a fixed order of elementwise operations (no LAPACK): the same bits on every CPU.
-
-    Singular systems give inf/NaN entries (callers re-regularise before they get there).
-    """
-    a = np.asarray(a, dtype=float)
-    b = np.asarray(b, dtype=float)
-    d = a.shape[-1]
-    lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    m = b.shape[-1]
-    aug = np.concatenate([np.broadcast_to(a, lead + (d, d)), np.broadcast_to(b, lead + (d, m))], axis=-1)
-    aug = aug.reshape(-1, d, d + m)
-    # Every operation below acts on one system at a time, so identical systems (e.g. one prior shared
-    # by every run of a batch) are solved once: same bits, less work.
-    first: dict[bytes, int] = {}
-    keep: list[int] = []
-    back = np.empty(aug.shape[0], dtype=np.intp)
-    for i, row in enumerate(aug):
-        j = first.setdefault(row.tobytes(), len(keep))
-        if j == len(keep):
-            keep.append(i)
-        back[i] = j
-    aug = aug[keep]
-    idx = np.arange(aug.shape[0])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for k in range(d):
-            p = k + np.argmax(np.abs(aug[:, k:, k]), axis=1)
-            swap = p != k
-            if swap.any():
-                rows = idx[swap]
-                pivot_rows = aug[rows, p[swap]].copy()
-                aug[rows, p[swap]] = aug[rows, k]
-                aug[rows, k] = pivot_rows
-            aug[:, k, k:] = aug[:, k, k:] / aug[:, k, k, None]
-            factor = aug[:, :, k].copy()
-            factor[:, k] = 0.0
-            aug[:, :, k:] = aug[:, :, k:] - factor[:, :, None] * aug[:, None, k, k:]
-    return aug[back, :, d:].reshape(lead + (d, m))
-
-
-def inverse(a):
-    """Inverse of (..., d, d) matrices by :func:`solve` against the identity (no LAPACK)."""
-    a = np.asarray(a, dtype=float)
-    d = a.shape[-1]
-    return solve(a, np.eye(d))
-
-
-def gram(x, r):
-    """``(Σ_i x_i x_iᵀ, Σ_i r_i x_iᵀ)`` for rows x (n, d), r (n, K), accumulated row after row (no BLAS).
-
-    Returns (d, d) and (K, d) arrays.
-    """
-    x = np.asarray(x, dtype=float)
-    r = np.asarray(r, dtype=float)
-    d, k = x.shape[1], r.shape[1]
-    xx = np.zeros((d, d))
-    rx = np.zeros((k, d))
-    for i in range(x.shape[0]):
-        xi = x[i]
-        xx += xi[:, None] * xi[None, :]
-        rx += r[i][:, None] * xi[None, :]
-    return xx, rx
-
-
-# --------------------------------------------------------------------------- single-run fast paths
-# Specialised variants for ONE run (no leading dimensions), used on the online router's hot path.
-# They compute the same quantities as the generic functions above (tests assert equality); they
-# avoid temporaries and repeated conversions because a NumPy call costs ~1 µs on small arrays.
-
-
-def pacer_step_scalar(lam: float, ema: float, cost: float, budget: float, eta: float = 0.05,
-                      ema_alpha: float = 0.05, lam_cap: float = 5.0) -> tuple[float, float]:
-    """:func:`pacer_step` on Python floats (same IEEE operations in the same order, bit-identical)."""
-    new_ema = (1.0 - ema_alpha) * ema + ema_alpha * cost
-    new_lam = min(lam_cap, max(0.0, lam + eta * (new_ema / budget - 1.0)))
-    return new_lam, new_ema
-
-
-def staleness_table(gamma: float, v_max: float = 200.0, cap: int = 1000) -> np.ndarray:
-    """Lookup table ``T[k] = staleness_inflation(γ, k, v_max, cap)`` for ``k = 0..cap``."""
-    return staleness_inflation(gamma, np.arange(cap + 1), v_max, cap).astype(float)
-
-
-def arm_scores_stacked(stack, x, inflation, alpha, penalty):
-    """:func:`arm_scores` of one run from a stacked ``[A⁻¹_1; …; A⁻¹_K; θ]`` matrix.
-
-    Parameters
-    ----------
-    stack : array (K·d + K, d)
-        Rows ``a·d … a·d+d−1`` hold ``A_a⁻¹``; the last K rows hold ``θ_a``.
-    x : array (d,)
-    inflation : array (K,)
-        Staleness multiplier (:func:`staleness_inflation`).
-    alpha : float
-    penalty : array (K,)
-        ``w·c̃`` (penalty weight times normalised cost).
-
-    Returns
-    -------
-    scores : array (K,)
-        Equal to ``arm_scores(theta, ainv, x, inflation, alpha, w, c̃)`` up to rounding of the
-        matrix products (one GEMV over all arms instead of K).
-    """
-    k = inflation.shape[0]
-    d = x.shape[0]
-    y = stack @ x
-    var = y[: k * d].reshape(k, d) @ x
-    var *= inflation
-    np.maximum(var, 0.0, out=var)
-    np.sqrt(var, out=var)
-    if alpha != 1.0:
-        var *= alpha
-    var += y[k * d:]
-    var -= penalty
-    return var
-
-
-def finish_scores(var, mean, inflation, alpha: float, penalty) -> list:
-    """Scores from the per-arm products, in Python floats (cheapest for a handful of arms).
-
-    ``var[a] = xᵀA_a⁻¹x``, ``mean[a] = θ_aᵀx``; returns
-    ``mean + α·sqrt(max(var·inflation, 0)) − penalty`` per arm — the same IEEE operations as
-    :func:`arm_scores` (NaN propagates), so the values are identical given the same products.
-    """
-    out = []
-    sqrt = math.sqrt
-    for a in range(len(var)):
-        v = var[a] * inflation[a]
-        if v < 0.0:
-            v = 0.0
-        out.append(mean[a] + alpha * sqrt(v) - penalty[a])
-    return out
-
-
-def finish_scores_stale(var, mean, last_touch, scale, t: int, table, cap: int, alpha: float, penalty) -> list:
-    """:func:`finish_scores` with the staleness inflation looked up inline.
-
-    ``inflation[a] = table[min(t − last_touch[a], cap)]·scale[a]`` with ``table`` from
-    :func:`staleness_table` (as a list) and ``t > last_touch[a]``; ``scale`` is an extra per-arm
-    multiplier of the variance (1 for plain A⁻¹). Same values as
-    ``finish_scores(var, mean, inflation, alpha, penalty)``.
-    """
-    out = []
-    append = out.append
-    sqrt = math.sqrt
-    tcap = table[cap]
-    for v, m, lt, sc, p in zip(var, mean, last_touch, scale, penalty):  # noqa: B905 - all length K
-        dt = t - lt
-        v = v * ((table[dt] if dt < cap else tcap) * sc)
-        if v < 0.0:
-            v = 0.0
-        append(m + alpha * sqrt(v) - p)
-    return out
-
-
-def arm_scores_stacked_list(stack, x, inflation, alpha: float, penalty) -> list:
-    """:func:`arm_scores_stacked` finished by :func:`finish_scores` (lists in, list out)."""
-    k = len(inflation)
-    d = x.shape[0]
-    y = stack @ x
-    var = (y[: k * d].reshape(k, d) @ x).tolist()
-    return finish_scores(var, y[k * d:].tolist(), inflation, alpha, penalty)

@@ -6,7 +6,10 @@ feedback with realised cost ``c``::
     c̄ ← (1 − a)·c̄ + a·c ;    λ ← min(cap, max(0, λ + η·(c̄/B − 1)))
 
 (:func:`paretobandit.kernels.pacer_step`). λ is used at the next routing decision: as a score penalty
-``λ·c̃`` (SOFT), as a hard price ceiling ``p ≤ p_max/(1 + λ)`` (HARD), or both (ADAPTIVE, the default).
+``λ·c̃`` (SOFT), as a hard price ceiling ``p ≤ m·p_max/(1 + λ)`` (HARD,
+:func:`paretobandit.kernels.ceiling_eligible_into`), or both (ADAPTIVE, the default).
+
+:class:`BudgetPacer` is the built-in :class:`~paretobandit.plugins.Pacer` plug-in.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import numbers
 import threading
 
 from . import kernels
-from .errors import ConfigError, InvalidInputError, StateFileError
+from .errors import ConfigError, StateFileError
+from .plugins import PacerBase
 
 __all__ = ["BudgetPacer", "PacingMode"]
 
@@ -38,7 +42,7 @@ def _positive(name, value, *, allow_zero=False) -> float:
     return float(value)
 
 
-class BudgetPacer:
+class BudgetPacer(PacerBase):
     """Adaptive dual variable λ keeping the mean $ per request at or below ``budget``.
 
     Parameters
@@ -102,21 +106,20 @@ class BudgetPacer:
         """λ if the mode uses the penalty, else 0."""
         return self.lambda_ if self.mode is not PacingMode.HARD else 0.0
 
-    def update(self, cost) -> float:
-        """Feed one realised cost (finite, ≥ 0) and return the new λ."""
-        if (
-            isinstance(cost, bool)
-            or not isinstance(cost, numbers.Real)
-            or not math.isfinite(cost)
-            or cost < 0
-        ):
-            raise InvalidInputError(f"cost must be a finite number >= 0 ($), got {cost!r}")
-        return self._step(float(cost))
+    def eligible(self, prices, p_max):
+        """The hard ceiling (HARD, ADAPTIVE while λ > 0): a list of bools, or ``None`` for every arm."""
+        lam = self.lambda_
+        if lam <= 0.0 or self.mode is PacingMode.SOFT:
+            return None
+        out = [True] * len(prices)
+        if kernels.ceiling_eligible_into(prices, p_max, lam, self.ceiling_multiplier, out) == 0:
+            return None
+        return out
 
-    def _step(self, cost: float) -> float:
-        """Unvalidated step (the router validates at its boundary)."""
+    def step(self, cost: float) -> float:
+        """One pacer step on a validated cost (:meth:`update` validates)."""
         with self._lock:
-            self.lambda_, self.cost_ema = kernels.pacer_step_scalar(
+            self.lambda_, self.cost_ema = kernels.pacer_step(
                 self.lambda_, self.cost_ema, cost, self.budget, self.eta, self.ema_alpha, self.lambda_cap
             )
             self.n_updates += 1

@@ -5,8 +5,9 @@ are ``A_a⁻¹``, the next d rows an identity block (only for d ≤ :data:`EYE_M
 the ridge estimates ``θ_a``.
 Scoring every arm is then two matrix–vector products into preallocated buffers: ``y = stack·x`` gives
 ``A_a⁻¹x`` for every arm, ``x`` itself and ``θ_aᵀx``; ``Y·x`` (Y = the first K + 1 blocks of y) gives
-every ``xᵀA_a⁻¹x`` and ``xᵀx`` (used for input validation) in one call. The scores are finished by
-:func:`paretobandit.kernels.finish_scores` (small K) or the equivalent array operations.
+every ``xᵀA_a⁻¹x`` and ``xᵀx`` (used for input validation) in one call. Each score is then
+:func:`paretobandit.kernels.ucb_score` — the one home of the score equation, which the compiled simulator
+compiles as-is. :class:`LinUCBPolicy` is the built-in :class:`~paretobandit.plugins.Policy` plug-in.
 
 ``A`` is only read by the rare re-inversions and by persistence, so its rank-one update touches the lower
 triangle only (BLAS ``dsyr``); readers symmetrise it. Geometric forgetting is applied lazily: the arrays
@@ -33,7 +34,6 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from scipy.linalg.blas import daxpy, dger, dsyr
 
 from . import kernels
 from .config import RouterConfig
@@ -44,9 +44,6 @@ __all__ = ["LinUCBPolicy"]
 #: (one NumPy call less); above it the block would add 1/K to the scoring work and ``x·x`` is computed apart.
 EYE_MAX_D = 128
 
-#: Up to this many arms, scores are finished in Python floats (a NumPy call costs ~1 µs on small
-#: arrays, so a short Python loop wins for a handful of arms).
-SMALL_K = 16
 
 
 def _sym(n: np.ndarray) -> np.ndarray:
@@ -90,7 +87,7 @@ class LinUCBPolicy:
     last_update, last_played, n_updates : list of int
     """
 
-    def __init__(self, dimension: int, n_arms: int, config: RouterConfig):
+    def __init__(self, dimension: int, n_arms: int, config: RouterConfig, seed=None):
         self.d = int(dimension)
         self.config = config
         self.lock = threading.Lock()
@@ -102,7 +99,6 @@ class LinUCBPolicy:
         self._decay = kernels.decay_factor(
             config.forgetting_factor, np.arange(config.staleness_cap + 1), config.staleness_cap
         ).tolist()
-        self._floor = config.ridge_floor * config.ridge
         self._set_arrays(
             np.broadcast_to(config.ridge * np.eye(self.d), (n_arms, self.d, self.d)).copy(),
             np.zeros((n_arms, self.d)),
@@ -145,11 +141,6 @@ class LinUCBPolicy:
         self.last_played = [int(v) for v in last_played]
         self.n_updates = [int(v) for v in n_updates]
         self.last_touch = [max(u, p) for u, p in zip(self.last_update, self.last_played, strict=True)]
-        # array mirrors of last_touch and s for the array scoring path (K > SMALL_K)
-        self._lt_arr = np.array(self.last_touch, dtype=np.int64)
-        self._s_arr = np.ones(k)
-        self._dt = np.empty(k, dtype=np.int64)
-        self._infl = np.empty(k)
         # scoring buffers (used under ``lock`` only)
         self._eye = bool(e)
         kb = k + 1 if e else k
@@ -157,8 +148,6 @@ class LinUCBPolicy:
         self._yblocks = self._y[: kb * d].reshape(kb, d)
         self._ymean = self._y[kb * d :]
         self._var = np.empty(kb)
-        self._vark = self._var[:k]
-        self._small = k <= SMALL_K
 
     def _normalise_arm(self, arm: int) -> None:
         """Fold the lazy scalars of ``arm`` into its arrays (O(d²); caller holds :attr:`lock`)."""
@@ -166,7 +155,6 @@ class LinUCBPolicy:
             m = self._M[arm]
             m *= self._s[arm]
             self._s[arm] = 1.0
-            self._s_arr[arm] = 1.0
         if self._sig[arm] != 1.0:
             n = self._N[arm]
             n *= self._sig[arm]
@@ -212,61 +200,30 @@ class LinUCBPolicy:
         cap = self.config.staleness_cap
         return [tbl[t - lt] if t - lt < cap else tbl[cap] for lt in self.last_touch]
 
-    def scores(self, x: np.ndarray, t: int, alpha: float, penalty: np.ndarray, penalty_list: list):
+    def scores(self, x: np.ndarray, t: int, alpha: float, penalty) -> tuple[list, float]:
         """Scores of all arms for context ``x`` at request ``t`` (caller holds :attr:`lock`).
 
-        ``penalty`` (array) and ``penalty_list`` (same values) are ``w·c̃`` per arm.
-
-        Returns
-        -------
-        scores : list of float
-        scores_array : ndarray or None
-            The same values as an array when K > :data:`SMALL_K` (else None).
-        xx : float
-            ``xᵀx`` (for the router's magnitude check).
+        ``penalty`` is the per-arm list ``w·c̃``. Two GEMVs give every ``θ_aᵀx`` and ``xᵀM_ax``; each
+        arm's score is then :func:`paretobandit.kernels.ucb_score` with the staleness inflation times
+        the arm's lazy scale ``s`` (``A⁻¹ = s·M``). Returns ``(scores, xᵀx)``.
         """
         np.dot(self.stack, x, out=self._y)
         np.dot(self._yblocks, x, out=self._var)
-        # inflation × lazy scale of A⁻¹: xᵀA⁻¹x·infl = (xᵀMx)·(infl·s)
-        if self._small:
-            var = self._var.tolist()
-            xx = var.pop() if self._eye else float(x.dot(x))
-            return (
-                kernels.finish_scores_stale(
-                    var,
-                    self._ymean.tolist(),
-                    self.last_touch,
-                    self._s,
-                    t,
-                    self._table_list,
-                    self.config.staleness_cap,
-                    alpha,
-                    penalty_list,
-                ),
-                None,
-                xx,
-            )
-        xx = float(self._var[-1]) if self._eye else float(x.dot(x))
-        dt = self._dt
-        np.subtract(t, self._lt_arr, out=dt)
-        infl = self._infl
-        self._table.take(dt, out=infl, mode="clip")  # dt > cap reads table[cap] = inflation at the cap
-        infl *= self._s_arr
-        s = self._vark * infl
-        np.maximum(s, 0.0, out=s)
-        np.sqrt(s, out=s)
-        if alpha != 1.0:
-            s *= alpha
-        s += self._ymean
-        s -= penalty
-        return s.tolist(), s, xx
+        var = self._var.tolist()
+        xx = var.pop() if self._eye else float(x.dot(x))
+        table = self._table_list
+        cap = self.config.staleness_cap
+        tcap = table[cap]
+        score = kernels.ucb_score
+        return [
+            score(m, v, (table[t - lt] if t - lt < cap else tcap) * sc, alpha, p)
+            for v, m, lt, sc, p in zip(var, self._ymean.tolist(), self.last_touch, self._s, penalty)  # noqa: B905
+        ], xx
 
     def touch(self, arm: int, t: int) -> None:
         """Record that ``arm`` was played at request ``t`` (caller holds :attr:`lock`)."""
         self.last_played[arm] = t
         self.last_touch[arm] = t
-        if not self._small:
-            self._lt_arr[arm] = t
 
     # ------------------------------------------------------------------ update
     def _reinvert(self, arm: int, add_ridge: float) -> None:
@@ -288,29 +245,20 @@ class LinUCBPolicy:
             self.theta[arm] = theta
 
     def _sherman_morrison_locked(self, arm: int, x: np.ndarray, reward: float, force: bool = False):
-        """ALGORITHM.md feedback step 3 in place (caller holds :attr:`lock`).
-
-        With ``A⁻¹ = s·M``: ``u = s·Mx``, ``den = 1 + s·xᵀMx``, ``M ← M − s·(Mx)(Mx)ᵀ/den``,
-        ``θ ← θ + Mx·s(r − xᵀθ)/den``, ``N ← N + xxᵀ/σ``, ``c ← c + (r/β)x``. Returns
-        ``(applied, stability_due)``; ``applied`` is False (nothing changed) when the denominator is
-        below 1, i.e. the inverse is corrupted, unless ``force``.
-        """
+        """ALGORITHM.md feedback step 3 in place (caller holds :attr:`lock`), by
+        :func:`paretobandit.kernels.sherman_morrison_inplace`. Returns ``(applied, stability_due)``;
+        ``applied`` is False (nothing changed) when the inverse is corrupted, unless ``force``."""
         m = self._M[arm]
-        mx = m.dot(x)
         sc = self._s[arm]
-        den = 1.0 + sc * float(mx.dot(x))
-        if den < 1.0 and not force:
+        den = kernels.sherman_morrison_inplace(m, self.theta[arm], self._N[arm], self._c[arm], x, reward, sc,
+                                               self._sig[arm], self._beta[arm], force)
+        if den is None:
             return False, False
-        theta = self.theta[arm]
-        resid = reward - float(theta.dot(x))
-        dger(-sc / den, mx, mx, a=m.T, overwrite_a=1)  # A⁻¹ ← A⁻¹ − uuᵀ/den (in place)
-        daxpy(mx, theta, a=sc * resid / den)  # θ ← θ + u(r − xᵀθ)/den (in place)
-        dsyr(1.0 / self._sig[arm], x, a=self._N[arm].T, lower=0, overwrite_a=1)  # A ← A + xxᵀ (lower half)
-        daxpy(x, self._c[arm], a=reward / self._beta[arm])  # b ← b + r·x
         n = self.n_updates[arm] + 1
         self.n_updates[arm] = n
         cfg = self.config
-        return True, (n % cfg.stability_interval == 0 and sc * float(np.trace(m)) > cfg.stability_trace)
+        return True, (kernels.stability_due(n, cfg.stability_interval)
+                      and kernels.unstable(sc * float(np.trace(m)), cfg.stability_trace))
 
     def update(self, arm: int, x: np.ndarray, reward: float) -> None:
         """Apply one (validated) reward for ``arm`` with context ``x`` at the current ``t``.
@@ -337,20 +285,17 @@ class LinUCBPolicy:
                         self._sig[arm] = sig
                         self._beta[arm] *= g
                         self._s[arm] = sc
-                        if not self._small:
-                            self._s_arr[arm] = sc
                         if sc > 1e100 or sig < 1e-100 or self._beta[arm] < 1e-100:
                             self._normalise_arm(arm)
                         rho = self.rho[arm] * g
-                        if rho < self._floor:
-                            add = lam0 - rho
+                        add = kernels.ridge_deficit(rho, lam0, cfg.ridge_floor)
+                        if add:
                             rho = lam0
                         self.rho[arm] = rho
                 # 2.
                 self.last_update[arm] = big_t
                 if big_t > self.last_touch[arm]:
                     self.last_touch[arm] = big_t
-                    self._lt_arr[arm] = big_t
                 applied = check = False
                 if not add:
                     applied, check = self._sherman_morrison_locked(arm, x, reward)
@@ -426,7 +371,6 @@ class LinUCBPolicy:
                 self._c[arm] = bb
                 self._M[arm] = ainv
                 self._s[arm] = self._sig[arm] = self._beta[arm] = 1.0
-                self._s_arr[arm] = 1.0
                 self.theta[arm] = kernels.matvec(ainv, bb)
                 self.rho[arm] = self.config.ridge
 
@@ -516,7 +460,6 @@ class LinUCBPolicy:
             if raw:
                 sc = arrays["raw_scales"]
                 self._s, self._sig, self._beta = sc[:, 0].tolist(), sc[:, 1].tolist(), sc[:, 2].tolist()
-                self._s_arr = np.array(self._s)
             self.t = int(arrays["t"])
 
 

@@ -45,6 +45,7 @@ from .errors import (
     UnknownModelError,
 )
 from .pacer import BudgetPacer
+from .plugins import Pacer, Policy
 from .policy import LinUCBPolicy
 from .priors import default_priors_path, load_priors
 from .registry import ModelRegistry, validate_model_name
@@ -113,6 +114,8 @@ class _View:
         "est0",
         "est0_list",
         "all_names",
+        "all_true",
+        "ncost_list",
     )
 
     def __init__(self, registry: ModelRegistry, output_tokens: int):
@@ -125,6 +128,8 @@ class _View:
         self.est0 = kernels.request_cost_estimate(self.inp, self.out, 0, output_tokens)
         self.est0_list = self.est0.tolist()
         self.price_list = self.price.tolist()
+        self.ncost_list = self.ncost.tolist()
+        self.all_true = [True] * len(self.names)
 
 
 def _check_number(name, value, *, positive=False, nonneg=False):
@@ -218,6 +223,8 @@ class BanditRouter:
         context_store=None,
         seed=None,
         config=None,
+        policy=None,
+        pacer=None,
     ) -> BanditRouter:
         """Build a router.
 
@@ -240,14 +247,20 @@ class BanditRouter:
         prior_n_effective, alpha, forgetting_factor, cost_penalty : float
             See :class:`RouterConfig`. With ``config`` given, these override it only where they differ from
             the :class:`RouterConfig` defaults.
-        budget : float or BudgetPacer, optional
-            Target mean $ per request (→ an adaptive :class:`BudgetPacer`), or a pacer. ``None``: no pacing.
+        budget : float or Pacer, optional
+            Target mean $ per request (→ an adaptive :class:`BudgetPacer`, or ``pacer``'s), or a pacer
+            plug-in. ``None``: no pacing.
         context_store : EphemeralContextStore or SqliteContextStore, optional
             Where routed contexts wait for feedback. ``None``: an in-memory store
             (TTL ``config.context_ttl``).
         seed : int, optional
             Seed of the tie-breaking generator.
         config : RouterConfig, optional
+        policy : Policy or factory, optional
+            A :class:`~paretobandit.plugins.Policy` plug-in (sized ``(d, K)``) or a factory called as
+            ``policy(dimension=d, n_arms=K, config=config, seed=seed)``. ``None``: :class:`LinUCBPolicy`.
+        pacer : Pacer or factory, optional
+            A :class:`~paretobandit.plugins.Pacer` plug-in, or a factory called as ``pacer(budget=budget)``.
 
         Raises
         ------
@@ -274,12 +287,13 @@ class BanditRouter:
             raise ConfigError(
                 f"feature_service must be a FeatureService, got {type(feature_service).__name__}"
             )
-        pacer = cls._resolve_pacer(budget)
+        pacer = cls._resolve_pacer(budget, pacer)
         store = cls._resolve_store(context_store, config)
         if seed is not None and (
             isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
         ):
             raise ConfigError(f"seed must be None or an int >= 0, got {seed!r}")
+        policy = cls._resolve_policy(policy, feature_service.dimension, len(registry), config, seed)
         router = cls(
             registry=registry,
             feature_service=feature_service,
@@ -287,6 +301,7 @@ class BanditRouter:
             pacer=pacer,
             store=store,
             rng=np.random.default_rng(seed),
+            policy=policy,
         )
         router._apply_priors(prior_path, strict)
         return router
@@ -324,14 +339,47 @@ class BanditRouter:
         raise ConfigError(f"priors must be 'auto', 'warmup', 'none' or a path, got {priors!r}")
 
     @staticmethod
-    def _resolve_pacer(budget):
-        if budget is None or isinstance(budget, BudgetPacer):
-            return budget
-        if isinstance(budget, bool) or not isinstance(budget, _NUMBER):
-            raise ConfigError(
-                f"budget must be None, a number ($ per request) or a BudgetPacer, got {budget!r}"
-            )
-        return BudgetPacer(float(budget))
+    def _resolve_pacer(budget, pacer=None):
+        """The pacer plug-in from ``budget`` (a number or a pacer) and ``pacer`` (a pacer or a factory)."""
+        if pacer is None:
+            if budget is None or isinstance(budget, Pacer):
+                return budget
+            if isinstance(budget, bool) or not isinstance(budget, _NUMBER):
+                raise ConfigError(
+                    f"budget must be None, a number ($ per request) or a pacer plug-in, got {budget!r}"
+                )
+            return BudgetPacer(float(budget))
+        if isinstance(pacer, Pacer):
+            if budget is not None and budget is not pacer and budget != pacer.budget:
+                raise ConfigError(f"budget={budget!r} contradicts the given pacer's budget {pacer.budget!r}")
+            return pacer
+        if not callable(pacer):
+            raise ConfigError(f"pacer must be a pacer plug-in or a factory, got {pacer!r}")
+        if budget is None or isinstance(budget, bool) or not isinstance(budget, _NUMBER):
+            raise ConfigError(f"a pacer factory needs budget=<$ per request>, got budget={budget!r}")
+        made = pacer(budget=float(budget))
+        if not isinstance(made, Pacer):
+            raise ConfigError(f"the pacer factory returned {type(made).__name__}, not a Pacer (it needs "
+                              "budget, lambda_, penalty_weight, eligible, step, state_dict, from_state)")
+        return made
+
+    @staticmethod
+    def _resolve_policy(policy, dimension: int, n_arms: int, config, seed):
+        """The policy plug-in: ``None`` (LinUCB), an instance sized (d, K), or a factory."""
+        if policy is None:
+            return None
+        if not isinstance(policy, Policy):
+            if not callable(policy):
+                raise ConfigError(f"policy must be a policy plug-in or a factory, got {policy!r}")
+            policy = policy(dimension=dimension, n_arms=n_arms, config=config, seed=seed)
+            if not isinstance(policy, Policy):
+                raise ConfigError(
+                    f"the policy factory returned {type(policy).__name__}, which is not a Policy")
+        if policy.d != dimension or policy.n_arms != n_arms:
+            raise DimensionMismatchError(
+                f"policy is sized d={policy.d}, K={policy.n_arms}; "
+                f"the router needs d={dimension}, K={n_arms}")
+        return policy
 
     @staticmethod
     def _resolve_store(store, config):
@@ -451,11 +499,10 @@ class BanditRouter:
         """Whether the current context is inside :meth:`exploit`."""
         return bool(self._exploiting) and id(self) in _GREEDY.get()
 
-    def _penalty(self, view, w):
-        """``(w·c̃ array, same as list)``, cached per registry snapshot and weight."""
+    def _penalty(self, view, w) -> list:
+        """``[w·c̃_a]``, cached per registry snapshot and weight (caller holds the policy lock)."""
         if self._pen_view is not view or self._pen_w != w:
-            pen = w * view.ncost
-            self._pen = (pen, pen.tolist())
+            self._pen = [w * c for c in view.ncost_list]
             self._pen_view, self._pen_w = view, w
         return self._pen
 
@@ -531,53 +578,30 @@ class BanditRouter:
                 scores: dict = {}
                 eligible = [force_model]
             else:
-                mask = None  # eligibility as a list of bools (None: every arm eligible)
-                if pacer is not None and lam > 0.0 and pacer.uses_ceiling:
-                    # kernels.ceiling_eligible on floats: p ≤ multiplier·p_max/(1 + λ), dropped if empty
-                    limit = (pacer.ceiling_multiplier * view.p_max) / (1.0 + lam)
-                    mask = [p <= limit for p in view.price_list]
-                    if all(mask) or not any(mask):
-                        mask = None
+                # docs/ALGORITHM.md route steps 2–6: the pacer's eligibility (None: every arm) ∩ max_cost,
+                # the policy's scores with the cost penalty, the best eligible arm with seeded ties
+                mask = pacer.eligible(view.price_list, view.p_max) if pacer is not None else None
                 if max_cost is not None:
                     mask = self._apply_max_cost(view, mask, max_cost, n_in)
                 w = self.config.cost_penalty
-                if pacer is not None and pacer.uses_penalty:
-                    w = w + lam
+                if pacer is not None:
+                    w = w + pacer.penalty_weight()
                 alpha = 0.0 if self._exploiting and id(self) in _GREEDY.get() else self.config.alpha
                 t = policy.t + 1
-                if self._pen_view is not view or self._pen_w != w:
-                    self._penalty(view, w)
-                sl, s, xx = policy.scores(x, t, alpha, *self._pen)
+                pen = self._pen if self._pen_view is view and self._pen_w == w else self._penalty(view, w)
+                sl, xx = policy.scores(x, t, alpha, pen)
                 if not xx <= 1e12:
                     self._reject_vector(prompt_or_vector, x)
-                if mask is None:
-                    eligible = list(view.all_names)
-                    if s is None:
-                        top = sorted(sl)[-2:]
-                        best = top[-1]
-                        if len(top) == 1 or top[0] < best - kernels.TIE_TOLERANCE:
-                            i = sl.index(best)  # a unique best (the common case)
-                        else:  # ties: uniform among the tied arms, as kernels.pick_arm
-                            ties = [j for j, v in enumerate(sl) if v >= best - kernels.TIE_TOLERANCE]
-                            i = ties[int(self._rng.integers(len(ties)))]
-                    else:
-                        i = int(s.argmax())
-                        if np.count_nonzero(s >= sl[i] - kernels.TIE_TOLERANCE) > 1:
-                            i = kernels.pick_arm(s, True, self._rng)
-                else:  # kernels.pick_arm restricted to the eligible arms, on Python floats
-                    allowed = [j for j, ok in enumerate(mask) if ok]
-                    eligible = [view.names[j] for j in allowed]
-                    best = max(sl[j] for j in allowed)
-                    ties = [j for j in allowed if sl[j] >= best - kernels.TIE_TOLERANCE]
-                    i = ties[0] if len(ties) == 1 else ties[int(self._rng.integers(len(ties)))]
+                elig = view.all_true if mask is None else mask
+                n_tied, i = kernels.best_arm(sl, elig, kernels.TIE_TOLERANCE)
+                if n_tied > 1:
+                    i = kernels.break_tie(sl, elig, kernels.TIE_TOLERANCE, self._rng)
+                eligible = (list(view.all_names) if mask is None
+                            else [n for n, ok in zip(view.names, mask, strict=True) if ok])
                 scores = dict(zip(view.names, sl))  # noqa: B905 - same length by construction
             t = policy.t + 1
             policy.t = t
-            if policy._small:  # policy.touch(i, t), inlined for the small-K hot path
-                policy.last_played[i] = t
-                policy.last_touch[i] = t
-            else:
-                policy.touch(i, t)
+            policy.touch(i, t)
             model = view.names[i]
             self._pulls[model] += 1
             uid = self._arm_uid[model]
@@ -685,7 +709,7 @@ class BanditRouter:
                 self._store.untake(request_id, x, meta)
                 raise
             if self._pacer is not None:
-                self._pacer._step(meta["cost"] if cost is None else cost)
+                self._pacer.step(meta["cost"] if cost is None else cost)
             self._n_feedback += 1
             if clamped and not self._warned_clamp:  # logged once per router, after the feedback applied
                 self._warned_clamp = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _reference as ref
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -40,11 +41,11 @@ def _direct_reference(cfg, d, k, events):
 
 def _scores(pol, x, t, alpha=1.0):
     k = pol.n_arms
-    return np.array(pol.scores(x, t, alpha, np.zeros(k), [0.0] * k)[0])
+    return np.array(pol.scores(x, t, alpha, [0.0] * k)[0])
 
 
 @pytest.mark.parametrize("k", [2, 16, 17, 50])
-def test_policy_scores_equal_generic_kernel(k):
+def test_policy_scores_equal_independent_reference(k):
     rng = np.random.default_rng(k)
     d = 7
     pol = LinUCBPolicy(d, k, RouterConfig(forgetting_factor=0.99))
@@ -56,16 +57,15 @@ def test_policy_scores_equal_generic_kernel(k):
     x = np.append(rng.normal(size=d - 1), 1.0)
     ncost = rng.random(k)
     t = pol.t + 1
-    sl, s, xx = pol.scores(x, t, 0.3, 0.7 * ncost, (0.7 * ncost).tolist())
-    ref = kernels.arm_scores(pol.theta, pol.ainv, x, np.array(pol.inflation(t)), 0.3, 0.7, ncost)
-    np.testing.assert_allclose(sl, ref, rtol=0, atol=1e-12)
-    assert (s is None) == (k <= 16)
+    sl, xx = pol.scores(x, t, 0.3, (0.7 * ncost).tolist())
+    want = ref.arm_scores(pol.theta, pol.ainv, x, np.array(pol.inflation(t)), 0.3, 0.7, ncost)
+    np.testing.assert_allclose(sl, want, rtol=0, atol=1e-12)
     assert xx == pytest.approx(float(x @ x), rel=1e-14)
     infl = kernels.staleness_inflation(0.99, t - np.maximum(pol.last_update, pol.last_played), 200.0, 1000)
     np.testing.assert_array_equal(pol.inflation(t), infl)
     far = t + 5000  # beyond the staleness cap for every arm
-    sl_far = pol.scores(x, far, 0.3, 0.7 * ncost, (0.7 * ncost).tolist())[0]
-    ref_far = kernels.arm_scores(pol.theta, pol.ainv, x, np.array(pol.inflation(far)), 0.3, 0.7, ncost)
+    sl_far = pol.scores(x, far, 0.3, (0.7 * ncost).tolist())[0]
+    ref_far = ref.arm_scores(pol.theta, pol.ainv, x, np.array(pol.inflation(far)), 0.3, 0.7, ncost)
     np.testing.assert_allclose(sl_far, ref_far, rtol=0, atol=1e-12)
     assert pol.inflation(far) == [200.0] * k
 
@@ -198,7 +198,7 @@ def test_large_dimension_layout_without_identity_block():
         pol.update(int(rng.integers(k)), x, float(rng.random()))
     x = np.append(rng.normal(size=d - 1) * 0.1, 1.0)
     t = pol.t + 1
-    sl, _, xx = pol.scores(x, t, 0.2, np.zeros(k), [0.0] * k)
-    ref = kernels.arm_scores(pol.theta, pol.ainv, x, np.array(pol.inflation(t)), 0.2, 0.0, np.zeros(k))
-    np.testing.assert_allclose(sl, ref, rtol=0, atol=1e-12)
+    sl, xx = pol.scores(x, t, 0.2, [0.0] * k)
+    want = ref.arm_scores(pol.theta, pol.ainv, x, np.array(pol.inflation(t)), 0.2, 0.0, np.zeros(k))
+    np.testing.assert_allclose(sl, want, rtol=0, atol=1e-12)
     assert xx == pytest.approx(float(x @ x))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
+import _reference as ref
 import numpy as np
 import pytest
 
@@ -20,7 +21,7 @@ def make_router(**kw):
 
 
 class Reference:
-    """ALGORITHM.md, line by line, with the generic kernels (no fast paths)."""
+    """ALGORITHM.md, line by line, with the independent NumPy reference of tests/_reference.py."""
 
     def __init__(self, prices, d, cfg: RouterConfig, budget, seed):
         self.names = list(prices)
@@ -48,11 +49,11 @@ class Reference:
         dt = self.t - np.maximum(self.lu, self.lp)
         infl = kernels.staleness_inflation(c.forgetting_factor, dt, c.v_max, c.staleness_cap)
         w = c.cost_penalty + (self.lam if self.budget is not None else 0.0)
-        s = kernels.arm_scores(self.theta, self.ainv, x, infl, c.alpha, w, self.ncost)
+        s = ref.arm_scores(self.theta, self.ainv, x, infl, c.alpha, w, self.ncost)
         elig = np.ones(len(s), bool)
         if self.budget is not None:
-            elig = kernels.ceiling_eligible(self.price, self.price.max(), self.lam, 1.0)
-        i = kernels.pick_arm(s, elig, self.rng)
+            elig = ref.ceiling(self.price, self.price.max(), self.lam, 1.0)
+        i = ref.pick(s, elig, self.rng)
         self.lp[i] = self.t
         return i, s
 
@@ -71,8 +72,8 @@ class Reference:
                 self.ainv[i] = np.linalg.inv(self.A[i])
                 self.theta[i] = self.ainv[i] @ self.b[i]
         self.lu[i] = big_t
-        new, u, den = kernels.sherman_morrison(self.ainv[i], x)
-        self.theta[i] = kernels.theta_update(self.theta[i], u, x, r, den)
+        new, u, den = ref.sherman_morrison(self.ainv[i], x)
+        self.theta[i] = ref.theta_update(self.theta[i], u, x, r, den)
         self.ainv[i] = new
         self.A[i] += np.outer(x, x)
         self.b[i] += r * x
@@ -82,7 +83,7 @@ class Reference:
             self.ainv[i] = np.linalg.inv(self.A[i])
             self.theta[i] = self.ainv[i] @ self.b[i]
         if self.budget is not None:
-            self.lam, self.ema = kernels.pacer_step(self.lam, self.ema, cost, self.budget)
+            self.lam, self.ema = ref.pacer_step(self.lam, self.ema, cost, self.budget)
 
 
 @pytest.mark.parametrize(
