@@ -38,6 +38,14 @@ import numpy as np
 from . import kernels
 from .config import RouterConfig
 
+try:  # compiled per-arm loop for large K (optional; the same kernels.ucb_score)
+    from ._accel import ucb_scores as _ucb_scores
+except ImportError:  # pragma: no cover - numba not installed
+    _ucb_scores = None
+
+#: Above this many arms the scores are finished by the compiled loop (when numba is installed).
+SMALL_K = 16
+
 __all__ = ["LinUCBPolicy"]
 
 #: Up to this context dimension the stack carries an identity block, so ``xᵀx`` comes with the variances
@@ -148,6 +156,11 @@ class LinUCBPolicy:
         self._yblocks = self._y[: kb * d].reshape(kb, d)
         self._ymean = self._y[kb * d :]
         self._var = np.empty(kb)
+        self._vark = self._var[:k]
+        self._fast = _ucb_scores is not None and k > SMALL_K
+        self._lt_arr = np.array(self.last_touch, dtype=np.int64)  # mirrors for the compiled loop
+        self._s_arr = np.array(self._s)
+        self._out = np.empty(k)
 
     def _normalise_arm(self, arm: int) -> None:
         """Fold the lazy scalars of ``arm`` into its arrays (O(d²); caller holds :attr:`lock`)."""
@@ -155,6 +168,7 @@ class LinUCBPolicy:
             m = self._M[arm]
             m *= self._s[arm]
             self._s[arm] = 1.0
+            self._s_arr[arm] = 1.0
         if self._sig[arm] != 1.0:
             n = self._N[arm]
             n *= self._sig[arm]
@@ -209,6 +223,11 @@ class LinUCBPolicy:
         """
         np.dot(self.stack, x, out=self._y)
         np.dot(self._yblocks, x, out=self._var)
+        if self._fast:
+            xx = float(self._var[-1]) if self._eye else float(x.dot(x))
+            _ucb_scores(self._vark, self._ymean, self._lt_arr, self._s_arr, t, self._table,
+                        self.config.staleness_cap, alpha, np.array(penalty), self._out)
+            return self._out.tolist(), xx
         var = self._var.tolist()
         xx = var.pop() if self._eye else float(x.dot(x))
         table = self._table_list
@@ -224,6 +243,8 @@ class LinUCBPolicy:
         """Record that ``arm`` was played at request ``t`` (caller holds :attr:`lock`)."""
         self.last_played[arm] = t
         self.last_touch[arm] = t
+        if self._fast:
+            self._lt_arr[arm] = t
 
     # ------------------------------------------------------------------ update
     def _reinvert(self, arm: int, add_ridge: float) -> None:
@@ -285,6 +306,7 @@ class LinUCBPolicy:
                         self._sig[arm] = sig
                         self._beta[arm] *= g
                         self._s[arm] = sc
+                        self._s_arr[arm] = sc
                         if sc > 1e100 or sig < 1e-100 or self._beta[arm] < 1e-100:
                             self._normalise_arm(arm)
                         rho = self.rho[arm] * g
@@ -296,6 +318,7 @@ class LinUCBPolicy:
                 self.last_update[arm] = big_t
                 if big_t > self.last_touch[arm]:
                     self.last_touch[arm] = big_t
+                    self._lt_arr[arm] = big_t
                 applied = check = False
                 if not add:
                     applied, check = self._sherman_morrison_locked(arm, x, reward)
@@ -371,6 +394,7 @@ class LinUCBPolicy:
                 self._c[arm] = bb
                 self._M[arm] = ainv
                 self._s[arm] = self._sig[arm] = self._beta[arm] = 1.0
+                self._s_arr[arm] = 1.0
                 self.theta[arm] = kernels.matvec(ainv, bb)
                 self.rho[arm] = self.config.ridge
 
@@ -460,6 +484,7 @@ class LinUCBPolicy:
             if raw:
                 sc = arrays["raw_scales"]
                 self._s, self._sig, self._beta = sc[:, 0].tolist(), sc[:, 1].tolist(), sc[:, 2].tolist()
+                self._s_arr = np.array(self._s)
             self.t = int(arrays["t"])
 
 
