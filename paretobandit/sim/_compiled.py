@@ -52,10 +52,10 @@ This module imports numba at import time; the engine imports it lazily and falls
 
 from __future__ import annotations
 
-import math
-
 import numba as nb
 import numpy as np
+
+from .. import kernels
 
 __all__ = ["AFTER_CORRUPT", "AFTER_FLOOR", "AFTER_STABILITY", "CORRUPT", "DONE", "FLOOR", "OBSERVE",
            "ROUTE", "STABILITY", "TIE", "advance", "inverse"]
@@ -73,6 +73,16 @@ _JIT = dict(nogil=True, cache=True)
 _JIT_INLINE = dict(_JIT, inline="always")
 #: Pending factors of A⁻¹ (growing) and A (shrinking) are applied before they leave [1/max, max].
 _SCALE_MAX = 1e32
+
+# The router's equations, compiled from their one home (paretobandit.kernels) — not re-written here.
+_ucb_score = nb.njit(**_JIT_INLINE)(kernels.ucb_score)
+_ceiling_eligible_into = nb.njit(**_JIT_INLINE)(kernels.ceiling_eligible_into)
+_best_arm = nb.njit(**_JIT_INLINE)(kernels.best_arm)
+_pacer_step = nb.njit(**_JIT_INLINE)(kernels.pacer_step)
+_ridge_deficit = nb.njit(**_JIT_INLINE)(kernels.ridge_deficit)
+_corrupted_inverse = nb.njit(**_JIT_INLINE)(kernels.corrupted_inverse)
+_stability_due = nb.njit(**_JIT_INLINE)(kernels.stability_due)
+_unstable = nb.njit(**_JIT_INLINE)(kernels.unstable)
 
 
 @nb.njit(**_JIT_INLINE)
@@ -147,17 +157,11 @@ def _route(s, t, x, ys, ainv, ai_scale, theta, last_update, last_played, lam, al
     """
     n_arms = scores.shape[0]
     lam_s = lam[s]
-    # -- eligibility: hard ceiling (kernels.ceiling_eligible) ∩ registered arms
-    lam_ceiling = lam_s if uses_ceiling[s] else 0.0
-    limit = (multiplier * pmax[s]) / (1.0 + lam_ceiling)
-    any_ok = False
+    # -- eligibility: the hard ceiling (kernels.ceiling_eligible_into) ∩ registered arms
+    _ceiling_eligible_into(price_masked[s], pmax[s], lam_s if uses_ceiling[s] else 0.0, multiplier, eligible)
     for a in range(n_arms):
-        ok = (price_masked[s, a] <= limit) or (lam_ceiling <= 0.0)
-        eligible[a] = ok
-        any_ok = any_ok or ok
-    for a in range(n_arms):
-        eligible[a] = (eligible[a] or not any_ok) and active[s, a]
-    # -- scores of the eligible arms (kernels.arm_scores)
+        eligible[a] = eligible[a] and active[s, a]
+    # -- scores of the eligible arms (kernels.ucb_score on this run's products)
     weight = lam_c[s] + (lam_s if uses_penalty[s] else 0.0)
     g = gamma_col[s]
     for a in range(n_arms):
@@ -167,27 +171,9 @@ def _route(s, t, x, ys, ainv, ai_scale, theta, last_update, last_played, lam, al
         infl = stale[g, min(dt, cap)]
         mean = _dot(theta[s, a], x)
         _vecmat(x, ainv[s, a], ys[a])
-        var = ai_scale[s, a] * _dot(ys[a], x) * infl
-        if var < 0.0:          # max(var, 0) keeping NaN, like np.maximum
-            var = 0.0
-        scores[a] = mean + alpha[s] * math.sqrt(var) - weight * ncost[s, a]
-    # -- ties (kernels.tied_best): NaN among the eligible scores makes the best NaN (nothing ties)
-    best = -np.inf
-    for a in range(n_arms):
-        if eligible[a]:
-            v = scores[a]
-            if v != v:
-                best = np.nan
-                break
-            if v > best:
-                best = v
-    n_tied, first = 0, 0
-    for a in range(n_arms):
-        if eligible[a] and scores[a] >= best - tol:
-            if n_tied == 0:
-                first = a
-            n_tied += 1
-    return n_tied, first
+        scores[a] = _ucb_score(mean, ai_scale[s, a] * _dot(ys[a], x), infl, alpha[s], weight * ncost[s, a])
+    # -- the best eligible arm and its ties (kernels.best_arm)
+    return _best_arm(scores, eligible, tol)
 
 
 @nb.njit(**_JIT)
@@ -259,7 +245,7 @@ def _advance_run(s, k, ph, given_arm, k1, base, tables, state, params, scenario,
                 else:
                     ai_scale[s, arm], a_scale[s, arm] = c, e
                 rho[s, arm] = rho[s, arm] * g
-                if rho[s, arm] < ridge_floor * ridge:
+                if _ridge_deficit(rho[s, arm], ridge, ridge_floor) > 0.0:
                     _fold(ainv_flat, a_flat, ai_scale, a_scale, s, arm)
                     return FLOOR, k
         arm = out_arm[s, col]
@@ -282,7 +268,7 @@ def _advance_run(s, k, ph, given_arm, k1, base, tables, state, params, scenario,
                 for i in range(d):
                     u[i] *= c
             den = 1.0 + _dot(u, x)
-            if ph <= AFTER_FLOOR and den < 1.0:
+            if ph <= AFTER_FLOOR and _corrupted_inverse(den):
                 _fold(ainv_flat, a_flat, ai_scale, a_scale, s, arm)
                 return CORRUPT, k
             resid = reward - _dot(th, x)
@@ -304,18 +290,17 @@ def _advance_run(s, k, ph, given_arm, k1, base, tables, state, params, scenario,
                 b[s, arm, i] += reward * xi
             n_updates[s, arm] += 1
             # 4. periodic stability check
-            if n_updates[s, arm] % int(interval) == 0:
+            if _stability_due(n_updates[s, arm], int(interval)):
                 trace = 0.0
                 for i in range(d):
                     trace += ai[i, i]
-                if c * trace > stability_trace:
+                if _unstable(c * trace, stability_trace):
                     _fold(ainv_flat, a_flat, ai_scale, a_scale, s, arm)
                     return STABILITY, k
         # ---------------------------------------------------------------- 5. pacer
         if has_pacer[s]:
-            ema = (1.0 - ema_alpha) * cost_ema[s] + ema_alpha * out_c[s, col]
-            lam[s] = min(lambda_cap, max(0.0, lam[s] + eta * (ema / budget[s] - 1.0)))
-            cost_ema[s] = ema
+            lam[s], cost_ema[s] = _pacer_step(lam[s], cost_ema[s], out_c[s, col], budget[s], eta, ema_alpha,
+                                              lambda_cap)
         k += 1
         ph = ROUTE
     for a in range(n_arms):             # the run's state is plain again when Python sees it
