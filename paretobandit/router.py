@@ -99,6 +99,10 @@ class RoutingLog:
     t: int = 0
 
 
+#: Registry metadata key: the blended $/M the pacer's hard ceiling uses for a model (default: its price).
+CEILING_KEY = "ceiling_cost_per_m"
+
+
 class _View:
     """Immutable snapshot of the registry arrays used by :meth:`BanditRouter.route`."""
 
@@ -127,7 +131,14 @@ class _View:
         self.p_max = float(registry.p_max)
         self.est0 = kernels.request_cost_estimate(self.inp, self.out, 0, output_tokens)
         self.est0_list = self.est0.tolist()
-        self.price_list = self.price.tolist()
+        # $/1k the pacer's eligibility compares: the blended price, unless the registry entry carries its
+        # own ``ceiling_cost_per_m`` (a blended $/M field that disagrees with its input/output prices)
+        self.price_list = [
+            float(spec.metadata[CEILING_KEY]) / 1000.0 if CEILING_KEY in spec.metadata else p
+            for spec, p in zip(registry.specs(), self.price.tolist(), strict=True)
+        ]
+        if self.price_list:
+            self.p_max = max(self.price_list)
         self.ncost_list = self.ncost.tolist()
         self.all_true = [True] * len(self.names)
 
@@ -438,6 +449,33 @@ class BanditRouter:
     def pacer(self) -> BudgetPacer | None:
         """The budget pacer (``None`` without a budget)."""
         return self._pacer
+
+    @property
+    def policy(self):
+        """The policy plug-in (:class:`LinUCBPolicy` unless ``create(policy=...)``)."""
+        return self._policy
+
+    def set_prior(self, name, A, b) -> None:
+        """Replace model ``name``'s statistics by a warm-up prior ``A`` (d, d), ``b`` (d,), already
+        rescaled (:func:`paretobandit.kernels.rescale_prior`); the policy recomputes ``A⁻¹`` and ``θ``.
+
+        Raises
+        ------
+        UnknownModelError, DimensionMismatchError, InvalidInputError
+            Nothing changed.
+        """
+        d = self._policy.d
+        a = np.asarray(A, dtype=float)
+        bb = np.asarray(b, dtype=float)
+        if a.shape != (d, d) or bb.shape != (d,):
+            raise DimensionMismatchError(f"prior must be ({d}, {d}) and ({d},), got {a.shape} and {bb.shape}")
+        if not (np.isfinite(a).all() and np.isfinite(bb).all()) or not (np.diagonal(a) > 0).all():
+            raise InvalidInputError("prior A, b must be finite with a positive diagonal")
+        with self._policy.write_lock:
+            i = self._view.index.get(name) if isinstance(name, str) else None
+            if i is None:
+                raise UnknownModelError(f"unknown model {name!r}; registered: {', '.join(self._view.names)}")
+            self._policy.set_prior(i, a, bb)
 
     @property
     def feature_service(self):
@@ -771,7 +809,9 @@ class BanditRouter:
             $ per million tokens (both), or give ``blended`` alone.
         blended : float, optional
         **metadata
-            JSON-able extras stored with the model (e.g. ``speed="fast"``).
+            JSON-able extras stored with the model (e.g. ``speed="fast"``). ``ceiling_cost_per_m``, if
+            given, is the blended $/M the pacer's hard ceiling compares for this model (default: its
+            price), for registries whose blended field disagrees with the input/output prices.
 
         Raises
         ------
@@ -783,6 +823,8 @@ class BanditRouter:
             raise InvalidInputError(
                 f"metadata of {name!r} must be JSON-serialisable, got {metadata!r}"
             ) from None
+        if CEILING_KEY in metadata:
+            _check_number(CEILING_KEY, metadata[CEILING_KEY], nonneg=True)
         policy = self._policy
         with policy.write_lock:
             spec = self._registry.spec_for(

@@ -52,6 +52,7 @@ Example
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Iterable, Sequence
@@ -257,23 +258,44 @@ def _array(name: str, value: Any, ndim: int, *, dtype=float) -> np.ndarray:
     return arr
 
 
-# ------------------------------------------------------------------------------------- Sherman–Morrison
-def _sm_terms(ainv: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``u = A⁻¹x`` and ``den = 1 + xᵀu`` exactly as :func:`kernels.sherman_morrison` computes them."""
-    u = (ainv @ x[..., :, None])[..., 0]
-    den = 1.0 + (u[..., None, :] @ x[..., :, None])[..., 0, 0]
-    return u, den
+def _is_builtin(factory, cls) -> bool:
+    return factory is cls or (isinstance(factory, functools.partial) and factory.func is cls
+                              and not factory.args)
 
 
-def _sm_apply(ainv: np.ndarray, u: np.ndarray, den: np.ndarray, buf: np.ndarray) -> None:
-    """``A⁻¹ ← A⁻¹ − uuᵀ/den`` in place, through a reused buffer.
+def _resolve_pacer_arg(pacer, pacer_mode):
+    """``(PacerParams, plug-in factory or None, pacer_mode)`` from the ``pacer`` argument.
 
-    The same IEEE operations as :func:`kernels.sherman_morrison` (product, division, subtraction),
-    without its three (S, d, d) temporaries; ``tests/test_sim_engine.py`` checks bit-equality.
+    ``None`` / :class:`PacerParams`: the built-in pacer. :class:`~paretobandit.pacer.BudgetPacer` or a
+    ``functools.partial`` of it (what Hydra's ``_partial_: true`` makes): the built-in pacer with those
+    keywords (its ``mode`` overrides ``pacer_mode``). Any other callable: a plug-in factory
+    ``factory(budget=B)``, run on the generic path.
     """
-    np.einsum("si,sj->sij", u, u, out=buf)
-    np.divide(buf, den[:, None, None], out=buf)
-    np.subtract(ainv, buf, out=ainv)
+    from ..pacer import BudgetPacer
+
+    if pacer is None:
+        return PacerParams(), None, pacer_mode
+    if isinstance(pacer, PacerParams):
+        return pacer, None, pacer_mode
+    if _is_builtin(pacer, BudgetPacer):
+        kw = dict(pacer.keywords) if isinstance(pacer, functools.partial) else {}
+        mode = kw.pop("mode", pacer_mode)
+        return PacerParams.from_dict(kw), None, getattr(mode, "value", mode)
+    if callable(pacer):
+        return PacerParams(), pacer, pacer_mode
+    raise ConfigError(f"pacer must be PacerParams, a BudgetPacer (partial) or a pacer factory, got {pacer!r}")
+
+
+def _resolve_policy_arg(policy):
+    """``None`` for the built-in LinUCB (also given as the class or a keyword-free partial), else the
+    plug-in factory ``factory(dimension=, n_arms=, config=, seed=)``."""
+    from ..policy import LinUCBPolicy
+
+    if policy is None or _is_builtin(policy, LinUCBPolicy):
+        return None
+    if not callable(policy):
+        raise ConfigError(f"policy must be a policy factory (e.g. a class), got {policy!r}")
+    return policy
 
 
 # ------------------------------------------------------------------------------------- engine
@@ -283,16 +305,22 @@ class BatchSimulator:
     def __init__(self, features, rewards, costs, streams, prices, *, seeds, alpha=None, gamma=None,
                  cost_penalty=None, budget=None, pacer_mode="adaptive", priors: Priors | None = None,
                  n_eff=None, events: Iterable = (), config: RouterConfig | None = None,
-                 pacer: PacerParams | None = None, compiled: bool | None = None):
-        #: Step with the numba kernel (:mod:`paretobandit.sim._compiled`) instead of NumPy.
-        self.compiled = _resolve_compiled(compiled)
+                 pacer=None, policy=None, compiled: bool | None = None):
         cfg = config if config is not None else RouterConfig()
         if not isinstance(cfg, RouterConfig):
             raise ConfigError(f"config must be a RouterConfig, got {type(cfg).__name__}")
         self.config = cfg
-        self.pacer = pacer if pacer is not None else PacerParams()
-        if not isinstance(self.pacer, PacerParams):
-            raise ConfigError(f"pacer must be PacerParams, got {type(self.pacer).__name__}")
+        #: Built-in pacer constants, and the pacer / policy factories of plug-ins (None = built-in).
+        self.pacer, self.pacer_factory, pacer_mode = _resolve_pacer_arg(pacer, pacer_mode)
+        self.policy_factory = _resolve_policy_arg(policy)
+        plugins = self.pacer_factory is not None or self.policy_factory is not None
+        if plugins and compiled:
+            raise ConfigError("compiled=True needs the built-in LinUCB policy and BudgetPacer "
+                              "(plug-ins run on the generic path: leave compiled=None)")
+        #: Step with the numba kernel (:mod:`paretobandit.sim._compiled`); else the generic per-run
+        #: router path (:mod:`paretobandit.sim.generic`).
+        self.compiled = False if plugins else _resolve_compiled(compiled)
+        self._routers = None
 
         # ---- tables
         x = _array("features", features, 2)
@@ -373,6 +401,8 @@ class BatchSimulator:
         if not np.isfinite(p).all() or (p < 0).any():
             raise ConfigError("prices must be finite and >= 0 ($ per million tokens)")
         p = np.broadcast_to(p, (n_runs, k, 2))
+        #: Initial (input, output) $/M of every column (the generic path registers them).
+        self.prices_io = np.ascontiguousarray(p)
         self.price = np.ascontiguousarray(kernels.blended_price(p[..., 0], p[..., 1]))
         #: $/1k price the hard ceiling compares (= :attr:`price` unless an Onboard event gives its own).
         self.ceiling_price = self.price.copy()
@@ -392,12 +422,7 @@ class BatchSimulator:
         self._out_c = np.zeros((n_steps, n_runs))
         self._out_lam = np.zeros((n_steps, n_runs))
         self._out_forced = np.zeros((n_steps, n_runs), dtype=bool)
-        self._ar = np.arange(n_runs)
-        self._ark = self._ar * k
         self._eye = np.eye(d)
-        self._outer = np.empty((n_runs, d, d))
-        self._log_g = np.ones((n_steps, n_runs))          # decay of A at each step's update
-        self._mat_step = np.zeros((n_runs, k), dtype=np.int64)   # A[s, a] holds steps < this
         #: How often each rare repair ran (diagnostics; the router does the same repairs).
         self.repairs = {"ridge_floor": 0, "corrupted_inverse": 0, "stability": 0}
 
@@ -496,6 +521,8 @@ class BatchSimulator:
         self.n_updates = np.zeros((n_runs, k), dtype=np.int64)
         self.lam = np.zeros(n_runs)
         self.cost_ema = self.budget.copy()
+        #: Arms whose A, b hold a rescaled warm-up prior (the generic path installs them in its routers).
+        self.prior_used = np.zeros((n_runs, k), dtype=bool)
         if priors is not None:
             if not isinstance(priors, Priors):
                 raise ConfigError(f"priors must be a paretobandit.sim.Priors, got {type(priors).__name__}")
@@ -515,6 +542,7 @@ class BatchSimulator:
             if (ne[np.isfinite(ne)] <= 0).any():
                 raise ConfigError("n_eff must be > 0 (NaN/None = no priors for that run)")
             use = pmask & np.isfinite(ne)[:, None] & self.active
+            self.prior_used = use.copy()
             if use.any():
                 a, b = kernels.rescale_prior(a_off[use], b_off[use], ne[np.nonzero(use)[0]], ridge)
                 ainv = kernels.inverse(a)
@@ -554,7 +582,6 @@ class BatchSimulator:
     def _onboard(self, ev: Onboard, m: np.ndarray) -> None:
         ridge, d, a = self.config.ridge, self.d, ev.arm
         self.A[m, a] = ridge * np.eye(d)
-        self._mat_step[m, a] = self.step_index
         self.ainv[m, a] = np.eye(d) / ridge
         self.b[m, a] = 0.0
         self.theta[m, a] = 0.0
@@ -575,135 +602,15 @@ class BatchSimulator:
         """Route, observe and learn one request in every run."""
         if self.step_index >= self.n_steps:
             raise ConfigError("the batch has no steps left")
+        self._advance(self.step_index + 1)
+
+    def _advance(self, stop: int) -> None:
         if self.compiled:
-            self._advance_compiled(self.step_index + 1)
+            self._advance_compiled(stop)
         else:
-            self._step_numpy()
+            from .generic import advance_generic
 
-    def _step_numpy(self) -> None:
-        """One step of every run with NumPy array operations (the reference implementation)."""
-        k_step = self.step_index
-        cfg, pp = self.config, self.pacer
-        self._apply_events(k_step)
-        self.t += 1
-        t = self.t
-        idx = self._streams_t[k_step]
-        x = self._x[idx]                                          # (S, d)
-        lam = self.lam
-
-        # -- route: score all arms of all runs, eligibility, ties
-        dt = t - np.maximum(self.last_update, self.last_played)
-        infl = self._stale[self._gamma_col, np.minimum(dt, cfg.staleness_cap)]
-        weight = self.lam_c + np.where(self.uses_penalty, lam, 0.0)
-        scores = kernels.arm_scores(self.theta, self.ainv, x, infl, self.alpha, weight, self.ncost)
-        lam_ceiling = np.where(self.uses_ceiling, lam, 0.0)
-        elig = kernels.ceiling_eligible(self._price_masked, self.pmax, lam_ceiling, pp.ceiling_multiplier)
-        elig &= self.active
-        tied = kernels.tied_best(scores, elig)
-        chosen = tied.argmax(axis=1)
-        multi = np.count_nonzero(tied, axis=1) > 1
-        forced = self._forced_left > 0
-        any_forced = bool(forced.any())
-        if any_forced:
-            multi &= ~forced
-            chosen = np.where(forced, self._forced_arm, chosen)
-            self._forced_left[forced] -= 1
-        if multi.any():
-            for s in np.flatnonzero(multi):
-                chosen[s] = kernels.pick_arm(scores[s], elig[s], self._rngs[s])
-        flat = self._ark + chosen
-        lp = self.last_played.reshape(-1)
-        lp[flat] = t
-
-        # -- observe
-        cell = idx * self.k + chosen
-        reward = self._r[cell]
-        cost = self._c[cell]
-        if self._has_transforms:
-            reward = np.clip(self._r_scale.reshape(-1)[flat] * reward + self._r_shift.reshape(-1)[flat],
-                             0.0, 1.0)
-            cost = self._c_scale.reshape(-1)[flat] * cost
-
-        # -- record (λ as it was at the decision)
-        self._out_arm[k_step] = chosen
-        self._out_r[k_step] = reward
-        self._out_c[k_step] = cost
-        self._out_lam[k_step] = lam
-        if any_forced:
-            self._out_forced[k_step] = forced
-
-        # -- bandit update of the chosen arm of every run
-        self._update(flat, chosen, x, reward, t)
-
-        # -- pacer
-        new_lam, new_ema = kernels.pacer_step(lam, self.cost_ema, cost, self.budget, pp.eta, pp.ema_alpha,
-                                              pp.lambda_cap)
-        self.lam = np.where(self.has_pacer, new_lam, lam)
-        self.cost_ema = np.where(self.has_pacer, new_ema, self.cost_ema)
-        self.step_index += 1
-
-    def _update(self, flat: np.ndarray, chosen: np.ndarray, x: np.ndarray, reward: np.ndarray,
-                t: int) -> None:
-        """Feedback of every run for its chosen arm (ALGORITHM.md ``feedback`` steps 1–4).
-
-        ``A⁻¹``, ``b``, ``θ``, ``ρ`` and the counters are updated eagerly. ``A`` is only read by the
-        rare re-inversions and reported at the end, so its updates ``A ← gA; A ← A + xxᵀ`` are
-        logged (the decay factor per step, the arm and row are already recorded) and applied on
-        demand by :meth:`_replay` — this removes two thirds of the memory traffic of a step.
-        """
-        cfg = self.config
-        ridge = cfg.ridge
-        n_runs, k, d = self.n_runs, self.k, self.d
-        step = self.step_index
-        ai_f = self.ainv.reshape(n_runs * k, d, d)
-        b_f = self.b.reshape(n_runs * k, d)
-        th_f = self.theta.reshape(n_runs * k, d)
-        rho_f = self.rho.reshape(-1)
-        lu_f = self.last_update.reshape(-1)
-        nu_f = self.n_updates.reshape(-1)
-        ai = ai_f[flat]
-        b = b_f[flat]
-        th = th_f[flat]
-
-        # 1. geometric forgetting + ridge floor (γ = 1 gives g = 1 exactly: a no-op)
-        if self._any_decay:
-            g = kernels.decay_factor(self.gamma, t - lu_f[flat], cfg.staleness_cap)
-            self._log_g[step] = g
-            b *= g[:, None]
-            ai /= g[:, None, None]
-            rho = rho_f[flat] * g
-            low = rho < cfg.ridge_floor * ridge
-            if low.any():
-                self.repairs["ridge_floor"] += int(low.sum())
-                for s in np.flatnonzero(low):
-                    ai[s], th[s] = self._repair("ridge_floor", s, chosen[s], step, b[s], rho[s])
-                    rho[s] = ridge
-            rho_f[flat] = rho
-        # 2.
-        lu_f[flat] = t
-        # 3. Sherman–Morrison (+ repair of a corrupted inverse), in place on the gathered A⁻¹
-        u, den = _sm_terms(ai, x)
-        bad = den < 1.0
-        if bad.any():
-            self.repairs["corrupted_inverse"] += int(bad.sum())
-            for s in np.flatnonzero(bad):
-                ai[s], th[s] = self._repair("corrupted_inverse", s, chosen[s], step, b[s])
-                _, u[s], den[s] = kernels.sherman_morrison(ai[s], x[s])
-        _sm_apply(ai, u, den, self._outer)
-        th = kernels.theta_update(th, u, x, reward, den)
-        b += reward[:, None] * x
-        nup = nu_f[flat] + 1
-        nu_f[flat] = nup
-        # 4. periodic stability check
-        due = nup % cfg.stability_interval == 0
-        if due.any():
-            for s in np.flatnonzero(due):
-                if np.trace(ai[s]) > cfg.stability_trace:
-                    self.repairs["stability"] += 1
-                    ai[s], th[s] = self._repair("stability", s, chosen[s], step, b[s])
-        ai_f[flat] = ai
-        b_f[flat] = b
-        th_f[flat] = th
+            advance_generic(self, stop)
 
     # ------------------------------------------------------------------ compiled steps
     def _advance_compiled(self, stop: int) -> None:
@@ -752,7 +659,6 @@ class BatchSimulator:
         targets = (self._out_arm, self._out_r, self._out_c, self._out_lam, self._out_forced)
         for dst, src in zip(targets, outputs, strict=True):
             dst[base:stop] = src.T
-        self._mat_step[:] = stop            # the kernel keeps A up to date: nothing to replay
 
     def _serve_parked(self, ck, run_k, run_phase, run_code, given_arm, out_arm, base, scratch) -> None:
         """Break the ties and do the re-inversions of the runs the kernel parked; mark them resumable."""
@@ -781,71 +687,15 @@ class BatchSimulator:
             run_phase[runs] = phase
         run_code[parked] = ck.DONE
 
-    def _repair(self, kind: str, s: int, a: int, step: int, b: np.ndarray,
-                rho: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """NumPy step: re-regularise, re-invert ``A[s, a]`` in the update of ``step``; returns ``(A⁻¹, θ)``.
-
-        ``kind`` is ``"ridge_floor"`` (``A ← A + (λ₀ − ρ)I`` after the decay, ``rho`` = decayed ρ),
-        ``"corrupted_inverse"`` (``A ← A + λ₀I`` after the decay) or ``"stability"``
-        (``A ← A + λ₀I`` after the rank-one update). ``b`` is the arm's current ``b``; the callers
-        count the repairs. (The compiled step, which keeps ``A`` current, does the same re-inversions
-        stacked over the runs it parked: :meth:`_serve_parked`.)
-        """
-        ridge = self.config.ridge
-        shift = ridge - rho if kind == "ridge_floor" else ridge
-        if kind == "stability":
-            a_mat = self._replay(s, a, step + 1) + shift * self._eye
-        else:
-            a_mat = self._decayed_A(s, a, step) + shift * self._eye
-        self.A[s, a] = a_mat
-        ainv = kernels.inverse(a_mat)
-        return ainv, kernels.matvec(ainv, b)
-
-    # ------------------------------------------------------------------ lazily materialised A
-    def _replay(self, s: int, a: int, upto: int) -> np.ndarray:
-        """Bring ``A[s, a]`` up to date with the logged updates of steps ``< upto``; return a copy.
-
-        ``n`` logged updates ``A ← g_i·A; A ← A + x_i x_iᵀ`` compose to
-        ``(Π g_i)·A + Σ_i (Π_{j>i} g_j)·x_i x_iᵀ``, evaluated with one matrix product (equal to the
-        sequential form up to rounding: well within the 1e-9 contract).
-        """
-        k0 = int(self._mat_step[s, a])
-        if upto > k0:
-            steps = k0 + np.flatnonzero(self._out_arm[k0:upto, s] == a)
-            if steps.size:
-                g = self._log_g[steps, s]
-                xs = self._x[self._streams_t[steps, s]]
-                c = np.cumprod(g[::-1])
-                w = np.empty_like(g)
-                w[-1] = 1.0
-                w[:-1] = c[::-1][1:]
-                self.A[s, a] = c[-1] * self.A[s, a] + (xs.T * w) @ xs
-            self._mat_step[s, a] = upto
-        return self.A[s, a].copy()
-
-    def _decayed_A(self, s: int, a: int, step: int) -> np.ndarray:
-        """``A[s, a]`` after the decay of ``step`` but before its rank-one update (for a repair)."""
-        a_mat = self._replay(s, a, step)
-        g = self._log_g[step, s]
-        if g != 1.0:
-            a_mat = a_mat * g
-            self._log_g[step, s] = 1.0   # the decay of this step is now part of the base
-        return a_mat
-
-    def materialize(self) -> None:
-        """Apply every logged update to :attr:`A` (done by :meth:`result`)."""
-        for s in range(self.n_runs):
-            for a in range(self.k):
-                self._replay(s, a, self.step_index)
-
     # ------------------------------------------------------------------ splitting (parallel runs)
     #: Attributes whose first axis is the run axis S (sliced by :meth:`split`).
     _PER_RUN = ("alpha", "gamma", "_gamma_col", "lam_c", "budget", "has_pacer", "uses_ceiling",
                 "uses_penalty", "price", "ncost", "_price_masked", "pmax", "active", "A", "ainv", "b",
                 "theta", "rho", "last_update", "last_played", "n_updates", "lam", "cost_ema", "_r_scale",
-                "_r_shift", "_c_scale", "_forced_left", "_forced_arm", "_outer", "_mat_step", "ceiling_price")
+                "_r_shift", "_c_scale", "_forced_left", "_forced_arm", "ceiling_price", "prices_io",
+                "prior_used")
     #: Attributes shaped (T, S) (sliced on the second axis).
-    _PER_STEP_RUN = ("_streams_t", "_out_arm", "_out_r", "_out_c", "_out_lam", "_out_forced", "_log_g")
+    _PER_STEP_RUN = ("_streams_t", "_out_arm", "_out_r", "_out_c", "_out_lam", "_out_forced")
 
     def split(self, n_parts: int) -> list[BatchSimulator]:
         """Independent sub-batches over contiguous groups of runs (state copied, nothing shared).
@@ -866,8 +716,8 @@ class BatchSimulator:
             sub.seeds = self.seeds[lo:hi]
             sub._rngs = self._rngs[lo:hi]
             sub._any_decay = bool((sub.gamma < 1.0).any())
-            sub._ar = np.arange(sub.n_runs)
-            sub._ark = sub._ar * self.k
+            if self._routers is not None:
+                sub._routers = self._routers[lo:hi]
             sub.repairs = dict.fromkeys(self.repairs, 0)
             sub._point = {step: [item[:-1] + (item[-1][lo:hi],) for item in items]
                           for step, items in self._point.items()}
@@ -878,30 +728,32 @@ class BatchSimulator:
     def run(self, n_steps: int | None = None) -> SimResult:
         """Advance ``n_steps`` (default: all remaining) steps and return the result so far."""
         stop = self.n_steps if n_steps is None else min(self.n_steps, self.step_index + int(n_steps))
-        if self.compiled:
-            self._advance_compiled(stop)
-        while self.step_index < stop:
-            self._step_numpy()
+        self._advance(stop)
         return self.result()
 
     def result(self) -> SimResult:
         """Outputs of the steps done so far, as (S, T_done) arrays, plus the current state."""
         n = self.step_index
-        self.materialize()
-        return SimResult(
-            arm=np.ascontiguousarray(self._out_arm[:n].T),
-            reward=np.ascontiguousarray(self._out_r[:n].T),
-            cost=np.ascontiguousarray(self._out_c[:n].T),
-            lam=np.ascontiguousarray(self._out_lam[:n].T),
-            forced=np.ascontiguousarray(self._out_forced[:n].T),
-            final={
+        if not self.compiled:
+            from .generic import final_state
+
+            final = final_state(self)
+        else:
+            final = {
                 "A": self.A.copy(), "ainv": self.ainv.copy(), "b": self.b.copy(), "theta": self.theta.copy(),
                 "rho": self.rho.copy(), "last_update": self.last_update.copy(),
                 "last_played": self.last_played.copy(), "n_updates": self.n_updates.copy(),
                 "active": self.active.copy(), "price": self.price.copy(), "lam": self.lam.copy(),
                 "cost_ema": self.cost_ema.copy(), "t": self.t,
                 "repairs": dict(self.repairs),
-            },
+            }
+        return SimResult(
+            arm=np.ascontiguousarray(self._out_arm[:n].T),
+            reward=np.ascontiguousarray(self._out_r[:n].T),
+            cost=np.ascontiguousarray(self._out_c[:n].T),
+            lam=np.ascontiguousarray(self._out_lam[:n].T),
+            forced=np.ascontiguousarray(self._out_forced[:n].T),
+            final=final,
         )
 
 
@@ -926,7 +778,7 @@ def merge_results(parts: Sequence[SimResult]) -> SimResult:
 def simulate(features, rewards, costs, streams, prices, *, seeds, alpha=None, gamma=None, cost_penalty=None,
              budget=None, pacer_mode="adaptive", priors: Priors | None = None, n_eff=None,
              events: Sequence = (), config: RouterConfig | None = None,
-             pacer: PacerParams | None = None, n_jobs: int = 1, backend: str = "threads",
+             pacer=None, policy=None, n_jobs: int = 1, backend: str = "threads",
              compiled: bool | None = None) -> SimResult:
     """Simulate S independent router runs in lockstep and return their per-step outputs.
 
@@ -958,8 +810,14 @@ def simulate(features, rewards, costs, streams, prices, *, seeds, alpha=None, ga
         Scenario events (:mod:`paretobandit.sim.events`).
     config : RouterConfig, optional
         Shared constants (ridge, V_max, staleness cap, ridge floor, stability check, cost floor/ceil).
-    pacer : PacerParams, optional
-        Pacer constants (η, EMA weight, λ cap, ceiling multiplier).
+    pacer : PacerParams, BudgetPacer partial or pacer factory, optional
+        The built-in pacer's constants (η, EMA weight, λ cap, ceiling multiplier) — as
+        :class:`PacerParams` or ``functools.partial(BudgetPacer, ...)`` — or a
+        :class:`~paretobandit.plugins.Pacer` plug-in factory ``factory(budget=B)`` (generic path).
+    policy : policy factory, optional
+        A :class:`~paretobandit.plugins.Policy` plug-in factory
+        ``factory(dimension=, n_arms=, config=, seed=)`` (generic path); ``None`` or
+        :class:`~paretobandit.policy.LinUCBPolicy`: the built-in LinUCB.
     n_jobs : int
         Split the runs into this many sub-batches stepped in parallel (results identical to
         ``n_jobs=1``; worthwhile for large S on several free cores).
@@ -967,8 +825,9 @@ def simulate(features, rewards, costs, streams, prices, *, seeds, alpha=None, ga
         How sub-batches run in parallel (:mod:`paretobandit.sim.parallel`).
     compiled : bool, optional
         Step with the compiled numba kernel (:mod:`paretobandit.sim._compiled`) — ``None`` (default)
-        uses it when numba is importable and ``PARETOBANDIT_SIM_NUMBA`` is not ``0``; ``False`` runs
-        the NumPy reference step. Both implement docs/ALGORITHM.md and equal the online router.
+        uses it for the built-in policy and pacer when numba is importable and ``PARETOBANDIT_SIM_NUMBA``
+        is not ``0``; ``False`` runs the generic path (:mod:`paretobandit.sim.generic`: one online router
+        per run — the reference the kernel is checked against, and the path of every plug-in).
 
     Returns
     -------
@@ -981,7 +840,8 @@ def simulate(features, rewards, costs, streams, prices, *, seeds, alpha=None, ga
     """
     sim = BatchSimulator(features, rewards, costs, streams, prices, seeds=seeds, alpha=alpha, gamma=gamma,
                          cost_penalty=cost_penalty, budget=budget, pacer_mode=pacer_mode, priors=priors,
-                         n_eff=n_eff, events=events, config=config, pacer=pacer, compiled=compiled)
+                         n_eff=n_eff, events=events, config=config, pacer=pacer, policy=policy,
+                         compiled=compiled)
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
         raise ConfigError(f"n_jobs must be a positive integer, got {n_jobs!r}")
     if backend not in ("threads", "processes"):
