@@ -101,6 +101,8 @@ class LinUCBPolicy:
         self.lock = threading.Lock()
         self.write_lock = threading.RLock()
         self.t = 0
+        #: How often each rare re-inversion ran (diagnostics; not part of the state).
+        self.repairs = {"ridge_floor": 0, "corrupted_inverse": 0, "stability": 0}
         self._table = kernels.staleness_table(config.forgetting_factor, config.v_max, config.staleness_cap)
         self._table_list = self._table.tolist()
         self._forget = config.forgetting_factor < 1.0
@@ -324,15 +326,18 @@ class LinUCBPolicy:
                     applied, check = self._sherman_morrison_locked(arm, x, reward)
             if not applied:
                 if add:  # ridge floor: A ← A + (λ₀ − ρ)I, re-invert
+                    self.repairs["ridge_floor"] += 1
                     self._reinvert(arm, add)
                     with self.lock:
                         applied, check = self._sherman_morrison_locked(arm, x, reward)
                 if not applied:  # corrupted inverse: A ← A + λ₀I, re-invert, retry
+                    self.repairs["corrupted_inverse"] += 1
                     self._reinvert(arm, lam0)
                     with self.lock:
                         applied, check = self._sherman_morrison_locked(arm, x, reward, force=True)
             # 4. stability check
             if check:
+                self.repairs["stability"] += 1
                 self._reinvert(arm, lam0)
 
     # ------------------------------------------------------------------ arms

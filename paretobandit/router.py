@@ -469,8 +469,8 @@ class BanditRouter:
         bb = np.asarray(b, dtype=float)
         if a.shape != (d, d) or bb.shape != (d,):
             raise DimensionMismatchError(f"prior must be ({d}, {d}) and ({d},), got {a.shape} and {bb.shape}")
-        if not (np.isfinite(a).all() and np.isfinite(bb).all()) or not (np.diagonal(a) > 0).all():
-            raise InvalidInputError("prior A, b must be finite with a positive diagonal")
+        if not (np.isfinite(a).all() and np.isfinite(bb).all()):
+            raise InvalidInputError("prior A, b must be finite")
         with self._policy.write_lock:
             i = self._view.index.get(name) if isinstance(name, str) else None
             if i is None:

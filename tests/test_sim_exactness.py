@@ -7,8 +7,9 @@ onboarding with forced pulls), exact ties (tie-break generator consumed), the ri
 periodic stability re-inversion, the corrupted-inverse guard, many heterogeneous runs in one batch,
 and (hypothesis) random combinations of parameters and events over 400 steps.
 
-Every check runs against both step implementations: the NumPy reference (``compiled=False``) and
-the numba kernel (``compiled=True``, skipped when numba is not installed).
+Every check runs against both simulator paths: the generic path (``compiled=False``, one router per run
+driven through the public API — a separate loop from ``sim.reference.run_router``) and the numba kernel
+(``compiled=True``, skipped when numba is not installed).
 """
 
 from __future__ import annotations
@@ -32,14 +33,14 @@ N_ROWS = 700
 ATOL = 1e-9
 
 
-BACKENDS = [pytest.param(False, id="numpy"),
+BACKENDS = [pytest.param(False, id="generic"),
             pytest.param(True, id="numba",
                          marks=pytest.mark.skipif(not numba_available(), reason="numba is not installed"))]
 
 
 @pytest.fixture(params=BACKENDS)
 def compiled(request):
-    """Step implementation under test: False = NumPy reference, True = numba kernel."""
+    """Path under test: False = generic (a router per run), True = numba kernel."""
     return request.param
 
 

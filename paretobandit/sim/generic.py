@@ -124,7 +124,8 @@ def advance_generic(sim: BatchSimulator, stop: int) -> None:
 def final_state(sim: BatchSimulator) -> dict:
     """The batch's final state read back from the routers: the LinUCB arrays (column order; arms not
     registered keep their initial values) when every run uses LinUCB, each policy's ``state_dict()``
-    otherwise, and the pacers' λ (and EMA where the pacer has one)."""
+    otherwise, and the pacers' λ (and EMA where the pacer has one); ``repairs`` counts LinUCB's
+    re-inversions (``None`` for other policies)."""
     from ..policy import LinUCBPolicy
 
     out = {"active": sim.active.copy(), "price": sim.price.copy(), "t": sim.t, "repairs": None}
@@ -150,4 +151,6 @@ def final_state(sim: BatchSimulator) -> dict:
             for name, key in keys.items():
                 arrays[name][s, j] = state[key][pos]
     out.update(arrays)
+    out["repairs"] = {kind: sum(r.policy.repairs[kind] for r in routers)
+                      for kind in ("ridge_floor", "corrupted_inverse", "stability")}
     return out
