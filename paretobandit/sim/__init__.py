@@ -3,7 +3,7 @@
 Public API::
 
     simulate(features, rewards, costs, streams, prices, *, seeds, alpha, gamma, cost_penalty,
-             budget, pacer_mode, priors, n_eff, events, config, pacer) -> SimResult
+             budget, pacer_mode, priors, n_eff, events, config, pacer, policy) -> SimResult
     BatchSimulator(...)            # same arguments; .step(), .run(n), .result()
     Priors(a_off, b_off, mask)     # warm-up statistics in column order
     PacerParams(eta, ema_alpha, lambda_cap, ceiling_multiplier)
@@ -28,13 +28,17 @@ Exp 03-style silent degradation, ParetoBandit vs. a no-pacer condition, 20 seeds
 
 Events may be restricted to some runs (``runs=[...]``); α, γ, λ_c, budget (None = no pacer),
 pacer mode, n_eff (None = no priors) and seeds are per-run. ``n_jobs`` steps sub-batches in
-parallel (``backend="threads"`` or ``"processes"``) with identical results. ``compiled`` selects the
-step implementation: the numba kernel (default when numba is installed — the ``workbench`` extra)
-or the NumPy reference (``compiled=False``, or ``PARETOBANDIT_SIM_NUMBA=0``). See
-:mod:`paretobandit.sim.engine` and :mod:`paretobandit.sim.events` for the exact semantics.
+parallel (``backend="threads"`` or ``"processes"``) with identical results. ``policy=`` and
+``pacer=`` take plug-in factories (:mod:`paretobandit.plugins`), which run on the generic path — one
+``BanditRouter`` per run; the built-in LinUCB and pacer run on the numba kernel (default when numba is
+installed — the ``workbench`` extra), or on the generic path with ``compiled=False`` or
+``PARETOBANDIT_SIM_NUMBA=0``. See :mod:`paretobandit.sim.engine` and :mod:`paretobandit.sim.events`
+for the exact semantics.
 """
 
-from .engine import BatchSimulator, PacerParams, Priors, SimResult, merge_results, simulate
+from .engine import BatchSimulator, simulate
+from .params import PacerParams, Priors
+from .results import SimResult, merge_results
 from .events import CostTransform, Onboard, PriceChange, RewardTransform
 from .streams import phase_streams, three_phase_prompts, trial_orders, warmup_test_streams
 

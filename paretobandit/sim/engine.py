@@ -1,36 +1,31 @@
 """Batched simulation engine: S independent router runs advanced in lockstep.
 
 A *run* is one online ``BanditRouter`` with its own configuration (α, γ, λ_c, prior strength,
-pacer mode and budget, tie-break seed), fed its own stream of prompt indices and scenario events.
-A *batch* holds S runs of equal length; every step scores all arms of all runs with
-:func:`paretobandit.kernels.arm_scores`, picks with the router's tie rule, gathers reward and cost,
-updates the chosen arm of every run (forgetting, ridge floor, Sherman–Morrison, stability check —
-docs/ALGORITHM.md) and steps each run's pacer. All equations come from :mod:`paretobandit.kernels`,
-the module the online router uses, so a run of the batch reproduces the router exactly.
+pacer mode and budget, tie-break seed), fed its own stream of prompt indices and scenario events
+(:mod:`paretobandit.sim.events`). Two paths implement it:
+
+* **Compiled** (the default for the built-in LinUCB policy and primal–dual pacer when numba is
+  installed): :mod:`paretobandit.sim._compiled` steps every run in machine code. Its equations are
+  the router's own — :mod:`paretobandit.kernels`' scalar functions compiled as-is — and its linear
+  algebra is fixed-order (no BLAS), so its results are the same bits on every x86-64 CPU. Ties and
+  re-inversions are served in Python with :func:`kernels.pick_arm` and the compiled twin of
+  :func:`kernels.inverse`.
+* **Generic** (:mod:`paretobandit.sim.generic`; plug-ins, ``compiled=False``, or no numba): one real
+  ``BanditRouter`` per run, driven through its public API — so any
+  :class:`~paretobandit.plugins.Policy` / :class:`~paretobandit.plugins.Pacer` behaves exactly as
+  in the router.
+
+``tests/test_sim_exactness.py`` holds both paths to the router contract: identical decisions,
+rewards, costs and λ; final ``A``, ``b`` within 1e-9 (the compiled kernel's dot products and deferred
+decay differ from the router's BLAS by rounding only).
 
 Exactness by construction
 -------------------------
 * Tie-breaking: each run owns ``numpy.random.default_rng(seed)``, consumed only when that run has a
-  tie (through :func:`kernels.pick_arm` itself) — the router's rule, so random streams never mix.
+  tie (through :func:`kernels.pick_arm` / :func:`kernels.break_tie`, the router's rule).
 * Arm order: table columns must be the router's registration order; arms onboarded later must come
   after the arms registered before them (validated).
 * Steps: stream position ``k`` is the router's request ``t = k + 1``.
-* Numerics: every decision, reward, cost and λ is computed with the kernels' expressions; ``A``
-  (read only by the rare re-inversions and reported at the end) is updated lazily in closed form,
-  equal to the sequential updates up to rounding (≪ 1e-9; ``tests/test_sim_exactness.py``).
-
-Two step implementations
-------------------------
-* NumPy (``compiled=False``): the reference described above, array operations over all runs per
-  step (:meth:`BatchSimulator._step_numpy`).
-* Compiled (``compiled=True``; the default when numba is installed): :mod:`paretobandit.sim._compiled`
-  runs the same algorithm run after run in machine code, ~4–5× faster (``benchmarks/bench_sim.py``).
-  Ties and re-inversions still go through :func:`kernels.pick_arm` and :func:`kernels.inverse`; the
-  arithmetic differs from the NumPy step only by rounding. The compiled step is machine independent
-  (bit-identical on every x86-64 CPU and BLAS kernel): no BLAS/LAPACK, no libm transcendental and no
-  re-association on its decision path (see :mod:`paretobandit.sim._compiled`); the NumPy step scores
-  with ``@`` (BLAS) and is exact only to rounding across CPUs. ``tests/test_sim_exactness.py`` holds
-  both to the router contract; ``PARETOBANDIT_SIM_NUMBA=0`` makes NumPy the default.
 
 Not modelled (no experiment needs them): per-request ``max_cost``, ``remove_model``, delayed or
 missing feedback (every request gets its feedback before the next route).
@@ -52,11 +47,8 @@ Example
 
 from __future__ import annotations
 
-import functools
-import math
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -65,11 +57,12 @@ from .. import kernels
 from ..config import RouterConfig
 from ..errors import ConfigError, DimensionMismatchError, InvalidInputError
 from .events import CostTransform, Onboard, PriceChange, RewardTransform, run_mask
+from .params import PacerParams, Priors, _array, _modes, _per_run, _resolve_pacer_arg, _resolve_policy_arg
+from .results import SimResult, merge_results
 
 __all__ = ["BatchSimulator", "PacerParams", "Priors", "SimResult", "merge_results", "numba_available",
            "simulate"]
 
-_MODES = {"hard": (True, False), "soft": (False, True), "adaptive": (True, True)}
 
 #: Environment switch: ``PARETOBANDIT_SIM_NUMBA=0`` makes the NumPy reference path the default.
 _NUMBA_ENV = "PARETOBANDIT_SIM_NUMBA"
@@ -100,202 +93,6 @@ def _resolve_compiled(compiled: Any) -> bool:
     if compiled and not numba_available():
         raise ConfigError("compiled=True needs numba (pip install 'paretobandit[workbench]')")
     return bool(compiled)
-
-
-# ------------------------------------------------------------------------------------- parameters
-@dataclass(frozen=True)
-class PacerParams:
-    """Pacer constants shared by every run of a batch (docs/PROTOCOLS.md §1.4 defaults)."""
-
-    eta: float = 0.05
-    ema_alpha: float = 0.05
-    lambda_cap: float = 5.0
-    ceiling_multiplier: float = 1.0
-
-    def __post_init__(self) -> None:
-        for name in ("eta", "ema_alpha", "lambda_cap", "ceiling_multiplier"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise ConfigError(f"PacerParams.{name} must be a finite number >= 0, got {v!r}")
-        if not 0 < self.ema_alpha <= 1:
-            raise ConfigError(f"PacerParams.ema_alpha must be in (0, 1], got {self.ema_alpha!r}")
-        if self.eta <= 0 or self.ceiling_multiplier <= 0:
-            raise ConfigError("PacerParams.eta and ceiling_multiplier must be > 0")
-
-    @classmethod
-    def from_dict(cls, params: dict | None) -> PacerParams:
-        """Build from a config mapping; accepts ``ema`` for ``ema_alpha`` and ignores ``mode``."""
-        params = dict(params or {})
-        params.pop("mode", None)
-        if "ema" in params:
-            params["ema_alpha"] = params.pop("ema")
-        unknown = set(params) - {"eta", "ema_alpha", "lambda_cap", "ceiling_multiplier"}
-        if unknown:
-            raise ConfigError(f"unknown pacer parameter(s): {sorted(unknown)}")
-        return cls(**params)
-
-
-@dataclass(frozen=True)
-class Priors:
-    """Offline warm-up statistics in the batch's arm (column) order.
-
-    Attributes
-    ----------
-    a_off : array (K, d, d) or (S, K, d, d)
-        ``A_off`` per arm (optionally per run).
-    b_off : array (K, d) or (S, K, d)
-        ``b_off`` per arm.
-    mask : array (K,) or (S, K) of bool, optional
-        Arms that have a prior; the others start cold (``A = λ₀I, b = 0``). Default: all.
-    """
-
-    a_off: np.ndarray
-    b_off: np.ndarray
-    mask: np.ndarray | None = None
-
-
-# ------------------------------------------------------------------------------------- results
-@dataclass
-class SimResult:
-    """Per-step outputs (shape (S, T)) and final state of a simulated batch.
-
-    Attributes
-    ----------
-    arm : int16 (S, T)
-        Chosen column at each step.
-    reward, cost : float64 (S, T)
-        Observed (transformed) reward and realised $ cost.
-    lam : float64 (S, T)
-        Pacer λ as it was at the decision (0 for runs without a pacer).
-    forced : bool (S, T)
-        Whether the step was a forced onboarding pull.
-    final : dict of arrays
-        Final state: ``A`` (S,K,d,d), ``ainv``, ``b`` (S,K,d), ``theta``, ``rho`` (S,K),
-        ``last_update``, ``last_played``, ``n_updates`` (S,K), ``active`` (S,K), ``price`` (S,K)
-        blended $/1k, ``lam``, ``cost_ema`` (S,), ``t`` (int), ``repairs`` (counts of ridge-floor,
-        corrupted-inverse and stability re-inversions over the batch).
-    """
-
-    arm: np.ndarray
-    reward: np.ndarray
-    cost: np.ndarray
-    lam: np.ndarray
-    forced: np.ndarray
-    final: dict = field(default_factory=dict)
-
-    @property
-    def n_runs(self) -> int:
-        return self.arm.shape[0]
-
-    def _window(self, a: np.ndarray, start: int, stop: int | None) -> np.ndarray:
-        return a[:, start:stop]
-
-    def mean_reward(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Per-run mean observed reward over steps ``[start, stop)``."""
-        return self._window(self.reward, start, stop).mean(axis=1)
-
-    def mean_cost(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Per-run mean realised $ cost over steps ``[start, stop)``."""
-        return self._window(self.cost, start, stop).mean(axis=1)
-
-    def median_lambda(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Per-run median of the decision-time λ over steps ``[start, stop)``."""
-        return np.percentile(self._window(self.lam, start, stop), 50, axis=1)
-
-    def share(self, arm: int, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Per-run fraction of steps in ``[start, stop)`` that chose ``arm``."""
-        return (self._window(self.arm, start, stop) == arm).mean(axis=1)
-
-
-# ------------------------------------------------------------------------------------- validation
-def _per_run(name: str, value: Any, n_runs: int, *, low: float | None = None, high: float | None = None,
-             allow_nan: bool = False) -> np.ndarray:
-    """Broadcast a scalar or length-S sequence to a float64 (S,) array, validated."""
-    try:
-        arr = np.array([np.nan if v is None else v for v in value] if isinstance(value, (list, tuple))
-                       else (np.nan if value is None else value), dtype=float)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a number or a sequence of {n_runs} numbers, got {value!r}"
-                          ) from None
-    if arr.ndim == 0:
-        arr = np.full(n_runs, float(arr))
-    if arr.shape != (n_runs,):
-        raise ConfigError(f"{name} must be a scalar or have length {n_runs}, got shape {arr.shape}")
-    finite = np.isfinite(arr)
-    if not allow_nan and not finite.all():
-        raise ConfigError(f"{name} must be finite, got {value!r}")
-    if np.isinf(arr).any():
-        raise ConfigError(f"{name} must not be infinite")
-    vals = arr[finite]
-    if low is not None and (vals < low).any():
-        raise ConfigError(f"{name} must be >= {low}, got {value!r}")
-    if high is not None and (vals > high).any():
-        raise ConfigError(f"{name} must be <= {high}, got {value!r}")
-    return arr
-
-
-def _modes(pacer_mode: Any, n_runs: int) -> tuple[np.ndarray, np.ndarray]:
-    """(uses_ceiling, uses_penalty) boolean arrays from a mode or a per-run list of modes."""
-    items = list(pacer_mode) if isinstance(pacer_mode, (list, tuple, np.ndarray)) else [pacer_mode] * n_runs
-    if len(items) != n_runs:
-        raise ConfigError(f"pacer_mode must be one mode or {n_runs} modes, got {len(items)}")
-    ceiling, penalty = np.zeros(n_runs, dtype=bool), np.zeros(n_runs, dtype=bool)
-    for i, m in enumerate(items):
-        key = str(getattr(m, "value", m)).lower()
-        if key not in _MODES:
-            raise ConfigError(f"pacer_mode must be one of {sorted(_MODES)}, got {m!r}")
-        ceiling[i], penalty[i] = _MODES[key]
-    return ceiling, penalty
-
-
-def _array(name: str, value: Any, ndim: int, *, dtype=float) -> np.ndarray:
-    try:
-        arr = np.asarray(value, dtype=dtype)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"{name} must be a numeric array") from None
-    if arr.ndim != ndim:
-        raise DimensionMismatchError(f"{name} must be {ndim}-D, got shape {arr.shape}")
-    return arr
-
-
-def _is_builtin(factory, cls) -> bool:
-    return factory is cls or (isinstance(factory, functools.partial) and factory.func is cls
-                              and not factory.args)
-
-
-def _resolve_pacer_arg(pacer, pacer_mode):
-    """``(PacerParams, plug-in factory or None, pacer_mode)`` from the ``pacer`` argument.
-
-    ``None`` / :class:`PacerParams`: the built-in pacer. :class:`~paretobandit.pacer.BudgetPacer` or a
-    ``functools.partial`` of it (what Hydra's ``_partial_: true`` makes): the built-in pacer with those
-    keywords (its ``mode`` overrides ``pacer_mode``). Any other callable: a plug-in factory
-    ``factory(budget=B)``, run on the generic path.
-    """
-    from ..pacer import BudgetPacer
-
-    if pacer is None:
-        return PacerParams(), None, pacer_mode
-    if isinstance(pacer, PacerParams):
-        return pacer, None, pacer_mode
-    if _is_builtin(pacer, BudgetPacer):
-        kw = dict(pacer.keywords) if isinstance(pacer, functools.partial) else {}
-        mode = kw.pop("mode", pacer_mode)
-        return PacerParams.from_dict(kw), None, getattr(mode, "value", mode)
-    if callable(pacer):
-        return PacerParams(), pacer, pacer_mode
-    raise ConfigError(f"pacer must be PacerParams, a BudgetPacer (partial) or a pacer factory, got {pacer!r}")
-
-
-def _resolve_policy_arg(policy):
-    """``None`` for the built-in LinUCB (also given as the class or a keyword-free partial), else the
-    plug-in factory ``factory(dimension=, n_arms=, config=, seed=)``."""
-    from ..policy import LinUCBPolicy
-
-    if policy is None or _is_builtin(policy, LinUCBPolicy):
-        return None
-    if not callable(policy):
-        raise ConfigError(f"policy must be a policy factory (e.g. a class), got {policy!r}")
-    return policy
 
 
 # ------------------------------------------------------------------------------------- engine
@@ -755,24 +552,6 @@ class BatchSimulator:
             forced=np.ascontiguousarray(self._out_forced[:n].T),
             final=final,
         )
-
-
-def merge_results(parts: Sequence[SimResult]) -> SimResult:
-    """Concatenate results of sub-batches (in run order) into one :class:`SimResult`."""
-    if not parts:
-        raise ConfigError("nothing to merge")
-    if len(parts) == 1:
-        return parts[0]
-    final: dict = {}
-    for key, value in parts[0].final.items():
-        if key == "t":
-            final[key] = value
-        elif key == "repairs":
-            final[key] = {name: sum(p.final[key][name] for p in parts) for name in value}
-        else:
-            final[key] = np.concatenate([p.final[key] for p in parts])
-    return SimResult(*(np.concatenate([getattr(p, f) for p in parts])
-                       for f in ("arm", "reward", "cost", "lam", "forced")), final=final)
 
 
 def simulate(features, rewards, costs, streams, prices, *, seeds, alpha=None, gamma=None, cost_penalty=None,

@@ -29,7 +29,7 @@ def run_router(features, rewards, costs, stream, prices, models: Sequence[str], 
     from ..features import FeatureService
     from ..pacer import BudgetPacer
     from ..router import BanditRouter
-    from .engine import PacerParams
+    from .params import PacerParams
 
     cfg = config if config is not None else RouterConfig()
     pp = pacer if pacer is not None else PacerParams()
