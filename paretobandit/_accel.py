@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import numba as nb
 
+from . import kernels
+from ._numba_cache import invalidate_if_changed
 from .kernels import ucb_score
+
+invalidate_if_changed(__file__, kernels.__file__)  # ucb_score is compiled from kernels.py
 
 _score = nb.njit(inline="always", cache=True)(ucb_score)
 

@@ -32,7 +32,9 @@ import numbers
 import threading
 from typing import Any, Protocol, runtime_checkable
 
-from .errors import InvalidInputError
+import numpy as np
+
+from .errors import InvalidInputError, StateFileError
 
 __all__ = ["Pacer", "PacerBase", "Policy", "PolicyBase", "check_cost"]
 
@@ -161,9 +163,18 @@ class PacerBase:
 
 
 class PolicyBase:
-    """Convenience base of a :class:`Policy`: the two locks, the request counter and the per-arm
-    ``last_played`` bookkeeping. Subclasses implement :meth:`scores`, :meth:`update`, the arm edits
-    and :meth:`state_dict` / ``from_state``."""
+    """Convenience base of a :class:`Policy` whose state is a few per-arm arrays.
+
+    Gives the two locks, the request counter, ``last_played``, and — from the class attributes
+    :attr:`arm_arrays` (names of arrays whose first axis is the arm) and :attr:`settings` (names of
+    constructor keywords) plus :meth:`cold_arm` — generic :meth:`add_arm`, :meth:`remove_arm`,
+    :meth:`state_dict` and :meth:`from_state` (validated). A subclass writes ``__init__``,
+    :meth:`scores`, :meth:`update` and :meth:`cold_arm`; an ``rng`` attribute (a NumPy Generator) is
+    saved and restored too.
+    """
+
+    arm_arrays: tuple[str, ...] = ()
+    settings: tuple[str, ...] = ()
 
     def __init__(self, dimension: int, n_arms: int):
         self.d = int(dimension)
@@ -183,3 +194,59 @@ class PolicyBase:
 
     def set_prior(self, arm: int, A, b) -> None:
         """Priors are ignored unless a subclass uses them."""
+
+    def cold_arm(self, A=None, b=None) -> dict:
+        """``{name: row}`` of every :attr:`arm_arrays` entry for a new arm (prior ``A``, ``b`` if given)."""
+        raise NotImplementedError
+
+    def add_arm(self, A=None, b=None, on_commit=None) -> None:
+        """Append :meth:`cold_arm`'s rows (``last_played = t``); ``on_commit()`` under :attr:`lock`."""
+        rows = self.cold_arm(A, b)
+        with self.write_lock, self.lock:
+            for name in self.arm_arrays:
+                setattr(self, name, np.concatenate([getattr(self, name), np.asarray(rows[name])[None]]))
+            self.last_played.append(self.t)
+            if on_commit is not None:
+                on_commit()
+
+    def remove_arm(self, arm: int, on_commit=None) -> None:
+        """Drop row ``arm`` of every per-arm array; ``on_commit()`` under :attr:`lock`."""
+        with self.write_lock, self.lock:
+            for name in self.arm_arrays:
+                setattr(self, name, np.delete(getattr(self, name), arm, axis=0))
+            del self.last_played[arm]
+            if on_commit is not None:
+                on_commit()
+
+    def state_dict(self) -> dict:
+        """``{"settings", "d", "t", "last_played", "arrays", "rng"}`` — copies, JSON/npz-able."""
+        with self.lock:
+            state = {"settings": {k: getattr(self, k) for k in self.settings}, "d": self.d, "t": self.t,
+                     "last_played": list(self.last_played),
+                     "arrays": {k: np.array(getattr(self, k)) for k in self.arm_arrays}}
+            rng = getattr(self, "rng", None)
+            if rng is not None:
+                state["rng"] = rng.bit_generator.state
+            return state
+
+    @classmethod
+    def from_state(cls, state: dict):
+        """Inverse of :meth:`state_dict`: every array must have one finite row per arm and keep the shape
+        a fresh instance gives it; counters must be ints in ``[0, t]``. Raises :class:`StateFileError`."""
+        try:
+            played = [int(v) for v in state["last_played"]]
+            t = int(state["t"])
+            policy = cls(dimension=int(state["d"]), n_arms=len(played), **state["settings"])
+            for name in cls.arm_arrays:
+                value = np.array(state["arrays"][name], dtype=float)
+                if value.shape != np.shape(getattr(policy, name)) or not np.isfinite(value).all():
+                    raise ValueError(f"array {name!r} has shape {value.shape} or non-finite values")
+                setattr(policy, name, value)
+            if not 0 <= t <= 2**53 or any(not 0 <= v <= t for v in played):
+                raise ValueError(f"counters outside [0, t={t}]")
+            policy.t, policy.last_played = t, played
+            if "rng" in state:
+                policy.rng.bit_generator.state = state["rng"]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise StateFileError(f"invalid {cls.__name__} state: {exc}") from None
+        return policy

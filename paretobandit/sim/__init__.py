@@ -37,9 +37,9 @@ for the exact semantics.
 """
 
 from .engine import BatchSimulator, simulate
+from .events import CostTransform, Onboard, PriceChange, RewardTransform
 from .params import PacerParams, Priors
 from .results import SimResult, merge_results
-from .events import CostTransform, Onboard, PriceChange, RewardTransform
 from .streams import phase_streams, three_phase_prompts, trial_orders, warmup_test_streams
 
 __all__ = [

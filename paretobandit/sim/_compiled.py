@@ -56,6 +56,9 @@ import numba as nb
 import numpy as np
 
 from .. import kernels
+from .._numba_cache import invalidate_if_changed
+
+invalidate_if_changed(__file__, kernels.__file__)  # the equations below are compiled from kernels.py
 
 __all__ = ["AFTER_CORRUPT", "AFTER_FLOOR", "AFTER_STABILITY", "CORRUPT", "DONE", "FLOOR", "OBSERVE",
            "ROUTE", "STABILITY", "TIE", "advance", "inverse"]
