@@ -63,10 +63,14 @@ class RouterStateMixin:
         """Copies of the bookkeeping counters (what ``state_dict()["meta"]["counters"]`` holds, plus the
         clamp-warning flag): ``t``, ``n_feedback``, ``pulls``, ``arm_uid``, ``next_uid``, ``next_request``,
         ``warned_clamp``."""
-        with self._policy.write_lock:
-            return {"t": self._policy.t, "n_feedback": self._n_feedback, "pulls": dict(self._pulls),
-                    "arm_uid": dict(self._arm_uid), "next_uid": self._next_uid,
-                    "next_request": self._next_request, "warned_clamp": self._warned_clamp}
+        with self._policy.write_lock, self._policy.lock:
+            return dict(self._counters_locked(), warned_clamp=self._warned_clamp)
+
+    def _counters_locked(self) -> dict:
+        """``state_dict()["meta"]["counters"]`` (the caller holds the policy's write lock and lock)."""
+        return {"t": self._policy.t, "n_feedback": self._n_feedback, "pulls": dict(self._pulls),
+                "arm_uid": dict(self._arm_uid), "next_uid": self._next_uid,
+                "next_request": self._next_request}
 
     def state_dict(self) -> dict:
         """Full state: ``{"meta": JSON-able dict, "arrays": {name: ndarray}}`` (what :meth:`save` writes).
@@ -97,14 +101,7 @@ class RouterStateMixin:
                 "registry": self._registry.state_dict(),
                 "config": self.config.to_dict(),
                 "pacer": self._pacer.state_dict() if self._pacer is not None else None,
-                "counters": {
-                    "t": policy.t,
-                    "n_feedback": self._n_feedback,
-                    "pulls": dict(self._pulls),
-                    "arm_uid": dict(self._arm_uid),
-                    "next_uid": self._next_uid,
-                    "next_request": self._next_request,
-                },
+                "counters": self._counters_locked(),
                 "rng": _jsonable(self._rng.bit_generator.state),
                 "feature_service": self._fs.describe(),
                 "context_store": store_desc,

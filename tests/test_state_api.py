@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from paretobandit import BanditRouter, FeatureService
-from paretobandit.errors import ConfigError, StateFileError
+from paretobandit import BanditRouter, FeatureService, kernels
+from paretobandit.errors import ConfigError, InvalidInputError, StateFileError
 
 FIXTURE = Path(__file__).parent / "data" / "state_v2"
 PACKAGE = Path(__file__).resolve().parents[1] / "paretobandit"
@@ -117,3 +117,32 @@ def test_the_private_access_check_catches_one(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("def f(router, self):\n    self._ok = router._pulls\n    os._exit(0)\n")
     assert _foreign_private_accesses(bad) == ["bad.py:2: router._pulls", "bad.py:3: os._exit"]
+
+
+def test_route_takes_an_extracted_context_without_the_feature_service():
+    from paretobandit.replay import ReplayContext
+
+    calls = []
+
+    def enc(prompts):
+        calls.append(list(prompts))
+        return np.array([[len(p), 1.0] for p in prompts], dtype=float)
+
+    a, b = (BanditRouter.create(feature_service=FeatureService(custom_encoder=enc, embedding_dim=2,
+                                                               pca_path=False), priors="none", seed=3)
+            for _ in range(2))
+    x = a.feature_service.extract("hello world")
+    n_in = kernels.estimate_input_tokens("hello world")
+    calls.clear()
+    for _ in range(5):
+        ma, la = a.route("hello world")
+        mb, lb = b.route(ReplayContext(x, n_in=n_in))
+        assert (ma, la.scores, la.cost_usd) == (mb, lb.scores, lb.cost_usd)
+        a.process_feedback(la.request_id, 0.3)
+        b.process_feedback(lb.request_id, 0.3)
+    assert len(calls) == 5  # only router a asked its feature service
+    for bad in ([np.nan, 1.0, 1.0], [[1.0]], "abc"):
+        with pytest.raises(InvalidInputError):
+            ReplayContext(bad)
+    with pytest.raises(InvalidInputError):
+        ReplayContext(x, n_in=-1)
