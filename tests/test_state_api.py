@@ -146,3 +146,29 @@ def test_route_takes_an_extracted_context_without_the_feature_service():
             ReplayContext(bad)
     with pytest.raises(InvalidInputError):
         ReplayContext(x, n_in=-1)
+
+
+def test_exploiting_is_per_thread():
+    import threading
+
+    router = BanditRouter.create(priors="none", seed=0)
+    seen = []
+    with router.exploit():
+        worker = threading.Thread(target=lambda: seen.append(router.exploiting))
+        worker.start()
+        worker.join()
+        assert router.exploiting
+    assert not router.exploiting and seen == [False]
+
+
+def test_a_durable_router_binds_one_journal_only(tmp_path):
+    from paretobandit.durable import _Journal
+
+    with BanditRouter.open(tmp_path / "d", priors="none", seed=0) as router:
+        other = _Journal(tmp_path / "elsewhere.sqlite")  # its own directory lock: tmp_path/LOCK
+        try:
+            with pytest.raises(ConfigError, match="already bound"):
+                router.bind_journal(other, tmp_path)
+        finally:
+            other.close()
+        router.route(np.ones(25))
