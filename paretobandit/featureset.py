@@ -21,7 +21,7 @@ import numpy as np
 from . import canonical
 from .errors import DataError
 
-__all__ = ["SetReport", "rebuild", "verify"]
+__all__ = ["SetReport", "rebuild", "set_prompts", "verify"]
 
 
 @dataclass(frozen=True)
@@ -55,11 +55,29 @@ class SetReport:
         return f"{self.name:<8} {self.rows:>6} rows   max |derived - canonical| = {dev:<18} {state}"
 
 
+def set_prompts(name: str) -> list[str]:
+    """Prompts of set ``name`` in artifact order (needs the reward tables: ``paretobandit data fetch``)."""
+    from .data import load_reward_table
+
+    if name not in canonical.FEATURE_SETS:
+        raise DataError(f"unknown feature set {name!r}; sets are {list(canonical.FEATURE_SETS)}")
+    if name != "judges":
+        return list(load_reward_table(name).prompts)
+    seen: set[str] = set()
+    out: list[str] = []
+    for table in canonical.JUDGE_TABLES:
+        for prompt in load_reward_table(table).prompts:
+            if prompt not in seen:
+                seen.add(prompt)
+                out.append(prompt)
+    return out
+
+
 def _derive(name: str, service: Any, batch_size: int, use_cache: bool) -> tuple[list[str], np.ndarray]:
     from .data import features_root
     from .features import text_key
 
-    prompts = canonical.set_prompts(name)
+    prompts = set_prompts(name)
     cache = features_root() / f"{name}.npz" if use_cache else None
     vectors = service.extract_batch(prompts, batch_size=batch_size, cache_path=cache)
     return [text_key(p) for p in prompts], np.asarray(vectors, dtype=np.float64)
@@ -113,7 +131,7 @@ def rebuild(sets: Sequence[str] = canonical.FEATURE_SETS, *, replace: bool = Fal
     derived = {}
     # One step per set (encoding a set in chunks would change MiniLM's batches and so its rounding);
     # the bar counts prompts, so its rate and ETA follow the work.
-    sizes = {name: len(canonical.set_prompts(name)) for name in sets}
+    sizes = {name: len(set_prompts(name)) for name in sets}
     with bar(total=sum(sizes.values()), desc="features build", unit="prompt") as progress:
         for name in sets:
             progress.set_postfix_str(name)

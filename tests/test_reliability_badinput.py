@@ -56,7 +56,7 @@ NAN, INF = float("nan"), float("inf")
 def make_router(seed=1):
     """A router with history; fixed id prefix so twins are comparable."""
     r = BanditRouter.create(priors="none", budget=0.0005, seed=seed, alpha=0.1)
-    r._id_prefix = "req-"
+    r.id_prefix = "req-"
     rng = np.random.default_rng(0)
     for _ in range(30):
         _, log = r.route(rng.normal(size=25))

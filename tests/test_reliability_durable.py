@@ -127,7 +127,7 @@ def test_sigkill_recovery(tmp_path):
                 assert router.id_prefix not in {p for _, p in sessions}, "a session prefix was reissued"
                 mid_stream += 0 < k < len(acts)
                 for j in range(ref_pos, k):
-                    ref._id_prefix = child.action_prefix(sessions, j)  # the reference: the same ids
+                    ref.id_prefix = child.action_prefix(sessions, j)  # the reference: the same ids
                     child.apply(ref, acts[j], rid)
                 ref_pos = k
                 before = state_bytes(router)
@@ -149,7 +149,7 @@ def test_sigkill_recovery(tmp_path):
     sessions = child.read_sessions(f"{ack_path}.sessions")
     route_at = {a[1]: i for i, a in enumerate(acts) if a[0] == "route"}
     for j in range(ref_pos, len(acts)):
-        ref._id_prefix = child.action_prefix(sessions, j)
+        ref.id_prefix = child.action_prefix(sessions, j)
         child.apply(ref, acts[j], lambda r: f"{child.action_prefix(sessions, route_at[r])}{r + 1}")
     with BanditRouter.open(directory) as final:
         assert final.journal_seq == len(acts)

@@ -241,7 +241,7 @@ class DurableMachine(RuleBasedStateMachine):
         self.router = BanditRouter.open(self.tmp / "d", feature_service=FeatureService.for_precomputed(DIM),
                                         **kwargs)
         self.shadow = BanditRouter.create(feature_service=FeatureService.for_precomputed(DIM), **kwargs)
-        self.shadow._id_prefix = self.router.id_prefix
+        self.shadow.id_prefix = self.router.id_prefix
 
     def _both(self, name, *args, **kwargs):
         out = []
@@ -283,7 +283,7 @@ class DurableMachine(RuleBasedStateMachine):
     def crash_and_reopen(self):
         self.router.close(checkpoint=False)
         self.router = BanditRouter.open(self.tmp / "d", feature_service=FeatureService.for_precomputed(DIM))
-        self.shadow._id_prefix = self.router.id_prefix  # every open starts a session with new request ids
+        self.shadow.id_prefix = self.router.id_prefix  # every open starts a session with new request ids
 
     @invariant()
     def same_state_as_shadow(self):

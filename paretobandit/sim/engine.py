@@ -57,6 +57,7 @@ from .. import kernels
 from ..config import RouterConfig
 from ..errors import ConfigError, DimensionMismatchError, InvalidInputError
 from .events import CostTransform, Onboard, PriceChange, RewardTransform, run_mask
+from .parallel import run_split
 from .params import PacerParams, Priors, _array, _modes, _per_run, _resolve_pacer_arg, _resolve_policy_arg
 from .results import SimResult, merge_results
 
@@ -626,8 +627,6 @@ def simulate(features, rewards, costs, streams, prices, *, seeds, alpha=None, ga
     if backend not in ("threads", "processes"):
         raise ConfigError(f"backend must be 'threads' or 'processes', got {backend!r}")
     if n_jobs > 1 and sim.n_runs > 1:
-        from .parallel import run_split
-
         return run_split(sim, int(n_jobs), backend)
     from .._progress import relay_active
 

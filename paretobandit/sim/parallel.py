@@ -15,11 +15,15 @@ from __future__ import annotations
 import mmap
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import ConfigError
-from .engine import BatchSimulator, SimResult, merge_results
+from .results import SimResult, merge_results
+
+if TYPE_CHECKING:  # annotations only: the engine imports this module
+    from .engine import BatchSimulator
 
 __all__ = ["BACKENDS", "run_split"]
 

@@ -1,4 +1,8 @@
-"""Per-step outputs and final state of a simulated batch."""
+"""The result of a batched simulation (:class:`SimResult`) and :func:`merge_results` of sub-batches.
+
+Shared by :mod:`paretobandit.sim.engine` (which produces results) and :mod:`paretobandit.sim.parallel`
+(which merges the results of sub-batches run in parallel), so neither imports the other's internals.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,6 @@ from ..errors import ConfigError
 __all__ = ["SimResult", "merge_results"]
 
 
-# ------------------------------------------------------------------------------------- results
 @dataclass
 class SimResult:
     """Per-step outputs (shape (S, T)) and final state of a simulated batch.

@@ -38,6 +38,7 @@ from omegaconf import DictConfig
 
 from .config import CONF_DIR, REPO_ROOT
 from .notebook import NOTEBOOK_ENV
+from .sweep_summary import objective_value
 
 __all__ = ["job_overrides", "objective_value", "main", "SweepSummary"]
 
@@ -55,24 +56,6 @@ def job_overrides(task_overrides: list[str], out_dir: Path) -> tuple[str, list[s
     out = str(out_dir.resolve())
     kept += [f"paths.results_dir='{out}'", f"paths.figures_dir='{out}/figures'", f"paths.macros_dir='{out}'"]
     return scale, kept
-
-
-def objective_value(doc: dict[str, Any], key: str) -> float:
-    """The number at dotted ``key`` of a results document (what an optimising sweeper maximises).
-
-    Raises
-    ------
-    KeyError
-        If ``key`` names no number in ``doc``.
-    """
-    node: Any = doc
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            raise KeyError(f"sweep.objective {key!r}: no {part!r} in the job's results.json")
-        node = node[part]
-    if isinstance(node, bool) or not isinstance(node, (int, float)):
-        raise KeyError(f"sweep.objective {key!r} is {node!r}, not a number")
-    return float(node)
 
 
 class SweepSummary(Callback):

@@ -15,10 +15,28 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["collect_jobs", "job_metrics", "summarise_sweep", "SUMMARY_STEM"]
+__all__ = ["collect_jobs", "job_metrics", "objective_value", "summarise_sweep", "SUMMARY_STEM"]
 
 SUMMARY_STEM = "sweep_summary"
 _SKIP_KEYS = ("experiment", "hydra", "paths.", "sweep.")
+
+
+def objective_value(doc: dict[str, Any], key: str) -> float:
+    """The number at dotted ``key`` of a results document (what an optimising sweeper maximises).
+
+    Raises
+    ------
+    KeyError
+        If ``key`` names no number in ``doc``.
+    """
+    node: Any = doc
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise KeyError(f"sweep.objective {key!r}: no {part!r} in the job's results.json")
+        node = node[part]
+    if isinstance(node, bool) or not isinstance(node, (int, float)):
+        raise KeyError(f"sweep.objective {key!r} is {node!r}, not a number")
+    return float(node)
 
 
 def _overrides(job_dir: Path) -> list[str]:
@@ -70,8 +88,6 @@ def collect_jobs(sweep_dir: Path | str, objective: str | None = None) -> list[di
                 row[key] = value
         doc = read_results(job / "results.json")
         if objective:
-            from .sweep import objective_value
-
             row["objective"] = objective_value(doc, objective)
         row.update(job_metrics(doc))
         rows.append(row)
