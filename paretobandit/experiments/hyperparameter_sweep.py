@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import kernels
+from ..config import n_eff_for_gamma
 from ..errors import ConfigError, DimensionMismatchError, InvalidInputError
 from ..sim import RewardTransform, simulate, warmup_test_streams
 from .budget_pacing import router_config
@@ -62,14 +62,6 @@ VARIANTS = {"paretobandit": True, "tabula_rasa": False}
 
 
 # ------------------------------------------------------------------------------------- pure functions
-def n_eff_for_gamma(gamma: float, t_adapt: float = 500.0, decimals: int = 1) -> float:
-    """``n_eff = (γ^(−T) − 1)/(1 − γ)`` rounded to ``decimals`` (γ = 1 ⇒ T); kernels.effective_sample_size."""
-    g = float(gamma)
-    if not 0.0 < g <= 1.0 or not np.isfinite(t_adapt) or t_adapt <= 0:
-        raise ConfigError(f"n_eff needs 0 < gamma <= 1 and t_adapt > 0, got {gamma!r}, {t_adapt!r}")
-    return round(kernels.effective_sample_size(g, float(t_adapt)), int(decimals))
-
-
 def log_budget_auc(rewards, budgets) -> np.ndarray:
     """Extra metric: normalised trapezoid of reward over ln(budget); ``rewards`` (..., n_budgets)."""
     b = np.asarray(budgets, dtype=float)
