@@ -477,10 +477,9 @@ def run_from_config(cfg) -> dict[str, Any]:
                       torch_threads=e["torch_threads"])
     prompts = e["prompts"]
     inference_file = b.path(exp.get("inference_file"))
-    boot = exp["bootstrap"]
+    boot = {"n_resamples": exp["bootstrap"]["n_resamples"], "seed": exp["bootstrap"]["seed"]}
     b.check()
     micro = micro_benchmark(**micro_kwargs)
     e2e = run_e2e_benchmark(prompts, **e2e_kwargs)
-    inference = inference_overhead(inference_file, e2e["total_p50_ms"], n_resamples=boot["n_resamples"],
-                                   seed=boot["seed"])
+    inference = inference_overhead(inference_file, e2e["total_p50_ms"], **boot)
     return {"micro": micro, "e2e": e2e, "inference": inference}
