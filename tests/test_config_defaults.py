@@ -64,7 +64,8 @@ def test_shared_blocks_are_defined_once():
     for path in (wconfig.CONF_DIR / "experiment").glob("*.yaml"):
         text = path.read_text()
         assert "n_resamples: 10000\n    seed: 42\n    confidence_level" not in text, path.name
-        assert "tight: 3.0e-4" not in text, path.name
+        assert "tight: 3.0e-4" not in text and "tight: 0.40" not in text, path.name
+        assert "grid: [0.0, 0.05" not in text, path.name
     assert boot == {"n_resamples": 10000, "seed": 42, "confidence_level": 0.95}
     assert list(budgets.items()) == [("tight", 3.0e-4), ("moderate", 6.62e-4), ("loose", 1.87e-3)]
 
