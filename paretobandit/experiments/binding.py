@@ -76,6 +76,7 @@ class ConfigView:
         return copy.deepcopy(value)
 
     def keys(self) -> Iterable[str]:
+        """Keys of the mapping (reading none of them)."""
         return self._data.keys()
 
 
@@ -158,8 +159,9 @@ class Binding:
         return self.path(self.root["router"]["priors"])
 
     def splits(self, *which: str, given: Mapping[str, Any] | None = None) -> list:
-        """The portfolio's splits (``"val"``, ``"test"``) as loaded by :func:`paretobandit.workbench.inputs.
-        load_split`, unless ``given`` already holds them (a notebook that shows them too)."""
+        """The portfolio's splits (``"val"``, ``"test"``), loaded by
+        :func:`paretobandit.workbench.inputs.load_split` unless ``given`` already holds them (a notebook
+        that shows them too passes its own)."""
         given = dict(given or {})
         missing = [w for w in which if given.get(w) is None]
         if missing:
