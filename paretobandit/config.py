@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 import sys
 from dataclasses import asdict, dataclass, fields
+from types import MappingProxyType
 
+from . import kernels
+from ._validate import as_real, number
 from .errors import ConfigError
+
+__all__ = ["DEFAULT_FORGETTING_FACTOR", "DEFAULT_N_EFF", "DEFAULT_T_ADAPT", "MIN_CAPPED_DECAY",
+           "N_EFF_DECIMALS", "PACER_DEFAULTS", "RouterConfig", "as_real", "n_eff_for_gamma"]
 
 #: Smallest accepted ``γ^staleness_cap``: one capped decay ``g`` must be a normal float with a finite
 #: ``1/g``, so that the lazily scaled inverse (``A⁻¹ = s·M``, ``s /= g``) stays finite (γ = 0.4 with the
@@ -15,28 +19,38 @@ from .errors import ConfigError
 MIN_CAPPED_DECAY = sys.float_info.min  # 2.2e-308, the smallest normal float
 
 
-def as_real(name: str, value, error=ConfigError) -> float | int:
-    """``value`` as a Python ``int`` or ``float`` (NumPy scalars accepted); ``error`` unless real."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise error(f"{name} must be a number, got {value!r} ({type(value).__name__})")
-    if value.__class__ in (int, float):
-        return value
-    return int(value) if isinstance(value, numbers.Integral) else float(value)
+#: Forgetting factor γ of the paper (docs/PROTOCOLS.md §1.8).
+DEFAULT_FORGETTING_FACTOR = 0.997
+#: T_adapt of docs/PROTOCOLS.md §1.6: the prior should be eroded by forgetting within this many steps.
+DEFAULT_T_ADAPT = 500
+#: Decimals n_eff is rounded to (the protocol's 1163.9).
+N_EFF_DECIMALS = 1
 
 
-def _check_number(name: str, value, *, low=None, high=None, low_open=False, high_open=False,
-                  integer=False):
-    """The value as a Python number; :class:`ConfigError` unless finite, within the bounds (and integral)."""
-    value = as_real(name, value)
-    if not math.isfinite(value):
-        raise ConfigError(f"{name} must be finite, got {value!r}")
-    if integer and not isinstance(value, int):
-        raise ConfigError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
-    if low is not None and (value <= low if low_open else value < low):
-        raise ConfigError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
-    if high is not None and (value >= high if high_open else value > high):
-        raise ConfigError(f"{name} must be {'<' if high_open else '<='} {high}, got {value!r}")
-    return value
+def n_eff_for_gamma(gamma: float, t_adapt: float = DEFAULT_T_ADAPT, decimals: int = N_EFF_DECIMALS) -> float:
+    """Prior strength ``n_eff = (γ^(−T) − 1)/(1 − γ)`` rounded to ``decimals`` (γ = 1 ⇒ ``T``).
+
+    docs/PROTOCOLS.md §1.6: the effective sample size that forgetting at rate γ erodes in ``T = t_adapt``
+    steps (:func:`paretobandit.kernels.effective_sample_size`); 1163.9 for γ = 0.997, T = 500.
+    """
+    g = number("gamma", gamma, low=0.0, high=1.0, low_open=True, to_float=True)
+    t = number("t_adapt", t_adapt, low=0.0, low_open=True, to_float=True)
+    return round(kernels.effective_sample_size(g, t), int(decimals))
+
+
+#: n_eff of the shipped warm-up priors: :func:`n_eff_for_gamma` at the defaults (1163.9).
+DEFAULT_N_EFF = n_eff_for_gamma(DEFAULT_FORGETTING_FACTOR, DEFAULT_T_ADAPT)
+
+#: The budget pacer's defaults, keyed by :class:`paretobandit.pacer.BudgetPacer`'s argument names. The
+#: single source of ``conf/pacer/*.yaml``, :func:`paretobandit.experiments.common.parse_pacer` and the
+#: docs (a test checks ``BudgetPacer``, ``sim.PacerParams`` and ``conf/pacer/adaptive.yaml`` against it).
+PACER_DEFAULTS = MappingProxyType({
+    "mode": "adaptive",
+    "eta": 0.05,
+    "ema_alpha": 0.05,
+    "lambda_cap": 5.0,
+    "ceiling_multiplier": 1.0,
+})
 
 
 @dataclass(frozen=True)
@@ -54,7 +68,8 @@ class RouterConfig:
     ridge : float
         Ridge λ₀ of a cold arm (``A = λ₀I``) and of the ridge floor.
     prior_n_effective : float
-        Effective sample size of loaded warm-up priors.
+        Effective sample size of loaded warm-up priors (default :data:`DEFAULT_N_EFF`, derived from γ and
+        T_adapt by :func:`n_eff_for_gamma`).
     v_max : float
         Cap of the staleness variance inflation (``1/max(γ^dt, 1/V_max)``).
     staleness_cap : int
@@ -72,10 +87,10 @@ class RouterConfig:
     """
 
     alpha: float = 0.01
-    forgetting_factor: float = 0.997
+    forgetting_factor: float = DEFAULT_FORGETTING_FACTOR
     cost_penalty: float = 0.3
     ridge: float = 1.0
-    prior_n_effective: float = 1163.9
+    prior_n_effective: float = DEFAULT_N_EFF
     v_max: float = 200.0
     staleness_cap: int = 1000
     ridge_floor: float = 0.1
@@ -101,9 +116,9 @@ class RouterConfig:
             "cost_ceil": {"low": 0.0, "low_open": True},
         }
         for name, kw in bounds.items():  # NumPy scalars are stored as Python numbers
-            object.__setattr__(self, name, _check_number(name, getattr(self, name), **kw))
+            object.__setattr__(self, name, number(name, getattr(self, name), **kw))
         for name, low in integers.items():
-            object.__setattr__(self, name, _check_number(name, getattr(self, name), low=low, integer=True))
+            object.__setattr__(self, name, number(name, getattr(self, name), low=low, integer=True))
         if self.staleness_cap > 10**7:
             raise ConfigError(f"staleness_cap must be <= 10^7 (it sizes a lookup table), "
                               f"got {self.staleness_cap}")
@@ -118,7 +133,7 @@ class RouterConfig:
                 "raise forgetting_factor or lower staleness_cap")
         if self.context_ttl is not None:
             object.__setattr__(self, "context_ttl",
-                               _check_number("context_ttl", self.context_ttl, low=0.0, low_open=True))
+                               number("context_ttl", self.context_ttl, low=0.0, low_open=True))
 
     def to_dict(self) -> dict:
         """Plain-dict form (JSON-able) for persistence and introspection."""

@@ -27,7 +27,8 @@ import numpy as np
 
 from . import kernels
 from ._atomic import atomic_write
-from .errors import ConfigError, DataError, InvalidInputError
+from ._validate import number
+from .errors import DataError, InvalidInputError
 
 __all__ = [
     "DEFAULT_PRIORS_NAME",
@@ -42,7 +43,9 @@ DEFAULT_PRIORS_NAME = "priors_k3_d26.npz"
 
 
 def default_priors_path() -> Path | None:
-    """The copy shipped in the package (``paretobandit/resources/artifacts/priors_k3_d26.npz``,
+    """Where the paper's priors are read from, the one search order of the package (router and experiments).
+
+    The copy shipped in the package (``paretobandit/resources/artifacts/priors_k3_d26.npz``,
     checksum-verified), else ``$PARETOBANDIT_DATA/artifacts/priors_k3_d26.npz`` if it exists, else
     ``<repo>/data/raw/artifacts/priors_k3_d26.npz`` if it exists, else ``None``."""
     from .canonical import artifact_path
@@ -130,7 +133,8 @@ def load_priors(path, n_effective: float | None = None, ridge: float = 1.0):
             raise DataError(f"{sidecar}: metadata must be a JSON object")
     meta = {**meta, "path": str(path)}
     if n_effective is not None:
-        a_off, b_off = kernels.rescale_prior(a_off, b_off, float(n_effective), ridge)
+        n_effective = number("n_effective", n_effective, low=0.0, low_open=True, to_float=True)
+        a_off, b_off = kernels.rescale_prior(a_off, b_off, n_effective, ridge)
     return models, a_off, b_off, meta
 
 
@@ -159,14 +163,7 @@ def save_priors(path, models: Sequence[str], A, b, meta: Mapping | None = None) 
 
 
 def _check_plasticity(plasticity) -> float:
-    if (
-        isinstance(plasticity, bool)
-        or not isinstance(plasticity, (int, float))
-        or not np.isfinite(plasticity)
-        or plasticity <= 0
-    ):
-        raise ConfigError(f"plasticity must be a finite number > 0, got {plasticity!r}")
-    return float(plasticity)
+    return number("plasticity", plasticity, low=0.0, low_open=True, to_float=True)
 
 
 def _from_arrays(X, R, models, plasticity):

@@ -66,6 +66,16 @@ _F64 = np.dtype(np.float64)
 _INF = math.inf
 
 
+class _Unset:
+    """Sentinel of :meth:`BanditRouter.create`'s config keywords: "not passed" (``None`` is a value)."""
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_UNSET = _Unset()
+
+
 @dataclass(slots=True)
 class RoutingLog:
     """What :meth:`BanditRouter.route` decided and why.
@@ -227,10 +237,10 @@ class BanditRouter(RouterStateMixin):
         model_registry=None,
         feature_service=None,
         priors="auto",
-        prior_n_effective=1163.9,
-        alpha=0.01,
-        forgetting_factor=0.997,
-        cost_penalty=0.3,
+        prior_n_effective=_UNSET,
+        alpha=_UNSET,
+        forgetting_factor=_UNSET,
+        cost_penalty=_UNSET,
         budget=None,
         context_store=None,
         seed=None,
@@ -257,8 +267,9 @@ class BanditRouter(RouterStateMixin):
             start); ``"warmup"``: the same file, but missing or mismatched is an error; ``"none"``: cold
             start; a path: that file (mismatch is an error). Arms absent from the prior start cold.
         prior_n_effective, alpha, forgetting_factor, cost_penalty : float
-            See :class:`RouterConfig`. With ``config`` given, these override it only where they differ from
-            the :class:`RouterConfig` defaults.
+            See :class:`RouterConfig` (defaults: its field defaults). A keyword passed explicitly always
+            wins, also over ``config`` and also when it equals the default; an omitted one keeps
+            ``config``'s value (or the :class:`RouterConfig` default without ``config``).
         budget : float or Pacer, optional
             Target mean $ per request (→ an adaptive :class:`BudgetPacer`, or ``pacer``'s), or a pacer
             plug-in. ``None``: no pacing.
@@ -320,12 +331,12 @@ class BanditRouter(RouterStateMixin):
 
     @staticmethod
     def _resolve_config(config, **overrides) -> RouterConfig:
+        """``config`` (or the defaults) with every explicitly passed keyword (not :data:`_UNSET`) applied."""
+        changes = {k: v for k, v in overrides.items() if v is not _UNSET}
         if config is None:
-            return RouterConfig(**overrides)
+            return RouterConfig(**changes)
         if not isinstance(config, RouterConfig):
             raise ConfigError(f"config must be a RouterConfig, got {type(config).__name__}")
-        defaults = RouterConfig()
-        changes = {k: v for k, v in overrides.items() if v != getattr(defaults, k)}
         return config.replace(**changes) if changes else config
 
     @staticmethod

@@ -17,7 +17,11 @@ CATALOGS = [wconfig.REPO_ROOT / "data" / "raw" / "models",
             wconfig.REPO_ROOT.parent / "shared" / "data" / "models"]
 
 
-def test_presets_exist():
+def test_presets_are_the_notebooks():
+    """One preset per experiment notebook (notebooks/NN_<name>.ipynb), and nothing else."""
+    folder = wconfig.REPO_ROOT / "notebooks"
+    notebooks = sorted(p.stem.split("_", 1)[1] for p in folder.glob("[0-9]*_*.ipynb"))
+    assert EXPERIMENTS == notebooks
     assert {"features", "budget_pacing"} <= set(EXPERIMENTS)
 
 
@@ -38,13 +42,20 @@ def test_every_preset_composes_and_resolves(name, scale):
 
 @pytest.mark.parametrize("group", ["router", "pacer", "portfolio", "data", "scale"])
 def test_every_group_option_composes(group):
-    for option in sorted(p.stem for p in (wconfig.CONF_DIR / group).glob("*.yaml")):
+    options = sorted(p.stem for p in (wconfig.CONF_DIR / group).glob("*.yaml"))
+    assert options
+    chosen = {}
+    for option in options:
         cfg = wconfig.compose([f"{group}={option}", "experiment=budget_pacing"])
-        OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+        chosen[option] = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)[group]
+    # every option of a group says something different (no dead copy of another option)
+    texts = [json.dumps(v, sort_keys=True) for v in chosen.values()]
+    assert len(set(texts)) == len(texts), chosen
 
 
 def test_compose_is_repeatable_and_cwd_independent(tmp_path, monkeypatch):
     first = wconfig.to_yaml(wconfig.compose(["experiment=budget_pacing"]))
+    assert "seed_offset: 3000" in first and f"root: {wconfig.REPO_ROOT}" in first
     monkeypatch.chdir(tmp_path)
     assert wconfig.to_yaml(wconfig.compose(["experiment=budget_pacing"])) == first
 
@@ -60,7 +71,7 @@ def test_paper_defaults():
     assert dict(cfg.router.params) == {
         "alpha": 0.01, "forgetting_factor": 0.997, "prior_n_effective": 1163.9, "cost_penalty": 0.0,
         "ridge": 1.0, "v_max": 200.0, "staleness_cap": 1000, "ridge_floor": 0.1}
-    assert dict(cfg.pacer) == {"mode": "adaptive", "eta": 0.05, "ema": 0.05, "lambda_cap": 5.0,
+    assert dict(cfg.pacer) == {"mode": "adaptive", "eta": 0.05, "ema_alpha": 0.05, "lambda_cap": 5.0,
                                "ceiling_multiplier": 1.0}
     exp = cfg.experiment
     assert (exp.seed_offset, exp.n_budgets, exp.budgets) == (3000, 7, None)
@@ -70,11 +81,13 @@ def test_paper_defaults():
     assert tabula.router.params.alpha == 0.05 and tabula.router.priors is None
 
 
-def test_router_params_are_router_config_fields():
+@pytest.mark.parametrize("router", ["default", "tabula_rasa"])
+def test_router_params_are_router_config_fields(router):
     from paretobandit.config import RouterConfig
 
-    cfg = wconfig.compose(["experiment=budget_pacing"])
-    RouterConfig(**OmegaConf.to_container(cfg.router.params))
+    params = OmegaConf.to_container(wconfig.compose([f"router={router}"]).router.params)
+    built = RouterConfig.from_dict(params)  # unknown keys are an error
+    assert {k: getattr(built, k) for k in params} == params
 
 
 @pytest.mark.parametrize("k", [3, 4])
@@ -95,7 +108,11 @@ def test_portfolio_matches_catalog(k):
 @pytest.mark.parametrize("scale", SCALES)
 def test_dependencies_form_a_dag(scale):
     order = dag_order(load_experiments(scale=scale))
+    assert sorted(order) == EXPERIMENTS
     assert order.index("features") < order.index("budget_pacing")
+    for name in EXPERIMENTS:
+        for dep in wconfig.compose([f"experiment={name}"]).experiment.depends_on:
+            assert order.index(dep) < order.index(name), (dep, name)
 
 
 def test_scales_keep_ci_results_apart():

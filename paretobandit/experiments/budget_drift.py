@@ -25,7 +25,7 @@ from ..errors import ConfigError
 from .common import as_price_array
 from .phased import PhaseShift, run_phased_variants
 
-__all__ = ["DRIFT_CONDITIONS", "drift_shift", "run_budget_drift"]
+__all__ = ["DRIFT_CONDITIONS", "drift_shift", "run_budget_drift", "run_from_config"]
 
 DRIFT_CONDITIONS = ("naive", "recalibrated", "forgetting", "paretobandit", "unconstrained")
 
@@ -56,3 +56,26 @@ def run_budget_drift(*, models, prices, drift_model: str = "google/gemini-2.5-pr
                               experiment="budget_drift", **kwargs)
     out["drift_model"] = str(drift_model)
     return out
+
+
+#: ``experiment`` keys read after the run (summaries), not by :func:`run_budget_drift`.
+REPORT_KEYS = ("bootstrap", "tolerance")
+
+
+def run_from_config(cfg, *, val=None, test=None) -> dict:
+    """:func:`run_budget_drift` with every argument taken from the composed config ``cfg``
+    (``val`` / ``test`` loaded when not given); :class:`~paretobandit.errors.ConfigError` for a missing
+    or unread ``experiment`` key."""
+    from .binding import Binding
+    from .phased import phased_kwargs
+
+    b = Binding(cfg, "budget_drift", REPORT_KEYS)
+    exp = b.experiment
+    val, test = b.splits("val", "test", given={"val": val, "test": test})
+    refit = exp["refit"]
+    kwargs = dict(models=val.models, drift_model=exp["drift"]["model"],
+                  new_price=(exp["drift"]["input_cost_per_m"], exp["drift"]["output_cost_per_m"]),
+                  refit_seeds=list(range(refit["seed_offset"], refit["seed_offset"] + refit["n_seeds"])),
+                  **phased_kwargs(b))
+    b.check()
+    return run_budget_drift(**b.table_kwargs(val, test), **kwargs)

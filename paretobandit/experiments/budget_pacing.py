@@ -23,7 +23,7 @@ from ..errors import ConfigError, DimensionMismatchError, InvalidInputError
 from ..sim import simulate, warmup_test_streams
 from .common import as_price_array, parse_pacer, parse_seeds, prepare_tables, resolve_priors, summarise
 
-__all__ = ["default_budgets", "reference_points", "router_config", "run_budget_pacing"]
+__all__ = ["default_budgets", "reference_points", "router_config", "run_budget_pacing", "run_from_config"]
 
 
 def default_budgets(costs_val, n: int = 7) -> np.ndarray:
@@ -218,3 +218,29 @@ def reference_points(rewards_test, costs_test, models: Sequence[str], seeds) -> 
                    "share": {m: float((oracle_arm == j).mean()) for j, m in enumerate(models)}},
     }
 
+
+#: ``experiment`` keys read after the run (summaries, figures), not by :func:`run_budget_pacing`.
+REPORT_KEYS = ("bootstrap", "named_budgets")
+
+
+def run_from_config(cfg, *, val=None, test=None) -> dict:
+    """:func:`run_budget_pacing` with every argument taken from the composed config ``cfg``.
+
+    ``val`` / ``test`` are the portfolio's splits (:func:`paretobandit.workbench.inputs.load_split`),
+    loaded here when not given. Raises :class:`~paretobandit.errors.ConfigError` for a missing key or an
+    ``experiment`` key that nothing reads.
+    """
+    from .binding import Binding
+
+    b = Binding(cfg, "budget_pacing", REPORT_KEYS)
+    exp = b.experiment
+    val, test = b.splits("val", "test", given={"val": val, "test": test})
+    budgets = exp.get("budgets")
+    n_budgets = exp["n_budgets"]
+    kwargs = dict(models=val.models, prices=b.prices(),
+                  budgets=list(budgets) if budgets is not None else default_budgets(val.costs, n_budgets),
+                  seeds=b.seeds(), router_params=b.router_params(), pacer_params=b.pacer_params(),
+                  priors=b.priors(), n_resamples=exp["bootstrap"]["n_resamples"],
+                  ci_seed=exp["bootstrap"]["seed"])
+    b.check()
+    return run_budget_pacing(**b.table_kwargs(val, test), **kwargs)

@@ -20,7 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import integer, number
+from ..config import DEFAULT_N_EFF as _DEFAULT_N_EFF
+from ..config import PACER_DEFAULTS
 from ..errors import ConfigError, DataError, DimensionMismatchError, InvalidInputError
+from ..priors import DEFAULT_PRIORS_NAME, default_priors_path
 from ..sim import PacerParams, Priors
 
 __all__ = [
@@ -43,53 +47,27 @@ __all__ = [
     "summarise",
 ]
 
-#: docs/PROTOCOLS.md §1.6: n_eff = (γ^(−500) − 1)/(1 − γ) at γ = 0.997.
-DEFAULT_N_EFF = 1163.9
-PRIORS_FILE = "priors_k3_d26.npz"
+#: n_eff = (γ^(−500) − 1)/(1 − γ) at γ = 0.997 (:func:`paretobandit.config.n_eff_for_gamma`).
+DEFAULT_N_EFF = _DEFAULT_N_EFF
+PRIORS_FILE = DEFAULT_PRIORS_NAME
 
 
 def make_seeds(offset: int, n_seeds: int) -> list[int]:
     """Seeds ``offset + i`` for ``i < n_seeds`` (docs/PROTOCOLS.md §2)."""
-    for name, v in (("offset", offset), ("n_seeds", n_seeds)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-            raise ConfigError(f"{name} must be a non-negative integer, got {v!r}")
-    if n_seeds == 0:
-        raise ConfigError("n_seeds must be >= 1")
-    return [int(offset) + i for i in range(int(n_seeds))]
+    offset = integer("offset", offset, low=0)
+    n_seeds = integer("n_seeds", n_seeds, low=1)
+    return [offset + i for i in range(n_seeds)]
 
 
 # ------------------------------------------------------------------------------------- priors
-def default_priors_path() -> Path:
-    """Locate ``priors_k3_d26.npz``: the package's copy (:func:`paretobandit.canonical.artifact_path`),
-    else ``data/raw/artifacts`` of the repo, else the reference data folder."""
-    from ..canonical import artifact_path
-
-    packaged = artifact_path(PRIORS_FILE)
-    if packaged is not None:
-        return packaged
-    candidates = []
-    try:
-        from .. import data as _data
-
-        candidates.append(_data.data_root() / "artifacts" / PRIORS_FILE)
-        src = _data.source_root()
-        if src is not None:
-            candidates.append(Path(src) / "artifacts" / PRIORS_FILE)
-    except (ImportError, AttributeError, DataError):  # pragma: no cover - data module absent
-        pass
-    env = os.environ.get("PARETOBANDIT_DATA")
-    if env:
-        candidates.append(Path(env) / "artifacts" / PRIORS_FILE)
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise DataError(f"{PRIORS_FILE} not found (looked in {[str(c) for c in candidates]}); "
-                    "run `paretobandit data fetch` or set PARETOBANDIT_DATA")
-
-
 def load_prior_arrays(path: str | os.PathLike | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Read ``(models, A_off (K,d,d), b_off (K,d))`` from a priors ``.npz`` (no pickle)."""
-    p = Path(path) if path is not None else default_priors_path()
+    if path is None:
+        path = default_priors_path()
+        if path is None:
+            raise DataError(f"{PRIORS_FILE} not found; run `paretobandit data fetch` or set "
+                            "PARETOBANDIT_DATA")
+    p = Path(path)
     try:
         with np.load(p, allow_pickle=False) as z:
             models = [str(m) for m in z["models"].tolist()]
@@ -233,9 +211,10 @@ def parse_budgets(budgets: Mapping[str, float]) -> dict[str, float]:
     Raises :class:`~paretobandit.errors.ConfigError` for an empty mapping or a non-positive /
     non-finite value.
     """
-    out = {str(n): float(b) for n, b in budgets.items()}
-    if not out or any(not np.isfinite(b) or b <= 0 for b in out.values()):
-        raise ConfigError(f"budgets must be positive numbers, got {out}")
+    out = {str(n): number(f"budget {n!r}", b, low=0.0, low_open=True, to_float=True)
+           for n, b in budgets.items()}
+    if not out:
+        raise ConfigError("budgets must name at least one budget")
     return out
 
 
@@ -248,10 +227,20 @@ def parse_seeds(seeds, *, required: bool = True) -> list[int]:
 
 
 def parse_pacer(pacer_params: Mapping | None) -> tuple[str, PacerParams]:
-    """``(mode, PacerParams)`` from experiment pacer settings; ``mode`` defaults to ``"adaptive"``."""
+    """``(mode, PacerParams)`` from pacer settings keyed like :class:`~paretobandit.pacer.BudgetPacer`'s
+    arguments (``conf/pacer``); missing keys take :data:`paretobandit.config.PACER_DEFAULTS`. ``ema`` is
+    accepted for ``ema_alpha`` (older configs); giving both is an error."""
     params = dict(pacer_params or {})
-    mode = str(params.pop("mode", "adaptive"))
-    return mode, PacerParams.from_dict(params)
+    if "ema" in params:
+        if "ema_alpha" in params:
+            raise ConfigError("pacer: give ema_alpha or its old name ema, not both")
+        params["ema_alpha"] = params.pop("ema")
+    unknown = sorted(set(params) - set(PACER_DEFAULTS))
+    if unknown:
+        raise ConfigError(f"unknown pacer parameter(s) {unknown}; known: {sorted(PACER_DEFAULTS)}")
+    params = {**PACER_DEFAULTS, **params}
+    mode = str(params.pop("mode"))
+    return mode, PacerParams(**params)
 
 
 # ------------------------------------------------------------------------------------- statistics

@@ -35,7 +35,9 @@ from ..kernels import blended_price, normalised_cost
 from .common import as_price_array
 
 __all__ = ["CostTable", "analyse_portfolio", "cost_distribution", "full_order_match", "load_cost_tables",
-           "log_separation", "pairwise_order", "run_cost_heuristic", "shared_subset", "spearman_table"]
+           "log_separation", "pairwise_order", "run_cost_heuristic", "shared_subset", "spearman_table",
+    "run_from_config",
+]
 
 
 @dataclass(frozen=True)
@@ -238,3 +240,23 @@ def load_cost_tables(specs: Mapping[str, Mapping], max_rows: int | None = None) 
         out[str(name)] = CostTable(str(name), models, prices, tuple(table.prompts[rows]),
                                    np.asarray(table.costs[rows], dtype=float))
     return out
+
+
+#: ``experiment`` keys read after the run (summaries), not by :func:`run_cost_heuristic`.
+REPORT_KEYS = ("shorts", "production_cost_penalty", "range_portfolio", "flash_portfolio")
+
+
+def run_from_config(cfg, *, tables: Mapping[str, CostTable] | None = None) -> dict:
+    """:func:`run_cost_heuristic` with every argument taken from the composed config ``cfg``; the cost
+    tables (:func:`load_cost_tables`) are loaded when not given. :class:`~paretobandit.errors.ConfigError`
+    for a missing or unread ``experiment`` key."""
+    from .binding import Binding
+
+    b = Binding(cfg, "cost_heuristic", REPORT_KEYS)
+    exp = b.experiment
+    portfolios, max_rows = exp.plain("portfolios"), exp.get("max_rows")
+    if tables is None:
+        tables = load_cost_tables(portfolios, max_rows=max_rows)
+    kwargs = dict(floor=exp["cost_floor"], ceil=exp["cost_ceil"], z=exp["wilson_z"], align_to=exp["align_to"])
+    b.check()
+    return run_cost_heuristic(tables, **kwargs)

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import kernels
+from ..config import n_eff_for_gamma
 from ..errors import ConfigError, DimensionMismatchError, InvalidInputError
 from ..sim import RewardTransform, simulate, warmup_test_streams
 from .budget_pacing import router_config
@@ -55,6 +55,7 @@ __all__ = [
     "n_eff_for_gamma",
     "pareto_front",
     "run_hyperparameter_sweep",
+    "run_from_config",
 ]
 
 #: The two variants of §A1 (``True`` = warm-up priors with derived n_eff).
@@ -62,14 +63,6 @@ VARIANTS = {"paretobandit": True, "tabula_rasa": False}
 
 
 # ------------------------------------------------------------------------------------- pure functions
-def n_eff_for_gamma(gamma: float, t_adapt: float = 500.0, decimals: int = 1) -> float:
-    """``n_eff = (γ^(−T) − 1)/(1 − γ)`` rounded to ``decimals`` (γ = 1 ⇒ T); kernels.effective_sample_size."""
-    g = float(gamma)
-    if not 0.0 < g <= 1.0 or not np.isfinite(t_adapt) or t_adapt <= 0:
-        raise ConfigError(f"n_eff needs 0 < gamma <= 1 and t_adapt > 0, got {gamma!r}, {t_adapt!r}")
-    return round(kernels.effective_sample_size(g, float(t_adapt)), int(decimals))
-
-
 def log_budget_auc(rewards, budgets) -> np.ndarray:
     """Extra metric: normalised trapezoid of reward over ln(budget); ``rewards`` (..., n_budgets)."""
     b = np.asarray(budgets, dtype=float)
@@ -620,3 +613,33 @@ def run_hyperparameter_sweep(
         "variants": out_variants,
         "t_adapt_sensitivity": sensitivity,
     }
+
+
+#: ``experiment`` keys read after the run (summaries), not by :func:`run_hyperparameter_sweep`.
+REPORT_KEYS = ("paper_knee", "normal_ci_z")
+
+
+def run_from_config(cfg, *, val=None, test=None) -> dict:
+    """:func:`run_hyperparameter_sweep` with every argument taken from the composed config ``cfg``
+    (``val`` / ``test`` loaded when not given); :class:`~paretobandit.errors.ConfigError` for a missing
+    or unread ``experiment`` key."""
+    from .binding import Binding
+
+    b = Binding(cfg, "hyperparameter_sweep", REPORT_KEYS)
+    exp = b.experiment
+    val, test = b.splits("val", "test", given={"val": val, "test": test})
+    boot = exp["knee_bootstrap"]
+    kwargs = dict(models=val.models, prices=b.prices(), alphas=exp["alphas"], gammas=exp["gammas"],
+                  budget_targets=exp["budget_targets"], named_budgets=exp.plain("named_budgets"),
+                  seed_offsets=exp.plain("seed_offsets"), n_seeds=exp["n_seeds"],
+                  failure_model=exp["failure_model"], failure_reward=exp["failure_reward"],
+                  sensitivity_failure_reward=exp["sensitivity_failure_reward"],
+                  sensitivity_principled=exp["sensitivity_principled"], t_adapt=exp["t_adapt"],
+                  t_adapt_grid=exp["t_adapt_grid"], n_eff_decimals=exp["n_eff_decimals"],
+                  burnin_divisor=exp["burnin_divisor"], variants=exp["variants"],
+                  bootstrap_resamples=boot["n_resamples"], bootstrap_seed=boot["seed"],
+                  gamma_step=boot["gamma_step"], router_params=b.router_params(),
+                  pacer_params=b.pacer_params(), priors=b.priors(), chunk_size=exp["chunk_size"],
+                  n_jobs=exp["n_jobs"])
+    b.check()
+    return run_hyperparameter_sweep(**b.table_kwargs(val, test), **kwargs)

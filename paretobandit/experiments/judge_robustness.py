@@ -45,6 +45,7 @@ __all__ = [
     "regret_statistics",
     "run_cross_judge_regret",
     "run_judge_robustness",
+    "run_from_config",
 ]
 
 JUDGES = ("r1", "gpt_mini", "claude")
@@ -482,3 +483,32 @@ def run_judge_robustness(
         tables, features, prices=prices, seeds=seeds, budgets=budgets, judges=judges, **regret_kwargs
     )
     return {"agreement": agreement, "regret": regret}
+
+
+#: ``experiment`` keys read after the run (summaries), not by :func:`run_judge_robustness`.
+REPORT_KEYS = ("shorts",)
+
+
+def run_from_config(cfg, *, tables=None, features=None) -> dict:
+    """:func:`run_judge_robustness` with every argument taken from the composed config ``cfg``; the
+    judge tables and features (:func:`load_judge_tables`, :func:`load_judge_features`) are loaded when
+    not given. :class:`~paretobandit.errors.ConfigError` for a missing or unread ``experiment`` key."""
+    from .binding import Binding
+
+    b = Binding(cfg, "judge_robustness", REPORT_KEYS)
+    exp = b.experiment
+    pattern, splits, max_rows = exp["file_pattern"], exp["splits"], exp.get("max_rows")
+    judges = exp["judges"]
+    if tables is None:
+        tables = load_judge_tables(pattern, judges=judges, splits=splits, models=b.models(),
+                                   max_rows=max_rows)
+    if features is None:
+        features = load_judge_features(pattern, judge=exp["reference"], splits=splits, max_rows=max_rows)
+    kwargs = dict(prices=b.prices(), seeds=b.seeds(), budgets=exp.plain("budgets"), judges=judges,
+                  reference=exp["reference"], gap_bins=exp["gap_bins"],
+                  actionable_margin=exp["actionable_margin"], alpha=exp["alpha"],
+                  bootstrap=exp.plain("bootstrap"), tabula_rasa=exp.plain("tabula_rasa"),
+                  router_params=b.router_params(), pacer_params=b.pacer_params(),
+                  tiebreak_offset=exp["tiebreak_offset"], test_order_offset=exp["test_order_offset"])
+    b.check()
+    return run_judge_robustness(tables, features, **kwargs)

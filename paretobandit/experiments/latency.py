@@ -44,6 +44,7 @@ __all__ = [
     "run_e2e_benchmark",
     "synthetic_workload",
     "time_cycles",
+    "run_from_config",
 ]
 
 PCTS = (50, 95, 99)
@@ -449,3 +450,36 @@ def inference_overhead(path: str | Path | None, e2e_total_p50_ms: float, *, n_re
         entry["routing_pct"] = 100.0 * e2e_total_p50_ms / entry["total_ms_mean"]
         rows.append(entry)
     return {"source": str(path), "rows": rows}
+
+
+#: ``experiment`` keys the notebook reads itself (none beyond the workbench's).
+REPORT_KEYS = ()
+
+
+def run_from_config(cfg) -> dict[str, Any]:
+    """§A7.1–§A7.3 with every argument taken from the composed config ``cfg``.
+
+    Returns ``{"micro": micro_benchmark(...), "e2e": run_e2e_benchmark(...), "inference":
+    inference_overhead(...)}`` (``inference`` is ``None`` without ``experiment.inference_file``).
+    :class:`~paretobandit.errors.ConfigError` for a missing or unread ``experiment`` key.
+    """
+    from .binding import Binding
+
+    b = Binding(cfg, "latency", REPORT_KEYS)
+    exp = b.experiment
+    m, e = exp["micro"], exp["e2e"]
+    micro_kwargs = dict(dims=m["dims"], rounds=m["rounds"], warmup=m["warmup"], seed=m["seed"],
+                        registry=m.plain("registry"), router_params=m.plain("router"),
+                        baseline_alpha=m["baseline_alpha"], reduced=m.plain("reduced"),
+                        blas_threads=exp["blas_threads"])
+    e2e_kwargs = dict(warmup_iters=e["warmup_iters"], timed_iters=e["timed_iters"],
+                      router_params=e.plain("router"), pca_path=b.path(e["pca_path"]),
+                      torch_threads=e["torch_threads"])
+    prompts = e["prompts"]
+    inference_file = b.path(exp.get("inference_file"))
+    boot = {"n_resamples": exp["bootstrap"]["n_resamples"], "seed": exp["bootstrap"]["seed"]}
+    b.check()
+    micro = micro_benchmark(**micro_kwargs)
+    e2e = run_e2e_benchmark(prompts, **e2e_kwargs)
+    inference = inference_overhead(inference_file, e2e["total_p50_ms"], **boot)
+    return {"micro": micro, "e2e": e2e, "inference": inference}

@@ -50,7 +50,9 @@ from .budget_pacing import router_config
 from .common import as_price_array, parse_pacer, parse_seeds, resolve_priors, stack_tables
 
 __all__ = ["PAPER_VARIANT", "SCENARIOS", "Scenario", "adoption_steps", "rolling_share", "run_onboarding",
-           "scenario_events", "scenarios_from_config", "variants_from_config"]
+           "scenario_events", "scenarios_from_config", "variants_from_config",
+    "run_from_config",
+]
 
 
 # ------------------------------------------------------------------------------------- scenarios
@@ -508,3 +510,36 @@ def run_onboarding(*, features_val, rewards_val, costs_val, features_test, rewar
         "trace": {"every": int(trace_every), "window": int(trace_window), "p1_steps": int(pre)},
         "cells": cells,
     }
+
+
+#: ``experiment`` keys read after the run (summaries), not by :func:`run_onboarding`.
+REPORT_KEYS = ("bootstrap",)
+
+
+def run_from_config(cfg, *, val=None, test=None) -> dict:
+    """:func:`run_onboarding` with every argument taken from the composed config ``cfg``.
+
+    ``val`` / ``test`` default to :func:`paretobandit.workbench.report_onboarding.load_onboarding_splits`
+    (P1 on the K = 3 val table, P2 on test_k4); :class:`~paretobandit.errors.ConfigError` for a missing
+    or unread ``experiment`` key.
+    """
+    from .binding import Binding
+
+    b = Binding(cfg, "onboarding", REPORT_KEYS)
+    exp = b.experiment
+    if val is None or test is None:
+        from ..workbench.report_onboarding import load_onboarding_splits
+
+        val, test = load_onboarding_splits(b.omegaconf())
+    scenarios = scenarios_from_config(exp.plain("scenarios"))
+    adoption, traces = exp["adoption"], exp["traces"]
+    kwargs = dict(models=test.models, prices=b.prices(as_tuples=True), new_model=exp["new_model"],
+                  budgets=exp.plain("budgets"), scenarios=scenarios, seeds=b.seeds(),
+                  variants=variants_from_config(exp.plain("variants"), scenarios),
+                  router_params=b.router_params(), pacer_params=b.pacer_params(), priors=b.priors(),
+                  n_forced=exp["n_forced"], window=adoption["window"], threshold=adoption["threshold"],
+                  sustain=adoption["sustain"], last_steps=adoption["last_steps"], trace_every=traces["every"],
+                  trace_window=traces["window"], trace_p1_steps=traces["p1_steps"],
+                  index_base=adoption["index_base"])
+    b.check()
+    return run_onboarding(**b.table_kwargs(val, test), **kwargs)

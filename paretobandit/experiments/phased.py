@@ -64,7 +64,9 @@ from .conditions import (
 )
 
 __all__ = ["PhaseShift", "effective_phase_length", "phase_bounds", "run_phased", "run_phased_variants",
-           "three_phase_trial_streams", "windowed_mean"]
+           "three_phase_trial_streams", "windowed_mean",
+    "phased_kwargs",
+]
 
 N_PHASES = 3
 
@@ -452,3 +454,19 @@ def run_phased_variants(*, conditions: Sequence[str], penalty_mode: str = "stati
         for mode in variants:
             out["variants"][mode] = run_phased(conditions=static_conds, penalty_mode=mode, **kwargs)
     return out
+
+
+def phased_kwargs(binding) -> dict:
+    """Keyword arguments shared by the three-phase experiments (Exp 02, Exp 03), read from the config
+    through a :class:`~paretobandit.experiments.binding.Binding`: everything but the tables, ``models``,
+    the phase-shift scenario and ``refit_seeds``."""
+    exp = binding.experiment
+    fit = exp["lambda_fit"]
+    return dict(prices=binding.prices(), budgets=exp.plain("budgets"), seeds=binding.seeds(),
+                conditions=exp.plain("conditions"), phase_length=exp["phase_length"],
+                phase_seed=exp["phase_seed"], router_params=binding.router_params(),
+                pacer_params=binding.pacer_params(), priors=binding.priors(), lambda_grid=fit["grid"],
+                fit_seeds=list(range(fit["seed_offset"], fit["seed_offset"] + fit["n_seeds"])),
+                penalty_mode=exp["penalty_mode"], static_penalty=exp.plain("static_penalty"),
+                variants=exp.plain("variants"), window=exp["window"], late_steps=exp["late_steps"],
+                trace_stride=exp["trace_stride"])

@@ -47,7 +47,8 @@ from .budget_pacing import router_config
 from .common import align_priors, as_price_array, parse_seeds
 from .warmup_ablation import cold_start_streams, condition_stats, eval_table, oracle_rewards, trial_metrics
 
-__all__ = ["BASELINES", "PRIOR_LEVELS", "analyse_prior_mismatch", "load_prior_levels", "run_prior_mismatch"]
+__all__ = ["BASELINES", "PRIOR_LEVELS", "analyse_prior_mismatch", "load_prior_levels", "run_from_config",
+           "run_prior_mismatch"]
 
 PRIOR_LEVELS = ("calibrated", "random_1680", "mmlu_only", "gsm8k_only", "inverted")
 BASELINES = ("tabula_rasa", "tabula_rasa_matched")
@@ -305,3 +306,24 @@ def analyse_prior_mismatch(
         "tr_median": tr_med,
         "non_inverted_sd_range": [min(sds), max(sds)] if sds else None,
     }
+
+
+#: ``experiment`` keys read after the run (summaries), not by :func:`run_prior_mismatch`.
+REPORT_KEYS = ("bootstrap", "catastrophic_factor", "catastrophic_reference", "headline_baseline")
+
+
+def run_from_config(cfg, *, test=None) -> dict:
+    """:func:`run_prior_mismatch` with every argument taken from the composed config ``cfg`` (``test``
+    loaded when not given; the prior levels read from ``experiment.priors``);
+    :class:`~paretobandit.errors.ConfigError` for a missing or unread ``experiment`` key."""
+    from .binding import Binding
+
+    b = Binding(cfg, "prior_mismatch", REPORT_KEYS)
+    exp = b.experiment
+    (test,) = b.splits("test", given={"test": test})
+    levels = load_prior_levels({k: b.path(v) for k, v in exp.plain("priors").items()}, test.models)
+    kwargs = dict(models=test.models, prices=b.prices(), seeds=b.seeds(), prior_levels=levels,
+                  n_effs=exp["n_effs"], alpha=exp["alpha"], gamma=exp["gamma"],
+                  baselines=exp.plain("baselines"), router_params=b.router_params(), r_at=exp["r_at"])
+    b.check()
+    return run_prior_mismatch(**b.table_kwargs(test=test), **kwargs)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from ..errors import ConfigError
 from .phased import PhaseShift, run_phased_variants
 
-__all__ = ["DEGRADATION_CONDITIONS", "degradation_shift", "run_quality_degradation"]
+__all__ = ["DEGRADATION_CONDITIONS", "degradation_shift", "run_quality_degradation", "run_from_config"]
 
 DEGRADATION_CONDITIONS = ("naive", "forgetting", "paretobandit", "unconstrained")
 
@@ -41,3 +41,23 @@ def run_quality_degradation(*, models, degraded_model: str = "mistralai/mistral-
                               experiment="quality_degradation", **kwargs)
     out["degraded_model"] = str(degraded_model)
     return out
+
+
+#: ``experiment`` keys read after the run (summaries), not by :func:`run_quality_degradation`.
+REPORT_KEYS = ("bootstrap", "tolerance")
+
+
+def run_from_config(cfg, *, val=None, test=None) -> dict:
+    """:func:`run_quality_degradation` with every argument taken from the composed config ``cfg``
+    (``val`` / ``test`` loaded when not given); :class:`~paretobandit.errors.ConfigError` for a missing
+    or unread ``experiment`` key."""
+    from .binding import Binding
+    from .phased import phased_kwargs
+
+    b = Binding(cfg, "quality_degradation", REPORT_KEYS)
+    exp = b.experiment
+    val, test = b.splits("val", "test", given={"val": val, "test": test})
+    kwargs = dict(models=val.models, degraded_model=exp["degradation"]["model"],
+                  degraded_reward=exp["degradation"]["reward"], **phased_kwargs(b))
+    b.check()
+    return run_quality_degradation(**b.table_kwargs(val, test), **kwargs)

@@ -35,7 +35,7 @@ from .budget_pacing import router_config
 from .common import as_price_array, parse_pacer, parse_seeds, prepare_tables, resolve_priors
 from .phased import effective_phase_length, three_phase_trial_streams, windowed_mean
 
-__all__ = ["DEFAULT_LEVELS", "degradation_delta", "recovery_phases", "run_recovery_limit"]
+__all__ = ["DEFAULT_LEVELS", "degradation_delta", "recovery_phases", "run_recovery_limit", "run_from_config"]
 
 #: §A6: the 11 failure levels f.
 DEFAULT_LEVELS = (0.05, 0.10, 0.20, 0.30, 0.40, 0.50, 0.60, 0.70, 0.75, 0.80, 0.85)
@@ -224,3 +224,25 @@ def run_recovery_limit(
         "delta_ncost": float(ncost[arm] - ncost.min()),
         "runs": runs,
     }
+
+
+#: ``experiment`` keys read after the run (summaries), not by :func:`run_recovery_limit`.
+REPORT_KEYS = ("bootstrap", "threshold", "bound_level", "budget_name")
+
+
+def run_from_config(cfg, *, val=None, test=None) -> dict:
+    """:func:`run_recovery_limit` with every argument taken from the composed config ``cfg``
+    (``val`` / ``test`` loaded when not given); :class:`~paretobandit.errors.ConfigError` for a missing
+    or unread ``experiment`` key."""
+    from .binding import Binding
+
+    b = Binding(cfg, "recovery_limit", REPORT_KEYS)
+    exp = b.experiment
+    val, test = b.splits("val", "test", given={"val": val, "test": test})
+    kwargs = dict(models=val.models, prices=b.prices(), budget=exp["budget"], seeds=b.seeds(),
+                  degraded_model=exp["degraded_model"], levels=exp["levels"],
+                  phase_length=exp["phase_length"], phase_seed=exp["phase_seed"],
+                  router_params=b.router_params(), pacer_params=b.pacer_params(), priors=b.priors(),
+                  window=exp["window"], trace_every=exp["trace_every"])
+    b.check()
+    return run_recovery_limit(**b.table_kwargs(val, test), **kwargs)

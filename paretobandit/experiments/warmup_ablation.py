@@ -52,6 +52,7 @@ __all__ = [
     "eval_table",
     "trial_metrics",
     "window_shares",
+    "run_from_config",
 ]
 
 LEARNERS = ("paretobandit", "tabula_rasa")
@@ -355,3 +356,25 @@ def analyse_warmup_ablation(
         for regime, adj in zip(regimes, stats.holm([tests[g][key] for g in regimes]), strict=True):
             tests[regime][out] = adj
     return {"conditions": conditions, "tests": tests, "bonferroni_level": level}
+
+
+#: ``experiment`` keys read after the run (summaries), not by :func:`run_warmup_ablation`.
+REPORT_KEYS = ("bootstrap", "catastrophic_factor", "alpha")
+
+
+def run_from_config(cfg, *, test=None) -> dict:
+    """:func:`run_warmup_ablation` with every argument taken from the composed config ``cfg``
+    (``test`` loaded when not given); :class:`~paretobandit.errors.ConfigError` for a missing or unread
+    ``experiment`` key."""
+    from .binding import Binding
+
+    b = Binding(cfg, "warmup_ablation", REPORT_KEYS)
+    exp = b.experiment
+    (test,) = b.splits("test", given={"test": test})
+    kwargs = dict(models=test.models, prices=b.prices(), budgets=exp.plain("budgets"), seeds=b.seeds(),
+                  priors=b.priors(), router_params=b.router_params(), tabula_rasa=exp.plain("tabula_rasa"),
+                  pacer_params=b.pacer_params(), r_at=exp["r_at"], agreement_window=exp["agreement_window"],
+                  agreement_tol=exp["agreement_tol"], trace_points=exp["trace_points"],
+                  share_window=exp["share_window"])
+    b.check()
+    return run_warmup_ablation(**b.table_kwargs(test=test), **kwargs)

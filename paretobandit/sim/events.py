@@ -31,31 +31,23 @@ Example
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .._validate import integer, number
 from ..errors import ConfigError
 
 __all__ = ["CostTransform", "Event", "Onboard", "PriceChange", "RewardTransform", "run_mask"]
 
 
 def _check_int(name: str, value: Any, low: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
-    return int(value)
+    return integer(name, value, low=low)
 
 
 def _check_float(name: str, value: Any, low: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ConfigError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or (low is not None and value < low):
-        bound = "" if low is None else f" >= {low}"
-        raise ConfigError(f"{name} must be a finite number{bound}, got {value!r}")
-    return value
+    return number(name, value, low=low, to_float=True)
 
 
 def run_mask(runs: Any, n_runs: int) -> np.ndarray:

@@ -11,15 +11,17 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..config import DEFAULT_N_EFF, PACER_DEFAULTS
 from .events import CostTransform, Onboard, PriceChange, RewardTransform, run_mask
 
 __all__ = ["run_router"]
 
 
 def run_router(features, rewards, costs, stream, prices, models: Sequence[str], *, seed: int, alpha: float,
-               gamma: float, cost_penalty: float, budget: float | None, pacer_mode: str = "adaptive",
-               priors_path=None, n_eff: float = 1163.9, events: Sequence = (), config=None, pacer=None,
-               run_index: int = 0, n_runs: int = 1, return_router: bool = False) -> dict:
+               gamma: float, cost_penalty: float, budget: float | None,
+               pacer_mode: str = PACER_DEFAULTS["mode"], priors_path=None, n_eff: float = DEFAULT_N_EFF,
+               events: Sequence = (), config=None, pacer=None, run_index: int = 0, n_runs: int = 1,
+               return_router: bool = False) -> dict:
     """Run one online router over ``stream``; returns per-step arm/reward/cost/λ and final A, b.
 
     ``events`` use the engine's definitions; only those whose ``runs`` include ``run_index`` (of a

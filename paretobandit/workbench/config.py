@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 __all__ = ["REPO_ROOT", "CONF_DIR", "CANONICAL_SCALE", "CANONICAL_ENV", "compose", "compose_run",
            "is_canonical", "overrides_slug", "place_outputs", "experiment_names", "repo_path", "to_yaml",
-           "results_root"]
+           "results_root", "check_data_dirs"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 """Repository root (the folder holding ``conf/``, ``notebooks/`` and ``results/``)."""
@@ -158,15 +158,43 @@ def place_outputs(cfg: DictConfig, scale: str, overrides: Sequence[str] = (), *,
     return cfg
 
 
+def check_data_dirs(cfg: DictConfig) -> None:
+    """:class:`~paretobandit.errors.ConfigError` unless ``cfg.data``'s folders are where the package reads.
+
+    ``data.raw_dir`` (reward tables, catalogs, priors: :func:`paretobandit.data.data_root`),
+    ``data.features_dir`` and ``data.artifacts_dir`` (:mod:`paretobandit.canonical`) name the inputs
+    whose hashes decide re-runs and the priors a notebook loads; the loaders themselves read fixed
+    folders, so an override pointing elsewhere would be silently half-applied. It is refused instead.
+    """
+    from paretobandit import canonical
+    from paretobandit import data as _data
+    from paretobandit.errors import ConfigError
+
+    if cfg.get("data") is None:
+        return
+    expected = {"raw_dir": _data.data_root(), "features_dir": canonical.FEATURES_DIR,
+                "artifacts_dir": canonical.ARTIFACTS_DIR}
+    for key, where in expected.items():
+        value = cfg.data.get(key)
+        if value is None:
+            raise ConfigError(f"data.{key} is missing (the package reads {where})")
+        if repo_path(cfg, value).resolve() != Path(where).resolve():
+            raise ConfigError(f"data.{key} = {value!r} but the package reads {where}; "
+                              "this key documents the location and cannot move it")
+
+
 def compose_run(experiment: str, scale: str = CANONICAL_SCALE, overrides: Sequence[str] = (), *,
                 canonical: bool | None = None, conf_dir: Path | str | None = None,
                 root: Path | str | None = None) -> DictConfig:
     """Compose ``experiment=<experiment> scale=<scale> *overrides`` with its outputs placed.
 
     What notebooks (through :func:`paretobandit.workbench.notebook.setup`) and the runner use; see
-    :func:`place_outputs` for where a run writes.
+    :func:`place_outputs` for where a run writes. With the repository's own root (a copy elsewhere
+    has other folders), ``cfg.data`` is checked by :func:`check_data_dirs`.
     """
     cfg = compose([f"experiment={experiment}", f"scale={scale}", *overrides], conf_dir=conf_dir, root=root)
+    if Path(cfg.paths.root).resolve() == REPO_ROOT:
+        check_data_dirs(cfg)
     return place_outputs(cfg, scale, overrides, canonical=canonical)
 
 
