@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import enum
 import math
-import numbers
 import threading
 
 from . import kernels
+from ._validate import number
+from .config import PACER_DEFAULTS
 from .errors import ConfigError, StateFileError
 from .plugins import PacerBase
 
-__all__ = ["BudgetPacer", "PacingMode"]
+__all__ = ["BudgetPacer", "PacingMode", "pacer_settings"]
 
 
 class PacingMode(str, enum.Enum):
@@ -34,12 +35,16 @@ class PacingMode(str, enum.Enum):
     ADAPTIVE = "adaptive"  #: both (default)
 
 
-def _positive(name, value, *, allow_zero=False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ConfigError(f"{name} must be a finite number, got {value!r}")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ConfigError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
-    return float(value)
+def pacer_settings(eta=PACER_DEFAULTS["eta"], ema_alpha=PACER_DEFAULTS["ema_alpha"],
+                   lambda_cap=PACER_DEFAULTS["lambda_cap"],
+                   ceiling_multiplier=PACER_DEFAULTS["ceiling_multiplier"]) -> dict:
+    """The pacer constants validated (one check for :class:`BudgetPacer` and the simulator's
+    ``PacerParams``): ``η > 0``, ``0 < a ≤ 1``, ``cap ≥ 0``, ``multiplier > 0``; :class:`ConfigError`."""
+    return {"eta": number("eta", eta, low=0.0, low_open=True, to_float=True),
+            "ema_alpha": number("ema_alpha", ema_alpha, low=0.0, high=1.0, low_open=True, to_float=True),
+            "lambda_cap": number("lambda_cap", lambda_cap, low=0.0, to_float=True),
+            "ceiling_multiplier": number("ceiling_multiplier", ceiling_multiplier, low=0.0, low_open=True,
+                                         to_float=True)}
 
 
 class BudgetPacer(PacerBase):
@@ -69,23 +74,20 @@ class BudgetPacer(PacerBase):
     def __init__(
         self,
         budget,
-        mode=PacingMode.ADAPTIVE,
-        eta=0.05,
-        ema_alpha=0.05,
-        lambda_cap=5.0,
-        ceiling_multiplier=1.0,
+        mode=PACER_DEFAULTS["mode"],
+        eta=PACER_DEFAULTS["eta"],
+        ema_alpha=PACER_DEFAULTS["ema_alpha"],
+        lambda_cap=PACER_DEFAULTS["lambda_cap"],
+        ceiling_multiplier=PACER_DEFAULTS["ceiling_multiplier"],
     ):
-        self.budget = _positive("budget", budget)
+        self.budget = number("budget", budget, low=0.0, low_open=True, to_float=True)
         try:
             self.mode = PacingMode(mode)
         except ValueError:
             raise ConfigError(f"mode must be one of {[m.value for m in PacingMode]}, got {mode!r}") from None
-        self.eta = _positive("eta", eta)
-        self.ema_alpha = _positive("ema_alpha", ema_alpha)
-        if self.ema_alpha > 1.0:
-            raise ConfigError(f"ema_alpha must be in (0, 1], got {ema_alpha!r}")
-        self.lambda_cap = _positive("lambda_cap", lambda_cap, allow_zero=True)
-        self.ceiling_multiplier = _positive("ceiling_multiplier", ceiling_multiplier)
+        settings = pacer_settings(eta, ema_alpha, lambda_cap, ceiling_multiplier)
+        self.eta, self.ema_alpha = settings["eta"], settings["ema_alpha"]
+        self.lambda_cap, self.ceiling_multiplier = settings["lambda_cap"], settings["ceiling_multiplier"]
         self._lock = threading.Lock()
         self.lambda_ = 0.0
         self.cost_ema = self.budget

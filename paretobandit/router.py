@@ -30,6 +30,7 @@ import numpy as np
 
 from . import kernels
 from ._state import STATE_FORMAT, STATE_VERSION
+from ._validate import number
 from .config import RouterConfig
 from .durable import DurableMixin, open_directory
 from .errors import (
@@ -153,17 +154,10 @@ class _View:
         self.all_true = [True] * len(self.names)
 
 
-def _check_number(name, value, *, positive=False, nonneg=False):
-    if isinstance(value, bool) or not isinstance(value, _NUMBER):
-        raise InvalidInputError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
-    value = float(value)
-    if not math.isfinite(value):
-        raise InvalidInputError(f"{name} must be finite, got {value!r}")
-    if positive and value <= 0:
-        raise InvalidInputError(f"{name} must be > 0, got {value!r}")
-    if nonneg and value < 0:
-        raise InvalidInputError(f"{name} must be >= 0, got {value!r}")
-    return value
+def _check_number(name, value, *, positive=False, nonneg=False) -> float:
+    """A request-time number (``max_cost``, ``cost``, ...) as a float; :class:`InvalidInputError` if not."""
+    low = 0.0 if positive or nonneg else None
+    return number(name, value, low=low, low_open=positive, to_float=True, error=InvalidInputError)
 
 
 def _as_context(x, d: int) -> np.ndarray:

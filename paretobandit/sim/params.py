@@ -4,12 +4,12 @@ per-run settings, and the plug-in arguments (docs/ALGORITHM.md; :mod:`paretoband
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ..config import PACER_DEFAULTS
 from ..errors import ConfigError, DimensionMismatchError, InvalidInputError
 
 __all__ = ["PacerParams", "Priors"]
@@ -22,20 +22,17 @@ _MODES = {"hard": (True, False), "soft": (False, True), "adaptive": (True, True)
 class PacerParams:
     """Pacer constants shared by every run of a batch (docs/PROTOCOLS.md §1.4 defaults)."""
 
-    eta: float = 0.05
-    ema_alpha: float = 0.05
-    lambda_cap: float = 5.0
-    ceiling_multiplier: float = 1.0
+    eta: float = PACER_DEFAULTS["eta"]
+    ema_alpha: float = PACER_DEFAULTS["ema_alpha"]
+    lambda_cap: float = PACER_DEFAULTS["lambda_cap"]
+    ceiling_multiplier: float = PACER_DEFAULTS["ceiling_multiplier"]
 
     def __post_init__(self) -> None:
-        for name in ("eta", "ema_alpha", "lambda_cap", "ceiling_multiplier"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise ConfigError(f"PacerParams.{name} must be a finite number >= 0, got {v!r}")
-        if not 0 < self.ema_alpha <= 1:
-            raise ConfigError(f"PacerParams.ema_alpha must be in (0, 1], got {self.ema_alpha!r}")
-        if self.eta <= 0 or self.ceiling_multiplier <= 0:
-            raise ConfigError("PacerParams.eta and ceiling_multiplier must be > 0")
+        from ..pacer import pacer_settings
+
+        for name, value in pacer_settings(self.eta, self.ema_alpha, self.lambda_cap,
+                                          self.ceiling_multiplier).items():
+            object.__setattr__(self, name, value)
 
     @classmethod
     def from_dict(cls, params: dict | None) -> PacerParams:
