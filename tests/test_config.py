@@ -71,7 +71,8 @@ def test_paper_defaults():
     assert dict(cfg.router.params) == {
         "alpha": 0.01, "forgetting_factor": 0.997, "prior_n_effective": 1163.9, "cost_penalty": 0.0,
         "ridge": 1.0, "v_max": 200.0, "staleness_cap": 1000, "ridge_floor": 0.1}
-    assert dict(cfg.pacer) == {"mode": "adaptive", "eta": 0.05, "ema_alpha": 0.05, "lambda_cap": 5.0,
+    assert dict(cfg.pacer) == {"_target_": "paretobandit.pacer.BudgetPacer", "mode": "adaptive", "eta": 0.05,
+                               "ema_alpha": 0.05, "lambda_cap": 5.0,
                                "ceiling_multiplier": 1.0}
     exp = cfg.experiment
     assert (exp.seed_offset, exp.n_budgets, exp.budgets) == (3000, 7, None)

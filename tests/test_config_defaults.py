@@ -104,6 +104,7 @@ def test_pacer_yaml_and_code_equal_pacer_defaults():
     from paretobandit.sim import PacerParams
 
     conf = yaml.safe_load((wconfig.CONF_DIR / "pacer" / "adaptive.yaml").read_text())
+    assert conf.pop("_target_") == "paretobandit.pacer.BudgetPacer"
     assert conf == dict(PACER_DEFAULTS)
     sig = inspect.signature(BudgetPacer.__init__).parameters
     signature_defaults = {k: getattr(sig[k].default, "value", sig[k].default) for k in PACER_DEFAULTS}
@@ -117,7 +118,7 @@ def test_every_pacer_option_reaches_the_experiments(mode):
     from paretobandit.experiments.common import parse_pacer
 
     cfg = wconfig.compose([f"pacer={mode}"])
-    assert set(cfg.pacer) == set(PACER_DEFAULTS)  # one key per BudgetPacer argument
+    assert set(cfg.pacer) == set(PACER_DEFAULTS) | {"_target_"}  # one key per BudgetPacer argument
     got_mode, params = parse_pacer(dict(cfg.pacer))
     assert got_mode == mode
     assert params.ema_alpha == PACER_DEFAULTS["ema_alpha"]
@@ -162,3 +163,22 @@ def test_number_accepts_and_normalises():
     assert _validate.integer("n", np.int32(7), low=1) == 7
     with pytest.raises(ValueError):
         _validate.integer("n", 0, low=1, error=ValueError)
+
+
+def test_hydra_selects_plug_ins_by_target():
+    """`pacer=pi` and `router=thompson` reach the experiments as plug-in factories; the defaults are the
+    built-ins (None / PacerParams: the compiled simulator)."""
+    from paretobandit.experiments.common import parse_pacer, parse_policy
+    from paretobandit.sim import PacerParams
+
+    base = wconfig.compose([])
+    assert parse_policy(dict(base.router.policy)) is None
+    assert isinstance(parse_pacer(dict(base.pacer))[1], PacerParams)
+    cfg = wconfig.compose(["pacer=pi", "router=thompson"])
+    pacer = parse_pacer(dict(cfg.pacer))[1](budget=1e-3)
+    assert type(pacer).__name__ == "PIPacer" and pacer.kp == cfg.pacer.kp and pacer.budget == 1e-3
+    policy = parse_policy(dict(cfg.router.policy))(dimension=4, n_arms=3, config=None, seed=0)
+    assert type(policy).__name__ == "ThompsonPolicy" and policy.v == cfg.router.policy.v
+    assert cfg.router.params == base.router.params              # only the policy differs
+    with pytest.raises(ConfigError):
+        parse_policy({"_target_": "examples.nowhere.Nothing"})

@@ -135,6 +135,11 @@ class Binding:
         """``router.params``: :class:`~paretobandit.config.RouterConfig` fields."""
         return self.root["router"].plain("params")
 
+    def policy(self) -> dict | None:
+        """``router.policy`` (a ``_target_`` mapping) or ``None`` (the built-in LinUCB)."""
+        router = self.root["router"]
+        return router.plain("policy") if "policy" in router else None
+
     def pacer_params(self) -> dict:
         """``pacer``: :class:`~paretobandit.pacer.BudgetPacer` arguments (``mode``, ``eta``, ...)."""
         return self.root.plain("pacer")

@@ -21,7 +21,15 @@ import numpy as np
 from ..config import RouterConfig
 from ..errors import ConfigError, DimensionMismatchError, InvalidInputError
 from ..sim import simulate, warmup_test_streams
-from .common import as_price_array, parse_pacer, parse_seeds, prepare_tables, resolve_priors, summarise
+from .common import (
+    as_price_array,
+    parse_pacer,
+    parse_policy,
+    parse_seeds,
+    prepare_tables,
+    resolve_priors,
+    summarise,
+)
 
 __all__ = ["default_budgets", "reference_points", "router_config", "run_budget_pacing", "run_from_config"]
 
@@ -69,7 +77,7 @@ def run_budget_pacing(*, features_val, rewards_val, costs_val, features_test, re
                       models: Sequence[str], prices, budgets, seeds, router_params: dict | None = None,
                       pacer_params: dict | None = None, priors=None, trajectory_points: int = 200,
                       n_resamples: int = 10_000, ci_seed: int = 42, n_jobs: int = 1,
-                      backend: str = "threads") -> dict:
+                      backend: str = "threads", policy=None) -> dict:
     """Run Exp 01 for every budget × seed and return a JSON-able result.
 
     Parameters
@@ -89,13 +97,17 @@ def run_budget_pacing(*, features_val, rewards_val, costs_val, features_test, re
     router_params : dict
         RouterConfig fields (alpha, forgetting_factor, prior_n_effective, …); λ_c defaults to 0.
     pacer_params : dict
-        ``mode`` (default adaptive), ``eta``, ``ema``, ``lambda_cap``, ``ceiling_multiplier``.
+        ``mode`` (default adaptive), ``eta``, ``ema_alpha``, ``lambda_cap``, ``ceiling_multiplier``; or a
+        plug-in pacer ``{"_target_": "pkg.Class", **kwargs}`` (:func:`~.common.parse_pacer`).
     priors : path, Priors, (models, A, b) or None
         Warm-up priors (mapped by model id); ``None`` = cold arms (tabula rasa).
     trajectory_points : int
         Number of test steps at which the mean λ trajectory is sampled.
     n_resamples, ci_seed : int
         Bootstrap settings of the confidence intervals (docs/PROTOCOLS.md §2: 10,000 and 42).
+    policy : mapping or policy factory, optional
+        A plug-in policy: ``{"_target_": ..., **kwargs}`` (the ``router.policy`` config) or a factory
+        (:mod:`paretobandit.plugins`); ``None`` = the built-in LinUCB.
     n_jobs : int
         Parallel sub-batches for the simulator (results are identical for any value).
     backend : {"threads", "processes"}
@@ -120,6 +132,7 @@ def run_budget_pacing(*, features_val, rewards_val, costs_val, features_test, re
     seeds = parse_seeds(seeds)
     cfg = router_config(router_params)
     mode, pacer = parse_pacer(pacer_params)
+    policy = parse_policy(policy) if policy is None or isinstance(policy, Mapping) else policy
     pri = resolve_priors(priors, models, feats.shape[1])
 
     n_b, n_s = budgets.size, len(seeds)
@@ -128,7 +141,7 @@ def run_budget_pacing(*, features_val, rewards_val, costs_val, features_test, re
     run_seeds = seeds * n_b
     run_budget = np.repeat(budgets, n_s)
     res = simulate(feats, rewards, costs, streams, price, seeds=run_seeds, budget=run_budget, pacer_mode=mode,
-                   priors=pri, config=cfg, pacer=pacer, n_jobs=n_jobs, backend=backend)
+                   priors=pri, config=cfg, pacer=pacer, policy=policy, n_jobs=n_jobs, backend=backend)
 
     test = slice(n_val, None)
     mean_reward = res.reward[:, test].mean(axis=1).reshape(n_b, n_s)
@@ -240,6 +253,7 @@ def run_from_config(cfg, *, val=None, test=None) -> dict:
     kwargs = dict(models=val.models, prices=b.prices(),
                   budgets=list(budgets) if budgets is not None else default_budgets(val.costs, n_budgets),
                   seeds=b.seeds(), router_params=b.router_params(), pacer_params=b.pacer_params(),
+                  policy=b.policy(),
                   priors=b.priors(), n_resamples=exp["bootstrap"]["n_resamples"],
                   ci_seed=exp["bootstrap"]["seed"])
     b.check()

@@ -12,7 +12,10 @@
 
 from __future__ import annotations
 
+import functools
+import importlib
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +43,8 @@ __all__ = [
     "make_seeds",
     "parse_budgets",
     "parse_pacer",
+    "parse_policy",
+    "plugin_factory",
     "parse_seeds",
     "prepare_tables",
     "resolve_priors",
@@ -226,11 +231,42 @@ def parse_seeds(seeds, *, required: bool = True) -> list[int]:
     return out
 
 
+def plugin_factory(spec: Mapping | None):
+    """A plug-in factory from a Hydra-style ``{"_target_": "pkg.mod.Class", **kwargs}`` mapping:
+    ``functools.partial(Class, **kwargs)`` (``_partial_`` is implied). ``None`` (or no ``_target_``) →
+    ``None``. Targets under the repository's ``examples/`` resolve with the repository on ``sys.path``."""
+    if not spec or "_target_" not in spec:
+        return None
+    kwargs = {k: v for k, v in spec.items() if k not in ("_target_", "_partial_")}
+    target = str(spec["_target_"])
+    module, _, name = target.rpartition(".")
+    try:
+        if module.split(".")[0] == "examples":
+            from ..workbench.config import REPO_ROOT
+
+            if str(REPO_ROOT) not in sys.path:
+                sys.path.insert(0, str(REPO_ROOT))
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigError(f"cannot import plug-in _target_ {target!r}: {exc}") from None
+    return functools.partial(cls, **kwargs)
+
+
 def parse_pacer(pacer_params: Mapping | None) -> tuple[str, PacerParams]:
-    """``(mode, PacerParams)`` from pacer settings keyed like :class:`~paretobandit.pacer.BudgetPacer`'s
-    arguments (``conf/pacer``); missing keys take :data:`paretobandit.config.PACER_DEFAULTS`. ``ema`` is
-    accepted for ``ema_alpha`` (older configs); giving both is an error."""
+    """``(mode, pacer)`` from the ``pacer`` config group.
+
+    For the built-in pacer (no ``_target_``, or ``_target_: paretobandit.pacer.BudgetPacer``) ``pacer``
+    is :class:`PacerParams`, keyed like :class:`~paretobandit.pacer.BudgetPacer`'s arguments; missing keys
+    take :data:`paretobandit.config.PACER_DEFAULTS`. ``ema`` is accepted for ``ema_alpha`` (older
+    configs); giving both is an error. Any other ``_target_`` gives a plug-in factory
+    ``factory(budget=B)`` (:func:`plugin_factory`), which the simulator runs on its generic path.
+    """
     params = dict(pacer_params or {})
+    target = params.get("_target_")
+    if target is not None and target not in BUILTIN_PACER_TARGETS:
+        return str(params.pop("mode", PACER_DEFAULTS["mode"])), plugin_factory(params)
+    params.pop("_target_", None)
+    params.pop("_partial_", None)
     if "ema" in params:
         if "ema_alpha" in params:
             raise ConfigError("pacer: give ema_alpha or its old name ema, not both")
@@ -241,6 +277,18 @@ def parse_pacer(pacer_params: Mapping | None) -> tuple[str, PacerParams]:
     params = {**PACER_DEFAULTS, **params}
     mode = str(params.pop("mode"))
     return mode, PacerParams(**params)
+
+
+#: ``_target_`` values that mean the built-in pacer / policy (run on the compiled simulator).
+BUILTIN_PACER_TARGETS = ("paretobandit.pacer.BudgetPacer", "paretobandit.BudgetPacer")
+BUILTIN_POLICY_TARGETS = ("paretobandit.policy.LinUCBPolicy", "paretobandit.LinUCBPolicy")
+
+
+def parse_policy(policy_spec: Mapping | None):
+    """The ``router.policy`` config: ``None`` for the built-in LinUCB, else a plug-in factory."""
+    if not policy_spec or policy_spec.get("_target_") in BUILTIN_POLICY_TARGETS:
+        return None
+    return plugin_factory(policy_spec)
 
 
 # ------------------------------------------------------------------------------------- statistics

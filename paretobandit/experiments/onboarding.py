@@ -47,7 +47,7 @@ import numpy as np
 from ..errors import ConfigError, DimensionMismatchError, InvalidInputError
 from ..sim import CostTransform, Onboard, RewardTransform, simulate, warmup_test_streams
 from .budget_pacing import router_config
-from .common import as_price_array, parse_pacer, parse_seeds, resolve_priors, stack_tables
+from .common import as_price_array, parse_pacer, parse_policy, parse_seeds, resolve_priors, stack_tables
 
 __all__ = ["PAPER_VARIANT", "SCENARIOS", "Scenario", "adoption_steps", "rolling_share", "run_onboarding",
            "scenario_events", "scenarios_from_config", "variants_from_config",
@@ -292,7 +292,8 @@ def run_onboarding(*, features_val, rewards_val, costs_val, features_test, rewar
                    threshold: float = 0.10, sustain: int = 50, last_steps: int = 200,
                    trace_every: int = 10, trace_window: int = 50, trace_p1_steps: int = 400,
                    switch_steps: int = 200, index_base: int = 1,
-                   variants: Mapping[str, Mapping[str, Scenario]] | None = None, n_jobs: int = 1) -> dict:
+                   variants: Mapping[str, Mapping[str, Scenario]] | None = None, n_jobs: int = 1,
+                   policy=None) -> dict:
     """Run Exp 04 for every scenario × budget × seed; return per-seed metrics and traces (JSON-able).
 
     Parameters
@@ -392,6 +393,7 @@ def run_onboarding(*, features_val, rewards_val, costs_val, features_test, rewar
         raise ConfigError(f"n_forced = {n_forced} leaves no P2 step (n_test = {n_test})")
     cfg = router_config(router_params)
     mode, pacer = parse_pacer(pacer_params)
+    policy = parse_policy(policy) if policy is None or isinstance(policy, Mapping) else policy
     pri = resolve_priors(priors, col_models, feats.shape[1])
     if pri is not None:                                       # the new arm never has a prior
         mask = np.ones(k, dtype=bool) if pri.mask is None else np.asarray(pri.mask, dtype=bool).copy()
@@ -413,7 +415,7 @@ def run_onboarding(*, features_val, rewards_val, costs_val, features_test, rewar
         events += scenario_events(sc, arm=arm, start=n_val, stop=total, n_forced=n_forced,
                                   base_price=tuple(price[arm]), runs=runs)
     res = simulate(feats, rewards, costs, streams, price, seeds=run_seeds, budget=run_budget, pacer_mode=mode,
-                   priors=pri, config=cfg, pacer=pacer, events=events, n_jobs=n_jobs)
+                   priors=pri, config=cfg, pacer=pacer, policy=policy, events=events, n_jobs=n_jobs)
 
     p2 = slice(n_val, None)
     arms_p2 = res.arm[:, p2]
@@ -536,7 +538,8 @@ def run_from_config(cfg, *, val=None, test=None) -> dict:
     kwargs = dict(models=test.models, prices=b.prices(as_tuples=True), new_model=exp["new_model"],
                   budgets=exp.plain("budgets"), scenarios=scenarios, seeds=b.seeds(),
                   variants=variants_from_config(exp.plain("variants"), scenarios),
-                  router_params=b.router_params(), pacer_params=b.pacer_params(), priors=b.priors(),
+                  router_params=b.router_params(), pacer_params=b.pacer_params(), policy=b.policy(),
+                  priors=b.priors(),
                   n_forced=exp["n_forced"], window=adoption["window"], threshold=adoption["threshold"],
                   sustain=adoption["sustain"], last_steps=adoption["last_steps"], trace_every=traces["every"],
                   trace_window=traces["window"], trace_p1_steps=traces["p1_steps"],

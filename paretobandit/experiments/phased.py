@@ -48,6 +48,7 @@ from .common import (
     as_price_array,
     parse_budgets,
     parse_pacer,
+    parse_policy,
     parse_seeds,
     prepare_tables,
     resolve_priors,
@@ -227,7 +228,7 @@ def run_phased(*, features_val, rewards_val, costs_val, features_test, rewards_t
                penalty_mode: str = "fitted", static_penalty: Mapping[str, float] | None = None,
                refit_seeds: Sequence[int] = tuple(range(9500, 9510)), window: int = 50, late_steps: int = 200,
                trace_stride: int = 8,
-               experiment: str = "phased") -> dict:
+               experiment: str = "phased", policy=None) -> dict:
     """Run every condition × budget × seed of a three-phase experiment; return JSON-able per-seed metrics.
 
     Parameters
@@ -287,6 +288,7 @@ def run_phased(*, features_val, rewards_val, costs_val, features_test, rewards_t
     conds = get_conditions(conditions)
     cfg = router_config(router_params)
     mode, pacer = parse_pacer(pacer_params)
+    policy = parse_policy(policy) if policy is None or isinstance(policy, Mapping) else policy
     pri = resolve_priors(priors, models, feats.shape[1])
     length = effective_phase_length(n_test, phase_length)
     phases = three_phase_prompts(n_test, length, phase_seed)
@@ -326,7 +328,7 @@ def run_phased(*, features_val, rewards_val, costs_val, features_test, rewards_t
     sim = BatchSimulator(feats, rewards, costs, streams, base_prices, seeds=seeds * len(blocks), gamma=gamma,
                          cost_penalty=lam_phase[:, 0].copy(),
                          budget=[None if np.isnan(x) else x for x in budget],
-                         pacer_mode=mode, priors=pri, config=cfg, pacer=pacer,
+                         pacer_mode=mode, priors=pri, config=cfg, pacer=pacer, policy=policy,
                          events=shift.events(bounds, base_prices))
     # The static weight of the recalibrated condition changes at the phase boundaries (the simulator has
     # no event for it: set the per-run weight between steps, exactly what the operator would do).
@@ -465,7 +467,8 @@ def phased_kwargs(binding) -> dict:
     return dict(prices=binding.prices(), budgets=exp.plain("budgets"), seeds=binding.seeds(),
                 conditions=exp.plain("conditions"), phase_length=exp["phase_length"],
                 phase_seed=exp["phase_seed"], router_params=binding.router_params(),
-                pacer_params=binding.pacer_params(), priors=binding.priors(), lambda_grid=fit["grid"],
+                pacer_params=binding.pacer_params(), policy=binding.policy(), priors=binding.priors(),
+                lambda_grid=fit["grid"],
                 fit_seeds=list(range(fit["seed_offset"], fit["seed_offset"] + fit["n_seeds"])),
                 penalty_mode=exp["penalty_mode"], static_penalty=exp.plain("static_penalty"),
                 variants=exp.plain("variants"), window=exp["window"], late_steps=exp["late_steps"],
