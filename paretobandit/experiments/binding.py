@@ -205,7 +205,16 @@ class Binding:
         return [p for p in _leaves(self._data["experiment"], "experiment") if not is_covered(p)]
 
     def check(self) -> None:
-        """:class:`ConfigError` naming every ``experiment`` key that no code reads."""
+        """:class:`ConfigError` naming every ``experiment`` key that no code reads, and a plug-in
+        ``router.policy`` that this experiment does not pass on (it would silently run LinUCB)."""
+        from .common import BUILTIN_POLICY_TARGETS
+
+        spec = (self._data.get("router") or {}).get("policy") or {}
+        if spec.get("_target_") not in (None, *BUILTIN_POLICY_TARGETS) and "router.policy" not in self._reads:
+            name = self._data["experiment"]["name"]
+            raise ConfigError(f"experiment {name} runs the built-in LinUCB only; router.policy "
+                              f"{spec['_target_']!r} is supported by budget_pacing, budget_drift, "
+                              "quality_degradation and onboarding")
         unread = self.unread_keys()
         if unread:
             raise ConfigError(f"unknown config key(s) {', '.join(unread)}: read by neither the "
