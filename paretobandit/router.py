@@ -17,26 +17,20 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import json
 import logging
 import math
-import os
 import secrets
 import threading
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from . import kernels
 from ._state import STATE_FORMAT, STATE_VERSION
-from ._validate import number
 from .config import RouterConfig
 from .durable import DurableMixin, open_directory
 from .errors import (
     BudgetExceededError,
     ConfigError,
-    DataError,
     DimensionMismatchError,
     InvalidInputError,
     ParetoBanditError,
@@ -44,13 +38,13 @@ from .errors import (
     UnknownModelError,
 )
 from .pacer import BudgetPacer
-from .plugins import Pacer, Policy
 from .policy import LinUCBPolicy
-from .priors import default_priors_path, load_priors
-from .registry import ModelRegistry, validate_model_name
+from .registry import ModelRegistry
 from .replay import ReplayContext
+from .router_build import RouterBuildMixin
+from .router_registry import RegistryEditsMixin
 from .router_state import RouterStateMixin
-from .stores import EphemeralContextStore
+from .routing import F64, INF, NUMBER, RegistryView, RoutingLog, as_context, check_number
 
 __all__ = ["BanditRouter", "DurableRouter", "RoutingLog", "STATE_FORMAT", "STATE_VERSION"]
 
@@ -62,118 +56,10 @@ _GREEDY: contextvars.ContextVar[frozenset] = contextvars.ContextVar("paretobandi
 
 logger = logging.getLogger(__name__)
 
-_NUMBER = (int, float, np.integer, np.floating)
-_F64 = np.dtype(np.float64)
-_INF = math.inf
+_NUMBER, _F64, _INF = NUMBER, F64, INF
 
 
-class _Unset:
-    """Sentinel of :meth:`BanditRouter.create`'s config keywords: "not passed" (``None`` is a value)."""
-
-    def __repr__(self) -> str:
-        return "<unset>"
-
-
-_UNSET = _Unset()
-
-
-@dataclass(slots=True)
-class RoutingLog:
-    """What :meth:`BanditRouter.route` decided and why.
-
-    Attributes
-    ----------
-    request_id : str
-        Key for :meth:`BanditRouter.process_feedback`.
-    model : str
-        Chosen model.
-    cost_usd : float
-        Estimated $ of this request for the chosen model: ``(in·n_in + out·n_out)/1e6`` with
-        ``n_in = round(1.3 × words)`` for a prompt and ``n_in = 0`` for a vector input, ``n_out`` =
-        ``config.output_tokens`` (600).
-    scores : dict
-        ``{model: score}`` for every registered model (empty for a forced pull).
-    eligible : list
-        Models allowed by the pacer ceiling and ``max_cost`` (all of them when no constraint binds).
-    pacer_lambda : float
-        Pacer λ used for the decision (0 without a pacer).
-    t : int
-        Request counter at the decision.
-    """
-
-    request_id: str
-    model: str
-    cost_usd: float
-    scores: dict = field(default_factory=dict)
-    eligible: list = field(default_factory=list)
-    pacer_lambda: float = 0.0
-    t: int = 0
-
-
-#: Registry metadata key: the blended $/M the pacer's hard ceiling uses for a model (default: its price).
-CEILING_KEY = "ceiling_cost_per_m"
-
-
-class _View:
-    """Immutable snapshot of the registry arrays used by :meth:`BanditRouter.route`."""
-
-    __slots__ = (
-        "price_list",
-        "names",
-        "index",
-        "inp",
-        "out",
-        "price",
-        "ncost",
-        "p_max",
-        "est0",
-        "est0_list",
-        "all_names",
-        "all_true",
-        "ncost_list",
-    )
-
-    def __init__(self, registry: ModelRegistry, output_tokens: int):
-        arr = registry.arrays()
-        self.names = tuple(registry.names)
-        self.all_names = list(self.names)
-        self.index = {n: i for i, n in enumerate(self.names)}
-        self.inp, self.out, self.price, self.ncost = arr["input"], arr["output"], arr["price"], arr["ncost"]
-        self.p_max = float(registry.p_max)
-        self.est0 = kernels.request_cost_estimate(self.inp, self.out, 0, output_tokens)
-        self.est0_list = self.est0.tolist()
-        # $/1k the pacer's eligibility compares: the blended price, unless the registry entry carries its
-        # own ``ceiling_cost_per_m`` (a blended $/M field that disagrees with its input/output prices)
-        self.price_list = [
-            float(spec.metadata[CEILING_KEY]) / 1000.0 if CEILING_KEY in spec.metadata else p
-            for spec, p in zip(registry.specs(), self.price.tolist(), strict=True)
-        ]
-        if self.price_list:
-            self.p_max = max(self.price_list)
-        self.ncost_list = self.ncost.tolist()
-        self.all_true = [True] * len(self.names)
-
-
-def _check_number(name, value, *, positive=False, nonneg=False) -> float:
-    """A request-time number (``max_cost``, ``cost``, ...) as a float; :class:`InvalidInputError` if not."""
-    low = 0.0 if positive or nonneg else None
-    return number(name, value, low=low, low_open=positive, to_float=True, error=InvalidInputError)
-
-
-def _as_context(x, d: int) -> np.ndarray:
-    """``x`` as a finite float64 vector of length ``d`` (for :meth:`BanditRouter.update`)."""
-    try:
-        vec = np.array(x, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"context must be a numeric vector, got {type(x).__name__}") from None
-    if vec.shape != (d,):
-        raise DimensionMismatchError(f"context must have shape ({d},) (bias last), got {vec.shape}")
-    if not np.isfinite(vec).all() or not float(vec @ vec) <= 1e12:
-        raise InvalidInputError("context contains NaN/Inf or has norm above 1e6")
-    return vec
-
-
-class BanditRouter(RouterStateMixin):
+class BanditRouter(RouterBuildMixin, RegistryEditsMixin, RouterStateMixin):
     """Budget-paced LinUCB router over a runtime-editable portfolio of LLMs.
 
     Build with :meth:`create` (or :meth:`load`); the constructor is internal. Snapshot, restore and
@@ -204,7 +90,7 @@ class BanditRouter(RouterStateMixin):
         self._rng = rng
         self._exploiting = 0  # contexts currently inside exploit() (skips the ContextVar lookup)
         self._exploit_lock = threading.Lock()
-        self._view = _View(registry, config.output_tokens)
+        self._view = RegistryView(registry, config.output_tokens)
         self._pen_view = None
         self._pen_w = None
         self._pen = None
@@ -224,221 +110,6 @@ class BanditRouter(RouterStateMixin):
         self._next_request = 1
         self._warned_clamp = False
         self.prior_info = dict(prior_info or {"source": "none"})
-
-    @classmethod
-    def create(
-        cls,
-        model_registry=None,
-        feature_service=None,
-        priors="auto",
-        prior_n_effective=_UNSET,
-        alpha=_UNSET,
-        forgetting_factor=_UNSET,
-        cost_penalty=_UNSET,
-        budget=None,
-        context_store=None,
-        seed=None,
-        config=None,
-        policy=None,
-        pacer=None,
-    ) -> BanditRouter:
-        """Build a router.
-
-        Parameters
-        ----------
-        model_registry : dict, optional
-            ``{name: {"input_cost_per_m": .., "output_cost_per_m": .., **metadata}}``
-            (or ``{"blended": ..}``),
-            $ per million tokens. ``None``: the paper's K = 3 portfolio
-            (:data:`paretobandit.registry.DEFAULT_PORTFOLIO`).
-        feature_service : FeatureService, optional
-            Turns prompts/vectors into contexts (bias last). ``None``: precomputed vectors —
-            ``FeatureService.for_precomputed(25)`` (d = 26), or, when ``priors`` is a path,
-            precomputed vectors of the prior's dimension minus one.
-        priors : {"auto", "warmup", "none"} or path
-            ``"auto"``: the paper's ``priors_k3_d26.npz`` from ``$PARETOBANDIT_DATA/artifacts/`` or
-            ``<repo>/data/raw/artifacts/`` when present and of matching dimension (otherwise a logged cold
-            start); ``"warmup"``: the same file, but missing or mismatched is an error; ``"none"``: cold
-            start; a path: that file (mismatch is an error). Arms absent from the prior start cold.
-        prior_n_effective, alpha, forgetting_factor, cost_penalty : float
-            See :class:`RouterConfig` (defaults: its field defaults). A keyword passed explicitly always
-            wins, also over ``config`` and also when it equals the default; an omitted one keeps
-            ``config``'s value (or the :class:`RouterConfig` default without ``config``).
-        budget : float or Pacer, optional
-            Target mean $ per request (→ an adaptive :class:`BudgetPacer`, or ``pacer``'s), or a pacer
-            plug-in. ``None``: no pacing.
-        context_store : EphemeralContextStore or SqliteContextStore, optional
-            Where routed contexts wait for feedback. ``None``: an in-memory store
-            (TTL ``config.context_ttl``).
-        seed : int, optional
-            Seed of the tie-breaking generator.
-        config : RouterConfig, optional
-        policy : Policy or factory, optional
-            A :class:`~paretobandit.plugins.Policy` plug-in (sized ``(d, K)``) or a factory called as
-            ``policy(dimension=d, n_arms=K, config=config, seed=seed)``. ``None``: :class:`LinUCBPolicy`.
-        pacer : Pacer or factory, optional
-            A :class:`~paretobandit.plugins.Pacer` plug-in, or a factory called as ``pacer(budget=budget)``.
-
-        Raises
-        ------
-        ConfigError, DataError, DimensionMismatchError
-        """
-        config = cls._resolve_config(
-            config,
-            alpha=alpha,
-            forgetting_factor=forgetting_factor,
-            cost_penalty=cost_penalty,
-            prior_n_effective=prior_n_effective,
-        )
-        registry = ModelRegistry(model_registry, config.cost_floor, config.cost_ceil)
-        prior_path, strict = cls._resolve_priors_arg(priors)
-        if feature_service is None:
-            from .features import FeatureService
-
-            dim = 25
-            if strict and prior_path is not None and priors not in ("warmup",):
-                _, a_off, _, _ = load_priors(prior_path)
-                dim = a_off.shape[-1] - 1
-            feature_service = FeatureService.for_precomputed(dim)
-        elif not (hasattr(feature_service, "extract") and hasattr(feature_service, "dimension")):
-            raise ConfigError(
-                f"feature_service must be a FeatureService, got {type(feature_service).__name__}"
-            )
-        pacer = cls._resolve_pacer(budget, pacer)
-        store = cls._resolve_store(context_store, config)
-        if seed is not None and (
-            isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
-        ):
-            raise ConfigError(f"seed must be None or an int >= 0, got {seed!r}")
-        policy = cls._resolve_policy(policy, feature_service.dimension, len(registry), config, seed)
-        router = cls(
-            registry=registry,
-            feature_service=feature_service,
-            config=config,
-            pacer=pacer,
-            store=store,
-            rng=np.random.default_rng(seed),
-            policy=policy,
-        )
-        router._apply_priors(prior_path, strict)
-        return router
-
-    @staticmethod
-    def _resolve_config(config, **overrides) -> RouterConfig:
-        """``config`` (or the defaults) with every explicitly passed keyword (not :data:`_UNSET`) applied."""
-        changes = {k: v for k, v in overrides.items() if v is not _UNSET}
-        if config is None:
-            return RouterConfig(**changes)
-        if not isinstance(config, RouterConfig):
-            raise ConfigError(f"config must be a RouterConfig, got {type(config).__name__}")
-        return config.replace(**changes) if changes else config
-
-    @staticmethod
-    def _resolve_priors_arg(priors):
-        """``(path or None, strict)``."""
-        if priors in ("none", None):
-            return None, False
-        if priors == "auto":
-            return default_priors_path(), False
-        if priors == "warmup":
-            path = default_priors_path()
-            if path is None:
-                raise DataError(
-                    "priors='warmup' but priors_k3_d26.npz was found neither in "
-                    "$PARETOBANDIT_DATA/artifacts/ nor in <repo>/data/raw/artifacts/"
-                )
-            return path, True
-        if isinstance(priors, (str, os.PathLike)):
-            path = Path(priors)
-            if not path.is_file():
-                raise DataError(f"priors file not found: {path}")
-            return path, True
-        raise ConfigError(f"priors must be 'auto', 'warmup', 'none' or a path, got {priors!r}")
-
-    @staticmethod
-    def _resolve_pacer(budget, pacer=None):
-        """The pacer plug-in from ``budget`` (a number or a pacer) and ``pacer`` (a pacer or a factory)."""
-        if pacer is None:
-            if budget is None or isinstance(budget, Pacer):
-                return budget
-            if isinstance(budget, bool) or not isinstance(budget, _NUMBER):
-                raise ConfigError(
-                    f"budget must be None, a number ($ per request) or a pacer plug-in, got {budget!r}"
-                )
-            return BudgetPacer(float(budget))
-        if isinstance(pacer, Pacer):
-            if budget is not None and budget is not pacer and budget != pacer.budget:
-                raise ConfigError(f"budget={budget!r} contradicts the given pacer's budget {pacer.budget!r}")
-            return pacer
-        if not callable(pacer):
-            raise ConfigError(f"pacer must be a pacer plug-in or a factory, got {pacer!r}")
-        if budget is None or isinstance(budget, bool) or not isinstance(budget, _NUMBER):
-            raise ConfigError(f"a pacer factory needs budget=<$ per request>, got budget={budget!r}")
-        made = pacer(budget=float(budget))
-        if not isinstance(made, Pacer):
-            raise ConfigError(f"the pacer factory returned {type(made).__name__}, not a Pacer (it needs "
-                              "budget, lambda_, penalty_weight, eligible, step, state_dict, from_state)")
-        return made
-
-    @staticmethod
-    def _resolve_policy(policy, dimension: int, n_arms: int, config, seed):
-        """The policy plug-in: ``None`` (LinUCB), an instance sized (d, K), or a factory."""
-        if policy is None:
-            return None
-        if not isinstance(policy, Policy):
-            if not callable(policy):
-                raise ConfigError(f"policy must be a policy plug-in or a factory, got {policy!r}")
-            policy = policy(dimension=dimension, n_arms=n_arms, config=config, seed=seed)
-            if not isinstance(policy, Policy):
-                raise ConfigError(
-                    f"the policy factory returned {type(policy).__name__}, which is not a Policy")
-        if policy.d != dimension or policy.n_arms != n_arms:
-            raise DimensionMismatchError(
-                f"policy is sized d={policy.d}, K={policy.n_arms}; "
-                f"the router needs d={dimension}, K={n_arms}")
-        return policy
-
-    @staticmethod
-    def _resolve_store(store, config):
-        if store is None:
-            return EphemeralContextStore(ttl=config.context_ttl)
-        if not all(hasattr(store, m) for m in ("put", "get", "take", "describe")):
-            raise ConfigError(f"context_store must provide put/get/take/describe, got {type(store).__name__}")
-        return store
-
-    def _apply_priors(self, path, strict: bool) -> None:
-        if path is None:
-            self.prior_info = {"source": "none"}
-            return
-        models, a, b, meta = load_priors(path, self.config.prior_n_effective, self.config.ridge)
-        d = self._policy.d
-        if a.shape[-1] != d:
-            msg = f"priors {path} have dimension {a.shape[-1]} but the feature service produces {d}"
-            if strict:
-                raise DimensionMismatchError(msg)
-            logger.warning("%s; starting cold", msg)
-            self.prior_info = {"source": "none", "skipped": str(path), "reason": "dimension"}
-            return
-        matched = [m for m in self._view.names if m in models]
-        if not matched:
-            msg = f"priors {path} cover models {models}, none of the router's {list(self._view.names)}"
-            if strict:
-                raise ConfigError(msg)
-            logger.warning("%s; starting cold", msg)
-            self.prior_info = {"source": "none", "skipped": str(path), "reason": "models"}
-            return
-        for name in matched:
-            j = models.index(name)
-            self._policy.set_prior(self._view.index[name], a[j], b[j])
-        cold = [m for m in self._view.names if m not in models]
-        if cold:
-            logger.info("priors %s: no prior for %s (cold start)", path, cold)
-        self.prior_info = {
-            "source": str(path),
-            "models": matched,
-            "cold": cold,
-            "n_effective": self.config.prior_n_effective,
-        }
 
     # ------------------------------------------------------------------ introspection
     @property
@@ -605,7 +276,7 @@ class BanditRouter(RouterStateMixin):
             if not float(x @ x) <= 1e12:
                 self._reject_vector(prompt_or_vector, x)
         if max_cost is not None:
-            max_cost = _check_number("max_cost", max_cost, positive=True)
+            max_cost = check_number("max_cost", max_cost, positive=True)
         pacer = self._pacer
         policy = self._policy
         with policy.lock:
@@ -739,7 +410,7 @@ class BanditRouter(RouterStateMixin):
             raise InvalidInputError(f"request_id must be a str, got {request_id!r}")
         r = self._check_reward(reward)
         if cost is not None:
-            cost = _check_number("cost", cost, nonneg=True)
+            cost = check_number("cost", cost, nonneg=True)
         clamped = r < 0.0 or r > 1.0
         if clamped:
             r = min(1.0, max(0.0, r))
@@ -774,7 +445,7 @@ class BanditRouter(RouterStateMixin):
         if getattr(self, "_journal", None) is not None:
             raise ConfigError("update() is not journaled: use process_feedback() on a durable router")
         r = min(1.0, max(0.0, self._check_reward(reward)))
-        vec = _as_context(x, self._policy.d)
+        vec = as_context(x, self._policy.d)
         with self._policy.write_lock:
             i = self._view.index.get(model) if isinstance(model, str) else None
             if i is None:
@@ -798,96 +469,6 @@ class BanditRouter(RouterStateMixin):
             raise StoreError(f"stored context of {request_id!r} has cost {c!r}, not a finite float >= 0; "
                              "the feedback is not applied")
 
-    # ------------------------------------------------------------------ registry
-    def _publish_view(self) -> None:
-        """New registry snapshot (caller holds the policy lock)."""
-        self._view = _View(self._registry, self.config.output_tokens)
-
-    def register_model(
-        self, name, input_cost_per_m=None, output_cost_per_m=None, *, blended=None, **metadata
-    ) -> None:
-        """Add a cold arm (``A = λ₀I``, ``b = 0``, ``last_update = last_played = t``) at runtime.
-
-        Parameters
-        ----------
-        name : str
-        input_cost_per_m, output_cost_per_m : float
-            $ per million tokens (both), or give ``blended`` alone.
-        blended : float, optional
-        **metadata
-            JSON-able extras stored with the model (e.g. ``speed="fast"``). ``ceiling_cost_per_m``, if
-            given, is the blended $/M the pacer's hard ceiling compares for this model (default: its
-            price), for registries whose blended field disagrees with the input/output prices.
-
-        Raises
-        ------
-        DuplicateModelError, ConfigError (no price), InvalidInputError (bad price or metadata)
-        """
-        try:
-            json.dumps(metadata)
-        except (TypeError, ValueError):
-            raise InvalidInputError(
-                f"metadata of {name!r} must be JSON-serialisable, got {metadata!r}"
-            ) from None
-        if CEILING_KEY in metadata:
-            _check_number(CEILING_KEY, metadata[CEILING_KEY], nonneg=True)
-        policy = self._policy
-        with policy.write_lock:
-            spec = self._registry.spec_for(
-                name,
-                input_cost_per_m=input_cost_per_m,
-                output_cost_per_m=output_cost_per_m,
-                blended=blended,
-                **metadata,
-            )
-
-            def commit():
-                self._registry.set_spec(spec)
-                self._pulls[name] = 0
-                self._arm_uid[name] = self._next_uid
-                self._next_uid += 1
-                self._publish_view()
-
-            policy.add_arm(on_commit=commit)
-
-    def update_model_pricing(
-        self, name, input_cost_per_m=None, output_cost_per_m=None, *, blended=None
-    ) -> None:
-        """Change a model's prices in place (the next decision sees the new c̃ and p_max)."""
-        with self._policy.write_lock:
-            validate_model_name(name)
-            spec = self._registry.repriced(name, input_cost_per_m, output_cost_per_m, blended)
-            with self._policy.lock:
-                self._registry.set_spec(spec)
-                self._publish_view()
-
-    def remove_model(self, name) -> None:
-        """Drop a model and all its state; removing the last model is a :class:`RegistryError`.
-
-        Pending feedback for the removed model is rejected with :class:`UnknownModelError`.
-        """
-        policy = self._policy
-        with policy.write_lock:
-            validate_model_name(name)
-            spec = self._registry.get(name)
-            if len(self._registry) == 1:
-                self._registry.remove(name)  # raises RegistryError
-            i = self._view.index[spec.name]
-
-            uid = self._arm_uid[name]
-
-            def commit():
-                self._registry.remove(name)
-                del self._pulls[name]
-                del self._arm_uid[name]
-                self._publish_view()
-
-            policy.remove_arm(i, on_commit=commit)
-            retire = getattr(self._store, "retire_arm", None)
-            if retire is not None:  # its pending contexts can never be applied: drop them (ids remembered)
-                retire(uid, name)
-
-    # ------------------------------------------------------------------ durable mode
     @classmethod
     def open(cls, directory, *, checkpoint_every=10_000, checkpoint_bytes=64 * 2**20,
              **create_kwargs) -> DurableRouter:
