@@ -14,7 +14,8 @@ of each side and their ratio.
 
 Reports (1) Exp 01 = 20 seeds × 7 budgets (val warm-up + test, 140 runs) through
 :func:`paretobandit.experiments.run_budget_pacing` with each step backend of the engine — the
-compiled numba kernel and the NumPy reference step (``PARETOBANDIT_SIM_NUMBA=0``) — and through
+compiled numba kernel and the generic path (one ``BanditRouter`` per run, ``PARETOBANDIT_SIM_NUMBA=0``, the path
+of plug-ins) — and through
 ``BanditRouter`` loops in the same process (a subset of the 140 router runs is timed and
 extrapolated unless ``--router-runs 140``), and checks that those router runs make the engine's
 decisions; (2) the numba compile time (cold cache, in a subprocess) and the cached-load time;
@@ -60,7 +61,7 @@ def _numba_env(enabled: bool):
 
 
 def _backends() -> list[tuple[str, bool]]:
-    return ([("numba", True)] if numba_available() else []) + [("numpy", False)]
+    return ([("numba", True)] if numba_available() else []) + [("generic", False)]
 
 
 def _load(standin: bool):
@@ -266,7 +267,7 @@ def main(argv=None) -> int:
         import numba
         nb_version = f"numba {numba.__version__}"
     except ImportError:
-        nb_version = "numba not installed (NumPy step only)"
+        nb_version = "numba not installed (generic path only)"
     print(f"numpy {np.__version__}, {nb_version}, {os.cpu_count()} CPUs, n_jobs={args.n_jobs} "
           f"({args.backend}), load average {os.getloadavg()[0]:.2f} at start")
     print("wall = elapsed seconds (depends on the other jobs on the machine); CPU = process CPU seconds")
