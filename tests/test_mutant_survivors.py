@@ -185,3 +185,60 @@ def test_max_cost_and_ceiling_conflict_falls_back_to_max_cost():
     model, log = router.route(ZERO, max_cost=0.001)
     assert (model, log.eligible) == ("x", ["x"])
     assert router.route(ZERO)[1].eligible == ["y"]  # the ceiling alone binds
+
+
+# ----------------------------------------------------------------------- other mutants of tools/mutants.py
+def test_forgetting_ridge_floor_and_sherman_morrison_hand_values():
+    # γ = 0.5, λ₀ = 1, ridge floor 0.1·λ₀, stability check after every update (trace(A⁻¹) ≤ 1e6: no-op).
+    cfg = RouterConfig(forgetting_factor=0.5, staleness_cap=10, stability_interval=1)
+    policy = LinUCBPolicy(2, 1, cfg)
+    # t = 1, x = (1, 0), r = 1: g = 0.5¹ → A = 0.5I, A⁻¹ = 2I, b = 0, ρ = 0.5 (≥ 0.1);
+    #   u = (2, 0), den = 3: A⁻¹ = 2I − diag(4, 0)/3 = diag(2/3, 2), θ = u·1/3 = (2/3, 0),
+    #   A = diag(1.5, 0.5), b = (1, 0).
+    policy.t = 1
+    policy.update(0, np.array([1.0, 0.0]), 1.0)
+    arm = policy.arm_state(0)
+    np.testing.assert_allclose(arm["A"], np.diag([1.5, 0.5]), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(arm["A_inv"], np.diag([2 / 3, 2.0]), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(arm["theta"], [2 / 3, 0.0], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(arm["b"], [1.0, 0.0], rtol=0, atol=1e-15)
+    assert arm["rho"] == 0.5
+    # t = 3, x = (0, 1), r = 0.5: g = 0.5² = 0.25 → A = diag(0.375, 0.125), b = (0.25, 0),
+    #   A⁻¹ = diag(8/3, 8), ρ = 0.125; u = (0, 8), den = 9: A⁻¹ = diag(8/3, 8/9),
+    #   θ = (2/3, 0) + (0, 8)·0.5/9 = (2/3, 4/9), A = diag(0.375, 1.125), b = (0.25, 0.5).
+    policy.t = 3
+    policy.update(0, np.array([0.0, 1.0]), 0.5)
+    arm = policy.arm_state(0)
+    np.testing.assert_allclose(arm["A"], np.diag([0.375, 1.125]), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(arm["A_inv"], np.diag([8 / 3, 8 / 9]), rtol=0, atol=1e-14)
+    np.testing.assert_allclose(arm["theta"], [2 / 3, 4 / 9], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(arm["b"], [0.25, 0.5], rtol=0, atol=1e-15)
+    assert arm["rho"] == 0.125
+    # t = 4, x = (1, 0), r = 0: g = 0.5, ρ = 0.0625 < 0.1 → ridge floor: A ← 0.5A + (1 − 0.0625)I
+    #   = diag(1.125, 1.5), ρ = 1, b = (0.125, 0.25), A⁻¹ = diag(8/9, 2/3), θ = (1/9, 1/6);
+    #   u = (8/9, 0), den = 17/9: A⁻¹₁₁ = 8/9 − (64/81)/(17/9) = 8/17, θ₁ = 1/9 − (8/9)(1/9)/(17/9) = 1/17,
+    #   A = diag(2.125, 1.5)  (check: 1/2.125 = 8/17, 0.125/2.125 = 1/17, 0.25/1.5 = 1/6).
+    policy.t = 4
+    policy.update(0, np.array([1.0, 0.0]), 0.0)
+    arm = policy.arm_state(0)
+    np.testing.assert_allclose(arm["A"], np.diag([2.125, 1.5]), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(arm["A_inv"], np.diag([8 / 17, 2 / 3]), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(arm["theta"], [1 / 17, 1 / 6], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(arm["b"], [0.125, 0.25], rtol=0, atol=1e-15)
+    assert arm["rho"] == 1.0 and arm["n_updates"] == 3
+
+
+def test_pacer_step_hand_values():
+    # B = 0.01, η = a = 0.05, cap 5; c̄₀ = B, λ₀ = 0.
+    pacer = BudgetPacer(0.01)
+    # c = 0.03: c̄ = 0.95·0.01 + 0.05·0.03 = 0.011; λ = 0.05·(0.011/0.01 − 1) = 0.005
+    assert pacer.update(0.03) == pytest.approx(0.005, abs=1e-15)
+    assert pacer.cost_ema == pytest.approx(0.011, abs=1e-15)
+    # c = 0: c̄ = 0.95·0.011 = 0.01045; λ = 0.005 + 0.05·(1.045 − 1) = 0.00725
+    assert pacer.update(0.0) == pytest.approx(0.00725, abs=1e-15)
+    # clip at 0: from λ = 0, c = 0: c̄ = 0.0095, λ = max(0, 0.05·(0.95 − 1)) = max(0, −0.0025) = 0
+    assert BudgetPacer(0.01).update(0.0) == 0.0
+    # clip at the cap: λ = 4.99, c = 1: c̄ = 0.0095 + 0.05 = 0.0595, 4.99 + 0.05·4.95 = 5.2375 → 5
+    high = BudgetPacer.from_state({**BudgetPacer(0.01).state_dict(), "lambda": 4.99})
+    assert high.update(1.0) == 5.0
+    assert high.cost_ema == pytest.approx(0.0595, abs=1e-15)
