@@ -25,7 +25,7 @@ def _direct_reference(cfg, d, k, events):
             continue
         _, arm, x, r = ev
         if cfg.forgetting_factor < 1:
-            g = float(kernels.decay_factor(cfg.forgetting_factor, t - last[arm], cfg.staleness_cap))
+            g = cfg.forgetting_factor ** min(t - last[arm], cfg.staleness_cap)  # not the kernel's table
             a[arm] *= g
             b[arm] *= g
             rho[arm] *= g
