@@ -31,9 +31,11 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -128,6 +130,22 @@ MUTANTS: tuple[Mutant, ...] = (
 )
 
 
+_RUNNING: set[subprocess.Popen] = set()  # pytest processes in flight (killed on Ctrl-C / SIGTERM)
+_RUNNING_LOCK = threading.Lock()
+_STOP = threading.Event()  # set on interruption: no new pytest process is started
+
+
+def _kill_running() -> None:
+    with _RUNNING_LOCK:
+        _STOP.set()
+        for proc in _RUNNING:
+            proc.kill()
+
+
+def _terminate(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @dataclass
 class Outcome:
     """Result of one mutant."""
@@ -165,18 +183,34 @@ def _pytest(dest: Path, timeout: float) -> tuple[str, str]:
     detail being the first failing test, or pytest's last line."""
     env = {**os.environ, "PYTHONPATH": str(dest), "PYTHONDONTWRITEBYTECODE": "1"}
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *FAST_TESTS]
+    with _RUNNING_LOCK:
+        if _STOP.is_set():
+            return "error", "interrupted"
+        proc = subprocess.Popen(cmd, cwd=dest, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        _RUNNING.add(proc)
     try:
-        proc = subprocess.run(cmd, cwd=dest, env=env, capture_output=True, text=True, timeout=timeout)
+        stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
         return "timeout", f"no result after {timeout:g} s"
-    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    except BaseException:  # Ctrl-C / SIGTERM while waiting: no orphan pytest
+        proc.kill()
+        proc.communicate()
+        raise
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(proc)
+    code = proc.returncode
+    lines = [ln for ln in stdout.splitlines() if ln.strip()]
     failed = [ln for ln in lines if ln.startswith(("FAILED ", "ERROR "))]  # -ra summary: the killing test
-    last = (failed or lines or [proc.stderr.strip()[-200:]])[0 if failed else -1][:160]
-    if proc.returncode == 0:
+    last = (failed or lines or [stderr.strip()[-200:]])[0 if failed else -1][:160]
+    if code == 0:
         return "passed", last
-    if proc.returncode in (1, 2, 3):  # tests failed, interrupted (import error in the mutant) or internal
+    if code in (1, 2, 3):  # tests failed, interrupted (import error in the mutant) or internal error
         return "failed", last
-    return "error", f"pytest exit {proc.returncode}: {last}"
+    return "error", f"pytest exit {code}: {last}"
 
 
 def run_one(mutant: Mutant | None, timeout: float) -> Outcome:
@@ -216,6 +250,16 @@ def main(argv=None) -> int:
         numbered = [(n, m) for n, m in numbered if n in set(args.only)]
     if args.jobs < 1:
         parser.error("--jobs must be >= 1")
+    signal.signal(signal.SIGTERM, _terminate)  # SIGTERM cleans up like Ctrl-C
+    try:
+        return _run(numbered, args)
+    except KeyboardInterrupt:
+        _kill_running()  # the worker threads then delete their scratch copies
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(numbered, args) -> int:
     base = run_one(None, args.timeout)
     if base.status != "passed":
         print(f"baseline (no mutant) does not pass: {base.detail}", file=sys.stderr)
@@ -230,9 +274,10 @@ def main(argv=None) -> int:
                 counts[out.status] = counts.get(out.status, 0) + 1
                 print(f"{n:3d}  {out.status:9s} {out.seconds:5.0f} s  {m.path:26s} {m.description}\n"
                       f"     {out.detail}", flush=True)
-        except KeyboardInterrupt:  # running subprocesses are killed by subprocess.run; copies are deleted
+        except KeyboardInterrupt:
             for _, _, fut in futures:
                 fut.cancel()
+            _kill_running()
             raise
     print("summary: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
     if counts.get("survived"):
