@@ -26,7 +26,7 @@ def _direct_reference(cfg, d, k, events):
             continue
         _, arm, x, r = ev
         if cfg.forgetting_factor < 1:
-            g = float(kernels.decay_factor(cfg.forgetting_factor, t - last[arm], cfg.staleness_cap))
+            g = cfg.forgetting_factor ** min(t - last[arm], cfg.staleness_cap)  # not the kernel's table
             a[arm] *= g
             b[arm] *= g
             rho[arm] *= g
@@ -161,13 +161,20 @@ def test_stability_check_reregularises():
 
 
 def test_corrupted_inverse_is_rebuilt():
-    pol = LinUCBPolicy(2, 1, RouterConfig(forgetting_factor=1.0))
-    pol._M[0] = -np.eye(2)  # corrupted: xᵀA⁻¹x < 0 -> denominator < 1
-    x = np.array([1.0, 1.0])
-    pol.update(0, x, 1.0)
-    expected = 2 * np.eye(2) + np.outer(x, x)
-    np.testing.assert_allclose(pol.A[0], expected)
-    np.testing.assert_allclose(pol.ainv[0], np.linalg.inv(expected), atol=1e-14)
+    # A = [[0.25, 1], [1, 0.25]] (positive diagonal, indefinite) with its exact inverse
+    # [[−4, 16], [16, −4]]/15 passes the state checks; x = (1, −1): xᵀA⁻¹x = −40/15, den = −5/3 < 1.
+    # Rebuilt: A + λ₀I = [[1.25, 1], [1, 1.25]], then + xxᵀ = 2.25·I, so A⁻¹ = (4/9)I, b = (1, −1),
+    # θ = (4/9, −4/9). (den in (0, 1): tests/test_mutant_survivors.py.)
+    cfg = RouterConfig(forgetting_factor=1.0)
+    state = LinUCBPolicy(2, 1, cfg).state_dict()
+    a = np.array([[[0.25, 1.0], [1.0, 0.25]]])
+    ainv = np.array([[[-4.0, 16.0], [16.0, -4.0]]]) / 15
+    state.update(A=a, raw_N=a.copy(), A_inv=ainv, raw_M=ainv.copy())
+    pol = LinUCBPolicy.from_state(state, cfg)
+    pol.update(0, np.array([1.0, -1.0]), 1.0)
+    np.testing.assert_allclose(pol.A[0], 2.25 * np.eye(2), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(pol.ainv[0], 4 / 9 * np.eye(2), rtol=0, atol=1e-14)
+    np.testing.assert_allclose(pol.theta[0], [4 / 9, -4 / 9], rtol=0, atol=1e-14)
 
 
 def test_add_remove_arms_keep_other_state():

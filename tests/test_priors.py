@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pytest
 
-from paretobandit import BanditRouter, FeatureService, generate_warmup_priors, kernels, load_priors
+from paretobandit import BanditRouter, FeatureService, generate_warmup_priors, load_priors
 from paretobandit import router as router_mod
 from paretobandit.errors import ConfigError, DataError, DimensionMismatchError, InvalidInputError
 from paretobandit.priors import save_priors
@@ -25,10 +25,12 @@ def _data(n=200, d=26, k=3, seed=0):
 def test_array_form_matches_offline_statistics():
     x, r = _data()
     models, a, b = generate_warmup_priors(x, r, models=NAMES)
-    a_ref, b_ref = kernels.offline_statistics(x, r, 0.1)
+    # independent reference (BLAS, not the row-by-row kernel): A_off = p(I + XᵀX), b_off = p·RᵀX per arm
+    a_ref = np.broadcast_to(0.1 * (np.eye(26) + x.T @ x), (3, 26, 26))
+    b_ref = 0.1 * r.T @ x
     assert models == NAMES
-    np.testing.assert_array_equal(a, a_ref)
-    np.testing.assert_array_equal(b, b_ref)
+    np.testing.assert_allclose(a, a_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(b, b_ref, rtol=1e-12, atol=1e-12)
     assert a[0, -1, -1] == pytest.approx(0.1 * (1 + 200))
 
 
@@ -68,9 +70,12 @@ def test_save_load_and_rescale(tmp_path):
     assert m2 == NAMES and meta["plasticity"] == 0.1 and meta["context_dim"] == 26
     np.testing.assert_array_equal(a2, a)
     m3, a3, b3, _ = load_priors(path, n_effective=1163.9)
-    a_ref, b_ref = kernels.rescale_prior(a, b, 1163.9, 1.0)
-    np.testing.assert_array_equal(a3, a_ref)
-    np.testing.assert_array_equal(b3, b_ref)
+    # docs/PROTOCOLS.md §1.5 with LAPACK: s = n_eff / A_off[-1, -1], A = s·A_off + λ₀I, b = s·b_off + λ₀·θ_off
+    s = 1163.9 / a[:, -1, -1]
+    theta_off = np.linalg.solve(a, b[..., None])[..., 0]
+    np.testing.assert_allclose(a3, s[:, None, None] * a + np.eye(26), rtol=1e-12)
+    np.testing.assert_allclose(b3, s[:, None] * b + theta_off, rtol=1e-9, atol=1e-12)
+    assert a3[0, -1, -1] == pytest.approx(1163.9 + 1.0)  # the bias coordinate now counts n_eff samples
 
 
 def test_load_rejects_bad_files(tmp_path):

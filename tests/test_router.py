@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 
-import _reference as ref
 import numpy as np
 import pytest
 
-from paretobandit import BanditRouter, BudgetPacer, FeatureService, PacingMode, RouterConfig, kernels
+from paretobandit import BanditRouter, BudgetPacer, FeatureService, PacingMode, RouterConfig
 from paretobandit.errors import BudgetExceededError, UnknownModelError
 from paretobandit.registry import DEFAULT_PORTFOLIO
 
@@ -21,15 +20,19 @@ def make_router(**kw):
 
 
 class Reference:
-    """ALGORITHM.md, line by line, with the independent NumPy reference of tests/_reference.py."""
+    """ALGORITHM.md, line by line, in plain NumPy: independent of :mod:`paretobandit.kernels` (no shared
+    formula), with ``A⁻¹`` re-inverted from ``A`` after every update instead of Sherman–Morrison."""
+
+    TIE = 1e-12  # docs/ALGORITHM.md: scores within 1e-12 of the best are ties
 
     def __init__(self, prices, d, cfg: RouterConfig, budget, seed):
         self.names = list(prices)
         k = len(prices)
         self.inp = np.array([p["input_cost_per_m"] for p in prices.values()])
         self.out = np.array([p["output_cost_per_m"] for p in prices.values()])
-        self.price = kernels.blended_price(self.inp, self.out)
-        self.ncost = kernels.normalised_cost(self.price, cfg.cost_floor, cfg.cost_ceil)
+        self.price = (self.inp + self.out) / 2 / 1000  # $ per 1k tokens
+        lo, hi = cfg.cost_floor, cfg.cost_ceil
+        self.ncost = np.clip(np.log(np.maximum(self.price, lo) / lo) / np.log(hi / lo), 0.0, 1.0)
         self.cfg = cfg
         self.A = np.broadcast_to(cfg.ridge * np.eye(d), (k, d, d)).copy()
         self.b = np.zeros((k, d))
@@ -47,43 +50,45 @@ class Reference:
         c = self.cfg
         self.t += 1
         dt = self.t - np.maximum(self.lu, self.lp)
-        infl = kernels.staleness_inflation(c.forgetting_factor, dt, c.v_max, c.staleness_cap)
+        g = c.forgetting_factor ** np.minimum(dt, c.staleness_cap).astype(float)
+        infl = np.where(dt > 0, 1.0 / np.maximum(g, 1.0 / c.v_max), 1.0)
         w = c.cost_penalty + (self.lam if self.budget is not None else 0.0)
-        s = ref.arm_scores(self.theta, self.ainv, x, infl, c.alpha, w, self.ncost)
+        var = np.einsum("kij,i,j->k", self.ainv, x, x)
+        s = self.theta @ x + c.alpha * np.sqrt(np.maximum(var * infl, 0.0)) - w * self.ncost
         elig = np.ones(len(s), bool)
-        if self.budget is not None:
-            elig = ref.ceiling(self.price, self.price.max(), self.lam, 1.0)
-        i = ref.pick(s, elig, self.rng)
+        if self.budget is not None and self.lam > 0:
+            elig = self.price <= self.price.max() / (1.0 + self.lam)
+            if not elig.any():
+                elig[:] = True
+        ties = np.flatnonzero(elig & (s >= s[elig].max() - self.TIE))
+        i = int(ties[0]) if len(ties) == 1 else int(ties[self.rng.integers(len(ties))])
         self.lp[i] = self.t
         return i, s
 
     def feedback(self, i, x, r, cost):
         c = self.cfg
         big_t = self.t
+        eye = np.eye(len(x))
         if c.forgetting_factor < 1:
-            g = kernels.decay_factor(c.forgetting_factor, big_t - self.lu[i], c.staleness_cap)
+            g = c.forgetting_factor ** min(big_t - self.lu[i], c.staleness_cap)
             self.A[i] *= g
             self.b[i] *= g
-            self.ainv[i] /= g
             self.rho[i] *= g
             if self.rho[i] < c.ridge_floor * c.ridge:
-                self.A[i] += (c.ridge - self.rho[i]) * np.eye(len(x))
+                self.A[i] += (c.ridge - self.rho[i]) * eye
                 self.rho[i] = c.ridge
-                self.ainv[i] = np.linalg.inv(self.A[i])
-                self.theta[i] = self.ainv[i] @ self.b[i]
         self.lu[i] = big_t
-        new, u, den = ref.sherman_morrison(self.ainv[i], x)
-        self.theta[i] = ref.theta_update(self.theta[i], u, x, r, den)
-        self.ainv[i] = new
         self.A[i] += np.outer(x, x)
         self.b[i] += r * x
         self.n[i] += 1
+        self.ainv[i] = np.linalg.inv(self.A[i])
         if self.n[i] % c.stability_interval == 0 and np.trace(self.ainv[i]) > c.stability_trace:
-            self.A[i] += c.ridge * np.eye(len(x))
+            self.A[i] += c.ridge * eye
             self.ainv[i] = np.linalg.inv(self.A[i])
-            self.theta[i] = self.ainv[i] @ self.b[i]
+        self.theta[i] = self.ainv[i] @ self.b[i]
         if self.budget is not None:
-            self.lam, self.ema = ref.pacer_step(self.lam, self.ema, cost, self.budget)
+            self.ema = 0.95 * self.ema + 0.05 * cost  # η = a = 0.05, cap 5 (pacer defaults)
+            self.lam = min(5.0, max(0.0, self.lam + 0.05 * (self.ema / self.budget - 1.0)))
 
 
 @pytest.mark.parametrize(
@@ -242,7 +247,8 @@ def test_hot_swap_register_reprice_remove():
     st = router.arm_state("gemini-2.0-flash")
     assert st["last_update"] == 5 and st["last_played"] == 5 and st["metadata"] == {"speed": "fast"}
     np.testing.assert_array_equal(st["A"], np.eye(26))
-    assert st["normalised_cost"] == pytest.approx(kernels.normalised_cost(0.25 / 1000))
+    # (0.10 + 0.40)/2/1000 = 2.5e-4 $/1k: c̃ = log10(2.5e-4 / 1e-4) / 3 = log10(2.5) / 3 = 0.1326466
+    assert st["normalised_cost"] == pytest.approx(0.1326466, abs=1e-7)
     router.update_model_pricing("gemini-2.0-flash", input_cost_per_m=0.05, output_cost_per_m=0.20)
     assert router.arm_state("gemini-2.0-flash")["blended_per_1k"] == pytest.approx(0.125 / 1000)
     router.register_model("blend", blended=2.0)

@@ -197,7 +197,8 @@ def test_price_change_updates_price_cost_and_pmax(tb):
     pmax0 = sim.pmax.copy()
     sim.run(11)
     assert sim.pmax[0] == pmax0[0]
-    assert sim.price[1, 2] == kernels.blended_price(0.1, 0.1)
+    assert sim.price[1, 2] == pytest.approx(1e-4, rel=1e-15)  # (0.1 + 0.1)/2/1000 $ per 1k tokens
+    assert sim.ncost[1, 2] == 0.0  # at the cost floor 1e-4: c̃ = ln(1e-4/1e-4)/ln(1000) = 0
     np.testing.assert_array_equal(sim.ncost[1], kernels.normalised_cost(sim.price[1]))
     assert sim.pmax[1] == sim.price[1].max() < pmax0[1]
 
@@ -236,7 +237,7 @@ def test_onboarded_arm_starts_cold_with_its_prices(tb4):
     np.testing.assert_array_equal(sim.A[0, 3], np.eye(D))
     np.testing.assert_array_equal(sim.b[0, 3], 0)
     assert sim.last_update[0, 3] == sim.last_played[0, 3] == 50
-    assert sim.price[0, 3] == kernels.blended_price(3.0, 25.0) == sim.pmax[0]
+    assert sim.price[0, 3] == pytest.approx(0.014, rel=1e-15) and sim.price[0, 3] == sim.pmax[0]  # 28/2/1000
 
 
 # ----------------------------------------------------------------------------------- validation
@@ -396,11 +397,18 @@ def test_align_priors_maps_by_model_id():
     np.testing.assert_array_equal(pri.mask, [True, True, False])
 
 
-def test_bootstrap_is_deterministic():
+def test_bootstrap_ci_hand_values():
+    # constant values: every resampled mean is 3 → (3, 3)
+    assert bootstrap_ci([3.0, 3.0, 3.0], 500) == (3.0, 3.0)
+    # {0, 1}: resampled means are 0, 0.5, 1 with probability 1/4, 1/2, 1/4; the 2.5 % and 97.5 %
+    # percentiles of 500 draws are 0 and 1 (a quarter of the draws sit at each end)
+    assert bootstrap_ci([0.0, 1.0], 500) == (0.0, 1.0)
+    # 0..19: mean 9.5, bootstrap s.e. = sqrt((20² − 1)/12)/sqrt(20) = 5.766/4.472 = 1.289, so the
+    # 95 % interval is about 9.5 ± 1.96·1.289 = (6.97, 12.03) (Monte Carlo s.d. of each end ≈ 0.15)
     v = np.arange(20.0)
-    assert bootstrap_ci(v, 500) == bootstrap_ci(v, 500)
     lo, hi = bootstrap_ci(v, 500)
-    assert lo < v.mean() < hi
+    assert lo == pytest.approx(6.97, abs=0.6) and hi == pytest.approx(12.03, abs=0.6)
+    assert bootstrap_ci(v, 500, seed=1) != (lo, hi)  # the seed drives the resampling
 
 
 def test_router_config_defaults_follow_spec(tb):
@@ -427,7 +435,7 @@ def test_final_A_equals_the_sequential_updates(tb):
         for k in range(T):
             arm, x = res.arm[s, k], tb.features[streams[s, k]]
             if gamma < 1:
-                g = kernels.decay_factor(gamma, k + 1 - last[arm], cfg.staleness_cap)
+                g = gamma ** min(k + 1 - last[arm], cfg.staleness_cap)  # not the kernel's table
                 a[arm] *= g
                 rho[arm] *= g
                 if rho[arm] < cfg.ridge_floor * cfg.ridge:
