@@ -1,9 +1,11 @@
 """Compiled (numba) inner loop of :class:`~paretobandit.sim.engine.BatchSimulator`.
 
 :func:`advance` steps the runs of a batch through a *segment* of steps that contains no scenario
-event (events are applied in Python at segment boundaries, exactly as in the NumPy step). It
-implements docs/ALGORITHM.md ``route`` + ``feedback`` for the chosen arm of each run, in the order
-of the NumPy reference step (``BatchSimulator._step_numpy`` and :mod:`paretobandit.kernels`):
+event (events are applied in Python at segment boundaries, :mod:`paretobandit.sim.compiled_driver`).
+It implements docs/ALGORITHM.md ``route`` + ``feedback`` for the chosen arm of each run, with the
+router's own equations: :mod:`paretobandit.kernels`' scalar functions (``ucb_score``,
+``ceiling_eligible_into``, ``best_arm``, ``ridge_deficit``, ``corrupted_inverse``, ``stability_due``,
+``unstable``, ``pacer_step``) are compiled here as they are, not re-written:
 
 * scores ``s_a = θ_aᵀx + α·sqrt(max(inflation·xᵀA⁻¹x, 0)) − w·c̃_a`` with the router's staleness
   table, ``w = λ_c + λ`` (penalty modes) or ``λ_c``;
@@ -14,9 +16,9 @@ of the NumPy reference step (``BatchSimulator._step_numpy`` and :mod:`paretoband
   values, by table lookup); Sherman–Morrison; ``θ ← θ + u(r − xᵀθ)/den``; ``A ← A + xxᵀ``;
   ``b ← b + r·x``; the periodic stability check; the pacer step.
 
-Numerics. The same operations in the same order, except rewrites that change results only by
-rounding (far inside the 1e-9 contract; the online router's stacked GEMV also differs from NumPy's
-batched matmul by rounding): dot products are summed in a fixed interleaved order (:func:`_dot`;
+Numerics. The same operations in the same order as the router, except for the linear algebra, whose
+loop form here changes results only by rounding (far inside the 1e-9 contract; the online router's
+stacked GEMV uses BLAS): dot products are summed in a fixed interleaved order (:func:`_dot`;
 no fastmath flag anywhere, so neither re-association nor FMA contraction: bit-identical on every
 x86-64 CPU); ``A⁻¹x`` is computed as ``xᵀA⁻¹`` (``A⁻¹`` is symmetric), once per arm in the
 route and reused, divided by the decay, by the update of the chosen arm; divisions become
@@ -24,7 +26,7 @@ multiplications by a reciprocal; and the forgetting of ``A⁻¹`` and ``A`` is d
 carries pending factors ``c``, ``e`` (true ``A⁻¹ = c·stored``, ``A = e·stored``; the rank-one
 updates are rescaled accordingly) that are applied (:func:`_fold`) before Python reads the arm, at
 the end of the run's segment, and whenever they leave ``[1e-32, 1e32]``. ``A`` is kept current
-here, unlike the NumPy step, which logs its updates and replays them when needed.
+here.
 
 Runs are processed one after the other (run-major), so a run's ``A`` and ``A⁻¹`` (2·K·d² floats)
 stay in cache for the whole segment; stream and outputs are run-major (S, n) buffers for the same
