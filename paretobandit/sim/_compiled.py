@@ -49,7 +49,7 @@ all of them at once and calls :func:`advance` again, which resumes each one wher
 
 Compiled with ``cache=True`` (the machine code is stored in ``__pycache__``; the first call in a
 fresh environment pays the compilation) and ``nogil=True`` (sub-batches step in parallel threads).
-This module imports numba at import time; the engine imports it lazily and falls back to NumPy.
+This module imports numba at import time; the engine imports it lazily and falls back to the generic path.
 """
 
 from __future__ import annotations
