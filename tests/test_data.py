@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import paretobandit.data as data_mod
+import paretobandit.datafetch as fetch_mod
 from paretobandit.data import (
     RewardTable,
     build_features,
@@ -142,8 +143,8 @@ UPSTREAM = "https://raw.githubusercontent.com/ParetoBandit/ParetoBandit/72ccbefe
 
 def test_upstream_paths_are_the_real_layout():
     """Hand-checked against the upstream repository at the pinned commit (full hash in the URL)."""
-    assert data_mod.UPSTREAM_BASE_URL == UPSTREAM
-    paths = {rel: up for rel, (up, _) in data_mod.UPSTREAM_FILES.items()}
+    assert fetch_mod.UPSTREAM_BASE_URL == UPSTREAM
+    paths = {rel: up for rel, (up, _) in fetch_mod.UPSTREAM_FILES.items()}
     assert paths["rewards/val_k4.jsonl"] == "data_collection/rewards/val_k4.jsonl"
     assert paths["rewards/flash_token_counts.jsonl"] == \
         "data_collection/rewards/flash_canonical/flash_token_counts.jsonl"
@@ -155,7 +156,7 @@ def test_upstream_paths_are_the_real_layout():
 
 def test_upstream_download_with_fake_opener(tmp_path, monkeypatch):
     payloads = {"rewards/val.jsonl": b"val rows\n", "models/models_k3.json": b"{}"}
-    monkeypatch.setattr(data_mod, "UPSTREAM_FILES", {
+    monkeypatch.setattr(fetch_mod, "UPSTREAM_FILES", {
         rel: (f"up/{rel}", hashlib.sha256(p).hexdigest()) for rel, p in payloads.items()})
     monkeypatch.delenv("PARETOBANDIT_UPSTREAM_URL", raising=False)
     urls = []
@@ -164,20 +165,20 @@ def test_upstream_download_with_fake_opener(tmp_path, monkeypatch):
         urls.append(url)
         return _FakeResponse(payloads[url.split(UPSTREAM + "up/", 1)[1]])
 
-    monkeypatch.setattr(data_mod, "source_root", lambda: None)
+    monkeypatch.setattr(fetch_mod, "source_root", lambda: None)
     report = fetch(dest=tmp_path / "d", opener=opener)
     assert len(urls) == 2 and all(u.startswith(UPSTREAM) for u in urls)
     assert (tmp_path / "d" / "rewards/val.jsonl").read_bytes() == b"val rows\n"
     # the pickle-free artifacts come from the package, byte-identical
     assert (tmp_path / "d" / "artifacts/pca_25_minilm.npz").read_bytes() == \
         (repo_root() / "paretobandit/resources/artifacts/pca_25_minilm.npz").read_bytes()
-    assert sorted(report.written) == sorted([*payloads, *data_mod.LOCAL_ONLY_FILES])
+    assert sorted(report.written) == sorted([*payloads, *fetch_mod.LOCAL_ONLY_FILES])
     assert report.missing_artifacts == []
-    assert data_mod._fetch_upstream(tmp_path / "d", opener).written == []
+    assert fetch_mod._fetch_upstream(tmp_path / "d", opener).written == []
 
 
 def test_fetch_falls_back_to_download_without_local_copy(tmp_path, monkeypatch):
-    monkeypatch.setattr(data_mod, "source_root", lambda: None)
+    monkeypatch.setattr(fetch_mod, "source_root", lambda: None)
     monkeypatch.delenv("PARETOBANDIT_UPSTREAM_URL", raising=False)
 
     def offline(url):
@@ -191,25 +192,25 @@ def test_fetch_falls_back_to_download_without_local_copy(tmp_path, monkeypatch):
 
 
 def test_upstream_checksum_mismatch_writes_nothing(tmp_path, monkeypatch):
-    monkeypatch.setattr(data_mod, "UPSTREAM_FILES",
+    monkeypatch.setattr(fetch_mod, "UPSTREAM_FILES",
                         {"rewards/val.jsonl": ("data/rewards/val.jsonl", "0" * 64)})
     with pytest.raises(DataError, match="checksum mismatch for rewards/val.jsonl"):
-        data_mod._fetch_upstream(tmp_path / "d", lambda url: _FakeResponse(b"tampered"))
+        fetch_mod._fetch_upstream(tmp_path / "d", lambda url: _FakeResponse(b"tampered"))
     assert not (tmp_path / "d" / "rewards/val.jsonl").exists()
 
 
 def test_upstream_url_env_var_is_validated(monkeypatch):
     monkeypatch.setenv("PARETOBANDIT_UPSTREAM_URL", "ftp://example.org/x")
     with pytest.raises(DataError, match="PARETOBANDIT_UPSTREAM_URL"):
-        data_mod.upstream_base_url()
+        fetch_mod.upstream_base_url()
     monkeypatch.setenv("PARETOBANDIT_UPSTREAM_URL", "file:///srv/mirror")
-    assert data_mod.upstream_base_url() == "file:///srv/mirror/"
+    assert fetch_mod.upstream_base_url() == "file:///srv/mirror/"
 
 
 # ---- the download path end to end, against the upstream layout served locally (HTTP and file://)
 def _upstream_mirror(root):
     """Symlink the reference files into ``root`` under their upstream repository paths."""
-    for rel, (upstream, _) in data_mod.UPSTREAM_FILES.items():
+    for rel, (upstream, _) in fetch_mod.UPSTREAM_FILES.items():
         target = root / upstream
         target.parent.mkdir(parents=True, exist_ok=True)
         target.symlink_to(SHARED / rel)
@@ -234,7 +235,7 @@ def http_mirror(tmp_path, monkeypatch):
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(mirror)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    monkeypatch.setattr(data_mod, "source_root", lambda: None)
+    monkeypatch.setattr(fetch_mod, "source_root", lambda: None)
     yield mirror, f"http://127.0.0.1:{server.server_address[1]}/"
     server.shutdown()
     server.server_close()
@@ -277,7 +278,7 @@ def test_download_from_file_url_mirror(tmp_path, monkeypatch):
     if SHARED is None:
         pytest.skip("needs the reference data folder (../shared/data or PARETOBANDIT_DATA)")
     mirror = _upstream_mirror(tmp_path / "mirror")
-    monkeypatch.setattr(data_mod, "source_root", lambda: None)
+    monkeypatch.setattr(fetch_mod, "source_root", lambda: None)
     monkeypatch.setenv("PARETOBANDIT_UPSTREAM_URL", mirror.as_uri())
     fetch(dest=tmp_path / "d")
     assert read_checksums(tmp_path / "d" / "SHA256SUMS") == read_checksums(SHARED / "SHA256SUMS")
@@ -287,7 +288,7 @@ def test_packaged_artifacts_match_reference_checksums():
     from paretobandit.canonical import ARTIFACTS_DIR, verify_artifacts
 
     packaged = verify_artifacts()
-    assert sorted(packaged) == sorted(data_mod.PACKAGED_ARTIFACTS)
+    assert sorted(packaged) == sorted(fetch_mod.PACKAGED_ARTIFACTS)
     if SHARED is not None:
         ref = read_checksums(SHARED / "SHA256SUMS")
         assert packaged == {rel.split("/", 1)[1]: d for rel, d in ref.items() if rel.startswith("artifacts/")}
@@ -298,7 +299,7 @@ def test_upstream_manifest_matches_reference_checksums():
     if SHARED is None and not HAVE_RAW:
         pytest.skip("no reference SHA256SUMS available (run `paretobandit data fetch`)")
     sums = read_checksums((data_root() if HAVE_RAW else SHARED) / "SHA256SUMS")
-    for rel, (_, digest) in data_mod.UPSTREAM_FILES.items():
+    for rel, (_, digest) in fetch_mod.UPSTREAM_FILES.items():
         assert sums[rel] == digest, rel
 
 

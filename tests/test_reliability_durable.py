@@ -181,7 +181,7 @@ def test_duplicate_feedback_across_restart_and_replay_check(tmp_path):
     # tamper with the journal: a replayed decision that does not match must be refused, not applied
     import sqlite3
 
-    from paretobandit.durable import _row_crc
+    from paretobandit.journal import _row_crc
 
     con = sqlite3.connect(d / "journal.sqlite")
     row = con.execute("SELECT seq, kind, request_id, ts, payload, x FROM events WHERE kind='route' "

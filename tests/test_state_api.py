@@ -108,7 +108,7 @@ def _foreign_private_accesses(path: Path) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("name", ["persistence.py", "durable.py"])
+@pytest.mark.parametrize("name", ["persistence.py", "durable.py", "journal.py"])
 def test_no_access_to_other_objects_privates(name):
     assert _foreign_private_accesses(PACKAGE / name) == []
 
