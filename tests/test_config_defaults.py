@@ -135,11 +135,11 @@ def test_parse_pacer_rejects_unknown_and_duplicate_keys():
 
 
 def test_one_default_priors_path():
-    from paretobandit import priors, router
+    from paretobandit import priors, router_build
     from paretobandit.experiments import common
 
     assert common.default_priors_path is priors.default_priors_path
-    assert router.default_priors_path is priors.default_priors_path
+    assert router_build.default_priors_path is priors.default_priors_path
 
 
 # ------------------------------------------------------------------------------------- validator
