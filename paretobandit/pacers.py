@@ -157,9 +157,10 @@ class SpendGuardPacer(PacerBase):
             est = self.estimates(prices)
             room = self.headroom()
             ok = [e <= room for e in est]
-            if self.ceiling and self.lambda_ > 0.0:      # the paper's price ceiling p ≤ p_max/(1 + λ)
-                top = float(p_max) / (1.0 + self.lambda_)
-                ok = [v and float(p) <= top for v, p in zip(ok, prices, strict=True)]
+            if self.ceiling and self.lambda_ > 0.0:      # the paper's price ceiling p ≤ p_max/(1 + λ),
+                top = float(p_max) / (1.0 + self.lambda_)    # dropped where it would empty the set
+                capped = [v and float(p) <= top for v, p in zip(ok, prices, strict=True)]
+                ok = capped if any(capped) else ok
             if not any(ok):               # the cheapest blended price (robust to a misattributed κ)
                 cheapest = min(range(len(est)), key=lambda j: (float(prices[j]), est[j]))
                 ok[cheapest] = True
@@ -231,7 +232,7 @@ class SpendGuardPacer(PacerBase):
             out = {k: getattr(self, k) for k in self._SETTINGS}
             out.update(kind="spend_guard", **{"lambda": self.lambda_}, overspend=self.overspend,
                        grad_sq=self.grad_sq, cost_ema=self.cost_ema, n_updates=self.n_updates, kilotokens=list(self.kilotokens),
-                       counts=list(self.counts))
+                       counts=list(self.counts), shares=list(self.shares))
             return out
 
     @classmethod
@@ -246,13 +247,16 @@ class SpendGuardPacer(PacerBase):
             v = _state_number(data, "grad_sq")
             ema = _state_number(data, "cost_ema")
             n = _state_count(data, "n_updates")
-            kt, counts = data["kilotokens"], data["counts"]
+            kt, counts, shares = data["kilotokens"], data["counts"], data["shares"]
         except (KeyError, TypeError, ConfigError) as exc:
             raise StateFileError(f"invalid pacer state: {exc}") from None
         if lam > pacer.lambda_cap or z < -pacer.credit * pacer.budget * (1 + 1e-12):
             raise StateFileError(f"invalid pacer state: lambda={lam!r}, overspend={z!r}")
-        if not isinstance(kt, list) or not isinstance(counts, list) or len(kt) != len(counts):
-            raise StateFileError("invalid pacer state: kilotokens and counts must be lists of one length")
+        if (not all(isinstance(v, list) for v in (kt, counts, shares))
+                or not len(kt) == len(counts) == len(shares)):
+            raise StateFileError("invalid pacer state: kilotokens, counts and shares must be lists of one length")
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1 for v in shares):
+            raise StateFileError(f"invalid pacer state: shares = {shares!r}")
         for k, c in zip(kt, counts, strict=True):
             bad_k = k is not None and (isinstance(k, bool) or not isinstance(k, (int, float))
                                        or not math.isfinite(k) or k < 0)
@@ -262,6 +266,7 @@ class SpendGuardPacer(PacerBase):
         pacer.cost_ema = ema
         pacer.kilotokens = [None if k is None else float(k) for k in kt]
         pacer.counts = list(counts)
+        pacer.shares = [float(v) for v in shares]
         return pacer
 
     def __repr__(self) -> str:
