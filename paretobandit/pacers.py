@@ -30,12 +30,10 @@ import threading
 from .errors import ConfigError, StateFileError
 from .plugins import PacerBase
 
-__all__ = ["LOG_SPREAD", "PRIOR_COUNT", "PIPacer", "SpendGuardPacer"]
+__all__ = ["LOG_SPREAD", "PIPacer", "SpendGuardPacer"]
 
 #: Spread (sd of log cost) of one arm's realised costs in the attribution model.
 LOG_SPREAD = 0.8
-#: Pseudo-count of the start value in each arm's κ running mean (one odd first cost cannot lock it out).
-PRIOR_COUNT = 3
 #: EMA weight of the attribution shares.
 SHARE_ALPHA = 0.02
 
@@ -81,7 +79,7 @@ class SpendGuardPacer(PacerBase):
     credit : float
         C ≥ 0: underspending is banked down to Z = −C·B only (default 6.0).
     integral_gain : float
-        k_I ≥ 0 (default 0.5): penalty added at Z = θ·B.
+        k_I ≥ 0 (default 0: off): penalty added at Z = θ·B.
     lambda_cap : float
         Upper bound of λ and of the penalty (default 5.0).
     step_beta : float
@@ -91,7 +89,13 @@ class SpendGuardPacer(PacerBase):
         the κ of every seen arm (a cautious start).
     estimate_alpha : float
         Floor of the weight of a new cost in κ_a's running mean (default 0.02):
-        ``max(1/(n_a + PRIOR_COUNT), α)``, the start value counting as :data:`PRIOR_COUNT` costs.
+        ``max(1/(n_a + prior_count), α)``.
+    prior_count : float
+        Pseudo-count ≥ 0 of the start value in κ_a's running mean (default 3), so that one odd first cost
+        cannot lock an arm out.
+    probe_count : int
+        Until an arm has this many credited costs (default 10) its estimate is capped at its start value,
+        so a heavy first cost cannot exclude it for good.
     ema_alpha : float
         Weight in (0, 1] of the cost EMA the dual gradient uses (default 0.05 as the paper; 1 = raw cost).
     ceiling : bool
@@ -99,8 +103,9 @@ class SpendGuardPacer(PacerBase):
     """
 
     def __init__(self, budget, eta=0.05, margin=0.02, margin_tau=500.0, allowance=6.0, credit=6.0,
-                 integral_gain=0.5, lambda_cap=5.0, step_beta=0.0, init_kilotokens=1.0,
-                 estimate_alpha=0.02, ema_alpha=0.05, ceiling=True):
+                 integral_gain=0.0, lambda_cap=5.0, step_beta=0.0, init_kilotokens=1.0,
+                 estimate_alpha=0.02, ema_alpha=0.05, ceiling=True, integral_from_credit=False, prior_count=3,
+                 probe_count=10):
         self.budget = _number("budget", budget)
         self.eta = _number("eta", eta)
         self.margin = _number("margin", margin, allow_low=True, high=0.999)
@@ -113,9 +118,16 @@ class SpendGuardPacer(PacerBase):
         self.init_kilotokens = _number("init_kilotokens", init_kilotokens)
         self.estimate_alpha = _number("estimate_alpha", estimate_alpha, high=1.0)
         self.ema_alpha = _number("ema_alpha", ema_alpha, high=1.0)
+        self.prior_count = _number("prior_count", prior_count, allow_low=True)
+        if isinstance(probe_count, bool) or not isinstance(probe_count, int) or probe_count < 0:
+            raise ConfigError(f"probe_count must be an integer >= 0, got {probe_count!r}")
+        self.probe_count = probe_count
         if not isinstance(ceiling, bool):
             raise ConfigError(f"ceiling must be a bool, got {ceiling!r}")
         self.ceiling = ceiling
+        if not isinstance(integral_from_credit, bool):
+            raise ConfigError(f"integral_from_credit must be a bool, got {integral_from_credit!r}")
+        self.integral_from_credit = integral_from_credit
         self.cost_ema = self.budget
         self._lock = threading.Lock()
         self.lambda_ = 0.0
@@ -124,14 +136,20 @@ class SpendGuardPacer(PacerBase):
         self.n_updates = 0
         self.kilotokens: list[float | None] = []   # κ_a (None = no cost seen yet)
         self.counts: list[int] = []
+        self.start: list[float | None] = []        # κ an arm started from (its first credited cost)
         self.shares: list[float] = []              # EMA of how often each arm was credited
         self._prices: list[float] = []
         self._pending: list[int] | None = None     # arms eligible at the last decision
+        self.orphans: list[float] = []             # costs of requests routed without a decision seen
 
     # ------------------------------------------------------------------ decision side
     def penalty_weight(self) -> float:
         """λ plus the integral term on the overspend account, capped."""
-        extra = self.integral_gain * max(0.0, self.overspend) / (max(self.allowance, 1e-12) * self.budget)
+        if self.integral_from_credit:      # 0 at full credit Z = −C·B, k_I at the guard's limit Z = θ·B
+            span = max(self.allowance + self.credit, 1e-12) * self.budget
+            extra = self.integral_gain * max(0.0, self.overspend + self.credit * self.budget) / span
+        else:
+            extra = self.integral_gain * max(0.0, self.overspend) / (max(self.allowance, 1e-12) * self.budget)
         return min(self.lambda_cap, self.lambda_ + extra)
 
     def headroom(self) -> float:
@@ -147,15 +165,21 @@ class SpendGuardPacer(PacerBase):
         out = []
         for j, p in enumerate(prices):
             k = self.kilotokens[j] if j < len(self.kilotokens) else None
-            out.append(float(p) * (default if k is None else k))
+            if k is None:
+                k = default
+            elif self.counts[j] < self.probe_count:      # a few costs cannot price an arm above its start
+                k = min(k, self.start[j])
+            out.append(float(p) * k)
         return out
 
     def eligible(self, prices, p_max):
         """Arms whose estimate fits the headroom (the cheapest price if none does); ``None`` = all."""
         with self._lock:
+            grew = len(prices) > len(self.kilotokens) and bool(self.kilotokens)
             self._sync(prices)
+            self._credit_orphans(len(prices) - 1 if grew else None)
             est = self.estimates(prices)
-            room = self.headroom()
+            room = max(self.headroom(), self.budget)     # over the limit: arms that pay Z down (ĉ ≤ B)
             ok = [e <= room for e in est]
             if self.ceiling and self.lambda_ > 0.0:      # the paper's price ceiling p ≤ p_max/(1 + λ),
                 top = float(p_max) / (1.0 + self.lambda_)    # dropped where it would empty the set
@@ -170,12 +194,33 @@ class SpendGuardPacer(PacerBase):
     def _sync(self, prices) -> None:
         k = len(prices)
         if len(self.kilotokens) > k:          # arms removed: keep the first k (positions shift)
-            del self.kilotokens[k:], self.counts[k:], self.shares[k:]
+            del self.kilotokens[k:], self.counts[k:], self.shares[k:], self.start[k:]
         while len(self.kilotokens) < k:
             self.kilotokens.append(None)
             self.counts.append(0)
+            self.start.append(None)
             self.shares.append(1.0 / k)
         self._prices = [float(p) for p in prices]
+
+    def _credit_orphans(self, arm: int | None) -> None:
+        """Credit the costs of forced pulls (no decision seen): to ``arm`` (the newest arm, when arms were
+        just added — the router forces a newly registered model), else each to its most likely arm."""
+        for cost in self.orphans:
+            self._credit(arm if arm is not None else self._attribute(cost), cost)
+        self.orphans = []
+
+    def _credit(self, j: int | None, cost: float) -> None:
+        if j is None or self._prices[j] <= 0.0:
+            return
+        n = self.counts[j] + 1
+        if self.kilotokens[j] is None:
+            self.start[j] = self._default_kilotokens()
+        k = self.kilotokens[j] if self.kilotokens[j] is not None else self.start[j]
+        w = max(1.0 / (n + self.prior_count), self.estimate_alpha)
+        self.kilotokens[j] = k + w * (cost / self._prices[j] - k)
+        self.counts[j] = n
+        self.shares = [(1.0 - SHARE_ALPHA) * x for x in self.shares]
+        self.shares[j] += SHARE_ALPHA
 
     # ------------------------------------------------------------------ feedback side
     def _attribute(self, cost: float) -> int | None:
@@ -200,16 +245,11 @@ class SpendGuardPacer(PacerBase):
     def step(self, cost: float) -> float:
         """One pacer step on a validated cost (:meth:`update` validates)."""
         with self._lock:
-            j = self._attribute(cost)
-            if j is not None:
-                n = self.counts[j] + 1
-                ratio = cost / self._prices[j]
-                k = self.kilotokens[j] if self.kilotokens[j] is not None else self._default_kilotokens()
-                w = max(1.0 / (n + PRIOR_COUNT), self.estimate_alpha)
-                self.kilotokens[j] = k + w * (ratio - k)
-                self.counts[j] = n
-                self.shares = [(1.0 - SHARE_ALPHA) * x for x in self.shares]
-                self.shares[j] += SHARE_ALPHA
+            if self._pending is None and self._prices:
+                if cost > 0.0:
+                    self.orphans.append(cost)
+            else:
+                self._credit(self._attribute(cost), cost)
             self._pending = None
             b = self.budget
             self.overspend = max(-self.credit * b, self.overspend + cost - b)
@@ -224,7 +264,8 @@ class SpendGuardPacer(PacerBase):
 
     # ------------------------------------------------------------------ serialisation
     _SETTINGS = ("budget", "eta", "margin", "margin_tau", "allowance", "credit", "integral_gain", "lambda_cap",
-                 "step_beta", "init_kilotokens", "estimate_alpha", "ema_alpha", "ceiling")
+                 "step_beta", "init_kilotokens", "estimate_alpha", "ema_alpha", "ceiling", "integral_from_credit",
+                 "prior_count", "probe_count")
 
     def state_dict(self) -> dict:
         """JSON-able settings and state."""
@@ -232,7 +273,8 @@ class SpendGuardPacer(PacerBase):
             out = {k: getattr(self, k) for k in self._SETTINGS}
             out.update(kind="spend_guard", **{"lambda": self.lambda_}, overspend=self.overspend,
                        grad_sq=self.grad_sq, cost_ema=self.cost_ema, n_updates=self.n_updates, kilotokens=list(self.kilotokens),
-                       counts=list(self.counts), shares=list(self.shares))
+                       counts=list(self.counts), shares=list(self.shares), start=list(self.start),
+                       orphans=list(self.orphans))
             return out
 
     @classmethod
@@ -247,14 +289,21 @@ class SpendGuardPacer(PacerBase):
             v = _state_number(data, "grad_sq")
             ema = _state_number(data, "cost_ema")
             n = _state_count(data, "n_updates")
-            kt, counts, shares = data["kilotokens"], data["counts"], data["shares"]
+            kt, counts, shares, start = data["kilotokens"], data["counts"], data["shares"], data["start"]
+            orphans = data["orphans"]
         except (KeyError, TypeError, ConfigError) as exc:
             raise StateFileError(f"invalid pacer state: {exc}") from None
         if lam > pacer.lambda_cap or z < -pacer.credit * pacer.budget * (1 + 1e-12):
             raise StateFileError(f"invalid pacer state: lambda={lam!r}, overspend={z!r}")
-        if (not all(isinstance(v, list) for v in (kt, counts, shares))
-                or not len(kt) == len(counts) == len(shares)):
-            raise StateFileError("invalid pacer state: kilotokens, counts and shares must be lists of one length")
+        if (not all(isinstance(v, list) for v in (kt, counts, shares, start))
+                or not len(kt) == len(counts) == len(shares) == len(start)):
+            raise StateFileError("invalid pacer state: kilotokens, counts, shares and start must be lists of one "
+                                 "length")
+        for k0, k in zip(start, kt, strict=True):
+            bad = (k0 is None) != (k is None) or (k0 is not None and (
+                isinstance(k0, bool) or not isinstance(k0, (int, float)) or not math.isfinite(k0) or k0 <= 0))
+            if bad:
+                raise StateFileError(f"invalid pacer state: start={k0!r} for kilotokens={k!r}")
         if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1 for v in shares):
             raise StateFileError(f"invalid pacer state: shares = {shares!r}")
         for k, c in zip(kt, counts, strict=True):
@@ -267,6 +316,12 @@ class SpendGuardPacer(PacerBase):
         pacer.kilotokens = [None if k is None else float(k) for k in kt]
         pacer.counts = list(counts)
         pacer.shares = [float(v) for v in shares]
+        pacer.start = [None if v is None else float(v) for v in start]
+        if not isinstance(orphans, list) or any(
+                isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0
+                for v in orphans):
+            raise StateFileError(f"invalid pacer state: orphans = {orphans!r}")
+        pacer.orphans = [float(v) for v in orphans]
         return pacer
 
     def __repr__(self) -> str:

@@ -49,9 +49,10 @@ def test_dual_and_overspend_account_by_hand():
     p.update(0.0)                     # Z = 1 ; λ = 0.2 − 0.1
     assert p.overspend == pytest.approx(1.0) and p.lambda_ == pytest.approx(0.1)
     p.update(0.0)
-    p.update(0.0)                     # Z floors at −C·B = −1 ; λ floors at 0
+    p.update(0.0)
+    p.update(0.0)                     # Z floors at −C·B = −1 (not −2) ; λ floors at 0
     assert p.overspend == pytest.approx(-1.0) and p.lambda_ == 0.0
-    assert p.penalty_weight() == 0.0 and p.n_updates == 4
+    assert p.penalty_weight() == 0.0 and p.n_updates == 5
 
 
 def test_margin_shrinks_and_adaptive_step():
@@ -82,8 +83,9 @@ def test_ceiling_option_is_the_papers():
     p.lambda_ = 1.0                   # p ≤ 10/(1 + 1) = 5
     assert p.eligible([1.0, 4.0, 10.0], 10.0) == [True, True, False]
     p.lambda_ = 4.0                   # p ≤ 2 excludes the only arm the guard allows: the ceiling yields
-    p.overspend = 1e6 + 0.5           # headroom 0.5 ⇒ the guard alone: the cheapest price, 4 $/1k
-    assert p.eligible([4.0, 10.0], 10.0) == [True, False]
+    p.overspend = 1e6 + 0.5           # headroom 0.5
+    p.kilotokens, p.counts, p.start = [10.0, 0.01], [20, 20], [1.0, 1.0]   # estimates 40, 0.1 $: arm 1
+    assert p.eligible([4.0, 10.0], 10.0) == [False, True]
 
 
 def test_cost_attribution_and_estimates():
