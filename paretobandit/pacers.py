@@ -1,4 +1,4 @@
-"""Per-run budget compliance: the spend-guard pacer and a PI baseline (docs/ALGORITHM.md, "Per-run compliance").
+"""Per-run budget compliance: the spend-guard pacer and a PI baseline (docs/ALGORITHM.md, per-run section).
 
 :class:`SpendGuardPacer` holds each run's realised spend near ``B·t`` at every step, so any long enough
 window of requests averages at most ``B·(1 + (θ + C)/L)`` (the guarantee and its assumptions are in
@@ -43,14 +43,16 @@ def _number(name, value, *, low=0.0, allow_low=False, high=None) -> float:
         raise ConfigError(f"{name} must be a finite number, got {value!r}")
     v = float(value)
     if v < low or (v == low and not allow_low) or (high is not None and v > high):
-        rng = f"{'[' if allow_low else '('}{low:g}, {high if high is not None else 'inf'}{']' if high else ')'}"
+        top = "inf)" if high is None else f"{high:g}]"
+        rng = f"{'[' if allow_low else '('}{low:g}, {top}"
         raise ConfigError(f"{name} must be in {rng}, got {value!r}")
     return v
 
 
 def _state_number(data: dict, key: str, *, low: float = 0.0, signed: bool = False) -> float:
     v = data[key]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or (not signed and v < low):
+    if (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+            or (not signed and v < low)):
         raise StateFileError(f"invalid pacer state: {key} = {v!r}")
     return float(v)
 
@@ -263,16 +265,17 @@ class SpendGuardPacer(PacerBase):
             return self.lambda_
 
     # ------------------------------------------------------------------ serialisation
-    _SETTINGS = ("budget", "eta", "margin", "margin_tau", "allowance", "credit", "integral_gain", "lambda_cap",
-                 "step_beta", "init_kilotokens", "estimate_alpha", "ema_alpha", "ceiling", "integral_from_credit",
-                 "prior_count", "probe_count")
+    _SETTINGS = ("budget", "eta", "margin", "margin_tau", "allowance", "credit", "integral_gain",
+                 "lambda_cap", "step_beta", "init_kilotokens", "estimate_alpha", "ema_alpha", "ceiling",
+                 "integral_from_credit", "prior_count", "probe_count")
 
     def state_dict(self) -> dict:
         """JSON-able settings and state."""
         with self._lock:
             out = {k: getattr(self, k) for k in self._SETTINGS}
             out.update(kind="spend_guard", **{"lambda": self.lambda_}, overspend=self.overspend,
-                       grad_sq=self.grad_sq, cost_ema=self.cost_ema, n_updates=self.n_updates, kilotokens=list(self.kilotokens),
+                       grad_sq=self.grad_sq, cost_ema=self.cost_ema, n_updates=self.n_updates,
+                       kilotokens=list(self.kilotokens),
                        counts=list(self.counts), shares=list(self.shares), start=list(self.start),
                        orphans=list(self.orphans))
             return out
@@ -297,8 +300,8 @@ class SpendGuardPacer(PacerBase):
             raise StateFileError(f"invalid pacer state: lambda={lam!r}, overspend={z!r}")
         if (not all(isinstance(v, list) for v in (kt, counts, shares, start))
                 or not len(kt) == len(counts) == len(shares) == len(start)):
-            raise StateFileError("invalid pacer state: kilotokens, counts, shares and start must be lists of one "
-                                 "length")
+            raise StateFileError("invalid pacer state: kilotokens, counts, shares and start must be lists "
+                                 "of one length")
         for k0, k in zip(start, kt, strict=True):
             bad = (k0 is None) != (k is None) or (k0 is not None and (
                 isinstance(k0, bool) or not isinstance(k0, (int, float)) or not math.isfinite(k0) or k0 <= 0))
@@ -377,8 +380,8 @@ class PIPacer(PacerBase):
         """JSON-able settings and state."""
         with self._lock:
             out = {k: getattr(self, k) for k in self._SETTINGS}
-            out.update(kind="pi", **{"lambda": self.lambda_}, error_ema=self.error_ema, integral=self.integral,
-                       n_updates=self.n_updates)
+            out.update(kind="pi", **{"lambda": self.lambda_}, error_ema=self.error_ema,
+                       integral=self.integral, n_updates=self.n_updates)
             return out
 
     @classmethod

@@ -32,7 +32,8 @@ def test_is_a_pacer_and_validates_settings():
     assert isinstance(SpendGuardPacer(1e-3), Pacer) and isinstance(PIPacer(1e-3), Pacer)
     for bad in (dict(budget=0.0), dict(budget=-1.0), dict(budget=math.nan), dict(budget=True),
                 dict(budget=1.0, margin=1.0), dict(budget=1.0, eta=0.0), dict(budget=1.0, allowance=-1),
-                dict(budget=1.0, ceiling=1), dict(budget=1.0, ema_alpha=0.0), dict(budget=1.0, step_beta=2.0)):
+                dict(budget=1.0, ceiling=1), dict(budget=1.0, ema_alpha=0.0), dict(budget=1.0, step_beta=2.0),
+                dict(budget=1.0, probe_count=1.5)):
         with pytest.raises(ConfigError):
             SpendGuardPacer(**bad)
     for bad in (dict(budget=0.0), dict(budget=1.0, kp=-1.0), dict(budget=1.0, ema_alpha=1.5),
@@ -72,8 +73,9 @@ def test_guard_allows_only_what_fits_the_headroom():
     assert p.eligible(prices, 10.0) == [True, True, False]        # headroom (1 + 2)·1 − 0 = 3
     p.overspend = 2.5                 # headroom 0.5
     assert p.eligible(prices, 10.0) == [True, False, False]
-    p.overspend = 4.0                 # nothing fits: the cheapest price only
-    assert p.eligible([2.0, 0.5, 10.0], 10.0) == [False, True, False]
+    p.overspend = 4.0                 # over the limit: the arms that pay Z down on average (ĉ ≤ B)
+    assert p.eligible([0.5, 0.8, 10.0], 10.0) == [True, True, False]
+    assert p.eligible([2.0, 1.5, 10.0], 10.0) == [False, True, False]   # none: the cheapest price only
     p.overspend = -100.0
     assert p.eligible(prices, 10.0) is None                        # all fit: every arm
 
@@ -107,6 +109,35 @@ def test_cost_attribution_and_estimates():
     assert p.counts == [2, 1]
 
 
+def test_few_costs_cannot_price_an_arm_above_its_start():
+    p = raw_guard(allowance=1e6, probe_count=2)
+    p.eligible([1.0, 10.0], 10.0)
+    p.update(90.0)                    # arm 1, from its start κ = 1: κ = 1 + (9 − 1)/4 = 3
+    assert p.kilotokens[1] == pytest.approx(3.0) and p.start[1] == 1.0
+    assert p.estimates([1.0, 10.0])[1] == pytest.approx(10.0)          # capped at start·p (1 cost < 2)
+    p.eligible([1.0, 10.0], 10.0)
+    p.update(90.0)                    # 2 costs: κ = 3 + (9 − 3)/5, no cap any more
+    assert p.estimates([1.0, 10.0])[1] == pytest.approx(10.0 * 4.2)
+
+
+def test_forced_pulls_are_credited_to_the_new_arm():
+    p = raw_guard(allowance=1e6)
+    p.eligible([1.0, 10.0], 10.0)
+    p.update(1.0)                     # arm 0
+    p.update(4.0)                     # forced pulls: no decision seen
+    p.update(6.0)
+    assert p.orphans == [4.0, 6.0] and p.counts == [1, 0]
+    assert p.n_updates == 3 and p.overspend == pytest.approx(0.0 + 3.0 + 5.0)
+    p.eligible([1.0, 10.0, 2.0], 10.0)                                 # an arm was registered
+    assert p.orphans == [] and p.counts == [1, 0, 2]
+    k = p.start[2]                    # = max(init 1, seen κ 1) = 1 ; then 4/2 = 2 and 6/2 = 3
+    assert k == 1.0 and p.kilotokens[2] == pytest.approx(1 + 0.25 * (2 - 1) + 0.2 * (3 - 1.25))
+    p.update(3.0)
+    p.update(3.0)                     # orphans without a new arm: each to its most likely arm
+    p.eligible([1.0, 10.0, 2.0], 10.0)
+    assert p.counts == [1, 0, 4]
+
+
 def test_state_round_trip_and_validation():
     p = raw_guard()
     for c in (3.0, 0.1, 0.0):
@@ -117,7 +148,8 @@ def test_state_round_trip_and_validation():
     assert q.eligible([0.5, 2.0], 2.0) == p.eligible([0.5, 2.0], 2.0)
     good = p.state_dict()
     for key, value in (("lambda", -1.0), ("lambda", 99.0), ("overspend", -50.0), ("n_updates", -1),
-                       ("kind", "pi"), ("kilotokens", [1.0]), ("counts", [0, 0]), ("budget", 0.0), ("shares", [0.5, 2.0]),
+                       ("kind", "pi"), ("kilotokens", [1.0]), ("counts", [0, 0]), ("budget", 0.0),
+                       ("shares", [0.5, 2.0]), ("start", [1.0]), ("orphans", [-1.0]),
                        ("grad_sq", math.inf)):
         bad = dict(good, **{key: value})
         with pytest.raises(StateFileError):

@@ -41,8 +41,8 @@ PACER_NAMES = ("paretobandit", "pi", "spend_guard")
 RECOMMENDED = "spend_guard"
 #: Share of B the paper's pacer must spend on average for a cell to count as binding.
 BINDING_THRESHOLD = 0.95
-SUMMARY_COLUMNS = ["pacer", "recommended", "scenario", "case", "budget", "phase", "binding", "cost_ratio_mean",
-                   "cost_ratio_worst_seed", "mean_reward", "scenario_metric", "n_seeds"]
+SUMMARY_COLUMNS = ["pacer", "recommended", "scenario", "case", "budget", "phase", "binding",
+                   "cost_ratio_mean", "cost_ratio_worst_seed", "mean_reward", "scenario_metric", "n_seeds"]
 
 
 def pacer_factories(pacer_params: Mapping | None = None, pi_params: Mapping | None = None,
@@ -100,8 +100,8 @@ def _shared(feats, rewards, costs, prices, models, router_params, priors) -> dic
             "config": router_config(router_params), "priors": None if priors is None else str(priors)}
 
 
-def run_stationary_compliance(*, features_val, rewards_val, costs_val, features_test, rewards_test, costs_test,
-                              models: Sequence[str], prices, budgets, seeds, pacers: Mapping,
+def run_stationary_compliance(*, features_val, rewards_val, costs_val, features_test, rewards_test,
+                              costs_test, models: Sequence[str], prices, budgets, seeds, pacers: Mapping,
                               router_params: Mapping | None = None, priors=None, n_jobs: int = 1) -> dict:
     """Exp 01 per pacer × budget × seed: test-split mean cost / B and mean reward (per seed)."""
     feats, rewards, costs, n_val, n_test = stack_tables(features_val, rewards_val, costs_val, features_test,
@@ -114,7 +114,8 @@ def run_stationary_compliance(*, features_val, rewards_val, costs_val, features_
     seeds = parse_seeds(seeds)
     pacers = _check_pacers(pacers)
     streams = warmup_test_streams(seeds, n_val, n_test)
-    jobs = [(streams[i], s, float(bv), f, ()) for f in pacers.values() for bv in b for i, s in enumerate(seeds)]
+    jobs = [(streams[i], s, float(bv), f, ()) for f in pacers.values() for bv in b
+            for i, s in enumerate(seeds)]
     out = _run(_shared(feats, rewards, costs, price, models, router_params, priors), jobs, n_jobs)
     cells, k = [], 0
     for name in pacers:
@@ -165,9 +166,10 @@ def run_phased_compliance(*, scenario: str, features_val, rewards_val, costs_val
             "cells": cells}
 
 
-def run_onboarding_compliance(*, features_val, rewards_val, costs_val, features_test, rewards_test, costs_test,
-                              models: Sequence[str], prices, new_model: str, budgets: Mapping[str, float],
-                              seeds, pacers: Mapping, cases: Sequence[str] = ("good_cheap", "bad_cheap"),
+def run_onboarding_compliance(*, features_val, rewards_val, costs_val, features_test, rewards_test,
+                              costs_test, models: Sequence[str], prices, new_model: str,
+                              budgets: Mapping[str, float], seeds, pacers: Mapping,
+                              cases: Sequence[str] = ("good_cheap", "bad_cheap"),
                               n_forced: int = 20, window: int = 100, threshold: float = 0.10,
                               sustain: int = 50, router_params: Mapping | None = None, priors=None,
                               n_jobs: int = 1) -> dict:
@@ -206,7 +208,8 @@ def run_onboarding_compliance(*, features_val, rewards_val, costs_val, features_
                 chosen = np.stack([a[n_val:] == k - 1 for a, _, _ in runs])
                 adopt = adoption_steps(chosen, n_forced=n_forced, window=window, threshold=threshold,
                                        sustain=sustain)
-                cells.append({"pacer": name, "case": c, "budget": bname, "budget_value": float(bv), "phase": "",
+                cells.append({"pacer": name, "case": c, "budget": bname, "budget_value": float(bv),
+                              "phase": "",
                               "cost_ratio": [float(x[n_val:].mean() / bv) for _, _, x in runs],
                               "mean_reward": [float(r[n_val:].mean()) for _, r, _ in runs],
                               "adopted": [bool(a >= 0) for a in adopt]})

@@ -84,17 +84,30 @@ def run_all(cfg: DictConfig, scale: str, overrides: Sequence[str] = (), n_jobs: 
     return out
 
 
-def headlines(rows: Sequence[Mapping]) -> dict:
-    """Worst-seed and mean cost / B over the binding cells, per scenario × pacer (scalars only)."""
+def headlines(rows: Sequence[Mapping], reference: str = "paretobandit") -> dict:
+    """Per scenario × pacer (scalars only): worst-seed and worst mean cost / B over the binding cells, the
+    largest mean-reward shortfall against ``reference`` over all cells, and the largest gap of the
+    scenario metric (P2 lift, recovery ratio, adopted runs) to ``reference``'s."""
+    def key(r):
+        return (r["scenario"], r["case"], str(r["budget"]), r["phase"])
+
+    ref = {key(r): r for r in rows if r["pacer"] == reference}
     out: dict = {}
     for scen in SCENARIOS:
         for pacer in prc.PACER_NAMES:
-            sel = [r for r in rows if r["scenario"] == scen and r["pacer"] == pacer and r["binding"]]
-            if sel:
-                out.setdefault(scen, {})[pacer] = {
-                    "worst_seed_cost_ratio": max(r["cost_ratio_worst_seed"] for r in sel),
-                    "max_mean_cost_ratio": max(r["cost_ratio_mean"] for r in sel),
-                    "n_binding_cells": len(sel)}
+            mine = [r for r in rows if r["scenario"] == scen and r["pacer"] == pacer]
+            sel = [r for r in mine if r["binding"]]
+            if not sel:
+                continue
+            gaps = [abs(r["scenario_metric"] - ref[key(r)]["scenario_metric"]) for r in mine
+                    if r["scenario_metric"] is not None and key(r) in ref]
+            entry = {"worst_seed_cost_ratio": max(r["cost_ratio_worst_seed"] for r in sel),
+                     "max_mean_cost_ratio": max(r["cost_ratio_mean"] for r in sel),
+                     "max_reward_shortfall": max(ref[key(r)]["mean_reward"] - r["mean_reward"] for r in mine),
+                     "n_binding_cells": len(sel)}
+            if gaps:
+                entry["max_metric_gap"] = max(gaps)
+            out.setdefault(scen, {})[pacer] = entry
     return out
 
 
@@ -141,9 +154,12 @@ def reward_figure(results: Mapping[str, Any]) -> plt.Figure:
     fig, axes = plt.subplots(1, len(raw), figsize=(3.6 * len(raw), 3.4), squeeze=False)
     pacers = list(prc.PACER_NAMES)
     for ax, res in zip(axes[0], raw, strict=True):
-        keys = [(c.get("case", ""), str(c["budget"]), c["phase"]) for c in res["cells"] if c["pacer"] == pacers[0]]
+        def key(c):
+            return (c.get("case", ""), str(c["budget"]), c["phase"])
+
+        keys = [key(c) for c in res["cells"] if c["pacer"] == pacers[0]]
         for i, p in enumerate(pacers):
-            cells = {(c.get("case", ""), str(c["budget"]), c["phase"]): c for c in res["cells"] if c["pacer"] == p}
+            cells = {key(c): c for c in res["cells"] if c["pacer"] == p}
             for x, key in enumerate(keys):
                 y = np.asarray(cells[key]["mean_reward"])
                 ax.scatter(x + (i - 1) * 0.25 + np.linspace(-0.08, 0.08, y.size), y, s=6, color=f"C{i}",
