@@ -154,7 +154,31 @@ def onboarding(root: Path) -> str:
     return _table(header, body)
 
 
+def per_run_compliance(root: Path) -> str:
+    """Per-run compliance (notebook 14): worst seed beside the mean, binding cells, per scenario × pacer."""
+    if not (root / "results" / "per_run_compliance" / "summary.csv").is_file():
+        return "Not run yet: `python -m paretobandit.workbench run --only per_run_compliance`."
+    rows = _rows("per_run_compliance", root)
+    body = []
+    for scen in ("budget_pacing", "budget_drift", "quality_degradation", "onboarding"):
+        for pacer in ("paretobandit", "pi", "spend_guard"):
+            sel = [r for r in rows if r["scenario"] == scen and r["pacer"] == pacer]
+            bind = [r for r in sel if r["binding"] == "True"]
+            if not bind:
+                continue
+            metric = [r["scenario_metric"] for r in sel if r["scenario_metric"] not in ("", None)]
+            body.append([scen, pacer + (" (new)" if sel[0]["recommended"] == "True" else ""), str(len(bind)),
+                         _f(max(float(r["cost_ratio_mean"]) for r in bind)),
+                         _f(max(float(r["cost_ratio_worst_seed"]) for r in bind)),
+                         " / ".join(_f(r["mean_reward"]) for r in sel),
+                         " / ".join(_f(m) for m in dict.fromkeys(metric)) or "–"])
+    header = ["scenario", "pacer", "binding cells", "max mean cost/B", "worst seed cost/B",
+              "mean reward per cell", "scenario metric per cell"]
+    return _table(header, body)
+
+
 TABLES: dict[str, Callable[[Path], str]] = {
+    "per_run_compliance": per_run_compliance,
     "budget_pacing": budget_pacing,
     "budget_pacing_refs": budget_pacing_refs,
     "budget_drift": budget_drift,
