@@ -166,14 +166,16 @@ def per_run_compliance(root: Path) -> str:
             bind = [r for r in sel if r["binding"] == "True"]
             if not bind:
                 continue
-            metric = [r["scenario_metric"] for r in sel if r["scenario_metric"] not in ("", None)]
+            metric = {(r["case"], r["budget"]): r["scenario_metric"] for r in sel
+                      if r["scenario_metric"] not in ("", None)}           # one per case × budget
+            digits = 0 if scen == "onboarding" else 3
             body.append([scen, pacer + (" (new)" if sel[0]["recommended"] == "True" else ""), str(len(bind)),
                          _f(max(float(r["cost_ratio_mean"]) for r in bind)),
                          _f(max(float(r["cost_ratio_worst_seed"]) for r in bind)),
                          " / ".join(_f(r["mean_reward"]) for r in sel),
-                         " / ".join(_f(m) for m in dict.fromkeys(metric)) or "–"])
+                         " / ".join(_f(m, digits) for m in metric.values()) or "–"])
     header = ["scenario", "pacer", "binding cells", "max mean cost/B", "worst seed cost/B",
-              "mean reward per cell", "scenario metric per cell"]
+              "mean reward per cell", "P2 lift / recovery ratio / adopted runs per budget"]
     return _table(header, body)
 
 
