@@ -160,8 +160,8 @@ def reward_figure(results: Mapping[str, Any]) -> plt.Figure:
         keys = [key(c) for c in res["cells"] if c["pacer"] == pacers[0]]
         for i, p in enumerate(pacers):
             cells = {key(c): c for c in res["cells"] if c["pacer"] == p}
-            for x, key in enumerate(keys):
-                y = np.asarray(cells[key]["mean_reward"])
+            for x, k in enumerate(keys):
+                y = np.asarray(cells[k]["mean_reward"])
                 ax.scatter(x + (i - 1) * 0.25 + np.linspace(-0.08, 0.08, y.size), y, s=6, color=f"C{i}",
                            label=PACER_LABELS[p] if x == 0 else None)
         ax.set_xticks(range(len(keys)), ["/".join(s for s in (k[0], k[1][:7], k[2]) if s) for k in keys],
