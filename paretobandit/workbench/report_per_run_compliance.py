@@ -111,6 +111,16 @@ def headlines(rows: Sequence[Mapping], reference: str = "paretobandit") -> dict:
     return out
 
 
+def _label(key: tuple) -> str:
+    """``case/budget/phase`` of a cell key, numeric budgets as ``8.3e-05``."""
+    case, budget, phase = key
+    try:
+        budget = f"{float(budget):.2g}"
+    except ValueError:
+        pass
+    return "/".join(s for s in (case, budget, phase) if s)
+
+
 @figures.register(EXPERIMENT, "cost_ratio")
 def cost_ratio_figure(results: Mapping[str, Any]) -> plt.Figure:
     """Per-seed cost / B (strip) of every binding cell, one panel per scenario, pacers side by side."""
@@ -136,13 +146,13 @@ def cost_ratio_figure(results: Mapping[str, Any]) -> plt.Figure:
                 jitter = np.linspace(-0.08, 0.08, y.size)
                 ax.scatter(x + (i - 1) * 0.25 + jitter, y, s=6, color=f"C{i}",
                            label=PACER_LABELS[p] if x == 0 else None)
-            budget = f"{c0['budget']:.2g}" if isinstance(c0["budget"], float) else c0["budget"]
-            labels.append("/".join(s for s in (key[0], budget, key[2]) if s))
+            labels.append(_label(key))
             x += 1
         ax.axhline(1.0, color="k", lw=0.6)
         ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=6)
         ax.set_title(scen, fontsize=8)
         ax.set_ylabel("cost / B per seed")
+    fig.tight_layout()                 # rotated tick labels inside the figure, the legend below them
     figures.legend_outside(fig)
     return fig
 
@@ -164,9 +174,10 @@ def reward_figure(results: Mapping[str, Any]) -> plt.Figure:
                 y = np.asarray(cells[k]["mean_reward"])
                 ax.scatter(x + (i - 1) * 0.25 + np.linspace(-0.08, 0.08, y.size), y, s=6, color=f"C{i}",
                            label=PACER_LABELS[p] if x == 0 else None)
-        ax.set_xticks(range(len(keys)), ["/".join(s for s in (k[0], k[1][:7], k[2]) if s) for k in keys],
+        ax.set_xticks(range(len(keys)), [_label(k) for k in keys],
                       rotation=60, ha="right", fontsize=6)
         ax.set_title(res["scenario"], fontsize=8)
         ax.set_ylabel("mean reward per seed")
+    fig.tight_layout()                 # rotated tick labels inside the figure, the legend below them
     figures.legend_outside(fig)
     return fig
