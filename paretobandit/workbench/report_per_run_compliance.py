@@ -85,7 +85,8 @@ def run_all(cfg: DictConfig, scale: str, overrides: Sequence[str] = (), n_jobs: 
 
 
 def headlines(rows: Sequence[Mapping], reference: str = "paretobandit") -> dict:
-    """Per scenario × pacer (scalars only): worst-seed and worst mean cost / B over the binding cells, the
+    """Per scenario × pacer (scalars only): worst-seed and worst mean cost / B (``worst_seed_ratio``,
+    ``max_mean_ratio``) over the binding cells, the
     largest mean-reward shortfall against ``reference`` over all cells, and the largest gap of the
     scenario metric (P2 lift, recovery ratio, adopted runs) to ``reference``'s."""
     def key(r):
@@ -101,8 +102,8 @@ def headlines(rows: Sequence[Mapping], reference: str = "paretobandit") -> dict:
                 continue
             gaps = [abs(r["scenario_metric"] - ref[key(r)]["scenario_metric"]) for r in mine
                     if r["scenario_metric"] is not None and key(r) in ref]
-            entry = {"worst_seed_cost_ratio": max(r["cost_ratio_worst_seed"] for r in sel),
-                     "max_mean_cost_ratio": max(r["cost_ratio_mean"] for r in sel),
+            entry = {"worst_seed_ratio": max(r["cost_ratio_worst_seed"] for r in sel),
+                     "max_mean_ratio": max(r["cost_ratio_mean"] for r in sel),
                      "max_reward_shortfall": max(ref[key(r)]["mean_reward"] - r["mean_reward"] for r in mine),
                      "n_binding_cells": len(sel)}
             if gaps:
