@@ -21,11 +21,13 @@ def run_router(features, rewards, costs, stream, prices, models: Sequence[str], 
                gamma: float, cost_penalty: float, budget: float | None,
                pacer_mode: str = PACER_DEFAULTS["mode"], priors_path=None, n_eff: float = DEFAULT_N_EFF,
                events: Sequence = (), config=None, pacer=None, run_index: int = 0, n_runs: int = 1,
-               return_router: bool = False) -> dict:
+               return_router: bool = False, pacer_factory=None) -> dict:
     """Run one online router over ``stream``; returns per-step arm/reward/cost/λ and final A, b.
 
     ``events`` use the engine's definitions; only those whose ``runs`` include ``run_index`` (of a
     batch of ``n_runs``) apply. ``priors_path`` is a priors ``.npz`` (``None`` = cold).
+    ``pacer_factory`` (called as ``pacer_factory(budget=budget)``) replaces the built-in pacer by any
+    :class:`~paretobandit.plugins.Pacer` plug-in (``pacer_mode`` and ``pacer`` are then unused).
     """
     from ..config import RouterConfig
     from ..features import FeatureService
@@ -45,7 +47,9 @@ def run_router(features, rewards, costs, stream, prices, models: Sequence[str], 
     registry = {m: {"input_cost_per_m": float(prices[j, 0]), "output_cost_per_m": float(prices[j, 1])}
                 for j, m in enumerate(models) if j not in onboarded}
     pacer_obj = None
-    if budget is not None:
+    if budget is not None and pacer_factory is not None:
+        pacer_obj = pacer_factory(budget=budget)
+    elif budget is not None:
         pacer_obj = BudgetPacer(budget, mode=pacer_mode, eta=pp.eta, ema_alpha=pp.ema_alpha,
                                 lambda_cap=pp.lambda_cap, ceiling_multiplier=pp.ceiling_multiplier)
     router = BanditRouter.create(

@@ -154,7 +154,33 @@ def onboarding(root: Path) -> str:
     return _table(header, body)
 
 
+def per_run_compliance(root: Path) -> str:
+    """Per-run compliance (notebook 14): worst seed beside the mean, binding cells, per scenario × pacer."""
+    if not (root / "results" / "per_run_compliance" / "summary.csv").is_file():
+        return "Not run yet: `python -m paretobandit.workbench run --only per_run_compliance`."
+    rows = _rows("per_run_compliance", root)
+    body = []
+    for scen in ("budget_pacing", "budget_drift", "quality_degradation", "onboarding"):
+        for pacer in ("paretobandit", "pi", "spend_guard"):
+            sel = [r for r in rows if r["scenario"] == scen and r["pacer"] == pacer]
+            bind = [r for r in sel if r["binding"] == "True"]
+            if not bind:
+                continue
+            metric = {(r["case"], r["budget"]): r["scenario_metric"] for r in sel
+                      if r["scenario_metric"] not in ("", None)}           # one per case × budget
+            digits = 0 if scen == "onboarding" else 3
+            body.append([scen, pacer + (" (new)" if sel[0]["recommended"] == "True" else ""), str(len(bind)),
+                         _f(max(float(r["cost_ratio_mean"]) for r in bind)),
+                         _f(max(float(r["cost_ratio_worst_seed"]) for r in bind)),
+                         " / ".join(_f(r["mean_reward"]) for r in sel),
+                         " / ".join(_f(m, digits) for m in metric.values()) or "–"])
+    header = ["scenario", "pacer", "binding cells", "max mean cost/B", "worst seed cost/B",
+              "mean reward per cell", "P2 lift / recovery ratio / adopted runs per budget"]
+    return _table(header, body)
+
+
 TABLES: dict[str, Callable[[Path], str]] = {
+    "per_run_compliance": per_run_compliance,
     "budget_pacing": budget_pacing,
     "budget_pacing_refs": budget_pacing_refs,
     "budget_drift": budget_drift,
