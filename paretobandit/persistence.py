@@ -239,10 +239,11 @@ def read_state(path) -> dict:
     return {"meta": meta, "arrays": _read_arrays(npz_path, blob, expected)}
 
 
-def load_router(cls, path, feature_service=None, context_store=None):
+def load_router(cls, path, feature_service=None, context_store=None, pacer_class=None):
     """Rebuild a router from :func:`save_router` output (see the module docstring)."""
     state = read_state(path)
     return cls.from_state(state, feature_service=feature_service, context_store=context_store,
+                          pacer_class=pacer_class,
                           where=f"{_stem(path)}.json")
 
 

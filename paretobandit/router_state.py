@@ -81,6 +81,11 @@ class RouterStateMixin:
         ``arrays`` the policy's :meth:`LinUCBPolicy.state_dict` plus ``pending_x``.
         """
         policy = self._policy
+        if not isinstance(policy, LinUCBPolicy):
+            raise ConfigError(
+                f"a router with the plug-in policy {type(policy).__name__} cannot be snapshotted: the "
+                "snapshot format holds LinUCB's arrays; save policy.state_dict() alongside (plug-in pacers "
+                "are saved)")
         with policy.write_lock, policy.lock:
             arrays = policy.arrays(locked=True)
             store_state = self._store.state_dict() if hasattr(self._store, "state_dict") else {}
@@ -101,6 +106,7 @@ class RouterStateMixin:
                 "registry": self._registry.state_dict(),
                 "config": self.config.to_dict(),
                 "pacer": self._pacer.state_dict() if self._pacer is not None else None,
+                "pacer_class": _qualname(type(self._pacer)) if self._pacer is not None else None,
                 "counters": self._counters_locked(),
                 "rng": _jsonable(self._rng.bit_generator.state),
                 "feature_service": self._fs.describe(),
@@ -111,7 +117,8 @@ class RouterStateMixin:
         return {"meta": meta, "arrays": arrays}
 
     @classmethod
-    def from_state(cls, state: dict, feature_service=None, context_store=None, where: str = "state"):
+    def from_state(cls, state: dict, feature_service=None, context_store=None, where: str = "state",
+                   pacer_class=None):
         """A router rebuilt from :meth:`state_dict` output, every part validated; no side effects.
 
         Parameters
@@ -124,6 +131,9 @@ class RouterStateMixin:
         context_store : optional
             Required when the state used a SQLite store (a state file never opens a database it names);
             otherwise the saved in-memory store's pending contexts are restored.
+        pacer_class : type, optional
+            The plug-in pacer class the state was saved with (its ``from_state`` rebuilds the pacer); a
+            state file never makes the router import a class it names. Default: :class:`BudgetPacer`.
         where : str
             Label for error messages (e.g. the file).
 
@@ -141,7 +151,14 @@ class RouterStateMixin:
         registry = ModelRegistry.from_state(meta["registry"], config.cost_floor, config.cost_ceil)
         if registry.names != models:
             raise StateFileError(f"{where}: registry does not match the model list")
-        pacer = BudgetPacer.from_state(meta["pacer"]) if meta.get("pacer") is not None else None
+        pacer = None
+        if meta.get("pacer") is not None:
+            saved = meta.get("pacer_class") or _qualname(BudgetPacer)
+            chosen = pacer_class if pacer_class is not None else BudgetPacer
+            if saved != _qualname(chosen):
+                raise StateFileError(f"{where}: the state was saved with the pacer {saved}; pass "
+                                     f"pacer_class=<that class> to load it (got {_qualname(chosen)})")
+            pacer = chosen.from_state(meta["pacer"])
         policy_state = {name: arrays.get(name) for name in arrays if name != "pending_x"}
         if "b" in policy_state and getattr(policy_state["b"], "shape", None) != (k, d):
             raise StateFileError(f"{where}: array 'b' has shape {policy_state['b'].shape}, expected "
@@ -209,7 +226,7 @@ class RouterStateMixin:
         return save_router(self, path)
 
     @classmethod
-    def load(cls, path, feature_service=None, context_store=None) -> RouterStateMixin:
+    def load(cls, path, feature_service=None, context_store=None, pacer_class=None) -> RouterStateMixin:
         """Restore a router saved with :meth:`save`.
 
         Parameters
@@ -220,12 +237,15 @@ class RouterStateMixin:
             Required for custom encoders and MiniLM models outside the bundled one.
         context_store : optional
             Required if the router used a SQLite store; default: the saved in-memory store's contexts.
+        pacer_class : type, optional
+            The plug-in pacer class the router was saved with (default :class:`BudgetPacer`).
 
         Raises
         ------
         StateFileError
         """
-        return load_router(cls, path, feature_service=feature_service, context_store=context_store)
+        return load_router(cls, path, feature_service=feature_service, context_store=context_store,
+                           pacer_class=pacer_class)
 
     # ------------------------------------------------------------------ display
     def _table(self) -> tuple[list[str], list[list[str]], str]:
@@ -298,3 +318,8 @@ def _jsonable(obj):
     if isinstance(obj, np.ndarray):
         return obj.tolist()
     return obj
+
+
+def _qualname(cls) -> str:
+    """``module.QualifiedName`` of a class (recorded in snapshots, compared on load; never imported)."""
+    return f"{cls.__module__}.{cls.__qualname__}"

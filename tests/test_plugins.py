@@ -178,3 +178,18 @@ def test_a_one_line_change_in_kernels_changes_router_and_simulator(tmp_path):
     kernels.write_text(src.replace(line, line.replace("eta *", "2.0 * eta *")))
     after = run(copy)
     assert after != before
+
+
+def test_a_plug_in_pacer_survives_save_and_load_only_with_its_class(tmp_path):
+    router = BanditRouter.create(priors="none", seed=3, budget=2e-4, pacer=PIPacer)
+    for _ in range(30):
+        model, log = router.route(np.full(25, 0.1))
+        router.process_feedback(log.request_id, 0.5, 1e-3)
+    path = router.save(tmp_path / "r")
+    with pytest.raises(StateFileError, match="PIPacer"):
+        BanditRouter.load(path)                                   # the default class is BudgetPacer
+    again = BanditRouter.load(path, pacer_class=PIPacer)
+    assert again.pacer.state_dict() == router.pacer.state_dict() and again.pacer.lambda_ > 0
+    assert again.route(np.full(25, 0.1))[0] == router.route(np.full(25, 0.1))[0]
+    with pytest.raises(ConfigError, match="ThompsonPolicy"):
+        BanditRouter.create(priors="none", policy=ThompsonPolicy).save(tmp_path / "t")
