@@ -109,3 +109,17 @@ def test_summary_rows_and_figure(ci_runs, tmp_path):
     assert summary["headlines"]["n_seeds_pacing"] == 3
     written = figures.render({"experiment": "plugins", "table": rows}, tmp_path)
     assert sorted(p.name for p in written) == ["routers.pdf", "routers.png"]
+
+
+def test_readme_tables(ci_runs, tmp_path):
+    from paretobandit.workbench import readme, results
+
+    text = "<!-- table:plugins_pacing -->\n<!-- /table:plugins_pacing -->"
+    assert "not run yet" in readme.render(text, tmp_path)          # before notebook 13's first run
+    cfg, raw, _, _ = ci_runs
+    _, rows = summarise_plugins(raw, shorts={m.id: m.short for m in cfg.portfolio.models})
+    results.write_summary_csv(tmp_path / "results" / "plugins" / "summary.csv", rows, TABLE_COLUMNS)
+    pacing = readme.plugins_pacing(tmp_path).splitlines()
+    assert len(pacing) == 2 + 3 * 2 and pacing[2].startswith("| B3 |") and "ParetoBandit" in pacing[2]
+    degradation = readme.plugins_degradation(tmp_path).splitlines()
+    assert len(degradation) == 2 + 3 * 2 and "| tight | PI pacer |" in degradation[3]
