@@ -23,6 +23,7 @@ from ..errors import ConfigError, DimensionMismatchError, InvalidInputError
 from ..sim import simulate, warmup_test_streams
 from .common import (
     as_price_array,
+    pacer_record,
     parse_pacer,
     parse_policy,
     parse_seeds,
@@ -187,8 +188,7 @@ def run_budget_pacing(*, features_val, rewards_val, costs_val, features_test, re
         "seeds": list(seeds),
         "budgets": budgets.tolist(),
         "router_params": cfg.to_dict(),
-        "pacer_params": {"mode": mode, "eta": pacer.eta, "ema": pacer.ema_alpha,
-                         "lambda_cap": pacer.lambda_cap, "ceiling_multiplier": pacer.ceiling_multiplier},
+        "pacer_params": pacer_record(mode, pacer),
         "priors": pri is not None,
         "per_budget": per_budget,
         # Exp 01 headline (docs/PROTOCOLS.md §3.1) "max overshoot over any ceiling": mean cost over seeds

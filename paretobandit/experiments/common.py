@@ -43,6 +43,7 @@ __all__ = [
     "make_seeds",
     "parse_budgets",
     "parse_pacer",
+    "pacer_record",
     "parse_policy",
     "plugin_factory",
     "parse_seeds",
@@ -277,6 +278,17 @@ def parse_pacer(pacer_params: Mapping | None) -> tuple[str, PacerParams]:
     params = {**PACER_DEFAULTS, **params}
     mode = str(params.pop("mode"))
     return mode, PacerParams(**params)
+
+
+def pacer_record(mode: str, pacer) -> dict:
+    """The ``pacer_params`` entry of a result: the built-in pacer's settings, or a plug-in factory's
+    ``_target_`` and keywords (:func:`parse_pacer`'s two kinds of ``pacer``)."""
+    if isinstance(pacer, PacerParams):
+        return {"mode": mode, "eta": pacer.eta, "ema": pacer.ema_alpha, "lambda_cap": pacer.lambda_cap,
+                "ceiling_multiplier": pacer.ceiling_multiplier}
+    func = getattr(pacer, "func", pacer)
+    return {"mode": mode, "_target_": f"{func.__module__}.{func.__qualname__}",
+            **dict(getattr(pacer, "keywords", {}))}
 
 
 #: ``_target_`` values that mean the built-in pacer / policy (run on the compiled simulator).

@@ -47,7 +47,15 @@ import numpy as np
 from ..errors import ConfigError, DimensionMismatchError, InvalidInputError
 from ..sim import CostTransform, Onboard, RewardTransform, simulate, warmup_test_streams
 from .budget_pacing import router_config
-from .common import as_price_array, parse_pacer, parse_policy, parse_seeds, resolve_priors, stack_tables
+from .common import (
+    as_price_array,
+    pacer_record,
+    parse_pacer,
+    parse_policy,
+    parse_seeds,
+    resolve_priors,
+    stack_tables,
+)
 
 __all__ = ["PAPER_VARIANT", "SCENARIOS", "Scenario", "adoption_steps", "rolling_share", "run_onboarding",
            "scenario_events", "scenarios_from_config", "variants_from_config",
@@ -506,8 +514,7 @@ def run_onboarding(*, features_val, rewards_val, costs_val, features_test, rewar
                      "sustain": int(sustain), "search_start": int(n_forced + window),
                      "last_steps": int(last), "index_base": int(index_base)},
         "router_params": cfg.to_dict(),
-        "pacer_params": {"mode": mode, "eta": pacer.eta, "ema": pacer.ema_alpha,
-                         "lambda_cap": pacer.lambda_cap, "ceiling_multiplier": pacer.ceiling_multiplier},
+        "pacer_params": pacer_record(mode, pacer),
         "priors": pri is not None,
         "trace": {"every": int(trace_every), "window": int(trace_window), "p1_steps": int(pre)},
         "cells": cells,

@@ -46,6 +46,7 @@ from ..sim import (
 from .budget_pacing import router_config
 from .common import (
     as_price_array,
+    pacer_record,
     parse_budgets,
     parse_pacer,
     parse_policy,
@@ -428,8 +429,7 @@ def run_phased(*, features_val, rewards_val, costs_val, features_test, rewards_t
         "window": int(w),
         "late_steps": int(late),
         "router_params": cfg.to_dict(),
-        "pacer_params": {"mode": mode, "eta": pacer.eta, "ema": pacer.ema_alpha,
-                         "lambda_cap": pacer.lambda_cap, "ceiling_multiplier": pacer.ceiling_multiplier},
+        "pacer_params": pacer_record(mode, pacer),
         "priors": pri is not None,
         "penalty_mode": penalty_mode,
         "lambda_fit": fit,

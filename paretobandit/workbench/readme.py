@@ -179,6 +179,43 @@ def per_run_compliance(root: Path) -> str:
     return _table(header, body)
 
 
+_PLUGIN_LABELS = {"paretobandit": "ParetoBandit", "pi_pacer": "PI pacer", "thompson": "Thompson",
+                  "thompson_pi": "Thompson + PI"}
+
+
+def _plugin_rows(root: Path, experiment: str) -> list[dict] | None:
+    """Notebook 13's rows of ``experiment`` (``exp01`` / ``exp03``), ``None`` before its first run."""
+    if not (root / "results" / "plugins" / "summary.csv").is_file():
+        return None
+    return [r for r in _rows("plugins", root) if r["experiment"] == experiment]
+
+
+_NOT_RUN = "(not run yet: `python -m paretobandit.workbench run --only plugins`)"
+
+
+def plugins_pacing(root: Path) -> str:
+    """Notebook 13, Exp 01: reward [CI], cost/B of the seed mean and of the worst seed per budget, router."""
+    rows = _plugin_rows(root, "exp01")
+    if rows is None:
+        return _NOT_RUN
+    body = [[r["budget"], _e(r["budget_value"]), _PLUGIN_LABELS.get(r["router"], r["router"]),
+             _ci(r, "mean_reward", "reward_ci_low", "reward_ci_high"), _f(r["cost_ratio"], 2),
+             _f(r["worst_seed_cost_ratio"], 2)] for r in sorted(rows, key=lambda r: float(r["budget_value"]))]
+    return _table(["budget", "B ($/req)", "router", "reward [95% CI]", "cost/B", "worst seed"], body)
+
+
+def plugins_degradation(root: Path) -> str:
+    """Notebook 13, Exp 03 (ParetoBandit's condition): reward per phase, recovery [CI], max cost/B."""
+    rows = _plugin_rows(root, "exp03")
+    if rows is None:
+        return _NOT_RUN
+    order = list(dict.fromkeys(r["budget"] for r in rows))          # the named budgets' order, then routers
+    body = [[r["budget"], _PLUGIN_LABELS.get(r["router"], r["router"]),
+             " / ".join(_f(r[f"reward_p{j}"]) for j in (1, 2, 3)), _ci(r, "recovery_ratio"),
+             _f(r["cost_ratio"], 2)] for r in sorted(rows, key=lambda r: order.index(r["budget"]))]
+    return _table(["budget", "router", "reward P1/P2/P3", "recovery P3/P1 [CI]", "max cost/B"], body)
+
+
 TABLES: dict[str, Callable[[Path], str]] = {
     "per_run_compliance": per_run_compliance,
     "budget_pacing": budget_pacing,
@@ -186,6 +223,8 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "budget_drift": budget_drift,
     "quality_degradation": quality_degradation,
     "onboarding": onboarding,
+    "plugins_pacing": plugins_pacing,
+    "plugins_degradation": plugins_degradation,
 }
 
 
