@@ -1,0 +1,275 @@
+"""Run the arena: every contender × scenario × budget on the experiments' seeds, in parallel (joblib).
+
+Three kinds of job, all returning ``{contender, family, form, budget, runs, reward (S', P), cost (S', P),
+route_ns, update_ns, note}`` (per-run p50 timings in ns over the evaluated steps):
+
+* online — a policy plug-in through :func:`~paretobandit.arena.loop.run_online` (one router per run);
+* offline — fit on val, calibrate to each budget, decide every evaluated step (vectorised), time
+  :meth:`route_one` on the first queries;
+* reference — fixed models, uniform random and the per-prompt oracle on the realised tables.
+
+ParetoBandit's budget rows come from the experiments' results (:mod:`.published`); the runner replays
+``timing_runs`` of them through the loop to time the router and records the largest reward difference
+between replay and published rows (``replay_max_abs_diff``, 0 when the two agree).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from ..experiments.conditions import LAMBDA_GRID
+from .contenders import Contender
+from .loop import make_router, run_online
+from .metrics import oracle_runs, phase_means, summary_rows
+from .published import load_results, published_runs
+from .scenarios import Scenario
+
+__all__ = ["fit_static_penalty", "run_arena"]
+
+N_TIMED = 200  # offline routers: queries timed one at a time per (contender, scenario)
+
+
+def _label(c: Contender, form: str) -> str:
+    main = {"paretobandit": "paced", "library": "paced"}.get(c.family, "quality")
+    return c.name if form in ("", main) else f"{c.name} ({form})"
+
+
+def _result(c: Contender, form: str, budget, runs, reward, cost, route=None, update=None, note="",
+            all_budgets=True) -> dict:
+    return {"contender": _label(c, form), "name": c.name, "family": c.family, "form": form, "budget": budget,
+            "runs": list(runs), "reward": np.asarray(reward).tolist(), "cost": np.asarray(cost).tolist(),
+            "route_ns": None if route is None else [float(v) for v in route],
+            "update_ns": None if update is None else [float(v) for v in update], "note": note,
+            "all_budgets": all_budgets}
+
+
+# ------------------------------------------------------------------------------------------ online
+def _online(scenario: Scenario, c: Contender, form: str, budget, runs, config, pacer_mode, pacer_params,
+            priors, lam_c: float = 0.0) -> dict:
+    factory = c.factory()
+    cfg = config.replace(cost_penalty=float(lam_c))
+    b = scenario.budgets[budget] if form == "paced" else None
+    ev = scenario.eval_slice
+    rew, cst, route, update = [], [], [], []
+    for run in runs:
+        router = make_router(scenario, seed=scenario.seeds[run], config=cfg, budget=b, pacer_params=pacer_params,
+                             pacer_mode=pacer_mode, policy=factory, priors=priors if c.priors else None)
+        out = run_online(scenario, run, router)
+        rew.append(phase_means(scenario, out["reward"]))
+        cst.append(phase_means(scenario, out["cost"]))
+        route.append(np.median(out["route_ns"][ev]))
+        update.append(np.median(out["update_ns"][ev]))
+    note = f"lambda_c={lam_c:g} fitted on val" if form == "static" else ""
+    return _result(c, form, budget if form != "quality" else None, runs, rew, cst, route, update, note)
+
+
+def _val_scenario(scenario: Scenario, seed: int) -> Scenario:
+    """The val split alone, shuffled by ``default_rng(seed)`` (the λ_c fit of :func:`fit_static_penalty`)."""
+    order = np.random.default_rng(seed).permutation(scenario.n_val)
+    return dataclasses.replace(scenario, streams=order[None, :], seeds=[int(seed)], events=[],
+                               phases=[("val", 0, scenario.n_val)])
+
+
+def _fit_cost(scenario: Scenario, c: Contender, lam_c: float, seed: int, config) -> float:
+    val = _val_scenario(scenario, seed)
+    router = make_router(val, seed=seed, config=config.replace(cost_penalty=float(lam_c)), policy=c.factory(),
+                         priors=None)
+    return float(run_online(val, 0, router)["cost"].mean())
+
+
+def fit_static_penalty(val_costs: Mapping[float, float], budgets: Mapping[str, float]) -> dict[str, float]:
+    """Per budget the grid λ_c whose mean val cost is closest to B (ties: the smaller λ_c)."""
+    grid = sorted(val_costs)
+    return {label: float(min(grid, key=lambda g: (abs(val_costs[g] - b), g))) for label, b in budgets.items()}
+
+
+# ------------------------------------------------------------------------------------------ offline
+def _offline(scenario: Scenario, c: Contender, runs) -> list[dict]:
+    router = c.offline_router().fit(*scenario.val_view(), scenario.prices)
+    ev = scenario.eval_slice
+    out = []
+    route_ns = None
+    for label in [None, *scenario.budgets]:
+        router.calibrate(scenario.budgets[label] if label is not None else None)
+        rew, cst = [], []
+        for run in runs:
+            r, cc, p = scenario.step_tables(run)
+            rows = scenario.streams[run][ev]
+            feats, price = scenario.feats[rows], p[ev]
+            if hasattr(router, "fit_dual"):
+                router.fit_dual(feats, price)
+            arm = router.decide(feats, price)
+            full_arm = np.zeros(scenario.streams.shape[1], dtype=np.int64)
+            full_arm[ev] = arm
+            steps = np.arange(full_arm.size)
+            rew.append(phase_means(scenario, r[steps, full_arm]))
+            cst.append(phase_means(scenario, cc[steps, full_arm]))
+            if route_ns is None:
+                route_ns = []
+                for i in range(min(N_TIMED, rows.size)):
+                    t0 = time.perf_counter_ns()
+                    router.route_one(feats[i], price[i])
+                    route_ns.append(time.perf_counter_ns() - t0)
+        out.append(_result(c, "", label, runs, rew, cst, [np.median(route_ns)], None,
+                           "no online updates", all_budgets=False))
+    return out
+
+
+# ------------------------------------------------------------------------------------------ reference
+def _reference(scenario: Scenario, c: Contender, runs) -> list[dict]:
+    per_arm = {j: ([], []) for j in range(scenario.k)}
+    rnd, orc = ([], []), ([], [])
+    for run in runs:
+        r, cc, _ = scenario.step_tables(run)
+        steps = np.arange(r.shape[0])
+        for j in range(scenario.k):
+            per_arm[j][0].append(phase_means(scenario, r[:, j]))
+            per_arm[j][1].append(phase_means(scenario, cc[:, j]))
+        pick = np.random.default_rng(scenario.seeds[run]).integers(scenario.k, size=r.shape[0])
+        rnd[0].append(phase_means(scenario, r[steps, pick]))
+        rnd[1].append(phase_means(scenario, cc[steps, pick]))
+        best = r.max(axis=1, keepdims=True)
+        arm = np.where(r >= best, cc, np.inf).argmin(axis=1)
+        orc[0].append(phase_means(scenario, r[steps, arm]))
+        orc[1].append(phase_means(scenario, cc[steps, arm]))
+    if c.kind == "fixed":
+        short = [m.split("/")[-1] for m in scenario.models]
+        return [dict(_result(c, "", None, runs, *per_arm[j]), contender=f"fixed: {short[j]}")
+                for j in range(scenario.k)]
+    return [_result(c, "", None, runs, *(rnd if c.kind == "random" else orc))]
+
+
+# ------------------------------------------------------------------------------------------ driver
+def _plan(scenarios, contenders, max_seeds, fits) -> list[tuple]:
+    jobs = []
+    for si, sc in enumerate(scenarios):
+        for c in contenders:
+            limit = max_seeds.get(c.family)
+            runs = list(range(len(sc.seeds) if limit is None else min(int(limit), len(sc.seeds))))
+            if c.kind == "offline":
+                jobs.append(("offline", si, c, "", None, runs, 0.0))
+            elif c.kind in ("fixed", "random", "oracle"):
+                jobs.append(("reference", si, c, "", None, runs, 0.0))
+            elif c.family == "paretobandit":
+                continue  # planned by _paretobandit_jobs
+            else:
+                for form in c.forms:
+                    if form == "quality":
+                        jobs.append(("online", si, c, form, None, runs, 0.0))
+                        continue
+                    for label in sc.budgets:
+                        lam = fits.get((c.name, si), {}).get(label, 0.0) if form == "static" else 0.0
+                        jobs.append(("online", si, c, form, label, runs, lam))
+    return jobs
+
+
+def _paretobandit_jobs(scenarios, c, timing_runs) -> list[tuple]:
+    jobs = []
+    for si, sc in enumerate(scenarios):
+        timed = list(range(min(int(timing_runs), len(sc.seeds))))
+        if sc.name == "exp01":  # the experiment has no unpaced router: the quality form runs in full
+            jobs.append(("online", si, c, "quality", None, list(range(len(sc.seeds))), 0.0))
+        else:
+            jobs.append(("online", si, c, "quality", None, timed, 0.0))
+        jobs += [("online", si, c, "paced", label, timed, 0.0) for label in sc.budgets]
+    return jobs
+
+
+def run_arena(scenarios: Sequence[Scenario], contenders: Sequence[Contender], *, config, pacer_params,
+              pacer_mode: str = "adaptive", priors=None, results_root=None, max_seeds: Mapping | None = None,
+              fit_seeds: Sequence[int] = (0,), lambda_grid: Sequence[float] = LAMBDA_GRID, timing_runs: int = 1,
+              n_jobs: int = 1, n_resamples: int = 10_000, ci_seed: int = 42) -> dict:
+    """Run the arena and return ``{"rows": summary rows, "results": per-job results, "unavailable": {...},
+    "static_penalty": {...}, "replay_max_abs_diff": {...}, "wall_seconds": {...}}``.
+
+    ``max_seeds`` caps the seeds per family (``{"library": 5}``: the first five of each scenario's seeds);
+    ``results_root`` is where the experiments' ``results.json`` are read for ParetoBandit's rows.
+    """
+    from joblib import Parallel, delayed
+
+    t_start = time.perf_counter()
+    max_seeds = dict(max_seeds or {})
+    unavailable = {c.name: why for c in contenders if (why := c.available()) is not None}
+    ready = [c for c in contenders if c.name not in unavailable]
+    par = Parallel(n_jobs=n_jobs, backend="loky" if n_jobs != 1 else "sequential")
+
+    # 1. static λ_c fits on val (one pass per contender × scenario × grid value × fit seed)
+    fit_jobs = [(si, c, lam, s) for si, _ in enumerate(scenarios) for c in ready
+                if c.kind == "online" and "static" in c.forms for lam in lambda_grid for s in fit_seeds]
+    costs = par(delayed(_fit_cost)(scenarios[si], c, lam, s, config) for si, c, lam, s in fit_jobs)
+    by_cell: dict = {}
+    for (si, c, lam, _), v in zip(fit_jobs, costs, strict=True):
+        by_cell.setdefault((c.name, si), {}).setdefault(float(lam), []).append(v)
+    fits = {key: fit_static_penalty({g: float(np.mean(v)) for g, v in cells.items()}, scenarios[key[1]].budgets)
+            for key, cells in by_cell.items()}
+    t_fit = time.perf_counter()
+
+    # 2. every run
+    jobs = _plan(scenarios, ready, max_seeds, fits)
+    pb = [c for c in ready if c.family == "paretobandit"]
+    if pb:
+        jobs += _paretobandit_jobs(scenarios, pb[0], timing_runs)
+    cost_rank = {"online": 0, "offline": 1, "reference": 2}
+    order = sorted(range(len(jobs)), key=lambda i: (cost_rank[jobs[i][0]], -len(jobs[i][5])))
+
+    def call(job):
+        kind, si, c, form, label, runs, lam = job
+        sc = scenarios[si]
+        if kind == "online":
+            return [_online(sc, c, form, label, runs, config, pacer_mode, pacer_params, priors, lam)]
+        if kind == "offline":
+            return _offline(sc, c, runs)
+        return _reference(sc, c, runs)
+
+    done = par(delayed(call)(jobs[i]) for i in order)
+    by_job = dict(zip(order, done, strict=True))
+    t_run = time.perf_counter()
+
+    # 3. ParetoBandit: published rows + the loop's timings
+    results, replay = [], {}
+    for i, job in enumerate(jobs):
+        kind, si, c, form, label, runs, _ = job
+        sc = scenarios[si]
+        for res in by_job[i]:
+            res["scenario"] = sc.name
+            if c.family != "paretobandit" or (sc.name == "exp01" and form == "quality"):
+                results.append(res)
+                continue
+            pub = published_runs(sc, load_results(results_root, sc.experiment))
+            rew, cst = pub[label]
+            diff = float(np.abs(np.asarray(res["reward"]) - rew[res["runs"]]).max())
+            replay[f"{sc.name}/{label or 'unconstrained'}"] = diff
+            all_runs = list(range(len(sc.seeds)))
+            merged = _result(c, form, label, all_runs, rew, cst, res["route_ns"], res["update_ns"],
+                             f"experiment rows ({sc.experiment}/results.json); latency from "
+                             f"{len(res['runs'])} replayed run(s)")
+            merged["scenario"] = sc.name
+            results.append(merged)
+
+    rows = []
+    oracles = {sc.name: oracle_runs(sc) for sc in scenarios}
+    for res in results:
+        sc = next(s for s in scenarios if s.name == res["scenario"])
+        if res["budget"] is None and not res.get("all_budgets", True):
+            rows += [r for r in summary_rows(sc, res, oracles[sc.name], n_resamples=n_resamples, ci_seed=ci_seed)
+                     if r["budget"] == "unconstrained"]
+        else:
+            rows += summary_rows(sc, res, oracles[sc.name], n_resamples=n_resamples, ci_seed=ci_seed)
+    for name, why in unavailable.items():
+        c = next(c for c in contenders if c.name == name)
+        for sc in scenarios:
+            rows.append({"contender": name, "family": c.family, "scenario": sc.name, "budget": "",
+                         "phase": "", **{k: math.nan for k in ("mean_reward", "reward_ci_low", "reward_ci_high",
+                                                               "cost_ratio", "cost_ratio_worst_seed",
+                                                               "violation_share", "regret", "scenario_metric",
+                                                               "route_p50_us", "update_p50_us", "budget_value")},
+                         "form": "", "n_seeds": 0, "note": f"not run: {why}"})
+    return {"rows": rows, "results": results, "unavailable": unavailable,
+            "static_penalty": {f"{k[0]}/{scenarios[k[1]].name}": v for k, v in fits.items()},
+            "replay_max_abs_diff": replay,
+            "wall_seconds": {"fit": t_fit - t_start, "runs": t_run - t_fit, "total": time.perf_counter() - t_start}}
