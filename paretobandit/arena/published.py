@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import DataError
 from .scenarios import Scenario
 
-__all__ = ["load_results", "published_runs"]
+__all__ = ["experiment_per_seed", "load_results", "published_runs"]
 
 
 def load_results(results_root: Path | str, experiment: str) -> dict:
@@ -53,3 +53,47 @@ def published_runs(scenario: Scenario, per_seed: dict) -> dict[str | None, tuple
                 raise DataError(f"{scenario.experiment} budget {label} differs from the arena's")
             out[label] = (np.asarray(cell["per_seed"]["mean_reward"]).T, np.asarray(cell["per_seed"]["mean_cost"]).T)
     return out
+
+
+def _rerun(scenario: Scenario, router_params: dict, pacer_params: dict, priors) -> dict:
+    """The experiment's own function on the scenario's tables (ParetoBandit's conditions only)."""
+    from ..experiments.budget_pacing import run_budget_pacing
+    from ..experiments.phased import run_phased
+
+    v, t = slice(0, scenario.n_val), slice(scenario.n_val, None)
+    tables = dict(features_val=scenario.feats[v], rewards_val=scenario.rewards[v], costs_val=scenario.costs[v],
+                  features_test=scenario.feats[t], rewards_test=scenario.rewards[t], costs_test=scenario.costs[t],
+                  models=scenario.models, prices=scenario.prices, seeds=scenario.seeds,
+                  router_params=router_params, pacer_params=pacer_params, priors=priors)
+    if scenario.name == "exp01":
+        return run_budget_pacing(budgets=list(scenario.budgets.values()), n_resamples=10, **tables)
+    from ..experiments.budget_drift import drift_shift
+    from ..experiments.quality_degradation import degradation_shift
+
+    if scenario.name == "exp02":
+        arm = next(ev.arm for ev in scenario.events if hasattr(ev, "input_cost_per_m"))
+        pin = next(ev for ev in scenario.events if hasattr(ev, "input_cost_per_m"))
+        shift = drift_shift(scenario.models, scenario.prices, scenario.models[arm],
+                            (pin.input_cost_per_m, pin.output_cost_per_m))
+    else:
+        ev = next(ev for ev in scenario.events if hasattr(ev, "shift"))
+        shift = degradation_shift(scenario.models, scenario.models[ev.arm], ev.shift)
+    length = scenario.phases[0][2] - scenario.phases[0][1]
+    return run_phased(budgets=scenario.budgets, conditions=["paretobandit", "unconstrained"], shift=shift,
+                      phase_length=length, experiment=scenario.experiment, **tables)
+
+
+def experiment_per_seed(scenario: Scenario, results_root, *, router_params: dict, pacer_params: dict,
+                        priors) -> tuple[dict, str]:
+    """``(per_seed, source)``: the experiment's ``results.json`` when it matches the scenario (seeds,
+    budgets), else the experiment's own function re-run on the scenario (e.g. at CI scale)."""
+    if results_root is not None:
+        try:
+            per_seed = load_results(results_root, scenario.experiment)
+            published_runs(scenario, per_seed)
+            n_test = scenario.feats.shape[0] - scenario.n_val
+            if per_seed.get("n_test") == n_test and per_seed.get("n_val") == scenario.n_val:
+                return per_seed, f"{scenario.experiment}/results.json"
+        except (DataError, KeyError, ValueError):
+            pass
+    return _rerun(scenario, router_params, pacer_params, priors), f"{scenario.experiment} function re-run"

@@ -26,7 +26,7 @@ from ..experiments.conditions import LAMBDA_GRID
 from .contenders import Contender
 from .loop import make_router, run_online
 from .metrics import oracle_runs, phase_means, summary_rows
-from .published import load_results, published_runs
+from .published import experiment_per_seed, published_runs
 from .scenarios import Scenario
 
 __all__ = ["fit_static_penalty", "run_arena"]
@@ -145,6 +145,13 @@ def _reference(scenario: Scenario, c: Contender, runs) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------ driver
+def _timed(fn, *args):
+    """``(fn(*args), CPU seconds of the call)`` (summed over jobs: the wall time of an idle machine)."""
+    t0 = time.process_time()
+    out = fn(*args)
+    return out, time.process_time() - t0
+
+
 def _plan(scenarios, contenders, max_seeds, fits) -> list[tuple]:
     jobs = []
     for si, sc in enumerate(scenarios):
@@ -198,15 +205,21 @@ def run_arena(scenarios: Sequence[Scenario], contenders: Sequence[Contender], *,
     ready = [c for c in contenders if c.name not in unavailable]
     par = Parallel(n_jobs=n_jobs, backend="loky" if n_jobs != 1 else "sequential")
 
-    # 1. static λ_c fits on val (one pass per contender × scenario × grid value × fit seed)
-    fit_jobs = [(si, c, lam, s) for si, _ in enumerate(scenarios) for c in ready
+    # 1. static λ_c fits on val (one pass per contender × val split × grid value × fit seed; scenarios
+    #    sharing a val split and its prices share the fit)
+    first = {}
+    for si, sc in enumerate(scenarios):
+        first.setdefault(sc.val_key(), si)
+    fit_jobs = [(si, c, lam, s) for si in sorted(set(first.values())) for c in ready
                 if c.kind == "online" and "static" in c.forms for lam in lambda_grid for s in fit_seeds]
-    costs = par(delayed(_fit_cost)(scenarios[si], c, lam, s, config) for si, c, lam, s in fit_jobs)
+    fitted = par(delayed(_timed)(_fit_cost, scenarios[si], c, lam, s, config) for si, c, lam, s in fit_jobs)
+    cpu = sum(v[1] for v in fitted)
     by_cell: dict = {}
-    for (si, c, lam, _), v in zip(fit_jobs, costs, strict=True):
-        by_cell.setdefault((c.name, si), {}).setdefault(float(lam), []).append(v)
-    fits = {key: fit_static_penalty({g: float(np.mean(v)) for g, v in cells.items()}, scenarios[key[1]].budgets)
-            for key, cells in by_cell.items()}
+    for (si, c, lam, _), (v, _) in zip(fit_jobs, fitted, strict=True):
+        by_cell.setdefault((c.name, scenarios[si].val_key()), {}).setdefault(float(lam), []).append(v)
+    fits = {(name, si): fit_static_penalty({g: float(np.mean(v)) for g, v in by_cell[(name, sc.val_key())].items()},
+                                           sc.budgets)
+            for si, sc in enumerate(scenarios) for name in {k[0] for k in by_cell}}
     t_fit = time.perf_counter()
 
     # 2. every run
@@ -226,12 +239,15 @@ def run_arena(scenarios: Sequence[Scenario], contenders: Sequence[Contender], *,
             return _offline(sc, c, runs)
         return _reference(sc, c, runs)
 
-    done = par(delayed(call)(jobs[i]) for i in order)
-    by_job = dict(zip(order, done, strict=True))
+    done = par(delayed(_timed)(call, jobs[i]) for i in order)
+    cpu += sum(v[1] for v in done)
+    by_job = dict(zip(order, (v[0] for v in done), strict=True))
     t_run = time.perf_counter()
 
     # 3. ParetoBandit: published rows + the loop's timings
-    results, replay = [], {}
+    results, replay, sources, published = [], {}, {}, {}
+    pacer_dict = {"mode": pacer_mode, "eta": pacer_params.eta, "ema": pacer_params.ema_alpha,
+                  "lambda_cap": pacer_params.lambda_cap, "ceiling_multiplier": pacer_params.ceiling_multiplier}
     for i, job in enumerate(jobs):
         kind, si, c, form, label, runs, _ = job
         sc = scenarios[si]
@@ -240,13 +256,17 @@ def run_arena(scenarios: Sequence[Scenario], contenders: Sequence[Contender], *,
             if c.family != "paretobandit" or (sc.name == "exp01" and form == "quality"):
                 results.append(res)
                 continue
-            pub = published_runs(sc, load_results(results_root, sc.experiment))
+            if sc.name not in sources:
+                per_seed, sources[sc.name] = experiment_per_seed(
+                    sc, results_root, router_params=config.to_dict(), pacer_params=pacer_dict, priors=priors)
+                published[sc.name] = published_runs(sc, per_seed)
+            pub = published[sc.name]
             rew, cst = pub[label]
             diff = float(np.abs(np.asarray(res["reward"]) - rew[res["runs"]]).max())
             replay[f"{sc.name}/{label or 'unconstrained'}"] = diff
             all_runs = list(range(len(sc.seeds)))
             merged = _result(c, form, label, all_runs, rew, cst, res["route_ns"], res["update_ns"],
-                             f"experiment rows ({sc.experiment}/results.json); latency from "
+                             f"experiment rows ({sources[sc.name]}); latency from "
                              f"{len(res['runs'])} replayed run(s)")
             merged["scenario"] = sc.name
             results.append(merged)
@@ -271,5 +291,5 @@ def run_arena(scenarios: Sequence[Scenario], contenders: Sequence[Contender], *,
                          "form": "", "n_seeds": 0, "note": f"not run: {why}"})
     return {"rows": rows, "results": results, "unavailable": unavailable,
             "static_penalty": {f"{k[0]}/{scenarios[k[1]].name}": v for k, v in fits.items()},
-            "replay_max_abs_diff": replay,
+            "replay_max_abs_diff": replay, "paretobandit_source": sources, "cpu_seconds": cpu,
             "wall_seconds": {"fit": t_fit - t_start, "runs": t_run - t_fit, "total": time.perf_counter() - t_start}}

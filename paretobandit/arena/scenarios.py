@@ -70,6 +70,15 @@ class Scenario:
         v = slice(0, self.n_val)
         return self.feats[v], self.rewards[v], self.costs[v]
 
+    def val_key(self) -> str:
+        """Digest of the val tables and initial prices (scenarios with equal keys share λ_c fits)."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for a in (*self.val_view(), self.prices):
+            h.update(np.ascontiguousarray(a, dtype=float).tobytes())
+        return h.hexdigest()[:16]
+
     def step_tables(self, run: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(R, C, P)`` of run ``run``: realised reward and $ cost of every arm at every stream step
         (events' transforms applied) and the registry's blended price ($/M, input + output over 2)."""
