@@ -43,7 +43,7 @@ def run_online(scenario: Scenario, run: int, router) -> dict:
     """Drive ``router`` through run ``run``; per-step ``arm``, ``reward``, ``cost`` and the ``route_ns``
     / ``update_ns`` timings (``time.perf_counter_ns``)."""
     rows = scenario.streams[run]
-    x_all = scenario.feats[:, :-1]
+    x_all = np.ascontiguousarray(scenario.feats[:, :-1])
     r_tab, c_tab, _ = scenario.step_tables(run)
     reprice: dict[int, list] = {}
     for ev in scenario.events:
@@ -58,7 +58,7 @@ def run_online(scenario: Scenario, run: int, router) -> dict:
     for k in range(n):
         for ev in reprice.get(k, ()):
             router.update_model_pricing(scenario.models[ev.arm], ev.input_cost_per_m, ev.output_cost_per_m)
-        x = np.ascontiguousarray(x_all[rows[k]])
+        x = x_all[rows[k]]
         t0 = clock()
         model, log = router.route(x)
         t1 = clock()
