@@ -12,6 +12,21 @@ from .metrics import COLUMNS, oracle_runs, summary_rows
 from .runner import fit_static_penalty, run_arena
 from .scenarios import SCENARIOS, Scenario, budget_pacing_scenario, phased_scenario
 
-__all__ = ["COLUMNS", "CONTENDERS", "Contender", "FAMILIES", "FORMS", "SCENARIOS", "Scenario",
-           "budget_pacing_scenario", "fit_static_penalty", "get_contenders", "make_router", "oracle_runs",
-           "phased_scenario", "run_arena", "run_online", "summary_rows"]
+__all__ = [
+    "COLUMNS",
+    "CONTENDERS",
+    "Contender",
+    "FAMILIES",
+    "FORMS",
+    "SCENARIOS",
+    "Scenario",
+    "budget_pacing_scenario",
+    "fit_static_penalty",
+    "get_contenders",
+    "make_router",
+    "oracle_runs",
+    "phased_scenario",
+    "run_arena",
+    "run_online",
+    "summary_rows",
+]

@@ -13,8 +13,10 @@ __all__ = ["arena_kwargs", "build_scenarios"]
 
 
 def _prices(cfg: DictConfig) -> dict:
-    return {m.id: {"input_cost_per_m": m.input_cost_per_m, "output_cost_per_m": m.output_cost_per_m}
-            for m in cfg.portfolio.models}
+    return {
+        m.id: {"input_cost_per_m": m.input_cost_per_m, "output_cost_per_m": m.output_cost_per_m}
+        for m in cfg.portfolio.models
+    }
 
 
 def build_scenarios(cfg: DictConfig, names=None) -> list:
@@ -40,9 +42,19 @@ def build_scenarios(cfg: DictConfig, names=None) -> list:
             extra.pop("seed_offset")
             if "new_price" in extra:
                 extra["new_price"] = tuple(extra["new_price"])
-            out.append(phased_scenario(name, val, test, prices, seeds, dict(exp.named_budgets),
-                                       phase_length=int(exp.phase_length), phase_seed=int(exp.phase_seed),
-                                       **extra))
+            out.append(
+                phased_scenario(
+                    name,
+                    val,
+                    test,
+                    prices,
+                    seeds,
+                    dict(exp.named_budgets),
+                    phase_length=int(exp.phase_length),
+                    phase_seed=int(exp.phase_seed),
+                    **extra,
+                )
+            )
     return out
 
 
@@ -57,9 +69,15 @@ def arena_kwargs(cfg: DictConfig) -> dict:
     priors = repo_path(cfg, cfg.router.priors) if cfg.router.priors else None
     return {
         "config": router_config(OmegaConf.to_container(cfg.router.params, resolve=True)),
-        "pacer_params": pacer, "pacer_mode": mode, "priors": priors,
+        "pacer_params": pacer,
+        "pacer_mode": mode,
+        "priors": priors,
         "results_root": Path(repo_path(cfg, cfg.paths.results_root)),
         "max_seeds": OmegaConf.to_container(exp.max_seeds, resolve=True) if exp.get("max_seeds") else None,
-        "fit_seeds": list(exp.fit_seeds), "lambda_grid": list(exp.lambda_grid), "timing_runs": int(exp.timing_runs),
-        "n_jobs": int(exp.n_jobs), "n_resamples": int(exp.bootstrap.n_resamples), "ci_seed": int(exp.bootstrap.seed),
+        "fit_seeds": list(exp.fit_seeds),
+        "lambda_grid": list(exp.lambda_grid),
+        "timing_runs": int(exp.timing_runs),
+        "n_jobs": int(exp.n_jobs),
+        "n_resamples": int(exp.bootstrap.n_resamples),
+        "ci_seed": int(exp.bootstrap.seed),
     }

@@ -98,30 +98,81 @@ def _c(*args, **kw) -> Contender:
     return Contender(*args, **kw)
 
 
-CONTENDERS: dict[str, Contender] = {c.name: c for c in (
-    _c("paretobandit", "paretobandit", "online", ("quality", "paced"), None, priors=True, onboarding=True),
-    _c("mabwiser-linucb", "library", "online", FORMS, "mabwiser:MabwiserLinUCB", onboarding=True,
-       library="mabwiser", params=(("alpha", 0.1),)),
-    _c("mabwiser-lints", "library", "online", FORMS, "mabwiser:MabwiserLinTS", onboarding=True,
-       library="mabwiser", params=(("alpha", 0.01),)),
-    _c("river-linucb", "library", "online", FORMS, "river:RiverLinUCB", onboarding=True, library="river",
-       params=(("alpha", 1.0), ("beta", 1.0))),
-    _c("contextualbandits-linucb", "library", "online", FORMS, "contextualbandits:ContextualBanditsLinUCB",
-       onboarding=True, library="contextualbandits", params=(("alpha", 0.1),)),
-    _c("vw-squarecb", "library", "online", FORMS, "vw:VowpalSquareCB", onboarding=True,
-       library="vowpalwabbit"),
-    _c("routellm-threshold", "offline", "offline", (), "routellm-threshold"),
-    _c("knn", "offline", "offline", (), "knn", params=(("k", 10),)),
-    _c("port", "offline", "offline", (), "port", params=(("k", 10), ("n_fit", 100))),
-    _c("epsilon-greedy", "reference", "online", ("quality", "paced"), "epsilon:EpsilonGreedy", onboarding=True,
-       params=(("epsilon", 0.1),)),
-    _c("uniform-random", "reference", "random"),
-    _c("fixed", "reference", "fixed"),
-    _c("oracle", "reference", "oracle"),
-)}
+CONTENDERS: dict[str, Contender] = {
+    c.name: c
+    for c in (
+        _c(
+            "paretobandit", "paretobandit", "online", ("quality", "paced"), None, priors=True, onboarding=True
+        ),
+        _c(
+            "mabwiser-linucb",
+            "library",
+            "online",
+            FORMS,
+            "mabwiser:MabwiserLinUCB",
+            onboarding=True,
+            library="mabwiser",
+            params=(("alpha", 0.1),),
+        ),
+        _c(
+            "mabwiser-lints",
+            "library",
+            "online",
+            FORMS,
+            "mabwiser:MabwiserLinTS",
+            onboarding=True,
+            library="mabwiser",
+            params=(("alpha", 0.01),),
+        ),
+        _c(
+            "river-linucb",
+            "library",
+            "online",
+            FORMS,
+            "river:RiverLinUCB",
+            onboarding=True,
+            library="river",
+            params=(("alpha", 1.0), ("beta", 1.0)),
+        ),
+        _c(
+            "contextualbandits-linucb",
+            "library",
+            "online",
+            FORMS,
+            "contextualbandits:ContextualBanditsLinUCB",
+            onboarding=True,
+            library="contextualbandits",
+            params=(("alpha", 0.1),),
+        ),
+        _c(
+            "vw-squarecb",
+            "library",
+            "online",
+            FORMS,
+            "vw:VowpalSquareCB",
+            onboarding=True,
+            library="vowpalwabbit",
+        ),
+        _c("routellm-threshold", "offline", "offline", (), "routellm-threshold"),
+        _c("knn", "offline", "offline", (), "knn", params=(("k", 10),)),
+        _c("port", "offline", "offline", (), "port", params=(("k", 10), ("n_fit", 100))),
+        _c(
+            "epsilon-greedy",
+            "reference",
+            "online",
+            ("quality", "paced"),
+            "epsilon:EpsilonGreedy",
+            onboarding=True,
+            params=(("epsilon", 0.1),),
+        ),
+        _c("uniform-random", "reference", "random"),
+        _c("fixed", "reference", "fixed"),
+        _c("oracle", "reference", "oracle"),
+    )
+}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _names() -> tuple[str, ...]:
     return tuple(CONTENDERS)
 

@@ -18,25 +18,53 @@ from .scenarios import Scenario
 __all__ = ["make_router", "run_online"]
 
 
-def make_router(scenario: Scenario, *, seed: int, config, budget: float | None = None, pacer_params=None,
-                pacer_mode: str = "adaptive", policy=None, priors=None):
+def make_router(
+    scenario: Scenario,
+    *,
+    seed: int,
+    config,
+    budget: float | None = None,
+    pacer_params=None,
+    pacer_mode: str = "adaptive",
+    policy=None,
+    priors=None,
+):
     """A router over the scenario's portfolio (d from the features), optionally paced at ``budget``."""
     from ..features import FeatureService
     from ..pacer import BudgetPacer
     from ..router import BanditRouter
 
-    registry = {m: {"input_cost_per_m": float(scenario.prices[j, 0]),
-                    "output_cost_per_m": float(scenario.prices[j, 1])} for j, m in enumerate(scenario.models)}
+    registry = {
+        m: {
+            "input_cost_per_m": float(scenario.prices[j, 0]),
+            "output_cost_per_m": float(scenario.prices[j, 1]),
+        }
+        for j, m in enumerate(scenario.models)
+    }
     pacer = None
     if budget is not None:
         pp = pacer_params
-        pacer = BudgetPacer(budget, mode=pacer_mode, eta=pp.eta, ema_alpha=pp.ema_alpha,
-                            lambda_cap=pp.lambda_cap, ceiling_multiplier=pp.ceiling_multiplier)
+        pacer = BudgetPacer(
+            budget,
+            mode=pacer_mode,
+            eta=pp.eta,
+            ema_alpha=pp.ema_alpha,
+            lambda_cap=pp.lambda_cap,
+            ceiling_multiplier=pp.ceiling_multiplier,
+        )
     return BanditRouter.create(
-        model_registry=registry, feature_service=FeatureService.for_precomputed(scenario.feats.shape[1] - 1),
-        priors=str(priors) if priors is not None else "none", prior_n_effective=config.prior_n_effective,
-        alpha=config.alpha, forgetting_factor=config.forgetting_factor, cost_penalty=config.cost_penalty,
-        budget=pacer, seed=seed, config=config, policy=policy)
+        model_registry=registry,
+        feature_service=FeatureService.for_precomputed(scenario.feats.shape[1] - 1),
+        priors=str(priors) if priors is not None else "none",
+        prior_n_effective=config.prior_n_effective,
+        alpha=config.alpha,
+        forgetting_factor=config.forgetting_factor,
+        cost_penalty=config.cost_penalty,
+        budget=pacer,
+        seed=seed,
+        config=config,
+        policy=policy,
+    )
 
 
 def run_online(scenario: Scenario, run: int, router) -> dict:
@@ -67,5 +95,10 @@ def run_online(scenario: Scenario, run: int, router) -> dict:
         t2 = clock()
         arm[k], route_ns[k], update_ns[k] = j, t1 - t0, t2 - t1
     steps = np.arange(n)
-    return {"arm": arm, "reward": r_tab[steps, arm], "cost": c_tab[steps, arm], "route_ns": route_ns,
-            "update_ns": update_ns}
+    return {
+        "arm": arm,
+        "reward": r_tab[steps, arm],
+        "cost": c_tab[steps, arm],
+        "route_ns": route_ns,
+        "update_ns": update_ns,
+    }

@@ -12,9 +12,27 @@ from .scenarios import Scenario
 
 __all__ = ["COLUMNS", "TOLERANCE", "oracle_runs", "phase_means", "summary_rows"]
 
-COLUMNS = ["contender", "family", "scenario", "budget", "phase", "mean_reward", "reward_ci_low",
-           "reward_ci_high", "cost_ratio", "cost_ratio_worst_seed", "violation_share", "regret",
-           "scenario_metric", "route_p50_us", "update_p50_us", "form", "budget_value", "n_seeds", "note"]
+COLUMNS = [
+    "contender",
+    "family",
+    "scenario",
+    "budget",
+    "phase",
+    "mean_reward",
+    "reward_ci_low",
+    "reward_ci_high",
+    "cost_ratio",
+    "cost_ratio_worst_seed",
+    "violation_share",
+    "regret",
+    "scenario_metric",
+    "route_p50_us",
+    "update_p50_us",
+    "form",
+    "budget_value",
+    "n_seeds",
+    "note",
+]
 #: a seed is a violation when its cost/B exceeds 1 + TOLERANCE
 TOLERANCE = 0.05
 
@@ -46,8 +64,9 @@ def _p50_us(ns: Sequence[float] | None) -> float:
     return float(np.median(ns) / 1e3) if ns is not None and len(ns) else math.nan
 
 
-def summary_rows(scenario: Scenario, result: Mapping, oracle: np.ndarray, *, n_resamples: int = 10_000,
-                 ci_seed: int = 42) -> list[dict]:
+def summary_rows(
+    scenario: Scenario, result: Mapping, oracle: np.ndarray, *, n_resamples: int = 10_000, ci_seed: int = 42
+) -> list[dict]:
     """Rows of one contender result ``{contender, family, form, budget, runs: [run index], reward (S', P),
     cost (S', P), route_ns, update_ns, note}``. A budget-free result (``budget`` None) gets one row per
     budget (its cost against each B) plus an ``unconstrained`` row."""
@@ -63,15 +82,29 @@ def summary_rows(scenario: Scenario, result: Mapping, oracle: np.ndarray, *, n_r
             r, c = reward[:, p], cost[:, p]
             lo, hi = bootstrap_ci(r, n_resamples, ci_seed)
             ratio = c / b
-            rows.append({
-                "contender": result["contender"], "family": result["family"], "scenario": scenario.name,
-                "budget": label if label is not None else "unconstrained", "phase": phase,
-                "mean_reward": float(r.mean()), "reward_ci_low": lo, "reward_ci_high": hi,
-                "cost_ratio": float(c.mean() / b), "cost_ratio_worst_seed": float(ratio.max()),
-                "violation_share": float((ratio > 1 + TOLERANCE).mean()) if label is not None else math.nan,
-                "regret": float((orc[:, p] - r).mean()), "scenario_metric": metric,
-                "route_p50_us": _p50_us(result.get("route_ns")), "update_p50_us": _p50_us(result.get("update_ns")),
-                "form": result.get("form", ""), "budget_value": b, "n_seeds": len(runs),
-                "note": result.get("note", ""),
-            })
+            rows.append(
+                {
+                    "contender": result["contender"],
+                    "family": result["family"],
+                    "scenario": scenario.name,
+                    "budget": label if label is not None else "unconstrained",
+                    "phase": phase,
+                    "mean_reward": float(r.mean()),
+                    "reward_ci_low": lo,
+                    "reward_ci_high": hi,
+                    "cost_ratio": float(c.mean() / b),
+                    "cost_ratio_worst_seed": float(ratio.max()),
+                    "violation_share": float((ratio > 1 + TOLERANCE).mean())
+                    if label is not None
+                    else math.nan,
+                    "regret": float((orc[:, p] - r).mean()),
+                    "scenario_metric": metric,
+                    "route_p50_us": _p50_us(result.get("route_ns")),
+                    "update_p50_us": _p50_us(result.get("update_ns")),
+                    "form": result.get("form", ""),
+                    "budget_value": b,
+                    "n_seeds": len(runs),
+                    "note": result.get("note", ""),
+                }
+            )
     return rows

@@ -24,7 +24,7 @@ __all__ = ["KNNRouter", "OFFLINE_ROUTERS", "PortRouter", "ThresholdRouter"]
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
-    z = np.asarray(x, dtype=float)[..., :-1]             # drop the bias
+    z = np.asarray(x, dtype=float)[..., :-1]  # drop the bias
     return z / np.maximum(np.linalg.norm(z, axis=-1, keepdims=True), 1e-12)
 
 
@@ -155,8 +155,9 @@ class PortRouter(KNNRouter):
         f, p = np.asarray(feats)[: self.n_fit], np.asarray(price)[: self.n_fit]
         q, c = self.quality(f), self.cost_estimate(f, p)
         rows = np.arange(q.shape[0])
-        self.setting = _cheapest_setting(self.mu_grid, lambda m: c[rows, (q - m * c).argmax(axis=1)].mean(),
-                                         self.budget)
+        self.setting = _cheapest_setting(
+            self.mu_grid, lambda m: c[rows, (q - m * c).argmax(axis=1)].mean(), self.budget
+        )
         return self.setting
 
     def _choose(self, q, c, mu) -> np.ndarray:

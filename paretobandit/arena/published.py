@@ -30,8 +30,10 @@ def load_results(results_root: Path | str, experiment: str) -> dict:
 
 def _check_seeds(raw_seeds, scenario: Scenario, where: str) -> None:
     if [int(s) for s in raw_seeds] != list(scenario.seeds):
-        raise DataError(f"{where}: seeds {list(raw_seeds)[:3]}… differ from the arena's {scenario.seeds[:3]}…; "
-                        "run the arena at the experiment's scale")
+        raise DataError(
+            f"{where}: seeds {list(raw_seeds)[:3]}… differ from the arena's {scenario.seeds[:3]}…; "
+            "run the arena at the experiment's scale"
+        )
 
 
 def published_runs(scenario: Scenario, per_seed: dict) -> dict[str | None, tuple[np.ndarray, np.ndarray]]:
@@ -40,18 +42,27 @@ def published_runs(scenario: Scenario, per_seed: dict) -> dict[str | None, tuple
     if scenario.name == "exp01":
         for label, pb in zip(scenario.budgets, per_seed["per_budget"], strict=True):
             if not np.isclose(pb["budget"], scenario.budgets[label], rtol=1e-9, atol=0.0):
-                raise DataError(f"budget_pacing budget {pb['budget']} != arena {label} = {scenario.budgets[label]}")
+                raise DataError(
+                    f"budget_pacing budget {pb['budget']} != arena {label} = {scenario.budgets[label]}"
+                )
             _check_seeds(pb["per_seed"]["seed"], scenario, "budget_pacing")
-            out[label] = (np.asarray(pb["per_seed"]["mean_reward"])[:, None],
-                          np.asarray(pb["per_seed"]["mean_cost"])[:, None])
+            out[label] = (
+                np.asarray(pb["per_seed"]["mean_reward"])[:, None],
+                np.asarray(pb["per_seed"]["mean_cost"])[:, None],
+            )
         return out
     for cell in per_seed["cells"]:
         if cell["condition"] == "paretobandit" or (cell["condition"] == "unconstrained" and None not in out):
             _check_seeds(cell["per_seed"]["seed"], scenario, scenario.experiment)
             label = cell["budget"] if cell["condition"] == "paretobandit" else None
-            if label is not None and not np.isclose(cell["budget_value"], scenario.budgets[label], rtol=1e-12):
+            if label is not None and not np.isclose(
+                cell["budget_value"], scenario.budgets[label], rtol=1e-12
+            ):
                 raise DataError(f"{scenario.experiment} budget {label} differs from the arena's")
-            out[label] = (np.asarray(cell["per_seed"]["mean_reward"]).T, np.asarray(cell["per_seed"]["mean_cost"]).T)
+            out[label] = (
+                np.asarray(cell["per_seed"]["mean_reward"]).T,
+                np.asarray(cell["per_seed"]["mean_cost"]).T,
+            )
     return out
 
 
@@ -61,10 +72,20 @@ def _rerun(scenario: Scenario, router_params: dict, pacer_params: dict, priors) 
     from ..experiments.phased import run_phased
 
     v, t = slice(0, scenario.n_val), slice(scenario.n_val, None)
-    tables = dict(features_val=scenario.feats[v], rewards_val=scenario.rewards[v], costs_val=scenario.costs[v],
-                  features_test=scenario.feats[t], rewards_test=scenario.rewards[t], costs_test=scenario.costs[t],
-                  models=scenario.models, prices=scenario.prices, seeds=scenario.seeds,
-                  router_params=router_params, pacer_params=pacer_params, priors=priors)
+    tables = dict(
+        features_val=scenario.feats[v],
+        rewards_val=scenario.rewards[v],
+        costs_val=scenario.costs[v],
+        features_test=scenario.feats[t],
+        rewards_test=scenario.rewards[t],
+        costs_test=scenario.costs[t],
+        models=scenario.models,
+        prices=scenario.prices,
+        seeds=scenario.seeds,
+        router_params=router_params,
+        pacer_params=pacer_params,
+        priors=priors,
+    )
     if scenario.name == "exp01":
         return run_budget_pacing(budgets=list(scenario.budgets.values()), n_resamples=10, **tables)
     from ..experiments.budget_drift import drift_shift
@@ -73,18 +94,29 @@ def _rerun(scenario: Scenario, router_params: dict, pacer_params: dict, priors) 
     if scenario.name == "exp02":
         arm = next(ev.arm for ev in scenario.events if hasattr(ev, "input_cost_per_m"))
         pin = next(ev for ev in scenario.events if hasattr(ev, "input_cost_per_m"))
-        shift = drift_shift(scenario.models, scenario.prices, scenario.models[arm],
-                            (pin.input_cost_per_m, pin.output_cost_per_m))
+        shift = drift_shift(
+            scenario.models,
+            scenario.prices,
+            scenario.models[arm],
+            (pin.input_cost_per_m, pin.output_cost_per_m),
+        )
     else:
         ev = next(ev for ev in scenario.events if hasattr(ev, "shift"))
         shift = degradation_shift(scenario.models, scenario.models[ev.arm], ev.shift)
     length = scenario.phases[0][2] - scenario.phases[0][1]
-    return run_phased(budgets=scenario.budgets, conditions=["paretobandit", "unconstrained"], shift=shift,
-                      phase_length=length, experiment=scenario.experiment, **tables)
+    return run_phased(
+        budgets=scenario.budgets,
+        conditions=["paretobandit", "unconstrained"],
+        shift=shift,
+        phase_length=length,
+        experiment=scenario.experiment,
+        **tables,
+    )
 
 
-def experiment_per_seed(scenario: Scenario, results_root, *, router_params: dict, pacer_params: dict,
-                        priors) -> tuple[dict, str]:
+def experiment_per_seed(
+    scenario: Scenario, results_root, *, router_params: dict, pacer_params: dict, priors
+) -> tuple[dict, str]:
     """``(per_seed, source)``: the experiment's ``results.json`` when it matches the scenario (seeds,
     budgets), else the experiment's own function re-run on the scenario (e.g. at CI scale)."""
     if results_root is not None:

@@ -39,26 +39,54 @@ def _label(c: Contender, form: str) -> str:
     return c.name if form in ("", main) else f"{c.name} ({form})"
 
 
-def _result(c: Contender, form: str, budget, runs, reward, cost, route=None, update=None, note="",
-            all_budgets=True) -> dict:
-    return {"contender": _label(c, form), "name": c.name, "family": c.family, "form": form, "budget": budget,
-            "runs": list(runs), "reward": np.asarray(reward).tolist(), "cost": np.asarray(cost).tolist(),
-            "route_ns": None if route is None else [float(v) for v in route],
-            "update_ns": None if update is None else [float(v) for v in update], "note": note,
-            "all_budgets": all_budgets}
+def _result(
+    c: Contender, form: str, budget, runs, reward, cost, route=None, update=None, note="", all_budgets=True
+) -> dict:
+    return {
+        "contender": _label(c, form),
+        "name": c.name,
+        "family": c.family,
+        "form": form,
+        "budget": budget,
+        "runs": list(runs),
+        "reward": np.asarray(reward).tolist(),
+        "cost": np.asarray(cost).tolist(),
+        "route_ns": None if route is None else [float(v) for v in route],
+        "update_ns": None if update is None else [float(v) for v in update],
+        "note": note,
+        "all_budgets": all_budgets,
+    }
 
 
 # ------------------------------------------------------------------------------------------ online
-def _online(scenario: Scenario, c: Contender, form: str, budget, runs, config, pacer_mode, pacer_params,
-            priors, lam_c: float = 0.0) -> dict:
+def _online(
+    scenario: Scenario,
+    c: Contender,
+    form: str,
+    budget,
+    runs,
+    config,
+    pacer_mode,
+    pacer_params,
+    priors,
+    lam_c: float = 0.0,
+) -> dict:
     factory = c.factory()
     cfg = config.replace(cost_penalty=float(lam_c))
     b = scenario.budgets[budget] if form == "paced" else None
     ev = scenario.eval_slice
     rew, cst, route, update = [], [], [], []
     for run in runs:
-        router = make_router(scenario, seed=scenario.seeds[run], config=cfg, budget=b, pacer_params=pacer_params,
-                             pacer_mode=pacer_mode, policy=factory, priors=priors if c.priors else None)
+        router = make_router(
+            scenario,
+            seed=scenario.seeds[run],
+            config=cfg,
+            budget=b,
+            pacer_params=pacer_params,
+            pacer_mode=pacer_mode,
+            policy=factory,
+            priors=priors if c.priors else None,
+        )
         out = run_online(scenario, run, router)
         rew.append(phase_means(scenario, out["reward"]))
         cst.append(phase_means(scenario, out["cost"]))
@@ -71,14 +99,16 @@ def _online(scenario: Scenario, c: Contender, form: str, budget, runs, config, p
 def _val_scenario(scenario: Scenario, seed: int) -> Scenario:
     """The val split alone, shuffled by ``default_rng(seed)`` (the λ_c fit of :func:`fit_static_penalty`)."""
     order = np.random.default_rng(seed).permutation(scenario.n_val)
-    return dataclasses.replace(scenario, streams=order[None, :], seeds=[int(seed)], events=[],
-                               phases=[("val", 0, scenario.n_val)])
+    return dataclasses.replace(
+        scenario, streams=order[None, :], seeds=[int(seed)], events=[], phases=[("val", 0, scenario.n_val)]
+    )
 
 
 def _fit_cost(scenario: Scenario, c: Contender, lam_c: float, seed: int, config) -> float:
     val = _val_scenario(scenario, seed)
-    router = make_router(val, seed=seed, config=config.replace(cost_penalty=float(lam_c)), policy=c.factory(),
-                         priors=None)
+    router = make_router(
+        val, seed=seed, config=config.replace(cost_penalty=float(lam_c)), policy=c.factory(), priors=None
+    )
     return float(run_online(val, 0, router)["cost"].mean())
 
 
@@ -115,8 +145,20 @@ def _offline(scenario: Scenario, c: Contender, runs) -> list[dict]:
                     t0 = time.perf_counter_ns()
                     router.route_one(feats[i], price[i])
                     route_ns.append(time.perf_counter_ns() - t0)
-        out.append(_result(c, "", label, runs, rew, cst, [np.median(route_ns)], None,
-                           "no online updates", all_budgets=False))
+        out.append(
+            _result(
+                c,
+                "",
+                label,
+                runs,
+                rew,
+                cst,
+                [np.median(route_ns)],
+                None,
+                "no online updates",
+                all_budgets=False,
+            )
+        )
     return out
 
 
@@ -139,8 +181,10 @@ def _reference(scenario: Scenario, c: Contender, runs) -> list[dict]:
         orc[1].append(phase_means(scenario, cc[steps, arm]))
     if c.kind == "fixed":
         short = [m.split("/")[-1] for m in scenario.models]
-        return [dict(_result(c, "", None, runs, *per_arm[j]), contender=f"fixed: {short[j]}")
-                for j in range(scenario.k)]
+        return [
+            dict(_result(c, "", None, runs, *per_arm[j]), contender=f"fixed: {short[j]}")
+            for j in range(scenario.k)
+        ]
     return [_result(c, "", None, runs, *(rnd if c.kind == "random" else orc))]
 
 
@@ -187,10 +231,23 @@ def _paretobandit_jobs(scenarios, c, timing_runs) -> list[tuple]:
     return jobs
 
 
-def run_arena(scenarios: Sequence[Scenario], contenders: Sequence[Contender], *, config, pacer_params,
-              pacer_mode: str = "adaptive", priors=None, results_root=None, max_seeds: Mapping | None = None,
-              fit_seeds: Sequence[int] = (0,), lambda_grid: Sequence[float] = LAMBDA_GRID, timing_runs: int = 1,
-              n_jobs: int = 1, n_resamples: int = 10_000, ci_seed: int = 42) -> dict:
+def run_arena(
+    scenarios: Sequence[Scenario],
+    contenders: Sequence[Contender],
+    *,
+    config,
+    pacer_params,
+    pacer_mode: str = "adaptive",
+    priors=None,
+    results_root=None,
+    max_seeds: Mapping | None = None,
+    fit_seeds: Sequence[int] = (0,),
+    lambda_grid: Sequence[float] = LAMBDA_GRID,
+    timing_runs: int = 1,
+    n_jobs: int = 1,
+    n_resamples: int = 10_000,
+    ci_seed: int = 42,
+) -> dict:
     """Run the arena and return ``{"rows": summary rows, "results": per-job results, "unavailable": {...},
     "static_penalty": {...}, "replay_max_abs_diff": {...}, "wall_seconds": {...}}``.
 
@@ -210,16 +267,26 @@ def run_arena(scenarios: Sequence[Scenario], contenders: Sequence[Contender], *,
     first = {}
     for si, sc in enumerate(scenarios):
         first.setdefault(sc.val_key(), si)
-    fit_jobs = [(si, c, lam, s) for si in sorted(set(first.values())) for c in ready
-                if c.kind == "online" and "static" in c.forms for lam in lambda_grid for s in fit_seeds]
+    fit_jobs = [
+        (si, c, lam, s)
+        for si in sorted(set(first.values()))
+        for c in ready
+        if c.kind == "online" and "static" in c.forms
+        for lam in lambda_grid
+        for s in fit_seeds
+    ]
     fitted = par(delayed(_timed)(_fit_cost, scenarios[si], c, lam, s, config) for si, c, lam, s in fit_jobs)
     cpu = sum(v[1] for v in fitted)
     by_cell: dict = {}
     for (si, c, lam, _), (v, _) in zip(fit_jobs, fitted, strict=True):
         by_cell.setdefault((c.name, scenarios[si].val_key()), {}).setdefault(float(lam), []).append(v)
-    fits = {(name, si): fit_static_penalty({g: float(np.mean(v)) for g, v in by_cell[(name, sc.val_key())].items()},
-                                           sc.budgets)
-            for si, sc in enumerate(scenarios) for name in {k[0] for k in by_cell}}
+    fits = {
+        (name, si): fit_static_penalty(
+            {g: float(np.mean(v)) for g, v in by_cell[(name, sc.val_key())].items()}, sc.budgets
+        )
+        for si, sc in enumerate(scenarios)
+        for name in {k[0] for k in by_cell}
+    }
     t_fit = time.perf_counter()
 
     # 2. every run
@@ -246,8 +313,13 @@ def run_arena(scenarios: Sequence[Scenario], contenders: Sequence[Contender], *,
 
     # 3. ParetoBandit: published rows + the loop's timings
     results, replay, sources, published = [], {}, {}, {}
-    pacer_dict = {"mode": pacer_mode, "eta": pacer_params.eta, "ema": pacer_params.ema_alpha,
-                  "lambda_cap": pacer_params.lambda_cap, "ceiling_multiplier": pacer_params.ceiling_multiplier}
+    pacer_dict = {
+        "mode": pacer_mode,
+        "eta": pacer_params.eta,
+        "ema": pacer_params.ema_alpha,
+        "lambda_cap": pacer_params.lambda_cap,
+        "ceiling_multiplier": pacer_params.ceiling_multiplier,
+    }
     for i, job in enumerate(jobs):
         kind, si, c, form, label, runs, _ = job
         sc = scenarios[si]
@@ -258,16 +330,25 @@ def run_arena(scenarios: Sequence[Scenario], contenders: Sequence[Contender], *,
                 continue
             if sc.name not in sources:
                 per_seed, sources[sc.name] = experiment_per_seed(
-                    sc, results_root, router_params=config.to_dict(), pacer_params=pacer_dict, priors=priors)
+                    sc, results_root, router_params=config.to_dict(), pacer_params=pacer_dict, priors=priors
+                )
                 published[sc.name] = published_runs(sc, per_seed)
             pub = published[sc.name]
             rew, cst = pub[label]
             diff = float(np.abs(np.asarray(res["reward"]) - rew[res["runs"]]).max())
             replay[f"{sc.name}/{label or 'unconstrained'}"] = diff
             all_runs = list(range(len(sc.seeds)))
-            merged = _result(c, form, label, all_runs, rew, cst, res["route_ns"], res["update_ns"],
-                             f"experiment rows ({sources[sc.name]}); latency from "
-                             f"{len(res['runs'])} replayed run(s)")
+            merged = _result(
+                c,
+                form,
+                label,
+                all_runs,
+                rew,
+                cst,
+                res["route_ns"],
+                res["update_ns"],
+                f"experiment rows ({sources[sc.name]}); latency from {len(res['runs'])} replayed run(s)",
+            )
             merged["scenario"] = sc.name
             results.append(merged)
 
@@ -276,20 +357,55 @@ def run_arena(scenarios: Sequence[Scenario], contenders: Sequence[Contender], *,
     for res in results:
         sc = next(s for s in scenarios if s.name == res["scenario"])
         if res["budget"] is None and not res.get("all_budgets", True):
-            rows += [r for r in summary_rows(sc, res, oracles[sc.name], n_resamples=n_resamples, ci_seed=ci_seed)
-                     if r["budget"] == "unconstrained"]
+            rows += [
+                r
+                for r in summary_rows(sc, res, oracles[sc.name], n_resamples=n_resamples, ci_seed=ci_seed)
+                if r["budget"] == "unconstrained"
+            ]
         else:
             rows += summary_rows(sc, res, oracles[sc.name], n_resamples=n_resamples, ci_seed=ci_seed)
     for name, why in unavailable.items():
         c = next(c for c in contenders if c.name == name)
         for sc in scenarios:
-            rows.append({"contender": name, "family": c.family, "scenario": sc.name, "budget": "",
-                         "phase": "", **{k: math.nan for k in ("mean_reward", "reward_ci_low", "reward_ci_high",
-                                                               "cost_ratio", "cost_ratio_worst_seed",
-                                                               "violation_share", "regret", "scenario_metric",
-                                                               "route_p50_us", "update_p50_us", "budget_value")},
-                         "form": "", "n_seeds": 0, "note": f"not run: {why}"})
-    return {"rows": rows, "results": results, "unavailable": unavailable,
-            "static_penalty": {f"{k[0]}/{scenarios[k[1]].name}": v for k, v in fits.items()},
-            "replay_max_abs_diff": replay, "paretobandit_source": sources, "cpu_seconds": cpu,
-            "wall_seconds": {"fit": t_fit - t_start, "runs": t_run - t_fit, "total": time.perf_counter() - t_start}}
+            rows.append(
+                {
+                    "contender": name,
+                    "family": c.family,
+                    "scenario": sc.name,
+                    "budget": "",
+                    "phase": "",
+                    **{
+                        k: math.nan
+                        for k in (
+                            "mean_reward",
+                            "reward_ci_low",
+                            "reward_ci_high",
+                            "cost_ratio",
+                            "cost_ratio_worst_seed",
+                            "violation_share",
+                            "regret",
+                            "scenario_metric",
+                            "route_p50_us",
+                            "update_p50_us",
+                            "budget_value",
+                        )
+                    },
+                    "form": "",
+                    "n_seeds": 0,
+                    "note": f"not run: {why}",
+                }
+            )
+    return {
+        "rows": rows,
+        "results": results,
+        "unavailable": unavailable,
+        "static_penalty": {f"{k[0]}/{scenarios[k[1]].name}": v for k, v in fits.items()},
+        "replay_max_abs_diff": replay,
+        "paretobandit_source": sources,
+        "cpu_seconds": cpu,
+        "wall_seconds": {
+            "fit": t_fit - t_start,
+            "runs": t_run - t_fit,
+            "total": time.perf_counter() - t_start,
+        },
+    }

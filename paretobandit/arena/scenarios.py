@@ -87,36 +87,62 @@ class Scenario:
         c = self.costs[rows].copy()
         price = np.tile(self.prices.sum(axis=1) / 2.0, (rows.size, 1))
         for ev in sorted((e for e in self.events if isinstance(e, PriceChange)), key=lambda e: e.step):
-            price[ev.step:, ev.arm] = (ev.input_cost_per_m + ev.output_cost_per_m) / 2.0
+            price[ev.step :, ev.arm] = (ev.input_cost_per_m + ev.output_cost_per_m) / 2.0
         for ev in self.events:
             if isinstance(ev, RewardTransform):
-                r[ev.start:ev.stop, ev.arm] = ev.apply(r[ev.start:ev.stop, ev.arm])
+                r[ev.start : ev.stop, ev.arm] = ev.apply(r[ev.start : ev.stop, ev.arm])
             elif isinstance(ev, CostTransform):
-                c[ev.start:ev.stop, ev.arm] = ev.apply(c[ev.start:ev.stop, ev.arm])
+                c[ev.start : ev.stop, ev.arm] = ev.apply(c[ev.start : ev.stop, ev.arm])
         return r, c, price
 
 
 def _tables(val, test):
-    return prepare_tables(val.models, val.features, val.rewards, val.costs, test.features, test.rewards,
-                          test.costs)
+    return prepare_tables(
+        val.models, val.features, val.rewards, val.costs, test.features, test.rewards, test.costs
+    )
 
 
-def budget_pacing_scenario(val, test, prices: Mapping, seeds: Sequence[int], budgets=None,
-                           n_budgets: int = 7) -> Scenario:
+def budget_pacing_scenario(
+    val, test, prices: Mapping, seeds: Sequence[int], budgets=None, n_budgets: int = 7
+) -> Scenario:
     """Exp 01: warm-up on the seed's shuffled val, evaluate on its shuffled test (seven budgets)."""
     t = _tables(val, test)
     b = np.asarray(budgets if budgets is not None else default_budgets(val.costs, n_budgets), dtype=float)
     streams = warmup_test_streams(list(seeds), t.n_val, t.n_test)
     labels = {f"B{i + 1}": float(v) for i, v in enumerate(b)}
-    return Scenario("exp01", "budget_pacing", t.models, t.feats, t.rewards, t.costs, t.n_val,
-                    as_price_array(prices, t.models), [int(s) for s in seeds], streams, labels,
-                    [("test", t.n_val, t.n_val + t.n_test)], [], None)
+    return Scenario(
+        "exp01",
+        "budget_pacing",
+        t.models,
+        t.feats,
+        t.rewards,
+        t.costs,
+        t.n_val,
+        as_price_array(prices, t.models),
+        [int(s) for s in seeds],
+        streams,
+        labels,
+        [("test", t.n_val, t.n_val + t.n_test)],
+        [],
+        None,
+    )
 
 
-def phased_scenario(name: str, val, test, prices: Mapping, seeds: Sequence[int], budgets: Mapping[str, float],
-                    *, phase_length: int = 608, phase_seed: int = 42, drift_model: str | None = None,
-                    new_price: tuple[float, float] = (0.10, 0.10), degraded_model: str | None = None,
-                    degraded_reward: float = 0.75) -> Scenario:
+def phased_scenario(
+    name: str,
+    val,
+    test,
+    prices: Mapping,
+    seeds: Sequence[int],
+    budgets: Mapping[str, float],
+    *,
+    phase_length: int = 608,
+    phase_seed: int = 42,
+    drift_model: str | None = None,
+    new_price: tuple[float, float] = (0.10, 0.10),
+    degraded_model: str | None = None,
+    degraded_reward: float = 0.75,
+) -> Scenario:
     """Exp 02 (``drift_model`` repriced in P2) or Exp 03 (``degraded_model`` silently at a constant)."""
     if name not in ("exp02", "exp03"):
         raise ConfigError(f"phased scenarios are exp02 and exp03, got {name!r}")
@@ -132,6 +158,19 @@ def phased_scenario(name: str, val, test, prices: Mapping, seeds: Sequence[int],
     streams = three_phase_trial_streams(list(seeds), t.n_val, phases)
     experiment, metric = SCENARIOS[name]
     labelled = [(f"P{j + 1}", a, b) for j, (a, b) in enumerate(bounds)]
-    return Scenario(name, experiment, t.models, t.feats, t.rewards, t.costs, t.n_val, base,
-                    [int(s) for s in seeds], streams, {str(k): float(v) for k, v in budgets.items()},
-                    labelled, shift.events(bounds, base), metric)
+    return Scenario(
+        name,
+        experiment,
+        t.models,
+        t.feats,
+        t.rewards,
+        t.costs,
+        t.n_val,
+        base,
+        [int(s) for s in seeds],
+        streams,
+        {str(k): float(v) for k, v in budgets.items()},
+        labelled,
+        shift.events(bounds, base),
+        metric,
+    )

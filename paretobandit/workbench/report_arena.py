@@ -20,8 +20,12 @@ __all__ = ["EXPERIMENT", "budget_means", "summarise_arena"]
 
 EXPERIMENT = "arena"
 FAMILY_ORDER = ("paretobandit", "library", "offline", "reference")
-SCENARIO_TITLES = {"exp01": "Exp 01 · stationary", "exp02": "Exp 02 · price cut", "exp03": "Exp 03 · degradation",
-                   "exp04": "Exp 04 · onboarding"}
+SCENARIO_TITLES = {
+    "exp01": "Exp 01 · stationary",
+    "exp02": "Exp 02 · price cut",
+    "exp03": "Exp 03 · degradation",
+    "exp04": "Exp 04 · onboarding",
+}
 
 
 def _finite(xs) -> list[float]:
@@ -61,8 +65,9 @@ def budget_means(rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], dic
     return out
 
 
-def summarise_arena(out: Mapping[str, Any], *, learning_families: Sequence[str] = ("paretobandit", "library",
-                                                                                    "offline")) -> dict:
+def summarise_arena(
+    out: Mapping[str, Any], *, learning_families: Sequence[str] = ("paretobandit", "library", "offline")
+) -> dict:
     """Scalars for the macros: per scenario and contender the budget means, plus headlines.
 
     ``headlines.learning_beat_random_exp01`` is 1 when every learning contender (and ε-greedy) has a
@@ -73,9 +78,13 @@ def summarise_arena(out: Mapping[str, Any], *, learning_families: Sequence[str] 
     for (sc, name), m in means.items():
         summary.setdefault(sc, {})[name] = {k: v for k, v in m.items() if k != "family"}
     rnd = means.get(("exp01", "uniform-random"), {}).get("unconstrained_reward", math.nan)
-    learners = {name: m["unconstrained_reward"] for (sc, name), m in means.items()
-                if sc == "exp01" and (m["family"] in learning_families or name.startswith("epsilon-greedy"))
-                and math.isfinite(m["unconstrained_reward"])}
+    learners = {
+        name: m["unconstrained_reward"]
+        for (sc, name), m in means.items()
+        if sc == "exp01"
+        and (m["family"] in learning_families or name.startswith("epsilon-greedy"))
+        and math.isfinite(m["unconstrained_reward"])
+    }
     losers = sorted(n for n, v in learners.items() if not v > rnd)
     summary["headlines"] = {
         "n_contenders": len({name for _, name in means}),
@@ -96,8 +105,9 @@ def leaderboard_figure(results: Mapping[str, Any]) -> plt.Figure:
     rows = results["table"]
     means = budget_means(rows)
     scenarios = [s for s in SCENARIO_TITLES if any(k[0] == s for k in means)]
-    fig, axes = plt.subplots(1, max(len(scenarios), 1), figsize=(3.4 * max(len(scenarios), 1), 3.6),
-                             squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        1, max(len(scenarios), 1), figsize=(3.4 * max(len(scenarios), 1), 3.6), squeeze=False, sharey=True
+    )
     colors = dict(zip(FAMILY_ORDER, style.palette(len(FAMILY_ORDER)), strict=True))
     for ax, sc in zip(axes[0], scenarios, strict=False):
         for (s, name), m in means.items():

@@ -1,5 +1,6 @@
-"""Base of the arena's policy plug-ins: a library (or a baseline) behind the :class:`~paretobandit.plugins.Policy`
-protocol, so the router's static cost penalty and the budget pacer steer it like LinUCB.
+"""Base of the arena's policy plug-ins: a library (or a baseline) behind the
+:class:`~paretobandit.plugins.Policy` protocol, so the router's static cost penalty and the budget pacer
+steer it like LinUCB.
 
 ``scores()`` returns the library's own per-arm scores minus the router's penalty ``w·c̃_a``; the
 router then applies the pacer's hard ceiling and picks the best eligible arm. The router's ``alpha``
@@ -21,8 +22,9 @@ def require(module: str, extra: str = "arena"):
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise ConfigError(f"{module} is not installed ({exc}); install it with "
-                          f"`pip install -e '.[{extra}]'`") from None
+        raise ConfigError(
+            f"{module} is not installed ({exc}); install it with `pip install -e '.[{extra}]'`"
+        ) from None
 
 
 class ScoredPolicy(PolicyBase):

@@ -14,13 +14,25 @@ class ContextualBanditsLinUCB(ScoredPolicy):
 
     name = "contextualbandits-linucb"
 
-    def __init__(self, dimension: int, n_arms: int, config=None, seed: int | None = None, alpha: float = 0.1,
-                 lambda_: float = 1.0):
+    def __init__(
+        self,
+        dimension: int,
+        n_arms: int,
+        config=None,
+        seed: int | None = None,
+        alpha: float = 0.1,
+        lambda_: float = 1.0,
+    ):
         super().__init__(dimension, n_arms, config, seed)
         online = require("contextualbandits.online")
         # the library asserts random_state > 0
-        self.model = online.LinUCB(nchoices=n_arms, alpha=float(alpha), lambda_=float(lambda_),
-                                   fit_intercept=False, random_state=self.seed + 1)
+        self.model = online.LinUCB(
+            nchoices=n_arms,
+            alpha=float(alpha),
+            lambda_=float(lambda_),
+            fit_intercept=False,
+            random_state=self.seed + 1,
+        )
         self._fitted = False
 
     def _arm_scores(self, x) -> list:

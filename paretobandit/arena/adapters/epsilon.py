@@ -15,7 +15,9 @@ class EpsilonGreedy(ScoredPolicy):
 
     name = "epsilon-greedy"
 
-    def __init__(self, dimension: int, n_arms: int, config=None, seed: int | None = None, epsilon: float = 0.1):
+    def __init__(
+        self, dimension: int, n_arms: int, config=None, seed: int | None = None, epsilon: float = 0.1
+    ):
         super().__init__(dimension, n_arms, config, seed)
         self.epsilon = float(epsilon)
         self._rng = np.random.default_rng(self.seed)

@@ -19,14 +19,24 @@ __all__ = ["MabwiserLinTS", "MabwiserLinUCB"]
 class _Mabwiser(ScoredPolicy):
     regression = "ucb"
 
-    def __init__(self, dimension: int, n_arms: int, config=None, seed: int | None = None, alpha: float = 0.1,
-                 l2_lambda: float = 1.0):
+    def __init__(
+        self,
+        dimension: int,
+        n_arms: int,
+        config=None,
+        seed: int | None = None,
+        alpha: float = 0.1,
+        l2_lambda: float = 1.0,
+    ):
         super().__init__(dimension, n_arms, config, seed)
         mab = require("mabwiser.mab")
-        lp = (mab.LearningPolicy.LinUCB if self.regression == "ucb" else mab.LearningPolicy.LinTS)
+        lp = mab.LearningPolicy.LinUCB if self.regression == "ucb" else mab.LearningPolicy.LinTS
         self.alpha, self.l2_lambda = float(alpha), float(l2_lambda)
-        self.mab = mab.MAB(arms=list(range(n_arms)), learning_policy=lp(alpha=self.alpha, l2_lambda=self.l2_lambda),
-                           seed=self.seed)
+        self.mab = mab.MAB(
+            arms=list(range(n_arms)),
+            learning_policy=lp(alpha=self.alpha, l2_lambda=self.l2_lambda),
+            seed=self.seed,
+        )
         # an empty first fit initialises every arm's ridge state (A = λI, b = 0) with d features
         self.mab.fit(decisions=[0], rewards=[0.0], contexts=np.zeros((1, dimension)))
         self._models = self.mab._imp.arm_to_model

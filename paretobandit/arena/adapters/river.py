@@ -17,8 +17,15 @@ class RiverLinUCB(ScoredPolicy):
 
     name = "river-linucb"
 
-    def __init__(self, dimension: int, n_arms: int, config=None, seed: int | None = None, alpha: float = 1.0,
-                 beta: float = 1.0):
+    def __init__(
+        self,
+        dimension: int,
+        n_arms: int,
+        config=None,
+        seed: int | None = None,
+        alpha: float = 1.0,
+        beta: float = 1.0,
+    ):
         super().__init__(dimension, n_arms, config, seed)
         bandit = require("river.bandit")
         if not hasattr(bandit, "LinUCBDisjoint"):

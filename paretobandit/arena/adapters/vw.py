@@ -20,11 +20,15 @@ class VowpalSquareCB(ScoredPolicy):
 
     name = "vw-squarecb"
 
-    def __init__(self, dimension: int, n_arms: int, config=None, seed: int | None = None, gamma_scale: float = 10.0):
+    def __init__(
+        self, dimension: int, n_arms: int, config=None, seed: int | None = None, gamma_scale: float = 10.0
+    ):
         super().__init__(dimension, n_arms, config, seed)
         vw = require("vowpalwabbit")
-        self.vw = vw.Workspace(f"--cb_explore_adf --squarecb --gamma_scale {float(gamma_scale)} -q sa --quiet "
-                               f"--random_seed {self.seed}")
+        self.vw = vw.Workspace(
+            f"--cb_explore_adf --squarecb --gamma_scale {float(gamma_scale)} -q sa --quiet "
+            f"--random_seed {self.seed}"
+        )
         self._rng = np.random.default_rng(self.seed)
         self._pmf: list | None = None
 
