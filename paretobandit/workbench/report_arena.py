@@ -20,6 +20,8 @@ __all__ = ["EXPERIMENT", "budget_means", "summarise_arena"]
 
 EXPERIMENT = "arena"
 FAMILY_ORDER = ("paretobandit", "library", "offline", "reference")
+#: summary keys renamed for the macros' number format (cost/B is a utilisation, not a $ amount)
+MACRO_KEYS = {"cost_ratio": "util", "cost_ratio_worst_seed": "util_worst_seed"}
 SCENARIO_TITLES = {
     "exp01": "Exp 01 · stationary",
     "exp02": "Exp 02 · price cut",
@@ -76,7 +78,7 @@ def summarise_arena(
     means = budget_means(out["rows"])
     summary: dict[str, Any] = {}
     for (sc, name), m in means.items():
-        summary.setdefault(sc, {})[name] = {k: v for k, v in m.items() if k != "family"}
+        summary.setdefault(sc, {})[name] = {MACRO_KEYS.get(k, k): v for k, v in m.items() if k != "family"}
     rnd = means.get(("exp01", "uniform-random"), {}).get("unconstrained_reward", math.nan)
     learners = {
         name: m["unconstrained_reward"]
