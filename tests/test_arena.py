@@ -17,6 +17,7 @@ from paretobandit.arena import (
     fit_static_penalty,
     get_contenders,
     make_router,
+    onboarding_scenario,
     phased_scenario,
     run_arena,
     run_online,
@@ -404,3 +405,45 @@ def test_an_unreachable_budget_takes_the_cheapest_setting(tables):
     assert router.setting == ThresholdRouter.grid[-1]
     price = np.tile(val.prices.sum(axis=1) / 2, (test.features.shape[0], 1))
     assert (router.decide(test.features, price) == 0).all()  # every query to the cheapest model
+
+
+def test_onboarding_scenario_registers_forces_and_matches_the_experiment(tables, priors_path):
+    from paretobandit.experiments.onboarding import Scenario as Onb
+    from paretobandit.sim.synthetic import SyntheticTables, synthetic_tables
+
+    t4 = synthetic_tables(140, d=6, k=4, seed=5)
+    val = SyntheticTables(
+        t4.features[:80], t4.rewards[:80, :3], t4.costs[:80, :3], t4.prices[:3], t4.models[:3]
+    )
+    test = SyntheticTables(t4.features[80:], t4.rewards[80:], t4.costs[80:], t4.prices, t4.models)
+    sc = onboarding_scenario(
+        val,
+        test,
+        t4.prices,
+        [9000, 9001],
+        BUDGETS,
+        new_model="arm3",
+        scenario=Onb("bad_cheap", reward_scale=0.5),
+        n_forced=5,
+        adoption={"window": 10, "threshold": 0.1, "sustain": 5},
+    )
+    assert sc.initial_arms == [0, 1, 2] and sc.onboarded == {3: 80}
+    router = make_router(sc, seed=9000, config=router_config({}), priors=None)
+    assert router.models == ["arm0", "arm1", "arm2"]
+    out = run_online(sc, 0, router)
+    assert (out["arm"][:80] != 3).all() and (out["arm"][80:85] == 3).all()
+    r, _, _ = sc.step_tables(0)
+    assert np.allclose(r[80:, 3], np.clip(0.5 * sc.rewards[sc.streams[0][80:], 3], 0, 1))
+    names = ["paretobandit", "knn", "uniform-random", "oracle"]
+    res = run_arena(
+        [sc],
+        get_contenders(names),
+        config=router_config({}),
+        pacer_params=PacerParams(),
+        priors=priors_path,
+        n_resamples=20,
+    )
+    assert res["paretobandit_source"] == {sc.name: "onboarding function re-run"}
+    assert max(res["replay_max_abs_diff"].values()) <= 1e-12
+    knn = [r for r in res["rows"] if r["contender"] == "knn"]
+    assert all("cannot add a model at runtime" in r["note"] and math.isnan(r["scenario_metric"]) for r in knn)

@@ -10,7 +10,7 @@ from .contenders import CONTENDERS, FAMILIES, FORMS, Contender, get_contenders
 from .loop import make_router, run_online
 from .metrics import COLUMNS, oracle_runs, summary_rows
 from .runner import fit_static_penalty, run_arena
-from .scenarios import SCENARIOS, Scenario, budget_pacing_scenario, phased_scenario
+from .scenarios import SCENARIOS, Scenario, budget_pacing_scenario, onboarding_scenario, phased_scenario
 
 __all__ = [
     "COLUMNS",
@@ -25,6 +25,7 @@ __all__ = [
     "get_contenders",
     "make_router",
     "oracle_runs",
+    "onboarding_scenario",
     "phased_scenario",
     "run_arena",
     "run_online",

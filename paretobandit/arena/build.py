@@ -7,7 +7,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from ..errors import ConfigError
-from .scenarios import SCENARIOS, budget_pacing_scenario, phased_scenario
+from .scenarios import SCENARIOS, budget_pacing_scenario, onboarding_scenario, phased_scenario
 
 __all__ = ["arena_kwargs", "build_scenarios"]
 
@@ -34,7 +34,9 @@ def build_scenarios(cfg: DictConfig, names=None) -> list:
     for name in wanted:
         sc = exp.scenarios[name]
         seeds = [int(sc.seed_offset) + i for i in range(int(exp.n_seeds))]
-        if name == "exp01":
+        if name == "exp04":
+            out += _onboarding(cfg, sc, seeds)
+        elif name == "exp01":
             budgets = list(sc.budgets) if sc.get("budgets") is not None else None
             out.append(budget_pacing_scenario(val, test, prices, seeds, budgets, int(sc.n_budgets)))
         else:
@@ -55,6 +57,34 @@ def build_scenarios(cfg: DictConfig, names=None) -> list:
                     **extra,
                 )
             )
+    return out
+
+
+def _onboarding(cfg: DictConfig, sc: DictConfig, seeds: list[int]) -> list:
+    """Exp 04 scenarios on the onboarding preset's data (k4 portfolio, K = 3 val table)."""
+    from ..experiments.onboarding import scenarios_from_config
+    from ..workbench.config import compose
+    from ..workbench.report_onboarding import load_onboarding_splits
+
+    ocfg = compose(["experiment=onboarding", f"scale={cfg.scale.name}"], root=cfg.paths.root)
+    val, test = load_onboarding_splits(ocfg)
+    spec = OmegaConf.to_container(sc, resolve=True)
+    budgets = {k: float(v) for k, v in spec["budgets"].items()}
+    out = []
+    for onb in scenarios_from_config(spec["scenarios"]).values():
+        out.append(
+            onboarding_scenario(
+                val,
+                test,
+                _prices(ocfg),
+                seeds,
+                budgets,
+                new_model=spec["new_model"],
+                scenario=onb,
+                n_forced=int(spec["n_forced"]),
+                adoption=spec["adoption"],
+            )
+        )
     return out
 
 

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from ..sim import PriceChange
+from ..sim import Onboard, PriceChange
 from .scenarios import Scenario
 
 __all__ = ["make_router", "run_online"]
@@ -40,6 +40,7 @@ def make_router(
             "output_cost_per_m": float(scenario.prices[j, 1]),
         }
         for j, m in enumerate(scenario.models)
+        if j in scenario.initial_arms  # runtime arms are registered by their Onboard event
     }
     pacer = None
     if budget is not None:
@@ -75,8 +76,9 @@ def run_online(scenario: Scenario, run: int, router) -> dict:
     r_tab, c_tab, _ = scenario.step_tables(run)
     reprice: dict[int, list] = {}
     for ev in scenario.events:
-        if isinstance(ev, PriceChange):
+        if isinstance(ev, (PriceChange, Onboard)):
             reprice.setdefault(ev.step, []).append(ev)
+    forced_left, forced = 0, None
     n = rows.size
     arm = np.zeros(n, dtype=np.int64)
     route_ns = np.zeros(n, dtype=np.int64)
@@ -84,11 +86,28 @@ def run_online(scenario: Scenario, run: int, router) -> dict:
     index = {m: j for j, m in enumerate(scenario.models)}
     clock = time.perf_counter_ns
     for k in range(n):
-        for ev in reprice.get(k, ()):
-            router.update_model_pricing(scenario.models[ev.arm], ev.input_cost_per_m, ev.output_cost_per_m)
+        for ev in sorted(reprice.get(k, ()), key=lambda e: not isinstance(e, Onboard)):
+            name = scenario.models[ev.arm]
+            if isinstance(ev, Onboard):
+                inp = (
+                    ev.input_cost_per_m
+                    if ev.input_cost_per_m is not None
+                    else float(scenario.prices[ev.arm, 0])
+                )
+                out = (
+                    ev.output_cost_per_m
+                    if ev.output_cost_per_m is not None
+                    else float(scenario.prices[ev.arm, 1])
+                )
+                router.register_model(name, inp, out)
+                forced_left, forced = ev.n_forced, name
+            else:
+                router.update_model_pricing(name, ev.input_cost_per_m, ev.output_cost_per_m)
+        force = forced if forced_left > 0 else None
+        forced_left = max(forced_left - 1, 0)
         x = x_all[rows[k]]
         t0 = clock()
-        model, log = router.route(x)
+        model, log = router.route(x, force_model=force)
         t1 = clock()
         j = index[model]
         router.process_feedback(log.request_id, float(r_tab[k, j]), float(c_tab[k, j]))

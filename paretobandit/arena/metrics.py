@@ -51,8 +51,12 @@ def oracle_runs(scenario: Scenario) -> np.ndarray:
     return np.stack(out)
 
 
-def scenario_metric(scenario: Scenario, reward: np.ndarray) -> float:
-    """Seed mean of Exp 02's P2 lift (P2 − P1) or Exp 03's recovery ratio (P3 / P1); NaN for Exp 01."""
+def scenario_metric(scenario: Scenario, reward: np.ndarray, per_run=None) -> float:
+    """Seed mean of Exp 02's P2 lift (P2 − P1), Exp 03's recovery ratio (P3 / P1) or Exp 04's adoption
+    step (``per_run``: one value per run, NaN = not adopted; mean over adopted runs); NaN for Exp 01."""
+    if per_run is not None:
+        v = np.asarray(per_run, dtype=float)
+        return float(np.nanmean(v)) if np.isfinite(v).any() else math.nan
     if scenario.metric == "p2_lift":
         return float((reward[:, 1] - reward[:, 0]).mean())
     if scenario.metric == "recovery_ratio":
@@ -74,7 +78,7 @@ def summary_rows(
     reward, cost = np.asarray(result["reward"], dtype=float), np.asarray(result["cost"], dtype=float)
     orc = oracle[runs]
     labels = [result["budget"]] if result["budget"] is not None else [*scenario.budgets, None]
-    metric = scenario_metric(scenario, reward)
+    metric = scenario_metric(scenario, reward, result.get("metric_runs"))
     rows = []
     for label in labels:
         b = scenario.budgets.get(label, math.nan) if label is not None else math.nan

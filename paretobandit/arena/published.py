@@ -8,6 +8,7 @@ condition at each named budget and the ``unconstrained`` condition (the quality-
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -36,10 +37,36 @@ def _check_seeds(raw_seeds, scenario: Scenario, where: str) -> None:
         )
 
 
-def published_runs(scenario: Scenario, per_seed: dict) -> dict[str | None, tuple[np.ndarray, np.ndarray]]:
-    """``{budget label (None = unconstrained): (reward (S, P), cost (S, P))}`` of ParetoBandit."""
-    out: dict[str | None, tuple[np.ndarray, np.ndarray]] = {}
-    if scenario.name == "exp01":
+def _adoption(values) -> list[float]:
+    return [math.nan if v is None or v < 0 else float(v) for v in values]
+
+
+def published_runs(scenario: Scenario, per_seed: dict) -> dict:
+    """``{budget label (None = unconstrained): (reward (S, P), cost (S, P), per-run metric or None)}`` of
+    ParetoBandit (Exp 04: the adoption step; good_expensive from the ``consistent_registry`` variant)."""
+    out: dict = {}
+    if scenario.kind == "exp04":
+        name = scenario.name.split("-", 1)[1]
+        variant = "consistent_registry" if name == "good_expensive" else "paper"
+        for cell in per_seed["cells"]:
+            if cell["scenario"] != name or cell.get("variant", "paper") != variant:
+                continue
+            _check_seeds(cell["per_seed"]["seed"], scenario, "onboarding")
+            label = None if cell["budget_value"] is None else cell["budget"]
+            if label is not None and not np.isclose(
+                cell["budget_value"], scenario.budgets[label], rtol=1e-12
+            ):
+                raise DataError(f"onboarding budget {label} differs from the arena's")
+            ps = cell["per_seed"]
+            out[label] = (
+                np.asarray(ps["mean_reward"])[:, None],
+                np.asarray(ps["mean_cost"])[:, None],
+                _adoption(ps["adoption_step"]),
+            )
+        if not out:
+            raise DataError(f"onboarding results have no {name}/{variant} cells")
+        return out
+    if scenario.kind == "exp01":
         for label, pb in zip(scenario.budgets, per_seed["per_budget"], strict=True):
             if not np.isclose(pb["budget"], scenario.budgets[label], rtol=1e-9, atol=0.0):
                 raise DataError(
@@ -49,6 +76,7 @@ def published_runs(scenario: Scenario, per_seed: dict) -> dict[str | None, tuple
             out[label] = (
                 np.asarray(pb["per_seed"]["mean_reward"])[:, None],
                 np.asarray(pb["per_seed"]["mean_cost"])[:, None],
+                None,
             )
         return out
     for cell in per_seed["cells"]:
@@ -62,6 +90,7 @@ def published_runs(scenario: Scenario, per_seed: dict) -> dict[str | None, tuple
             out[label] = (
                 np.asarray(cell["per_seed"]["mean_reward"]).T,
                 np.asarray(cell["per_seed"]["mean_cost"]).T,
+                None,
             )
     return out
 
@@ -86,7 +115,9 @@ def _rerun(scenario: Scenario, router_params: dict, pacer_params: dict, priors) 
         pacer_params=pacer_params,
         priors=priors,
     )
-    if scenario.name == "exp01":
+    if scenario.kind == "exp04":
+        return _rerun_onboarding(scenario, tables)
+    if scenario.kind == "exp01":
         return run_budget_pacing(budgets=list(scenario.budgets.values()), n_resamples=10, **tables)
     from ..experiments.budget_drift import drift_shift
     from ..experiments.quality_degradation import degradation_shift
@@ -112,6 +143,41 @@ def _rerun(scenario: Scenario, router_params: dict, pacer_params: dict, priors) 
         experiment=scenario.experiment,
         **tables,
     )
+
+
+def _rerun_onboarding(scenario: Scenario, tables: dict) -> dict:
+    from ..experiments.onboarding import Scenario as OnboardingScenario
+    from ..experiments.onboarding import run_onboarding
+    from ..sim import CostTransform, Onboard, RewardTransform
+
+    ev = next(e for e in scenario.events if isinstance(e, Onboard))
+    rs = next((e.scale for e in scenario.events if isinstance(e, RewardTransform)), 1.0)
+    cs = next((e.scale for e in scenario.events if isinstance(e, CostTransform)), 1.0)
+    name = scenario.name.split("-", 1)[1]
+    onb = OnboardingScenario(
+        name,
+        reward_scale=rs,
+        cost_scale=cs,
+        input_cost_per_m=ev.input_cost_per_m,
+        output_cost_per_m=ev.output_cost_per_m,
+    )
+    a = scenario.adoption
+    budgets = {**scenario.budgets, "unconstrained": None}
+    out = run_onboarding(
+        **{**tables, "seeds": scenario.seeds},
+        new_model=scenario.models[ev.arm],
+        budgets=budgets,
+        scenarios={name: onb},
+        n_forced=ev.n_forced,
+        window=a.get("window", 100),
+        threshold=a.get("threshold", 0.10),
+        sustain=a.get("sustain", 50),
+        index_base=a.get("index_base", 1),
+    )
+    if name == "good_expensive":  # the arena's registry is consistent: label the cells as that variant
+        for cell in out["cells"]:
+            cell["variant"] = "consistent_registry"
+    return out
 
 
 def experiment_per_seed(

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ..experiments.conditions import LAMBDA_GRID
+from ..sim import Onboard
 from .contenders import Contender
 from .loop import make_router, run_online
 from .metrics import oracle_runs, phase_means, summary_rows
@@ -75,7 +76,7 @@ def _online(
     cfg = config.replace(cost_penalty=float(lam_c))
     b = scenario.budgets[budget] if form == "paced" else None
     ev = scenario.eval_slice
-    rew, cst, route, update = [], [], [], []
+    rew, cst, route, update, adopt = [], [], [], [], []
     for run in runs:
         router = make_router(
             scenario,
@@ -92,15 +93,43 @@ def _online(
         cst.append(phase_means(scenario, out["cost"]))
         route.append(np.median(out["route_ns"][ev]))
         update.append(np.median(out["update_ns"][ev]))
+        if scenario.adoption is not None:
+            adopt.append(_adoption(scenario, out["arm"]))
     note = f"lambda_c={lam_c:g} fitted on val" if form == "static" else ""
-    return _result(c, form, budget if form != "quality" else None, runs, rew, cst, route, update, note)
+    res = _result(c, form, budget if form != "quality" else None, runs, rew, cst, route, update, note)
+    if scenario.adoption is not None:
+        res["metric_runs"] = adopt
+    return res
+
+
+def _adoption(scenario: Scenario, arm: np.ndarray) -> float:
+    """Exp 04's sustained-adoption step of one run (1-indexed P2 step; NaN = not adopted)."""
+    from ..experiments.onboarding import adoption_steps
+
+    a = dict(scenario.adoption)
+    chosen = np.asarray(arm)[scenario.eval_slice] == a["arm"]
+    k = int(
+        adoption_steps(
+            chosen,
+            n_forced=a["n_forced"],
+            window=a.get("window", 100),
+            threshold=a.get("threshold", 0.10),
+            sustain=a.get("sustain", 50),
+        )
+    )
+    return float(k + a.get("index_base", 1)) if k >= 0 else math.nan
 
 
 def _val_scenario(scenario: Scenario, seed: int) -> Scenario:
     """The val split alone, shuffled by ``default_rng(seed)`` (the λ_c fit of :func:`fit_static_penalty`)."""
     order = np.random.default_rng(seed).permutation(scenario.n_val)
+    onboard = [e for e in scenario.events if isinstance(e, Onboard)]  # keeps runtime arms unregistered
     return dataclasses.replace(
-        scenario, streams=order[None, :], seeds=[int(seed)], events=[], phases=[("val", 0, scenario.n_val)]
+        scenario,
+        streams=order[None, :],
+        seeds=[int(seed)],
+        events=onboard,
+        phases=[("val", 0, scenario.n_val)],
     )
 
 
@@ -120,8 +149,11 @@ def fit_static_penalty(val_costs: Mapping[float, float], budgets: Mapping[str, f
 
 # ------------------------------------------------------------------------------------------ offline
 def _offline(scenario: Scenario, c: Contender, runs) -> list[dict]:
-    router = c.offline_router().fit(*scenario.val_view(), scenario.prices)
+    cols = scenario.initial_arms  # an offline router cannot add a model at runtime
+    fv, rv, cv = scenario.val_view()
+    router = c.offline_router().fit(fv, rv[:, cols], cv[:, cols], scenario.prices[cols])
     ev = scenario.eval_slice
+    note = "no online updates" + ("; cannot add a model at runtime" if scenario.onboarded else "")
     out = []
     route_ns = None
     for label in [None, *scenario.budgets]:
@@ -131,9 +163,10 @@ def _offline(scenario: Scenario, c: Contender, runs) -> list[dict]:
             r, cc, p = scenario.step_tables(run)
             rows = scenario.streams[run][ev]
             feats, price = scenario.feats[rows], p[ev]
+            price = price[:, cols]
             if hasattr(router, "fit_dual"):
                 router.fit_dual(feats, price)
-            arm = router.decide(feats, price)
+            arm = np.asarray(cols)[router.decide(feats, price)]
             full_arm = np.zeros(scenario.streams.shape[1], dtype=np.int64)
             full_arm[ev] = arm
             steps = np.arange(full_arm.size)
@@ -145,20 +178,10 @@ def _offline(scenario: Scenario, c: Contender, runs) -> list[dict]:
                     t0 = time.perf_counter_ns()
                     router.route_one(feats[i], price[i])
                     route_ns.append(time.perf_counter_ns() - t0)
-        out.append(
-            _result(
-                c,
-                "",
-                label,
-                runs,
-                rew,
-                cst,
-                [np.median(route_ns)],
-                None,
-                "no online updates",
-                all_budgets=False,
-            )
-        )
+        res = _result(c, "", label, runs, rew, cst, [np.median(route_ns)], None, note, all_budgets=False)
+        if scenario.adoption is not None:
+            res["metric_runs"] = [math.nan] * len(runs)  # never sees the new model
+        out.append(res)
     return out
 
 
@@ -172,11 +195,15 @@ def _reference(scenario: Scenario, c: Contender, runs) -> list[dict]:
         for j in range(scenario.k):
             per_arm[j][0].append(phase_means(scenario, r[:, j]))
             per_arm[j][1].append(phase_means(scenario, cc[:, j]))
-        pick = np.random.default_rng(scenario.seeds[run]).integers(scenario.k, size=r.shape[0])
+        ok = scenario.registered(r.shape[0])
+        n_ok = ok.sum(axis=1)
+        nth = np.random.default_rng(scenario.seeds[run]).integers(n_ok)  # the nth registered arm
+        pick = (np.cumsum(ok, axis=1) > nth[:, None]).argmax(axis=1)
         rnd[0].append(phase_means(scenario, r[steps, pick]))
         rnd[1].append(phase_means(scenario, cc[steps, pick]))
-        best = r.max(axis=1, keepdims=True)
-        arm = np.where(r >= best, cc, np.inf).argmin(axis=1)
+        ro = np.where(ok, r, -np.inf)
+        best = ro.max(axis=1, keepdims=True)
+        arm = np.where(ro >= best, cc, np.inf).argmin(axis=1)
         orc[0].append(phase_means(scenario, r[steps, arm]))
         orc[1].append(phase_means(scenario, cc[steps, arm]))
     if c.kind == "fixed":
@@ -223,7 +250,7 @@ def _paretobandit_jobs(scenarios, c, timing_runs) -> list[tuple]:
     jobs = []
     for si, sc in enumerate(scenarios):
         timed = list(range(min(int(timing_runs), len(sc.seeds))))
-        if sc.name == "exp01":  # the experiment has no unpaced router: the quality form runs in full
+        if sc.kind == "exp01":  # the experiment has no unpaced router: the quality form runs in full
             jobs.append(("online", si, c, "quality", None, list(range(len(sc.seeds))), 0.0))
         else:
             jobs.append(("online", si, c, "quality", None, timed, 0.0))
@@ -325,7 +352,7 @@ def run_arena(
         sc = scenarios[si]
         for res in by_job[i]:
             res["scenario"] = sc.name
-            if c.family != "paretobandit" or (sc.name == "exp01" and form == "quality"):
+            if c.family != "paretobandit" or (sc.kind == "exp01" and form == "quality"):
                 results.append(res)
                 continue
             if sc.name not in sources:
@@ -334,7 +361,7 @@ def run_arena(
                 )
                 published[sc.name] = published_runs(sc, per_seed)
             pub = published[sc.name]
-            rew, cst = pub[label]
+            rew, cst, adopt = pub[label]
             diff = float(np.abs(np.asarray(res["reward"]) - rew[res["runs"]]).max())
             replay[f"{sc.name}/{label or 'unconstrained'}"] = diff
             all_runs = list(range(len(sc.seeds)))
@@ -350,6 +377,8 @@ def run_arena(
                 f"experiment rows ({sources[sc.name]}); latency from {len(res['runs'])} replayed run(s)",
             )
             merged["scenario"] = sc.name
+            if adopt is not None:
+                merged["metric_runs"] = adopt
             results.append(merged)
 
     rows = []

@@ -24,15 +24,23 @@ from ..experiments.phased import (
     three_phase_trial_streams,
 )
 from ..experiments.quality_degradation import degradation_shift
-from ..sim import CostTransform, PriceChange, RewardTransform, three_phase_prompts, warmup_test_streams
+from ..sim import (
+    CostTransform,
+    Onboard,
+    PriceChange,
+    RewardTransform,
+    three_phase_prompts,
+    warmup_test_streams,
+)
 
-__all__ = ["SCENARIOS", "Scenario", "budget_pacing_scenario", "phased_scenario"]
+__all__ = ["SCENARIOS", "Scenario", "budget_pacing_scenario", "onboarding_scenario", "phased_scenario"]
 
 #: arena scenario name → (experiment results folder, scenario metric)
 SCENARIOS = {
     "exp01": ("budget_pacing", None),
     "exp02": ("budget_drift", "p2_lift"),
     "exp03": ("quality_degradation", "recovery_ratio"),
+    "exp04": ("onboarding", "adoption_step"),
 }
 
 
@@ -54,6 +62,29 @@ class Scenario:
     phases: list[tuple[str, int, int]]
     events: list = field(default_factory=list)
     metric: str | None = None
+    adoption: dict | None = None
+
+    @property
+    def kind(self) -> str:
+        """``exp01`` … ``exp04`` (Exp 04 scenarios are named ``exp04-<onboarding scenario>``)."""
+        return self.name.split("-")[0]
+
+    @property
+    def onboarded(self) -> dict[int, int]:
+        """``{arm: step}`` of the arms registered at runtime (absent before ``step``)."""
+        return {ev.arm: ev.step for ev in self.events if isinstance(ev, Onboard)}
+
+    @property
+    def initial_arms(self) -> list[int]:
+        """Arms registered from the first request."""
+        return [j for j in range(self.k) if j not in self.onboarded]
+
+    def registered(self, n_steps: int) -> np.ndarray:
+        """(T, K) bool: arm registered at each stream step."""
+        mask = np.ones((n_steps, self.k), dtype=bool)
+        for arm, step in self.onboarded.items():
+            mask[:step, arm] = False
+        return mask
 
     @property
     def k(self) -> int:
@@ -173,4 +204,60 @@ def phased_scenario(
         labelled,
         shift.events(bounds, base),
         metric,
+    )
+
+
+def onboarding_scenario(
+    val,
+    test,
+    prices: Mapping,
+    seeds: Sequence[int],
+    budgets: Mapping[str, float],
+    *,
+    new_model: str,
+    scenario,
+    n_forced: int = 20,
+    adoption: Mapping | None = None,
+) -> Scenario:
+    """Exp 04 (one onboarding scenario): P1 routes the val split over the original arms, the new model is
+    registered cold at the first P2 (test) request, forced ``n_forced`` times, then competes. ``val`` may
+    lack the new model's column (it is then zero-filled: never read). ``scenario`` is an
+    :class:`paretobandit.experiments.onboarding.Scenario`; its ``ceiling_cost_per_m`` must be ``None``
+    (one price per arm: the online router has no separate ceiling price)."""
+    from ..experiments.onboarding import scenario_events
+
+    if scenario.ceiling_cost_per_m is not None:
+        raise ConfigError(
+            "the arena runs Exp 04 with one consistent registry price (ceiling_cost_per_m = None)"
+        )
+    models = [str(m) for m in test.models]
+    if new_model not in models:
+        raise ConfigError(f"new model {new_model!r} is not in the test portfolio {models}")
+    arm = models.index(new_model)
+    rv, cv = np.asarray(val.rewards, dtype=float), np.asarray(val.costs, dtype=float)
+    if rv.shape[1] == len(models) - 1:
+        rv, cv = (np.insert(a, arm, 0.0, axis=1) for a in (rv, cv))
+    t = prepare_tables(models, val.features, rv, cv, test.features, test.rewards, test.costs)
+    base = as_price_array(prices, models)
+    streams = warmup_test_streams(list(seeds), t.n_val, t.n_test)
+    total = t.n_val + t.n_test
+    events = scenario_events(
+        scenario, arm=arm, start=t.n_val, stop=total, n_forced=int(n_forced), base_price=tuple(base[arm])
+    )
+    return Scenario(
+        f"exp04-{scenario.name}",
+        "onboarding",
+        models,
+        t.feats,
+        t.rewards,
+        t.costs,
+        t.n_val,
+        base,
+        [int(s) for s in seeds],
+        streams,
+        {str(k): float(v) for k, v in budgets.items()},
+        [("P2", t.n_val, total)],
+        events,
+        "adoption_step",
+        dict(adoption or {}, n_forced=int(n_forced), arm=arm),
     )

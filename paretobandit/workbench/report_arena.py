@@ -106,7 +106,7 @@ def summarise_arena(
 def leaderboard_figure(results: Mapping[str, Any]) -> plt.Figure:
     rows = results["table"]
     means = budget_means(rows)
-    scenarios = [s for s in SCENARIO_TITLES if any(k[0] == s for k in means)]
+    scenarios = sorted({k[0] for k in means})
     fig, axes = plt.subplots(
         1, max(len(scenarios), 1), figsize=(3.4 * max(len(scenarios), 1), 3.6), squeeze=False, sharey=True
     )
@@ -122,7 +122,8 @@ def leaderboard_figure(results: Mapping[str, Any]) -> plt.Figure:
             ax.annotate(name, (x, y), fontsize=5, xytext=(2, 2), textcoords="offset points")
         ax.axvline(1.0, color="k", lw=0.6, ls="--")
         ax.set_xscale("log")
-        ax.set_title(SCENARIO_TITLES[sc], fontsize=9)
+        kind, _, sub = sc.partition("-")
+        ax.set_title(SCENARIO_TITLES.get(kind, kind) + (f" · {sub}" if sub else ""), fontsize=8)
         ax.set_xlabel("cost / B (whisker: worst seed)")
     axes[0][0].set_ylabel("mean reward (mean over budgets)")
     handles = [plt.Line2D([], [], marker="o", ls="", color=colors[f], label=f) for f in FAMILY_ORDER]
