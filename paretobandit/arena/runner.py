@@ -216,6 +216,11 @@ def _reference(scenario: Scenario, c: Contender, runs) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------ driver
+def fit_jobs_desc(fit_jobs):
+    """Fit jobs ``(si, c, λ, seed)`` in the shape of run jobs (for the CPU accounting)."""
+    return [(None, si, c, lam, s, None) for si, c, lam, s in fit_jobs]
+
+
 def _timed(fn, *args):
     """``(fn(*args), CPU seconds of the call)`` (summed over jobs: the wall time of an idle machine)."""
     t0 = time.process_time()
@@ -336,6 +341,12 @@ def run_arena(
     done = par(delayed(_timed)(call, jobs[i]) for i in order)
     cpu += sum(v[1] for v in done)
     by_job = dict(zip(order, (v[0] for v in done), strict=True))
+    cpu_by: dict[str, float] = {}  # CPU seconds per contender (fits included): where the time goes
+    for (_, _, c, _, _, _), (_, sec) in zip(fit_jobs_desc(fit_jobs), fitted, strict=True):
+        cpu_by[c.name] = cpu_by.get(c.name, 0.0) + sec
+    for i, (_, sec) in zip(order, done, strict=True):
+        name = jobs[i][2].name
+        cpu_by[name] = cpu_by.get(name, 0.0) + sec
     t_run = time.perf_counter()
 
     # 3. ParetoBandit: published rows + the loop's timings
@@ -430,6 +441,7 @@ def run_arena(
         "unavailable": unavailable,
         "static_penalty": {f"{k[0]}/{scenarios[k[1]].name}": v for k, v in fits.items()},
         "replay_max_abs_diff": replay,
+        "cpu_seconds_by_contender": cpu_by,
         "paretobandit_source": sources,
         "cpu_seconds": cpu,
         "wall_seconds": {
