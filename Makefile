@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e ".[embeddings,workbench,sweeps,dev]"
+	$(PY) -m pip install -e ".[embeddings,workbench,sweeps,arena,dev]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (paretobandit)"
 	touch $(STAMP)
 

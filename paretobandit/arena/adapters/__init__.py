@@ -1,0 +1,1 @@
+"""Policy plug-ins wrapping bandit libraries (imported lazily: each library is optional)."""
