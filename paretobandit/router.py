@@ -85,6 +85,10 @@ class BanditRouter(RouterBuildMixin, RegistryEditsMixin, RouterStateMixin):
         self._policy = (
             policy if policy is not None else LinUCBPolicy(feature_service.dimension, len(registry), config)
         )
+        # policies that can multiply outside the lock (LinUCBPolicy.project / scores_from; plug-ins score
+        # under the lock as the Policy protocol says)
+        self._lockfree = callable(getattr(self._policy, "project", None)) and callable(
+            getattr(self._policy, "scores_from", None))
         self._pacer = pacer
         self._store = store
         self._rng = rng
@@ -279,6 +283,9 @@ class BanditRouter(RouterBuildMixin, RegistryEditsMixin, RouterStateMixin):
             max_cost = check_number("max_cost", max_cost, positive=True)
         pacer = self._pacer
         policy = self._policy
+        # the O(K·d²) products run before the lock (readers never hold it across NumPy); scores_from
+        # redoes them under the lock if a write overlapped (docs/DEPLOYMENT.md)
+        projected = policy.project(x) if self._lockfree and force_model is None else None
         with policy.lock:
             view = self._view
             lam = pacer.lambda_ if pacer is not None else 0.0
@@ -304,7 +311,10 @@ class BanditRouter(RouterBuildMixin, RegistryEditsMixin, RouterStateMixin):
                 alpha = 0.0 if self._exploiting and id(self) in _GREEDY.get() else self.config.alpha
                 t = policy.t + 1
                 pen = self._pen if self._pen_view is view and self._pen_w == w else self._penalty(view, w)
-                sl, xx = policy.scores(x, t, alpha, pen)
+                if projected is None:
+                    sl, xx = policy.scores(x, t, alpha, pen)
+                else:
+                    sl, xx = policy.scores_from(projected, x, t, alpha, pen)
                 if not xx <= 1e12:
                     self._reject_vector(prompt_or_vector, x)
                 elig = view.all_true if mask is None else mask
