@@ -29,7 +29,7 @@ serialised by ``write_lock``. An O(d³) re-inversion is computed while holding `
 into the stack, so a reader never waits on an inversion.
 
 Routing multiplies outside any lock: :meth:`LinUCBPolicy.project` runs the two products on the live
-stack into fresh buffers and notes :attr:`~LinUCBPolicy.version`, which every change of the stack's
+stack into pooled buffers and notes :attr:`~LinUCBPolicy.version`, which every change of the stack's
 contents bumps while holding ``lock``; :meth:`LinUCBPolicy.scores_from` (under ``lock``) uses the
 products only if the version is unchanged and redoes them otherwise, so a product that overlapped a
 write is never used (a sequence lock; docs/DEPLOYMENT.md). Single-threaded, the products are the
@@ -109,6 +109,7 @@ class LinUCBPolicy:
         self.write_lock = threading.RLock()
         #: Bumped under :attr:`lock` by every change of :attr:`stack` (contents or object).
         self.version = 0
+        self._pool: list = []  # scoring buffers of project(), one set per concurrent caller
         self.t = 0
         #: How often each rare re-inversion ran (diagnostics; not part of the state).
         self.repairs = {"ridge_floor": 0, "corrupted_inverse": 0, "stability": 0}
@@ -252,35 +253,52 @@ class LinUCBPolicy:
             for v, m, lt, sc, p in zip(var, self._ymean.tolist(), self.last_touch, self._s, penalty)  # noqa: B905
         ], xx
 
-    def project(self, x: np.ndarray):
-        """The products of :meth:`scores` without any lock: ``(version, stack, y, var)``.
+    def _buffers(self, stack):
+        """Fresh scoring buffers for ``stack``: ``(stack, y, yblocks, ymean, var, vark)``."""
+        d = self.d
+        rows = stack.shape[0]  # K·d + e + K: the layout is read off this stack, not the live attributes
+        k = (rows - d) // (d + 1) if d <= EYE_MAX_D else rows // (d + 1)
+        kb = k + 1 if d <= EYE_MAX_D else k
+        y = np.empty(rows)
+        var = np.empty(kb)
+        return stack, y, y[: kb * d].reshape(kb, d), y[kb * d:], var, var[:k]
 
-        Reads the live stack into fresh buffers; :meth:`scores_from` checks under :attr:`lock` that no
-        write overlapped (same :attr:`version`). Read the version before the stack (writers replace the
-        stack, then bump), so a replaced stack always shows up as a changed version.
+    def project(self, x: np.ndarray):
+        """The two products of :meth:`scores`, taken without any lock: ``(version, buffers)``.
+
+        Multiplies the live stack into buffers taken from a pool (one set per concurrent caller, given
+        back by :meth:`scores_from`); :meth:`scores_from` checks under :attr:`lock` that no write
+        overlapped (same :attr:`version`). The version is read before the stack (writers replace the
+        stack, then bump), so a replaced stack shows up as a changed version.
         """
         version = self.version
         stack = self.stack
-        d = self.d
-        rows = stack.shape[0]  # K·d + e + K: the layout is read off this stack, not the live attributes
-        kb = (rows - d) // (d + 1) + 1 if d <= EYE_MAX_D else rows // (d + 1)
-        y = np.dot(stack, x)
-        return version, stack, y, np.dot(y[: kb * d].reshape(kb, d), x)
+        try:
+            bufs = self._pool.pop()  # (atomic under the GIL; another thread never gets the same set)
+        except IndexError:
+            bufs = self._buffers(stack)
+        if bufs[0] is not stack:
+            bufs = self._buffers(stack)
+        np.dot(stack, x, out=bufs[1])
+        np.dot(bufs[2], x, out=bufs[4])
+        return version, bufs
 
     def scores_from(self, projected, x: np.ndarray, t: int, alpha: float, penalty) -> tuple[list, float]:
         """:meth:`scores` from :meth:`project` output (caller holds :attr:`lock`); the products are
         recomputed here if the stack changed since they were taken."""
-        version, stack, y, var = projected
+        version, bufs = projected
+        stack, _, _, ymean, var, vark = bufs
         if version != self.version or stack is not self.stack:
             return self.scores(x, t, alpha, penalty)
-        k = self.n_arms
-        ymean = y[y.shape[0] - k:]
         if self._fast:
             xx = float(var[-1]) if self._eye else float(x.dot(x))
-            _ucb_scores(var[:k], ymean, self._lt_arr, self._s_arr, t, self._table,
+            _ucb_scores(vark, ymean, self._lt_arr, self._s_arr, t, self._table,
                         self.config.staleness_cap, alpha, np.array(penalty), self._out)
+            self._pool.append(bufs)
             return self._out.tolist(), xx
         var = var.tolist()
+        ym = ymean.tolist()
+        self._pool.append(bufs)  # (after the last read: the next project() may overwrite them)
         xx = var.pop() if self._eye else float(x.dot(x))
         table = self._table_list
         cap = self.config.staleness_cap
@@ -288,7 +306,7 @@ class LinUCBPolicy:
         score = kernels.ucb_score
         return [
             score(m, v, (table[t - lt] if t - lt < cap else tcap) * sc, alpha, p)
-            for v, m, lt, sc, p in zip(var, ymean.tolist(), self.last_touch, self._s, penalty)  # noqa: B905
+            for v, m, lt, sc, p in zip(var, ym, self.last_touch, self._s, penalty)  # noqa: B905
         ], xx
 
     def touch(self, arm: int, t: int) -> None:
