@@ -32,7 +32,8 @@ Routing multiplies outside any lock: :meth:`LinUCBPolicy.project` runs the two p
 stack into pooled buffers and notes :attr:`~LinUCBPolicy.version`, which every change of the stack's
 contents bumps while holding ``lock``; :meth:`LinUCBPolicy.scores_from` (under ``lock``) uses the
 products only if the version is unchanged and redoes them otherwise, so a product that overlapped a
-write is never used (a sequence lock; docs/DEPLOYMENT.md). Single-threaded, the products are the
+write is never used (a sequence lock; docs/DEPLOYMENT.md). The router does this for d ≤
+:data:`UNLOCKED_MAX_D` only. Single-threaded, the products are the
 same BLAS calls on the same arrays, so decisions are bit-identical to :meth:`LinUCBPolicy.scores`.
 """
 
@@ -54,6 +55,11 @@ except ImportError:  # pragma: no cover - numba not installed
 SMALL_K = 16
 
 __all__ = ["LinUCBPolicy"]
+
+#: Up to this context dimension the router takes the scoring products outside the lock
+#: (:meth:`LinUCBPolicy.project`): there NumPy keeps the GIL through them, so they cannot interleave with
+#: a write; above it they release the GIL, overlap writes often and are redone under the lock.
+UNLOCKED_MAX_D = 128
 
 #: Up to this context dimension the stack carries an identity block, so ``xᵀx`` comes with the variances
 #: (one NumPy call less); above it the block would add 1/K to the scoring work and ``x·x`` is computed apart.
@@ -109,6 +115,8 @@ class LinUCBPolicy:
         self.write_lock = threading.RLock()
         #: Bumped under :attr:`lock` by every change of :attr:`stack` (contents or object).
         self.version = 0
+        #: Whether the router should use :meth:`project` / :meth:`scores_from` (d ≤ UNLOCKED_MAX_D).
+        self.unlocked_products = self.d <= UNLOCKED_MAX_D
         self._pool: list = []  # scoring buffers of project(), one set per concurrent caller
         self.t = 0
         #: How often each rare re-inversion ran (diagnostics; not part of the state).

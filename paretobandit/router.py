@@ -85,10 +85,9 @@ class BanditRouter(RouterBuildMixin, RegistryEditsMixin, RouterStateMixin):
         self._policy = (
             policy if policy is not None else LinUCBPolicy(feature_service.dimension, len(registry), config)
         )
-        # policies that can multiply outside the lock (LinUCBPolicy.project / scores_from; plug-ins score
-        # under the lock as the Policy protocol says)
-        self._lockfree = callable(getattr(self._policy, "project", None)) and callable(
-            getattr(self._policy, "scores_from", None))
+        # policies that multiply outside the lock (LinUCBPolicy.project / scores_from, small d); plug-ins
+        # score under the lock as the Policy protocol says
+        self._lockfree = getattr(self._policy, "unlocked_products", False) is True
         self._pacer = pacer
         self._store = store
         self._rng = rng

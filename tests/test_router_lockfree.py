@@ -74,3 +74,11 @@ def test_router_routes_with_unlocked_products_and_matches_plain_scores():
         a.process_feedback(la.request_id, r)
         b.process_feedback(lb.request_id, r)
     assert np.array_equal(a.state_dict()["arrays"]["A_inv"], b.state_dict()["arrays"]["A_inv"])
+
+
+def test_only_small_d_and_the_builtin_policy_route_from_unlocked_products():
+    from paretobandit import FeatureService
+
+    assert BanditRouter.create(priors="none")._lockfree
+    big = BanditRouter.create(priors="none", feature_service=FeatureService.for_precomputed(200))
+    assert not big._lockfree  # d = 201 > UNLOCKED_MAX_D: products under the lock
