@@ -5,7 +5,10 @@ K arms, context dimension d) until the threads together have done ``--n`` decisi
 for every thread count, the decisions per second of all threads together, the ratio to one thread (same
 run, same router configuration), and the p50/p99 latency of a single ``route`` call. Thread counts are
 measured in alternating rounds (1, 2, 4, 8, 1, 2, …) and the median round is reported, so machine load
-hits every row alike.
+hits every row alike. ``CPU µs/decision`` is the process's CPU time (all threads, user + system) per
+decision: on a machine shared with other jobs, wall-clock throughput also measures how much of the cores
+the process got (more threads get a larger share), while CPU time per decision shows the cost of
+concurrency itself (lock hand-offs, GIL switches).
 
 Usage::
 
@@ -61,14 +64,15 @@ def run(router: BanditRouter, vecs: np.ndarray, n_threads: int, n: int) -> dict:
     for th in threads:
         th.start()
     barrier.wait()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for th in threads:
         th.join()
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     if errors:
         raise errors[0]
     us = np.concatenate([np.asarray(v, dtype=float) for v in lat]) / 1e3
-    return {"throughput": per * n_threads / wall, "route_p50": float(np.percentile(us, 50)),
+    done = per * n_threads
+    return {"throughput": done / wall, "cpu_us": cpu / done * 1e6, "route_p50": float(np.percentile(us, 50)),
             "route_p99": float(np.percentile(us, 99))}
 
 
@@ -108,8 +112,9 @@ def main(argv=None) -> list[dict]:
     args = ap.parse_args(argv)
     print(f"# {platform.processor() or platform.machine()}, numpy {np.__version__}, "
           f"python {platform.python_version()}, {time.strftime('%Y-%m-%d', time.gmtime())}")
-    print("| K | d | threads | decisions/s | × 1 thread | route p50 µs | route p99 µs | p99 × 1 thread |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| K | d | threads | decisions/s | × 1 thread | CPU µs/decision | route p50 µs | route p99 µs "
+          "| p99 × 1 thread |")
+    print("|---|---|---|---|---|---|---|---|---|")
     results = []
     for d in args.d:
         for k in args.k:
@@ -117,7 +122,8 @@ def main(argv=None) -> list[dict]:
             results.append(res)
             for r in res["rows"]:
                 print(f"| {k} | {d} | {r['threads']} | {r['throughput']:,.0f} | {r['ratio']:.2f} | "
-                      f"{r['route_p50']:.1f} | {r['route_p99']:.1f} | {r['p99_ratio']:.2f} |", flush=True)
+                      f"{r['cpu_us']:.1f} | {r['route_p50']:.1f} | {r['route_p99']:.1f} | "
+                      f"{r['p99_ratio']:.2f} |", flush=True)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=1)
