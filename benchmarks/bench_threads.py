@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import threading
 import time
 
@@ -108,10 +109,15 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--n", type=int, default=None, help="decisions per round (10,000; 2,000 for d > 64)")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, nargs="*", default=[1, 2, 4, 8])
+    ap.add_argument("--switch-interval", type=float, default=None,
+                    help="sys.setswitchinterval for the run (s; CPython default 0.005)")
     ap.add_argument("--json", default=None, help="write the results here")
     args = ap.parse_args(argv)
+    if args.switch_interval is not None:
+        sys.setswitchinterval(args.switch_interval)
     print(f"# {platform.processor() or platform.machine()}, numpy {np.__version__}, "
-          f"python {platform.python_version()}, {time.strftime('%Y-%m-%d', time.gmtime())}")
+          f"python {platform.python_version()}, switch interval {sys.getswitchinterval() * 1e3:g} ms, "
+          f"{time.strftime('%Y-%m-%d', time.gmtime())}")
     print("| K | d | threads | decisions/s | × 1 thread | CPU µs/decision | route p50 µs | route p99 µs "
           "| p99 × 1 thread |")
     print("|---|---|---|---|---|---|---|---|---|")
