@@ -295,12 +295,12 @@ class LinUCBPolicy:
         """:meth:`scores` from :meth:`project` output (caller holds :attr:`lock`); the products are
         recomputed here if the stack changed since they were taken."""
         version, bufs = projected
-        stack, _, _, ymean, var, vark = bufs
-        if version != self.version or stack is not self.stack:
+        if version != self.version:  # (a replaced stack bumps the version too)
             return self.scores(x, t, alpha, penalty)
+        ymean, var = bufs[3], bufs[4]
         if self._fast:
             xx = float(var[-1]) if self._eye else float(x.dot(x))
-            _ucb_scores(vark, ymean, self._lt_arr, self._s_arr, t, self._table,
+            _ucb_scores(bufs[5], ymean, self._lt_arr, self._s_arr, t, self._table,
                         self.config.staleness_cap, alpha, np.array(penalty), self._out)
             self._pool.append(bufs)
             return self._out.tolist(), xx
