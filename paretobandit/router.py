@@ -282,10 +282,17 @@ class BanditRouter(RouterBuildMixin, RegistryEditsMixin, RouterStateMixin):
             max_cost = check_number("max_cost", max_cost, positive=True)
         pacer = self._pacer
         policy = self._policy
-        # the O(K·d²) products run before the lock (readers never hold it across NumPy); scores_from
-        # redoes them under the lock if a write overlapped (docs/DEPLOYMENT.md)
-        projected = policy.project(x) if self._lockfree and force_model is None else None
-        with policy.lock:
+        lock = policy.lock
+        projected = None
+        if self._lockfree and force_model is None:
+            if not lock.acquire(False):
+                # contended: take the O(K·d²) products while the lock is busy instead of sleeping on it;
+                # scores_from uses them only if no write overlapped (docs/DEPLOYMENT.md)
+                projected = policy.project(x)
+                lock.acquire()
+        else:
+            lock.acquire()
+        try:
             view = self._view
             lam = pacer.lambda_ if pacer is not None else 0.0
             if force_model is not None:
@@ -331,6 +338,8 @@ class BanditRouter(RouterBuildMixin, RegistryEditsMixin, RouterStateMixin):
             uid = self._arm_uid[model]
             n = self._next_request
             self._next_request = n + 1
+        finally:
+            lock.release()
         cost = (
             view.est0_list[i]
             if n_in == 0

@@ -60,10 +60,41 @@ def test_a_write_between_project_and_scores_from_is_detected(write):
         assert fresh != before[: len(fresh)]
 
 
-def test_router_routes_with_unlocked_products_and_matches_plain_scores():
+class _BusyOnFirstTry:
+    """A lock whose non-blocking acquire always fails (the router then sees it as contended)."""
+
+    def __init__(self, lock):
+        self._lock = lock
+        self.busy = 0
+
+    def acquire(self, blocking=True, timeout=-1):
+        if not blocking:
+            self.busy += 1
+            return False
+        return self._lock.acquire(blocking, timeout)
+
+    def release(self):
+        self._lock.release()
+
+    def __enter__(self):
+        return self._lock.__enter__()
+
+    def __exit__(self, *exc):
+        return self._lock.__exit__(*exc)
+
+
+def test_contended_route_uses_unlocked_products_and_decides_exactly_as_uncontended(monkeypatch):
     a = BanditRouter.create(priors="none", seed=5)
     b = BanditRouter.create(priors="none", seed=5)
-    b._lockfree = False  # the locked path of plug-in policies
+    a.policy.lock = busy = _BusyOnFirstTry(a.policy.lock)
+    used = []
+    real = LinUCBPolicy.scores_from
+
+    def spy(self, *args):
+        used.append(self is a.policy)
+        return real(self, *args)
+
+    monkeypatch.setattr(LinUCBPolicy, "scores_from", spy)
     rng = np.random.default_rng(1)
     for _ in range(200):
         v = rng.normal(size=25)
@@ -73,6 +104,7 @@ def test_router_routes_with_unlocked_products_and_matches_plain_scores():
         r = float(rng.random())
         a.process_feedback(la.request_id, r)
         b.process_feedback(lb.request_id, r)
+    assert busy.busy == 200 and used == [True] * 200  # b (uncontended) never took the unlocked path
     assert np.array_equal(a.state_dict()["arrays"]["A_inv"], b.state_dict()["arrays"]["A_inv"])
 
 
