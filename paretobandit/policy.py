@@ -28,7 +28,8 @@ serialised by ``write_lock``. An O(d³) re-inversion is computed while holding `
 (readers keep scoring the previous matrices) and is then published under ``lock`` by an O(d²) copy
 into the stack, so a reader never waits on an inversion.
 
-Routing multiplies outside any lock: :meth:`LinUCBPolicy.project` runs the two products on the live
+A router that finds ``lock`` busy multiplies outside it while waiting: :meth:`LinUCBPolicy.project`
+runs the two products on the live
 stack into pooled buffers and notes :attr:`~LinUCBPolicy.version`, which every change of the stack's
 contents bumps while holding ``lock``; :meth:`LinUCBPolicy.scores_from` (under ``lock``) uses the
 products only if the version is unchanged and redoes them otherwise, so a product that overlapped a
