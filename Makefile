@@ -43,6 +43,7 @@ lint: setup
 
 bench: data
 	OMP_NUM_THREADS=1 $(PY) benchmarks/bench_router.py
+	OMP_NUM_THREADS=1 $(PY) benchmarks/bench_threads.py
 	$(PY) benchmarks/bench_sim.py
 	OMP_NUM_THREADS=1 $(PY) benchmarks/bench_features.py
 

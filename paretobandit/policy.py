@@ -27,6 +27,15 @@ Concurrency
 serialised by ``write_lock``. An O(d³) re-inversion is computed while holding ``write_lock`` only
 (readers keep scoring the previous matrices) and is then published under ``lock`` by an O(d²) copy
 into the stack, so a reader never waits on an inversion.
+
+A router that finds ``lock`` busy multiplies outside it while waiting: :meth:`LinUCBPolicy.project`
+runs the two products on the live
+stack into pooled buffers and notes :attr:`~LinUCBPolicy.version`, which every change of the stack's
+contents bumps while holding ``lock``; :meth:`LinUCBPolicy.scores_from` (under ``lock``) uses the
+products only if the version is unchanged and redoes them otherwise, so a product that overlapped a
+write is never used (a sequence lock; docs/DEPLOYMENT.md). The router does this for d ≤
+:data:`UNLOCKED_MAX_D` only. Single-threaded, the products are the
+same BLAS calls on the same arrays, so decisions are bit-identical to :meth:`LinUCBPolicy.scores`.
 """
 
 from __future__ import annotations
@@ -47,6 +56,11 @@ except ImportError:  # pragma: no cover - numba not installed
 SMALL_K = 16
 
 __all__ = ["LinUCBPolicy"]
+
+#: Up to this context dimension the router takes the scoring products outside the lock
+#: (:meth:`LinUCBPolicy.project`): there NumPy keeps the GIL through them, so they cannot interleave with
+#: a write; above it they release the GIL, overlap writes often and are redone under the lock.
+UNLOCKED_MAX_D = 128
 
 #: Up to this context dimension the stack carries an identity block, so ``xᵀx`` comes with the variances
 #: (one NumPy call less); above it the block would add 1/K to the scoring work and ``x·x`` is computed apart.
@@ -100,6 +114,11 @@ class LinUCBPolicy:
         self.config = config
         self.lock = threading.Lock()
         self.write_lock = threading.RLock()
+        #: Bumped under :attr:`lock` by every change of :attr:`stack` (contents or object).
+        self.version = 0
+        #: Whether the router should use :meth:`project` / :meth:`scores_from` (d ≤ UNLOCKED_MAX_D).
+        self.unlocked_products = self.d <= UNLOCKED_MAX_D
+        self._pool: list = []  # scoring buffers of project(), one set per concurrent caller
         self.t = 0
         #: How often each rare re-inversion ran (diagnostics; not part of the state).
         self.repairs = {"ridge_floor": 0, "corrupted_inverse": 0, "stability": 0}
@@ -141,6 +160,7 @@ class LinUCBPolicy:
         self._N = np.array(A, dtype=float, order="C")
         self._c = np.array(b, dtype=float, order="C")
         self.stack = stack
+        self.version += 1
         self._M = m_view
         self.theta = theta_view
         self._s = [1.0] * k  # A⁻¹ = s·M
@@ -167,6 +187,7 @@ class LinUCBPolicy:
     def _normalise_arm(self, arm: int) -> None:
         """Fold the lazy scalars of ``arm`` into its arrays (O(d²); caller holds :attr:`lock`)."""
         if self._s[arm] != 1.0:
+            self.version += 1
             m = self._M[arm]
             m *= self._s[arm]
             self._s[arm] = 1.0
@@ -241,6 +262,62 @@ class LinUCBPolicy:
             for v, m, lt, sc, p in zip(var, self._ymean.tolist(), self.last_touch, self._s, penalty)  # noqa: B905
         ], xx
 
+    def _buffers(self, stack):
+        """Fresh scoring buffers for ``stack``: ``(stack, y, yblocks, ymean, var, vark)``."""
+        d = self.d
+        rows = stack.shape[0]  # K·d + e + K: the layout is read off this stack, not the live attributes
+        k = (rows - d) // (d + 1) if d <= EYE_MAX_D else rows // (d + 1)
+        kb = k + 1 if d <= EYE_MAX_D else k
+        y = np.empty(rows)
+        var = np.empty(kb)
+        return stack, y, y[: kb * d].reshape(kb, d), y[kb * d:], var, var[:k]
+
+    def project(self, x: np.ndarray):
+        """The two products of :meth:`scores`, taken without any lock: ``(version, buffers)``.
+
+        Multiplies the live stack into buffers taken from a pool (one set per concurrent caller, given
+        back by :meth:`scores_from`); :meth:`scores_from` checks under :attr:`lock` that no write
+        overlapped (same :attr:`version`). The version is read before the stack (writers replace the
+        stack, then bump), so a replaced stack shows up as a changed version.
+        """
+        version = self.version
+        stack = self.stack
+        try:
+            bufs = self._pool.pop()  # (atomic under the GIL; another thread never gets the same set)
+        except IndexError:
+            bufs = self._buffers(stack)
+        if bufs[0] is not stack:
+            bufs = self._buffers(stack)
+        np.dot(stack, x, out=bufs[1])
+        np.dot(bufs[2], x, out=bufs[4])
+        return version, bufs
+
+    def scores_from(self, projected, x: np.ndarray, t: int, alpha: float, penalty) -> tuple[list, float]:
+        """:meth:`scores` from :meth:`project` output (caller holds :attr:`lock`); the products are
+        recomputed here if the stack changed since they were taken."""
+        version, bufs = projected
+        if version != self.version:  # (a replaced stack bumps the version too)
+            return self.scores(x, t, alpha, penalty)
+        ymean, var = bufs[3], bufs[4]
+        if self._fast:
+            xx = float(var[-1]) if self._eye else float(x.dot(x))
+            _ucb_scores(bufs[5], ymean, self._lt_arr, self._s_arr, t, self._table,
+                        self.config.staleness_cap, alpha, np.array(penalty), self._out)
+            self._pool.append(bufs)
+            return self._out.tolist(), xx
+        var = var.tolist()
+        ym = ymean.tolist()
+        self._pool.append(bufs)  # (after the last read: the next project() may overwrite them)
+        xx = var.pop() if self._eye else float(x.dot(x))
+        table = self._table_list
+        cap = self.config.staleness_cap
+        tcap = table[cap]
+        score = kernels.ucb_score
+        return [
+            score(m, v, (table[t - lt] if t - lt < cap else tcap) * sc, alpha, p)
+            for v, m, lt, sc, p in zip(var, ym, self.last_touch, self._s, penalty)  # noqa: B905
+        ], xx
+
     def touch(self, arm: int, t: int) -> None:
         """Record that ``arm`` was played at request ``t`` (caller holds :attr:`lock`)."""
         self.last_played[arm] = t
@@ -266,6 +343,7 @@ class LinUCBPolicy:
             self._N[arm] = a
             self._M[arm] = ainv
             self.theta[arm] = theta
+            self.version += 1
 
     def _sherman_morrison_locked(self, arm: int, x: np.ndarray, reward: float, force: bool = False):
         """ALGORITHM.md feedback step 3 in place (caller holds :attr:`lock`), by
@@ -277,6 +355,7 @@ class LinUCBPolicy:
                                                self._sig[arm], self._beta[arm], force)
         if den is None:
             return False, False
+        self.version += 1
         n = self.n_updates[arm] + 1
         self.n_updates[arm] = n
         cfg = self.config
@@ -402,6 +481,7 @@ class LinUCBPolicy:
                 self._s_arr[arm] = 1.0
                 self.theta[arm] = kernels.matvec(ainv, bb)
                 self.rho[arm] = self.config.ridge
+                self.version += 1
 
     # ------------------------------------------------------------------ state
     def arm_state(self, arm: int) -> dict:

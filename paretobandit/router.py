@@ -85,6 +85,9 @@ class BanditRouter(RouterBuildMixin, RegistryEditsMixin, RouterStateMixin):
         self._policy = (
             policy if policy is not None else LinUCBPolicy(feature_service.dimension, len(registry), config)
         )
+        # policies that multiply outside the lock (LinUCBPolicy.project / scores_from, small d); plug-ins
+        # score under the lock as the Policy protocol says
+        self._lockfree = getattr(self._policy, "unlocked_products", False) is True
         self._pacer = pacer
         self._store = store
         self._rng = rng
@@ -279,7 +282,17 @@ class BanditRouter(RouterBuildMixin, RegistryEditsMixin, RouterStateMixin):
             max_cost = check_number("max_cost", max_cost, positive=True)
         pacer = self._pacer
         policy = self._policy
-        with policy.lock:
+        lock = policy.lock
+        projected = None
+        if self._lockfree and force_model is None:
+            if not lock.acquire(False):
+                # contended: take the O(K·d²) products while the lock is busy instead of sleeping on it;
+                # scores_from uses them only if no write overlapped (docs/DEPLOYMENT.md)
+                projected = policy.project(x)
+                lock.acquire()
+        else:
+            lock.acquire()
+        try:
             view = self._view
             lam = pacer.lambda_ if pacer is not None else 0.0
             if force_model is not None:
@@ -304,7 +317,10 @@ class BanditRouter(RouterBuildMixin, RegistryEditsMixin, RouterStateMixin):
                 alpha = 0.0 if self._exploiting and id(self) in _GREEDY.get() else self.config.alpha
                 t = policy.t + 1
                 pen = self._pen if self._pen_view is view and self._pen_w == w else self._penalty(view, w)
-                sl, xx = policy.scores(x, t, alpha, pen)
+                if projected is None:
+                    sl, xx = policy.scores(x, t, alpha, pen)
+                else:
+                    sl, xx = policy.scores_from(projected, x, t, alpha, pen)
                 if not xx <= 1e12:
                     self._reject_vector(prompt_or_vector, x)
                 elig = view.all_true if mask is None else mask
@@ -322,6 +338,8 @@ class BanditRouter(RouterBuildMixin, RegistryEditsMixin, RouterStateMixin):
             uid = self._arm_uid[model]
             n = self._next_request
             self._next_request = n + 1
+        finally:
+            lock.release()
         cost = (
             view.est0_list[i]
             if n_in == 0
