@@ -14,12 +14,11 @@ of each side and their ratio.
 
 Reports (1) Exp 01 = 20 seeds × 7 budgets (val warm-up + test, 140 runs) through
 :func:`paretobandit.experiments.run_budget_pacing` with each step backend of the engine — the
-compiled numba kernel and the generic path (one ``BanditRouter`` per run, ``PARETOBANDIT_SIM_NUMBA=0``, the path
-of plug-ins) — and through
-``BanditRouter`` loops in the same process (a subset of the 140 router runs is timed and
-extrapolated unless ``--router-runs 140``), and checks that those router runs make the engine's
-decisions; (2) the numba compile time (cold cache, in a subprocess) and the cached-load time;
-(3) engine throughput in run-steps per second for S ∈ {1, 20, 140, 1000} per backend.
+compiled numba kernel and the generic path (one ``BanditRouter`` per run, ``PARETOBANDIT_SIM_NUMBA=0``,
+the path of plug-ins) — and through ``BanditRouter`` loops in the same process (a subset of the 140
+router runs is timed and extrapolated unless ``--router-runs 140``), and checks that those router runs
+make the engine's decisions; (2) the numba compile time (cold cache, in a subprocess) and the
+cached-load time; (3) engine throughput in run-steps per second for S ∈ {1, 20, 140, 1000} per backend.
 
 Wall-clock and CPU (process) seconds are both printed: on a shared machine the wall clock depends on
 the other jobs (the load average is printed), the CPU time much less. Timings only: nothing here is
