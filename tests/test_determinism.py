@@ -180,8 +180,9 @@ def _run_pipeline(root: Path, env_extra: dict[str, str], args: list[str]) -> Non
                                   f"{proc.stderr[-3000:]}")
 
 
-TIMING_EXPERIMENTS = ("latency",)
-"""Experiments whose results are wall-clock measurements (machine- and load-dependent by design)."""
+TIMING_EXPERIMENTS = ("latency", "arena")
+"""Experiments whose results hold wall-clock measurements (machine- and load-dependent by design; the arena
+records route/update latencies and its wall time beside its deterministic numbers)."""
 
 
 def _results(root: Path) -> dict[str, bytes]:
