@@ -251,6 +251,20 @@ def test_input_hash_tracks_notebook_config_inputs_and_params(tmp_path):
     assert changed_input != base
     (tmp_path / "in" / "missing_1.txt").write_text("new file matching a glob\n")
     assert digest() != changed_input
+    # the notebook's code counts, its outputs do not (refreshing committed outputs keeps results current)
+    import nbformat
+
+    nb_path = next(tmp_path.glob("nb/*.ipynb"))
+    before = digest()
+    nb = nbformat.read(nb_path, as_version=4)
+    code = next(c for c in nb.cells if c.cell_type == "code")
+    code.outputs = [nbformat.v4.new_output("stream", name="stdout", text="printed\n")]
+    code.execution_count = 7
+    nbformat.write(nb, nb_path)
+    assert digest() == before
+    code.source += "\n# an edit"
+    nbformat.write(nb, nb_path)
+    assert digest() != before
 
 
 def test_runner_runs_in_order_then_skips(tmp_path):

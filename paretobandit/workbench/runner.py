@@ -159,11 +159,24 @@ def file_digest(path: Path) -> bytes:
     return h.digest()
 
 
+def notebook_source(path: Path) -> bytes:
+    """What in a notebook decides its results: each cell's type, tags and source — not its outputs,
+    execution counts or metadata (refreshing the committed outputs must not make results look stale)."""
+    import json
+
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    cells = [(c.get("cell_type"), sorted(c.get("metadata", {}).get("tags", [])),
+              "".join(c["source"]) if isinstance(c.get("source"), list) else c.get("source", ""))
+             for c in nb.get("cells", [])]
+    return json.dumps(cells, ensure_ascii=False).encode()
+
+
 def input_hash(exp: Experiment, *, root: Path | None = None, params: dict | None = None) -> str:
     """SHA-256 over everything that decides an experiment's results.
 
-    Covers the notebook file, the resolved config (without ``paths.root``), the bytes of every input file,
-    the package source (except presentation modules) and the papermill parameters.
+    Covers the notebook's cells (:func:`notebook_source`: sources, not outputs), the resolved config
+    (without ``paths.root``), the bytes of every input file, the package source (except presentation
+    modules) and the papermill parameters.
     """
     root = Path(root) if root is not None else Path(exp.cfg.paths.root)
     h = hashlib.sha256()
@@ -174,7 +187,7 @@ def input_hash(exp: Experiment, *, root: Path | None = None, params: dict | None
     def feed_file(label: str, path: Path) -> None:
         h.update(label.encode() + b"\0" + file_digest(path))
 
-    feed("notebook", exp.notebook.read_bytes())
+    feed("notebook", notebook_source(exp.notebook))
     cfg = OmegaConf.to_container(exp.cfg, resolve=True)
     cfg.get("paths", {}).pop("root", None)
     feed("config", OmegaConf.to_yaml(OmegaConf.create(cfg), sort_keys=True).encode())
