@@ -7,8 +7,7 @@ import logging
 import numpy as np
 import pytest
 
-from paretobandit import BanditRouter, FeatureService, generate_warmup_priors, load_priors
-from paretobandit import router as router_mod
+from paretobandit import BanditRouter, FeatureService, generate_warmup_priors, load_priors, router_build
 from paretobandit.errors import ConfigError, DataError, DimensionMismatchError, InvalidInputError
 from paretobandit.priors import save_priors
 
@@ -122,13 +121,13 @@ def test_auto_and_warmup_modes(tmp_path, monkeypatch, caplog):
     x, r = _data(d=8)
     _, a, b = generate_warmup_priors(x, r, models=NAMES)
     wrong_dim = save_priors(tmp_path / "p.npz", NAMES, a, b)
-    monkeypatch.setattr(router_mod, "default_priors_path", lambda: wrong_dim)
+    monkeypatch.setattr(router_build, "default_priors_path", lambda: wrong_dim)
     with caplog.at_level(logging.WARNING, logger="paretobandit.router"):
         router = BanditRouter.create(priors="auto")
     assert router.prior_info["source"] == "none" and "dimension" in caplog.text
     with pytest.raises(DimensionMismatchError):
         BanditRouter.create(priors="warmup")
-    monkeypatch.setattr(router_mod, "default_priors_path", lambda: None)
+    monkeypatch.setattr(router_build, "default_priors_path", lambda: None)
     assert BanditRouter.create(priors="auto").prior_info["source"] == "none"
     with pytest.raises(DataError):
         BanditRouter.create(priors="warmup")
